@@ -1,0 +1,76 @@
+"""sqeuclidean_topk: each backend vs scikit-learn's brute-force neighbours.
+
+Default size (issue "Foundation"): 100k x 32 float32 reference points, 5k
+queries, k = 10. Numba kernels are compiled (and the Cython ones loaded)
+before timing.
+"""
+
+import numpy as np
+import pytest
+from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.neighbors import NearestNeighbors
+
+from fastscratch.kernels import available_backends, get_kernel
+
+SIZES = {  # (n_reference, n_queries, n_features, k)
+    "tiny": (2_000, 200, 32, 10),
+    "default": (100_000, 5_000, 32, 10),
+    "large": (1_000_000, 20_000, 32, 10),
+}
+
+
+@pytest.fixture(scope="module")
+def data(bench_size):
+    n_reference, n_queries, n_features, k = SIZES[bench_size]
+    rng = np.random.default_rng(0)
+    reference = rng.standard_normal((n_reference, n_features), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, n_features), dtype=np.float32)
+    return queries, reference, k
+
+
+def _shape_name(data):
+    queries, reference, k = data
+    return f"{reference.shape[0]}x{reference.shape[1]}-q{queries.shape[0]}-k{k}-float32"
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_topk(benchmark, data, backend):
+    queries, reference, k = data
+    kernel = get_kernel("sqeuclidean_topk", backend)
+    distances = np.empty((queries.shape[0], k), dtype=queries.dtype)
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    kernel(queries[:8], reference[:64], distances[:8], indices[:8], 2)  # compile / warm up
+    benchmark.group = "sqeuclidean_topk " + _shape_name(data)
+    benchmark.extra_info["backend"] = backend
+    benchmark.pedantic(kernel, args=(queries, reference, distances, indices, 2),
+                       rounds=3, iterations=1, warmup_rounds=0)
+
+
+def test_topk_sklearn_nearest_neighbors(benchmark, data):
+    queries, reference, k = data
+    model = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(reference)
+    benchmark.group = "sqeuclidean_topk " + _shape_name(data)
+    benchmark.extra_info["backend"] = "sklearn NearestNeighbors(brute)"
+    benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_argmin(benchmark, data, backend):
+    queries, reference, _ = data
+    # k-means shape: many points, few centres.
+    points, centres = reference, queries[:16]
+    kernel = get_kernel("sqeuclidean_argmin", backend)
+    distances = np.empty(points.shape[0], dtype=points.dtype)
+    indices = np.empty(points.shape[0], dtype=np.intp)
+    kernel(points[:64], centres, distances[:64], indices[:64], 2)
+    benchmark.group = f"sqeuclidean_argmin {points.shape[0]}x{points.shape[1]}-c16-float32"
+    benchmark.extra_info["backend"] = backend
+    benchmark.pedantic(kernel, args=(points, centres, distances, indices, 2), rounds=5, iterations=1)
+
+
+def test_argmin_sklearn(benchmark, data):
+    queries, reference, _ = data
+    points, centres = reference, queries[:16]
+    benchmark.group = f"sqeuclidean_argmin {points.shape[0]}x{points.shape[1]}-c16-float32"
+    benchmark.extra_info["backend"] = "sklearn pairwise_distances_argmin_min"
+    benchmark.pedantic(pairwise_distances_argmin_min, args=(points, centres), rounds=5, iterations=1)

@@ -1,0 +1,126 @@
+r"""Squared euclidean distances and their k smallest: the Numba kernels.
+
+Same two steps as :mod:`distances_numpy` (expanded-form ranking, then exact
+float64 re-ranking of ``candidate_count(k, n)`` candidates), but blocked:
+queries go in blocks of ``QUERY_BLOCK`` rows, one block per thread; each block
+meets the reference points ``REFERENCE_BLOCK`` rows at a time through one GEMM
+into a per-thread buffer, and each distance is pushed into a per-query max-heap
+of candidates. Memory is bounded by the block sizes, never m x n.
+"""
+
+import numba
+import numpy as np
+
+from ._threads import blas_single_threaded, numba_threads
+from .distances_numpy import candidate_count
+
+QUERY_BLOCK = 256
+REFERENCE_BLOCK = 1024
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_push(heap_values, heap_indices, value, index):
+    """Push ``(value, index)`` into a full max-heap of size c if it is smaller than the root.
+
+    The heap is ordered by value, then by index, so among equal values the
+    larger index is evicted first: ties go to the smaller index.
+    """
+    size = heap_values.shape[0]
+    if value > heap_values[0] or (value == heap_values[0] and index >= heap_indices[0]):
+        return
+    # Replace the root and sift down.
+    position = 0
+    while True:
+        left = 2 * position + 1
+        right = left + 1
+        if left >= size:
+            break
+        child = left
+        if right < size and (heap_values[right] > heap_values[left] or (
+                heap_values[right] == heap_values[left] and heap_indices[right] > heap_indices[left])):
+            child = right
+        if heap_values[child] > value or (heap_values[child] == value and heap_indices[child] > index):
+            heap_values[position] = heap_values[child]
+            heap_indices[position] = heap_indices[child]
+            position = child
+        else:
+            break
+    heap_values[position] = value
+    heap_indices[position] = index
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_rerank(query, reference, candidates, out_distances, out_indices):
+    """Sort candidates by (exact float64 distance, index); write the first k."""
+    candidates = np.sort(candidates)
+    exact = np.empty(candidates.shape[0], dtype=np.float64)
+    for c in range(candidates.shape[0]):
+        row = reference[candidates[c]]
+        total = 0.0
+        for l in range(query.shape[0]):
+            diff = np.float64(query[l]) - np.float64(row[l])
+            total += diff * diff
+        exact[c] = total
+    order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
+    for j in range(out_distances.shape[0]):
+        out_distances[j] = exact[order[j]]
+        out_indices[j] = candidates[order[j]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indices):
+    n_queries, n_features = queries.shape
+    n_reference = reference.shape[0]
+    dtype = queries.dtype
+    reference_sq_norms = np.empty(n_reference, dtype=dtype)
+    for j in numba.prange(n_reference):
+        total = 0.0
+        for l in range(n_features):
+            total += np.float64(reference[j, l]) * np.float64(reference[j, l])
+        reference_sq_norms[j] = total
+
+    n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        start = block * QUERY_BLOCK
+        stop = min(start + QUERY_BLOCK, n_queries)
+        block_queries = queries[start:stop]
+        n_block = stop - start
+        # Per-thread buffers, allocated once per query block.
+        products = np.empty(n_block * REFERENCE_BLOCK, dtype=dtype)
+        heap_values = np.full((n_block, n_candidates), np.inf, dtype=dtype)
+        heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
+        query_sq_norms = np.empty(n_block, dtype=dtype)
+        for i in range(n_block):
+            total = 0.0
+            for l in range(n_features):
+                total += np.float64(block_queries[i, l]) * np.float64(block_queries[i, l])
+            query_sq_norms[i] = total
+
+        for ref_start in range(0, n_reference, REFERENCE_BLOCK):
+            ref_stop = min(ref_start + REFERENCE_BLOCK, n_reference)
+            n_ref_block = ref_stop - ref_start
+            block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
+            np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
+            for i in range(n_block):
+                for j in range(n_ref_block):
+                    distance = query_sq_norms[i] - 2 * block_products[i, j] + reference_sq_norms[ref_start + j]
+                    if distance < 0:
+                        distance = 0
+                    _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
+
+        for i in range(n_block):
+            _exact_rerank(block_queries[i], reference, heap_indices[i],
+                          out_distances[start + i], out_indices[start + i])
+
+
+def sqeuclidean_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest squared euclidean distances (see :mod:`distances_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with numba_threads(n_threads), blas_single_threaded():
+        _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indices)
+
+
+def sqeuclidean_argmin(queries, reference, out_distances, out_indices, n_threads):
+    """Nearest reference point of each query (k = 1), 1-D outputs of length m."""
+    sqeuclidean_topk(queries, reference, out_distances.reshape(-1, 1),
+                     out_indices.reshape(-1, 1), n_threads)

@@ -1,0 +1,140 @@
+"""sqeuclidean_topk / sqeuclidean_argmin: every backend against the NumPy reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import pairwise_distances_argmin_min
+from sklearn.neighbors import NearestNeighbors
+
+from fastscratch.kernels import get_kernel
+
+# Distances: relative tolerance per dtype (the exact re-ranking sums in float64;
+# backends differ only in the summation order).
+RTOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def run_topk(backend, queries, reference, k, n_threads=2):
+    distances = np.empty((queries.shape[0], k), dtype=queries.dtype)
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    get_kernel("sqeuclidean_topk", backend)(queries, reference, distances, indices, n_threads)
+    return distances, indices
+
+
+def run_argmin(backend, queries, reference, n_threads=2):
+    distances = np.empty(queries.shape[0], dtype=queries.dtype)
+    indices = np.empty(queries.shape[0], dtype=np.intp)
+    get_kernel("sqeuclidean_argmin", backend)(queries, reference, distances, indices, n_threads)
+    return distances, indices
+
+
+def assert_same_topk(result, expected, dtype):
+    np.testing.assert_array_equal(result[1], expected[1])
+    np.testing.assert_allclose(result[0], expected[0], rtol=RTOL[dtype], atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(200, 1000, 8, 5), (37, 3001, 3, 1), (300, 50, 40, 7), (1, 10, 1, 10)])
+def test_topk_matches_reference_and_sklearn(backend, dtype, shape, rng):
+    n_queries, n_reference, n_features, k = shape
+    reference = rng.standard_normal((n_reference, n_features)).astype(dtype)
+    queries = rng.standard_normal((n_queries, n_features)).astype(dtype)
+    result = run_topk(backend, queries, reference, k)
+    assert_same_topk(result, run_topk("numpy", queries, reference, k), dtype)
+    # And scikit-learn's brute force (continuous data: no exact ties).
+    sk_distances, sk_indices = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(
+        reference.astype(np.float64)).kneighbors(queries.astype(np.float64))
+    np.testing.assert_array_equal(result[1], sk_indices)
+    np.testing.assert_allclose(np.sqrt(result[0]), sk_distances, rtol=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_topk_k_equals_n(backend, dtype, rng):
+    reference = rng.standard_normal((23, 4)).astype(dtype)
+    queries = rng.standard_normal((9, 4)).astype(dtype)
+    distances, indices = run_topk(backend, queries, reference, 23)
+    for row in range(9):
+        assert sorted(indices[row]) == list(range(23))
+        assert np.all(np.diff(distances[row]) >= 0)
+    assert_same_topk((distances, indices), run_topk("numpy", queries, reference, 23), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ties_go_to_smaller_index(backend, dtype):
+    # Integer grid: many exactly tied distances, and duplicated points.
+    grid = np.array([[x, y] for x in range(-3, 4) for y in range(-3, 4)], dtype=dtype)
+    reference = np.concatenate([grid, grid[::-1], grid[:5]])
+    queries = np.array([[0, 0], [0.5, 0.5], [3, 3], [-1, 2]], dtype=dtype)
+    distances, indices = run_topk(backend, queries, reference, 9)
+    exact = ((queries[:, None, :].astype(np.float64) - reference[None].astype(np.float64)) ** 2).sum(-1)
+    expected_indices = np.argsort(exact, axis=1, kind="stable")[:, :9]
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(distances, np.take_along_axis(exact, expected_indices, 1).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_duplicate_points(backend, dtype, rng):
+    point = rng.standard_normal((1, 5)).astype(dtype)
+    reference = np.repeat(point, 12, axis=0)
+    distances, indices = run_topk(backend, point, reference, 4)
+    np.testing.assert_array_equal(indices, [[0, 1, 2, 3]])
+    np.testing.assert_array_equal(distances, np.zeros((1, 4), dtype))
+
+
+def test_near_cancellation_is_exact(backend):
+    # Far from the origin the expanded form loses almost every digit; the exact
+    # re-ranking must still give the true distances.
+    rng = np.random.default_rng(3)
+    reference = 1e4 + rng.standard_normal((500, 3))
+    queries = 1e4 + rng.standard_normal((20, 3))
+    distances, indices = run_topk(backend, queries, reference, 3)
+    exact = ((queries[:, None, :] - reference[None]) ** 2).sum(-1)
+    expected = np.argsort(exact, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmin_matches_sklearn(backend, dtype, rng):
+    reference = rng.standard_normal((17, 6)).astype(dtype)
+    queries = rng.standard_normal((2000, 6)).astype(dtype)
+    distances, indices = run_argmin(backend, queries, reference)
+    sk_indices, sk_distances = pairwise_distances_argmin_min(
+        queries.astype(np.float64), reference.astype(np.float64))
+    np.testing.assert_array_equal(indices, sk_indices)
+    np.testing.assert_allclose(np.sqrt(distances), sk_distances, rtol=RTOL[dtype] * 10)
+    expected = run_argmin("numpy", queries, reference)
+    assert_same_topk((distances, indices), expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_result_with_one_and_two_threads(optimised_backend, dtype, rng):
+    reference = rng.standard_normal((2500, 16)).astype(dtype)
+    queries = rng.standard_normal((700, 16)).astype(dtype)
+    one = run_topk(optimised_backend, queries, reference, 6, n_threads=1)
+    two = run_topk(optimised_backend, queries, reference, 6, n_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=st.data(),
+    n_reference=st.integers(1, 40),
+    n_queries=st.integers(1, 12),
+    n_features=st.integers(1, 5),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_topk_property(data, n_reference, n_queries, n_features, dtype):
+    # Small integers: many exact ties, which every backend must order by index.
+    elements = st.integers(-4, 4)
+    reference = data.draw(arrays(np.int64, (n_reference, n_features), elements=elements)).astype(dtype)
+    queries = data.draw(arrays(np.int64, (n_queries, n_features), elements=elements)).astype(dtype)
+    k = data.draw(st.integers(1, n_reference))
+    exact = ((queries[:, None, :].astype(np.float64) - reference[None].astype(np.float64)) ** 2).sum(-1)
+    expected_indices = np.argsort(exact, axis=1, kind="stable")[:, :k]
+    for backend in __import__("fastscratch").kernels.available_backends():
+        distances, indices = run_topk(backend, queries, reference, k)
+        np.testing.assert_array_equal(indices, expected_indices, err_msg=backend)
+        np.testing.assert_array_equal(distances, np.take_along_axis(exact, expected_indices, 1).astype(dtype))
