@@ -19,6 +19,11 @@ KERNEL_DIR = "kernels"
 def cython_extensions():
     """One Extension per kernels/*_cython.pyx, or [] if Cython is missing."""
     pyx_files = sorted(glob.glob(os.path.join(KERNEL_DIR, "*_cython.pyx")))
+    # Developers may rebuild one family alone: FASTSCRATCH_BUILD_ONLY=distances,knn
+    only = os.environ.get("FASTSCRATCH_BUILD_ONLY")
+    if only:
+        wanted = {f"{name.strip()}_cython.pyx" for name in only.split(",")}
+        pyx_files = [path for path in pyx_files if os.path.basename(path) in wanted]
     try:
         import numpy
         from Cython.Build import cythonize
