@@ -1,0 +1,6 @@
+"""Time-series models: seasonal ARIMA (:mod:`.arima`) and an LSTM forecaster (:mod:`.lstm`).
+
+Import the models from :mod:`fastscratch` (``fastscratch.ARIMA``,
+``fastscratch.auto_arima``, ``fastscratch.LSTMForecaster``); the submodules
+are imported on first use so that PyTorch loads only for the LSTM.
+"""
