@@ -1,0 +1,140 @@
+"""Binning: map every feature value to a small integer before growing trees.
+
+Histogram-based boosting (xgboost ``tree_method="hist"``, LightGBM,
+scikit-learn's ``HistGradientBoosting*``) replaces each value by the index of
+the quantile bin it falls in, once, before training. Trees then split on bin
+indices, and a node's split search reads a histogram of at most ``max_bin``
+entries per feature instead of sorting its rows.
+
+Cut points follow xgboost's conventions, so that xgboost's own cuts
+(``xgboost.QuantileDMatrix(X, max_bin=...).get_quantile_cut()``) can be fed to
+:class:`BinMapper` and give the same bins:
+
+- feature ``f`` has increasing cut points ``c_0 < c_1 < ... < c_{k-1}``,
+  ``k <= max_bin``; the last one lies above the feature's maximum
+  (``max + |max| + 1e-5``);
+- value ``x`` falls in bin ``b`` with ``c_{b-1} <= x < c_b`` (an
+  ``upper_bound`` search), so the split "bins ``<= b`` go left" is the test
+  ``x < c_b`` on raw data, xgboost's ``split_condition``;
+- ``min_values[f] = min - (|min| + 1e-5)`` is the threshold of a split that
+  sends every non-missing value right;
+- a missing value (NaN) gets the code ``k`` (one past the last bin): the
+  feature's *missing slot* in the histograms.
+
+Our own cut points are quantiles of each feature computed on at most
+``subsample`` rows (xgboost and LightGBM sketch or sample too): with at most
+``max_bin`` distinct values, every distinct value but the smallest is a cut
+point (xgboost does the same); otherwise the ``i / max_bin`` quantiles.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .._backend import effective_n_threads, resolve_kernel
+
+MAX_BIN = 256
+
+
+def _feature_cuts(column, max_bin):
+    """Cut points (float32, increasing) and min value of one feature's non-missing values."""
+    column = column[~np.isnan(column)]
+    if column.size == 0:
+        return np.array([np.float32(np.inf)], dtype=np.float32), np.float32(0.0)
+    distinct = np.unique(column)
+    low, high = distinct[0], distinct[-1]
+    sentinel = np.float32(high + (np.abs(high) + np.float32(1e-5)))
+    min_value = np.float32(low - (np.abs(low) + np.float32(1e-5)))
+    if distinct.size <= max_bin:
+        inner = distinct[1:]
+    else:
+        levels = np.arange(1, max_bin) / max_bin
+        sorted_column = np.sort(column)
+        inner = np.unique(np.quantile(sorted_column, levels, method="lower").astype(np.float32))
+        inner = inner[inner > low]
+        # At most max_bin - 1 inner cuts, plus the sentinel.
+        inner = inner[: max_bin - 1]
+    if inner.size and inner[-1] >= sentinel:
+        inner = inner[inner < sentinel]
+    cuts = np.concatenate([inner, [sentinel]]).astype(np.float32)
+    return cuts, min_value
+
+
+class BinMapper:
+    """Quantile binning of a float matrix into uint8 codes (xgboost's cut convention).
+
+    Parameters
+    ----------
+    max_bin : int, default=256
+        Maximum number of bins per feature, in [2, 256].
+    subsample : int or None, default=200_000
+        Rows used to find the quantiles (None: all rows).
+    random_state : int, RandomState or None
+        Picks the subsample.
+    backend : str, default="auto"
+        Backend of the ``map_to_bins`` kernel.
+    n_threads : int, default=1
+
+    Attributes
+    ----------
+    cut_values_ : ndarray of float32
+        All features' cut points, feature ``f`` in ``cut_values_[cut_ptr_[f]:cut_ptr_[f+1]]``.
+    cut_ptr_ : ndarray of shape (n_features + 1,), intp
+    n_bins_ : ndarray of shape (n_features,), intp
+        Bins per feature; also the code of a missing value.
+    min_values_ : ndarray of shape (n_features,), float32
+    """
+
+    def __init__(self, max_bin=MAX_BIN, subsample=200_000, random_state=None, backend="auto",
+                 n_threads=1):
+        self.max_bin = max_bin
+        self.subsample = subsample
+        self.random_state = random_state
+        self.backend = backend
+        self.n_threads = n_threads
+
+    def fit(self, X):
+        """Find each feature's cut points on (a subsample of) ``X`` (float32, (n, d))."""
+        X = np.asarray(X, dtype=np.float32)
+        if self.subsample is not None and X.shape[0] > self.subsample:
+            rng = check_random_state(self.random_state)
+            subset = np.sort(rng.choice(X.shape[0], self.subsample, replace=False))
+            X = X[subset]
+        cuts, mins = zip(*(_feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
+        return self._set_cuts(list(cuts), np.array(mins, dtype=np.float32))
+
+    def set_xgboost_cuts(self, cut_ptr, cut_values):
+        """Use xgboost's cut points: ``QuantileDMatrix(X, max_bin=...).get_quantile_cut()``.
+
+        xgboost returns, per feature, its min value followed by its cut points.
+        """
+        cut_ptr = np.asarray(cut_ptr, dtype=np.intp)
+        cut_values = np.asarray(cut_values, dtype=np.float32)
+        cuts = [cut_values[cut_ptr[f] + 1:cut_ptr[f + 1]] for f in range(cut_ptr.shape[0] - 1)]
+        mins = cut_values[cut_ptr[:-1]]
+        return self._set_cuts(cuts, mins)
+
+    def _set_cuts(self, cuts, mins):
+        sizes = np.array([c.shape[0] for c in cuts], dtype=np.intp)
+        if np.any(sizes < 1) or np.any(sizes > MAX_BIN):
+            raise ValueError(f"each feature needs between 1 and {MAX_BIN} cut points; got "
+                             f"{sizes.min()}..{sizes.max()}.")
+        self.cut_ptr_ = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self.cut_values_ = np.ascontiguousarray(np.concatenate(cuts), dtype=np.float32)
+        self.n_bins_ = sizes
+        self.min_values_ = np.asarray(mins, dtype=np.float32)
+        return self
+
+    def transform(self, X):
+        """uint8 bin codes of ``X`` (float32, (n, d), C-contiguous)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        kernel, _ = resolve_kernel("map_to_bins", self.backend)
+        binned = np.empty(X.shape, dtype=np.uint8)
+        kernel(X, self.cut_values_, self.cut_ptr_, binned, effective_n_threads(self.n_threads))
+        return binned
+
+    def thresholds(self, features, bins):
+        """Raw-value thresholds ``x < t`` of splits given as (feature, bin); bin -1 is the min."""
+        features = np.asarray(features, dtype=np.intp)
+        bins = np.asarray(bins, dtype=np.intp)
+        out = self.cut_values_[self.cut_ptr_[features] + np.maximum(bins, 0)]
+        return np.where(bins < 0, self.min_values_[features], out).astype(np.float32)

@@ -1,0 +1,88 @@
+r"""Objectives: gradients, hessians and base scores, computed as xgboost does.
+
+xgboost's second-order boosting fits each tree to the gradient :math:`g_i` and
+hessian :math:`h_i` of the loss at the current margin :math:`F(x_i)`. Both are
+float32 (as xgboost's ``GradientPair``); the margins of the training rows are
+float32 too (xgboost's prediction cache), so that the same data grow the same
+trees. With sample weights :math:`s_i`, both are multiplied by :math:`s_i`.
+
+- ``reg:squarederror``: :math:`\ell = \tfrac12 (F - y)^2`, :math:`g = F - y`,
+  :math:`h = 1`; base score: the weighted mean of :math:`y`.
+- ``binary:logistic``: :math:`p = \sigma(F)`,
+  :math:`\ell = -y \log p - (1 - y)\log(1 - p)`, :math:`g = p - y`,
+  :math:`h = \max(p (1 - p), 10^{-16})`; base score: the weighted positive
+  rate :math:`\bar y` (xgboost 3), i.e. the base margin
+  :math:`\log(\bar y / (1 - \bar y))`.
+"""
+
+import numpy as np
+
+
+class SquaredError:
+    name = "reg:squarederror"
+    default_metric = "rmse"
+
+    def base_score(self, y, sample_weight):
+        return float(np.float32(np.average(y, weights=sample_weight)))
+
+    def score_to_margin(self, base_score):
+        return np.float32(base_score)
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        """Write g and h (float32) of every row; ``raw`` and ``y`` are float32."""
+        np.subtract(raw, y, out=out_gradients)
+        if sample_weight is None:
+            out_hessians.fill(1.0)
+        else:
+            np.multiply(out_gradients, sample_weight, out=out_gradients)
+            out_hessians[:] = sample_weight
+
+    def loss(self, y, raw, sample_weight=None):
+        """Root mean squared error of the margins (xgboost's "rmse")."""
+        error = (raw.astype(np.float64) - y) ** 2
+        return float(np.sqrt(np.average(error, weights=sample_weight)))
+
+    def transform(self, raw):
+        return raw
+
+
+def sigmoid(raw):
+    return 1.0 / (1.0 + np.exp(-raw))
+
+
+class BinaryLogistic:
+    name = "binary:logistic"
+    default_metric = "logloss"
+
+    def base_score(self, y, sample_weight):
+        return float(np.float32(np.average(y, weights=sample_weight)))
+
+    def score_to_margin(self, base_score):
+        p = np.float64(base_score)
+        return np.float32(np.log(p / (1.0 - p)))
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        # p = 1 / (1 + exp(-raw)) in float32, then g = p - y, h = max(p (1 - p), 1e-16).
+        np.negative(raw, out=out_hessians)
+        np.exp(out_hessians, out=out_hessians)
+        out_hessians += np.float32(1.0)
+        np.reciprocal(out_hessians, out=out_hessians)      # p
+        np.subtract(out_hessians, y, out=out_gradients)    # p - y
+        out_hessians *= np.float32(1.0) - out_hessians     # p (1 - p)
+        np.maximum(out_hessians, np.float32(1e-16), out=out_hessians)
+        if sample_weight is not None:
+            out_gradients *= sample_weight
+            out_hessians *= sample_weight
+
+    def loss(self, y, raw, sample_weight=None):
+        """Mean log loss (xgboost's "logloss")."""
+        raw = raw.astype(np.float64)
+        # log(1 + exp(-|F|)) + max(F, 0) - y F, a stable form of the log loss.
+        per_row = np.logaddexp(0.0, raw) - y * raw
+        return float(np.average(per_row, weights=sample_weight))
+
+    def transform(self, raw):
+        return sigmoid(raw)
+
+
+OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic}

@@ -1,0 +1,98 @@
+"""A fitted forest stored flat, and its prediction on raw or binned data.
+
+Every tree's nodes are appended to the same arrays (see
+:mod:`fastscratch.kernels.tree_predict_numpy` for the layout), children
+indices made absolute, so one kernel call predicts all trees for a block of
+rows while the arrays stay in cache.
+"""
+
+import numpy as np
+
+from .._backend import resolve_kernel
+
+NODE_FIELDS = ("feature", "threshold", "bin", "default_left", "left", "right", "value",
+               "gain", "cover")
+_DTYPES = {"feature": np.intp, "threshold": np.float32, "bin": np.intp,
+           "default_left": np.uint8, "left": np.intp, "right": np.intp, "value": np.float32,
+           "gain": np.float32, "cover": np.float32}
+
+
+class Forest:
+    """The trees of a boosting model, flat.
+
+    Attributes
+    ----------
+    nodes : dict of ndarray
+        One array per field of ``NODE_FIELDS``, over the nodes of all trees.
+    tree_roots : ndarray of intp
+        Index of each tree's root node.
+    tree_groups : ndarray of intp
+        Output column of each tree (its class in multiclass models).
+    n_groups : int
+    """
+
+    def __init__(self, n_groups=1):
+        self.n_groups = n_groups
+        self._chunks = {name: [] for name in NODE_FIELDS}
+        self._roots = []
+        self._groups = []
+        self._n_nodes = 0
+        self._frozen = None
+
+    def add_tree(self, tree, thresholds, group=0):
+        """Append a tree from :meth:`TreeGrower.grow` with raw ``thresholds`` per node."""
+        offset = self._n_nodes
+        n = tree["feature"].shape[0]
+        for name in NODE_FIELDS:
+            if name == "threshold":
+                values = thresholds
+            elif name in ("left", "right"):
+                values = np.where(tree[name] >= 0, tree[name] + offset, -1)
+            else:
+                values = tree[name]
+            self._chunks[name].append(np.asarray(values, dtype=_DTYPES[name]))
+        self._roots.append(offset)
+        self._groups.append(group)
+        self._n_nodes += n
+        self._frozen = None
+
+    @property
+    def n_trees(self):
+        return len(self._roots)
+
+    def arrays(self):
+        """The flat arrays (concatenated once, then cached)."""
+        if self._frozen is None:
+            nodes = {name: (np.concatenate(chunks) if chunks else np.empty(0, _DTYPES[name]))
+                     for name, chunks in self._chunks.items()}
+            self._chunks = {name: [nodes[name]] for name in NODE_FIELDS}
+            self._frozen = (nodes, np.array(self._roots, dtype=np.intp),
+                            np.array(self._groups, dtype=np.intp))
+        return self._frozen
+
+    def tree_slice(self, start, stop):
+        """Roots and groups of trees ``start:stop``."""
+        _, roots, groups = self.arrays()
+        return roots[start:stop], groups[start:stop]
+
+    def predict_raw(self, X, base_margin, backend="auto", n_threads=1, tree_range=None):
+        """Margins (n, n_groups) float64 of raw data ``X`` (float32)."""
+        nodes, roots, groups = self.arrays()
+        if tree_range is not None:
+            roots, groups = roots[tree_range[0]:tree_range[1]], groups[tree_range[0]:tree_range[1]]
+        out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)
+        out[:] = np.asarray(base_margin, dtype=np.float64)
+        kernel, _ = resolve_kernel("predict_raw", backend)
+        kernel(X, nodes["feature"], nodes["threshold"], nodes["default_left"], nodes["left"],
+               nodes["right"], nodes["value"], roots, groups, out, n_threads)
+        return out
+
+    def predict_binned(self, binned, missing_bin, base_margin, backend="auto", n_threads=1):
+        """Margins (n, n_groups) float64 of binned data."""
+        nodes, roots, groups = self.arrays()
+        out = np.empty((binned.shape[0], self.n_groups), dtype=np.float64)
+        out[:] = np.asarray(base_margin, dtype=np.float64)
+        kernel, _ = resolve_kernel("predict_binned", backend)
+        kernel(binned, nodes["feature"], nodes["bin"], nodes["default_left"], nodes["left"],
+               nodes["right"], nodes["value"], missing_bin, roots, groups, out, n_threads)
+        return out

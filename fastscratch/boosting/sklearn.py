@@ -1,0 +1,365 @@
+r"""XGBRegressor and XGBClassifier: xgboost's algorithm and scikit-learn API, from scratch."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
+
+from .._backend import effective_n_threads, resolve_kernel
+from .binning import MAX_BIN, BinMapper
+from .grower import TreeGrower
+from .loss import OBJECTIVES
+from .predictor import Forest
+
+KERNELS = ("build_histogram", "build_histogram_root", "subtract_histograms", "find_best_splits",
+           "partition_rows", "add_leaf_values")
+
+_NOTES = r"""
+    Notes
+    -----
+    Second-order boosting (Chen and Guestrin, 2016). The model is the margin
+
+    .. math:: F(x) = F_0 + \sum_{t=1}^{T} \eta\, f_t(x),
+
+    with :math:`F_0` the base margin (``base_score``), :math:`\eta` =
+    ``learning_rate`` and :math:`f_t` a regression tree. Tree :math:`t` is fit
+    to the gradients :math:`g_i` and hessians :math:`h_i` of the loss at
+    :math:`F_{t-1}(x_i)` (:mod:`fastscratch.boosting.loss`). For a node with
+    sums :math:`G = \sum g_i`, :math:`H = \sum h_i`, the leaf weight and score
+    are
+
+    .. math::
+
+        w^* = -\frac{T_\alpha(G)}{H + \lambda}, \qquad
+        \text{score} = \frac{T_\alpha(G)^2}{H + \lambda},
+
+    with :math:`\lambda` = ``reg_lambda``, :math:`\alpha` = ``reg_alpha`` and
+    :math:`T_\alpha` the L1 soft threshold. A node is split on the feature and
+    bin that maximise
+    :math:`\text{gain} = \text{score}_L + \text{score}_R - \text{score}`
+    over candidates whose children each have :math:`H \ge` ``min_child_weight``;
+    it stays a leaf when the best gain is below ``gamma`` (or 1e-6) or at
+    ``max_depth``. Features are first binned into at most ``max_bin`` quantile
+    bins (:mod:`fastscratch.boosting.binning`); a node's split search reads its
+    gradient histogram, built for the smaller child and obtained for its
+    sibling by subtraction from the parent. Rows go left when
+    ``x < split_condition``, as in xgboost, whose ``tree_method="hist"`` trees
+    these are (same splits and leaf values to float32 rounding when given
+    xgboost's cut points).
+"""
+
+
+class _XGBModel(BaseEstimator):
+    _objectives = ()
+
+    def __init__(self, *, n_estimators=100, learning_rate=0.3, max_depth=6, min_child_weight=1.0,
+                 reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=0.0, max_bin=256,
+                 base_score=None, objective=None, tree_method="hist", random_state=None,
+                 n_jobs=None, backend="auto", verbosity=0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.gamma = gamma
+        self.max_delta_step = max_delta_step
+        self.max_bin = max_bin
+        self.base_score = base_score
+        self.objective = objective
+        self.tree_method = tree_method
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self.verbosity = verbosity
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        def number(name, low, high=np.inf, low_open=False, integer=False):
+            value = getattr(self, name)
+            kind = numbers.Integral if integer else numbers.Real
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, "
+                                f"got {value!r}.")
+            if not (value > low if low_open else value >= low) or value > high or np.isnan(value):
+                bound = f"> {low}" if low_open else f">= {low}"
+                raise ValueError(f"{name}={value!r} is out of range: it must be {bound}"
+                                 + (f" and <= {high}" if np.isfinite(high) else "") + ".")
+        number("n_estimators", 1, integer=True)
+        number("learning_rate", 0, low_open=True)
+        number("max_depth", 1, integer=True)
+        number("min_child_weight", 0)
+        number("reg_lambda", 0)
+        number("reg_alpha", 0)
+        number("gamma", 0)
+        number("max_delta_step", 0)
+        number("max_bin", 2, MAX_BIN, integer=True)
+        number("verbosity", 0, integer=True)
+        if self.tree_method not in ("hist", "auto"):
+            raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
+        objective = self._objective_name()
+        if objective not in self._objectives:
+            raise ValueError(f"objective={objective!r} is not supported by "
+                             f"{type(self).__name__}; use one of {self._objectives}.")
+
+    def _objective_name(self):
+        return self._objectives[0] if self.objective is None else self.objective
+
+    def _train_params(self):
+        f32 = lambda v: float(np.float32(v))  # xgboost stores its parameters as float32
+        return np.array([f32(self.reg_lambda), f32(self.reg_alpha), f32(self.min_child_weight),
+                         f32(self.max_delta_step)], dtype=np.float64)
+
+    # --------------------------------------------------------------------- fit
+    def _fit(self, X, y, sample_weight, cuts):
+        self._check_params()
+        n_threads = effective_n_threads(self.n_jobs)
+        loss = OBJECTIVES[self._objective_name()]()
+        y32 = np.ascontiguousarray(y, dtype=np.float32)
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if np.any(weights < 0):
+                raise ValueError("sample_weight must be non-negative.")
+            weights = np.ascontiguousarray(weights, dtype=np.float32)
+
+        binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
+                           n_threads=n_threads)
+        if cuts is None:
+            binner.fit(X)
+        else:
+            cut_ptr, cut_values = cuts
+            if len(cut_ptr) != X.shape[1] + 1:
+                raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {X.shape[1]}.")
+            binner.set_xgboost_cuts(cut_ptr, cut_values)
+        binned = binner.transform(X)
+
+        if self.base_score is None:
+            base_score = loss.base_score(y32, weights)
+        else:
+            base_score = float(self.base_score)
+        base_margin = loss.score_to_margin(base_score)
+        kernels = {name: resolve_kernel(name, self.backend)[0] for name in KERNELS}
+        params = self._train_params()
+
+        n = X.shape[0]
+        raw = np.full(n, base_margin, dtype=np.float32)
+        gradients = np.empty(n, dtype=np.float32)
+        hessians = np.empty(n, dtype=np.float32)
+        identity = np.arange(n, dtype=np.intp)
+        rows = np.empty(n, dtype=np.intp)
+        scratch = np.empty(n, dtype=np.intp)
+        forest = Forest(n_groups=1)
+        progress = None
+        if self.verbosity > 0:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
+        for _ in range(self.n_estimators):
+            loss.gradients(y32, raw, weights, gradients, hessians)
+            np.copyto(rows, identity)
+            grower = TreeGrower(binned, binner.n_bins_, gradients, hessians, rows, scratch, params,
+                                self.max_depth, float(np.float32(self.gamma)), self.learning_rate,
+                                kernels, n_threads)
+            tree = grower.grow()
+            kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw, n_threads)
+            split = tree["left"] >= 0
+            thresholds = np.zeros(split.shape[0], dtype=np.float32)
+            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+            forest.add_tree(tree, thresholds)
+            if progress is not None:
+                progress.set_postfix({f"train-{loss.default_metric}": loss.loss(y32, raw, weights)})
+                progress.update()
+        if progress is not None:
+            progress.close()
+
+        self._binner = binner
+        self._forest = forest
+        self._loss = loss
+        self.base_score_ = base_score
+        self._base_margin = float(base_margin)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _raw_predict(self, X):
+        check_is_fitted(self, "_forest")
+        X = validate_data(self, X, dtype=np.float32, reset=False, order="C")
+        n_threads = effective_n_threads(self.n_jobs)
+        return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class XGBRegressor(RegressorMixin, _XGBModel):
+    __doc__ = r"""Gradient boosted trees for regression, xgboost's ``hist`` algorithm.
+
+    Drop-in for ``xgboost.XGBRegressor`` (same parameter names and defaults).
+
+    Parameters
+    ----------
+    n_estimators : int, default=100
+        Number of boosting rounds (trees).
+    learning_rate : float, default=0.3
+        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
+    max_depth : int, default=6
+        Maximum depth of a tree (>= 1).
+    min_child_weight : float, default=1
+        Minimum hessian sum of a child.
+    reg_lambda : float, default=1
+        L2 penalty :math:`\lambda` on leaf weights.
+    reg_alpha : float, default=0
+        L1 penalty :math:`\alpha` on leaf weights.
+    gamma : float, default=0
+        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
+    max_delta_step : float, default=0
+        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
+    max_bin : int, default=256
+        Maximum number of bins per feature, in [2, 256].
+    base_score : float or None, default=None
+        Initial prediction; None estimates it as xgboost 3 does (mean of y).
+    objective : {"reg:squarederror"} or None, default=None
+    tree_method : {"hist"}, default="hist"
+    random_state : int or None, default=None
+        Seeds the binning subsample (data over 200k rows).
+    n_jobs : int or None, default=None
+        Threads (None: all cores, or the global setting).
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Kernel backend.
+    verbosity : int, default=0
+        > 0 shows a progress bar with the training RMSE.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    base_score_ : float
+        The base score used (estimated or given).
+    {_NOTES}
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from fastscratch import XGBRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> model = XGBRegressor(n_estimators=20, max_depth=3).fit(X, y)
+    >>> model.predict(X[:2]).shape
+    (2,)
+    """.replace("{_NOTES}", _NOTES)
+    _objectives = ("reg:squarederror",)
+
+    def fit(self, X, y, sample_weight=None, cuts=None):
+        """Fit the trees.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,) or None
+        cuts : tuple (cut_ptr, cut_values) or None
+            Bin cut points in xgboost's format, e.g.
+            ``xgboost.QuantileDMatrix(X, max_bin=...).get_quantile_cut()``;
+            None computes them from X.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity; remove or impute those targets.")
+        if np.any(np.abs(y) > np.finfo(np.float32).max):
+            raise ValueError("y has values too large for float32.")
+        return self._fit(X, y, sample_weight, cuts)
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,)."""
+        return self._raw_predict(X)[:, 0]
+
+
+class XGBClassifier(ClassifierMixin, _XGBModel):
+    __doc__ = r"""Gradient boosted trees for binary classification, xgboost's ``hist`` algorithm.
+
+    Drop-in for ``xgboost.XGBClassifier`` (same parameter names and defaults).
+    Labels may be any two values; ``classes_`` holds them sorted, the second
+    one is the positive class.
+
+    Parameters
+    ----------
+    n_estimators : int, default=100
+        Number of boosting rounds (trees).
+    learning_rate : float, default=0.3
+        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
+    max_depth : int, default=6
+        Maximum depth of a tree (>= 1).
+    min_child_weight : float, default=1
+        Minimum hessian sum of a child.
+    reg_lambda : float, default=1
+        L2 penalty :math:`\lambda` on leaf weights.
+    reg_alpha : float, default=0
+        L1 penalty :math:`\alpha` on leaf weights.
+    gamma : float, default=0
+        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
+    max_delta_step : float, default=0
+        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
+    max_bin : int, default=256
+        Maximum number of bins per feature, in [2, 256].
+    base_score : float or None, default=None
+        Initial probability; None uses the positive rate, as xgboost 3.
+    objective : {"binary:logistic"} or None, default=None
+    tree_method : {"hist"}, default="hist"
+    random_state : int or None, default=None
+        Seeds the binning subsample (data over 200k rows).
+    n_jobs : int or None, default=None
+        Threads (None: all cores, or the global setting).
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Kernel backend.
+    verbosity : int, default=0
+        > 0 shows a progress bar with the training log loss.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    base_score_ : float
+    {_NOTES}
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from fastscratch import XGBClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> model = XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    >>> model.predict_proba(X[:2]).shape
+    (2, 2)
+    """.replace("{_NOTES}", _NOTES)
+    _objectives = ("binary:logistic",)
+
+    def fit(self, X, y, sample_weight=None, cuts=None):
+        """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(f"XGBClassifier needs class labels; y is {target_type!r}.")
+        encoder = LabelEncoder().fit(y)
+        if encoder.classes_.shape[0] != 2:
+            raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
+                             f"{encoder.classes_.shape[0]}: {encoder.classes_[:10]!r}.")
+        self.classes_ = encoder.classes_
+        return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, 2)."""
+        positive = self._loss.transform(self._raw_predict(X)[:, 0])
+        return np.column_stack([1.0 - positive, positive])
+
+    def predict(self, X):
+        """Predicted class labels."""
+        positive = self._loss.transform(self._raw_predict(X)[:, 0])
+        return self.classes_[(positive > 0.5).astype(np.intp)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
