@@ -6,6 +6,10 @@ queries go in blocks of ``QUERY_BLOCK`` rows, one block per thread; each block
 meets the reference points ``REFERENCE_BLOCK`` rows at a time through one GEMM
 into a per-thread buffer, and each distance is pushed into a per-query max-heap
 of candidates. Memory is bounded by the block sizes, never m x n.
+
+``cosine_topk`` shares the blocking and the heap; it ranks with
+``1 - dot * inverse_norm(q) * inverse_norm(x)`` and re-ranks with the exact
+float64 form of :mod:`distances_numpy`.
 """
 
 import numba
@@ -102,15 +106,99 @@ def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indic
             block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
             np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
             for i in range(n_block):
+                # Indices only grow during the scan, so a distance enters the
+                # heap only if strictly below its root (ties keep the smaller index).
+                root = heap_values[i, 0]
                 for j in range(n_ref_block):
                     distance = query_sq_norms[i] - 2 * block_products[i, j] + reference_sq_norms[ref_start + j]
-                    if distance < 0:
-                        distance = 0
-                    _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
+                    if distance < root:
+                        if distance < 0:
+                            distance = 0
+                        _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
+                        root = heap_values[i, 0]
 
         for i in range(n_block):
             _exact_rerank(block_queries[i], reference, heap_indices[i],
                           out_distances[start + i], out_indices[start + i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_norm(row):
+    """1 / ||row|| in float64, 0 for a zero row."""
+    total = 0.0
+    for l in range(row.shape[0]):
+        total += np.float64(row[l]) * np.float64(row[l])
+    if total == 0.0:
+        return 0.0
+    return 1.0 / np.sqrt(total)
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_cosine_rerank(query, query_inverse_norm, reference, reference_inverse_norms,
+                         candidates, out_distances, out_indices):
+    """Sort candidates by (exact float64 cosine distance, index); write the first k."""
+    candidates = np.sort(candidates)
+    exact = np.empty(candidates.shape[0], dtype=np.float64)
+    for c in range(candidates.shape[0]):
+        row = reference[candidates[c]]
+        row_inverse_norm = reference_inverse_norms[candidates[c]]
+        if query_inverse_norm == 0.0 or row_inverse_norm == 0.0:
+            exact[c] = 1.0
+            continue
+        total = 0.0
+        for l in range(query.shape[0]):
+            diff = np.float64(row[l]) * row_inverse_norm - np.float64(query[l]) * query_inverse_norm
+            total += diff * diff
+        exact[c] = min(0.5 * total, 2.0)
+    order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
+    for j in range(out_distances.shape[0]):
+        out_distances[j] = exact[order[j]]
+        out_indices[j] = candidates[order[j]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _cosine_topk(queries, reference, n_candidates, out_distances, out_indices):
+    n_queries = queries.shape[0]
+    n_reference = reference.shape[0]
+    dtype = queries.dtype
+    reference_inverse_norms = np.empty(n_reference, dtype=np.float64)
+    for j in numba.prange(n_reference):
+        reference_inverse_norms[j] = _inverse_norm(reference[j])
+    # The ranking step runs in the input dtype.
+    ranking_inverse_norms = reference_inverse_norms.astype(dtype)
+
+    n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        start = block * QUERY_BLOCK
+        stop = min(start + QUERY_BLOCK, n_queries)
+        block_queries = queries[start:stop]
+        n_block = stop - start
+        products = np.empty(n_block * REFERENCE_BLOCK, dtype=dtype)
+        heap_values = np.full((n_block, n_candidates), np.inf, dtype=dtype)
+        heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
+        query_inverse_norms = np.empty(n_block, dtype=np.float64)
+        for i in range(n_block):
+            query_inverse_norms[i] = _inverse_norm(block_queries[i])
+        ranking_query_inverse_norms = query_inverse_norms.astype(dtype)
+
+        for ref_start in range(0, n_reference, REFERENCE_BLOCK):
+            ref_stop = min(ref_start + REFERENCE_BLOCK, n_reference)
+            n_ref_block = ref_stop - ref_start
+            block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
+            np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
+            for i in range(n_block):
+                query_scale = ranking_query_inverse_norms[i]
+                root = heap_values[i, 0]
+                for j in range(n_ref_block):
+                    distance = 1 - block_products[i, j] * (ranking_inverse_norms[ref_start + j] * query_scale)
+                    if distance < root:
+                        _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
+                        root = heap_values[i, 0]
+
+        for i in range(n_block):
+            _exact_cosine_rerank(block_queries[i], query_inverse_norms[i], reference,
+                                 reference_inverse_norms, heap_indices[i],
+                                 out_distances[start + i], out_indices[start + i])
 
 
 def sqeuclidean_topk(queries, reference, out_distances, out_indices, n_threads):
@@ -124,3 +212,10 @@ def sqeuclidean_argmin(queries, reference, out_distances, out_indices, n_threads
     """Nearest reference point of each query (k = 1), 1-D outputs of length m."""
     sqeuclidean_topk(queries, reference, out_distances.reshape(-1, 1),
                      out_indices.reshape(-1, 1), n_threads)
+
+
+def cosine_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest cosine distances (see :mod:`distances_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with numba_threads(n_threads), blas_single_threaded():
+        _cosine_topk(queries, reference, n_candidates, out_distances, out_indices)

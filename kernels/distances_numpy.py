@@ -22,8 +22,24 @@ that is unless more than ``candidate_count(k, n) - k`` points lie within the
 rounding error of the expanded form (about ``1e-7 * (|q|^2 + |x|^2)`` in
 float32, ``1e-16 * ...`` in float64) of the k-th distance.
 
-This reference builds a (chunk x n) float64 distance matrix per chunk of 256
-queries; the Numba and Cython kernels never hold more than a cache-sized block.
+This reference builds a (chunk x n) float64 distance matrix per chunk of at
+most 256 queries (fewer when n is large, so a chunk stays near 32 MB); the
+Numba and Cython kernels never hold more than a cache-sized block.
+
+Cosine distances (:func:`cosine_topk`) follow the same two steps with
+
+.. math::
+
+    D_{ij} = 1 - \frac{q_i \cdot x_j}{\lVert q_i \rVert \lVert x_j \rVert}
+    \quad\text{(ranking: one GEMM and two inverse norms)}, \qquad
+    D_{ij} = \tfrac12 \Big\lVert \frac{q_i}{\lVert q_i \rVert}
+                               - \frac{x_j}{\lVert x_j \rVert} \Big\rVert^2
+    \quad\text{(exact re-ranking in float64)},
+
+equal for unit vectors; the second form keeps the relative precision of small
+distances, which ``1 - cos`` loses. A zero row has distance 1 to everything
+(its cosine similarity is taken as 0, as in scikit-learn), and distances are
+clipped to [0, 2].
 """
 
 import numpy as np
@@ -33,10 +49,19 @@ import numpy as np
 AUTO_BACKEND_ORDER = {
     "sqeuclidean_topk": ("cython", "numba", "numpy"),
     "sqeuclidean_argmin": ("cython", "numba", "numpy"),
+    # Same GEMM + heap machinery as sqeuclidean_topk; measured with
+    # benchmarks/test_bench_distances.py::test_cosine_topk.
+    "cosine_topk": ("cython", "numba", "numpy"),
 }
 
 QUERY_CHUNK = 256
+MAX_CHUNK_ELEMENTS = 1 << 22  # float64 entries of one chunk's distance matrix (32 MB)
 MIN_EXTRA_CANDIDATES = 8
+
+
+def query_chunk(n_reference):
+    """Queries per chunk of the reference implementations (bounded memory)."""
+    return max(1, min(QUERY_CHUNK, MAX_CHUNK_ELEMENTS // max(n_reference, 1)))
 
 
 def candidate_count(k, n_reference):
@@ -73,8 +98,9 @@ def sqeuclidean_topk(queries, reference, out_distances, out_indices, n_threads):
     reference64 = reference.astype(np.float64)
     reference_sq_norms = np.einsum("ij,ij->i", reference64, reference64)
 
-    for start in range(0, queries.shape[0], QUERY_CHUNK):
-        chunk = queries[start:start + QUERY_CHUNK].astype(np.float64)
+    chunk_size = query_chunk(n_reference)
+    for start in range(0, queries.shape[0], chunk_size):
+        chunk = queries[start:start + chunk_size].astype(np.float64)
         chunk_sq_norms = np.einsum("ij,ij->i", chunk, chunk)
         # Step 1: the expanded form, a full (chunk x n) matrix.
         approx = chunk_sq_norms[:, None] - 2.0 * (chunk @ reference64.T) + reference_sq_norms[None, :]
@@ -92,3 +118,48 @@ def sqeuclidean_argmin(queries, reference, out_distances, out_indices, n_threads
     """Nearest reference point of each query (k = 1), 1-D outputs of length m."""
     sqeuclidean_topk(queries, reference, out_distances.reshape(-1, 1),
                      out_indices.reshape(-1, 1), n_threads)
+
+
+def _inverse_norms(rows):
+    """1 / ||row|| in float64, and 0 for zero rows (their similarity is 0)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    inverse = np.zeros_like(norms)
+    np.divide(1.0, norms, out=inverse, where=norms > 0)
+    return inverse
+
+
+def exact_cosine(query, query_inverse_norm, rows, rows_inverse_norms):
+    """Exact float64 cosine distances of one query to ``rows`` (the re-ranking step)."""
+    distances = 0.5 * ((rows * rows_inverse_norms[:, None] - query * query_inverse_norm) ** 2).sum(axis=1)
+    distances[(rows_inverse_norms == 0) | (query_inverse_norm == 0)] = 1.0
+    return np.minimum(distances, 2.0)
+
+
+def cosine_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest cosine distances from each query to ``reference``.
+
+    Same parameters as :func:`sqeuclidean_topk`; ``out_distances`` receives
+    :math:`1 - \cos(q_i, x_j)` (see the module docstring), ascending, ties
+    ordered by index.
+    """
+    k = out_distances.shape[1]
+    n_reference = reference.shape[0]
+    n_keep = candidate_count(k, n_reference)
+    reference64 = reference.astype(np.float64)
+    reference_inverse_norms = _inverse_norms(reference64)
+
+    chunk_size = query_chunk(n_reference)
+    for start in range(0, queries.shape[0], chunk_size):
+        chunk = queries[start:start + chunk_size].astype(np.float64)
+        chunk_inverse_norms = _inverse_norms(chunk)
+        # Step 1: one minus the cosine similarity, a full (chunk x n) matrix.
+        approx = 1.0 - (chunk @ reference64.T) * chunk_inverse_norms[:, None] * reference_inverse_norms[None, :]
+        np.clip(approx, 0.0, 2.0, out=approx)
+        for row in range(chunk.shape[0]):
+            candidates = np.sort(_smallest_with_index_ties(approx[row], n_keep))
+            # Step 2: exact distances of the candidates, sorted by (distance, index).
+            exact = exact_cosine(chunk[row], chunk_inverse_norms[row], reference64[candidates],
+                                 reference_inverse_norms[candidates])
+            order = np.argsort(exact, kind="stable")[:k]
+            out_distances[start + row] = exact[order]
+            out_indices[start + row] = candidates[order]

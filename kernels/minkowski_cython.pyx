@@ -1,0 +1,121 @@
+# cython: language_level=3
+r"""Manhattan and Minkowski distances and their k smallest: the Cython kernels.
+
+Same two steps and blocking as :mod:`minkowski_numba`: sums in the input dtype
+(Manhattan) or in float64 (general ``p``) pushed into a per-query max-heap of
+``candidate_count(k, n)`` candidates, then an exact float64 re-ranking. OpenMP
+threads over blocks of ``QUERY_BLOCK`` queries; each reference row is read
+once per block while the block's queries stay in cache.
+"""
+
+include "_common.pxi"
+
+import numpy as np
+from cython.parallel cimport parallel, prange
+from libc.math cimport fabs, pow
+
+from .distances_numpy import candidate_count
+
+DEF QUERY_BLOCK = 64
+
+
+cdef inline double reduced(double diff, double p) noexcept nogil:
+    """|diff| ** p, without a power call when p is 1 or 2."""
+    if p == 1.0:
+        return fabs(diff)
+    if p == 2.0:
+        return diff * diff
+    return pow(fabs(diff), p)
+
+
+cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] reference, double p,
+                 intp_t start, intp_t stop, intp_t n_candidates,
+                 double* heap_values, intp_t* heap_indices, double* exact, intp_t* sorted_candidates,
+                 floating[:, ::1] out_distances, intp_t[:, ::1] out_indices) noexcept nogil:
+    cdef intp_t n_features = queries.shape[1]
+    cdef intp_t n_reference = reference.shape[0]
+    cdef intp_t k = out_distances.shape[1]
+    cdef intp_t n_block = stop - start
+    cdef intp_t i, j, l, c
+    cdef floating manhattan
+    cdef double total
+    cdef const floating* row
+    cdef const floating* query
+
+    for c in range(n_block * n_candidates):
+        heap_values[c] = INFINITY
+        heap_indices[c] = n_reference
+
+    for j in range(n_reference):
+        row = &reference[j, 0]
+        for i in range(n_block):
+            query = &queries[start + i, 0]
+            if p == 1.0:
+                manhattan = 0  # sums in the input dtype
+                for l in range(n_features):
+                    manhattan = manhattan + fabs(query[l] - row[l])
+                total = manhattan
+            else:
+                total = 0.0
+                for l in range(n_features):
+                    total = total + reduced(<double> query[l] - <double> row[l], p)
+            # Indices only grow: only a strictly smaller value enters the heap.
+            if total < heap_values[i * n_candidates]:
+                heap_push(heap_values + i * n_candidates, heap_indices + i * n_candidates,
+                          n_candidates, total, j)
+
+    # Exact float64 re-ranking of each query's candidates.
+    for i in range(n_block):
+        for c in range(n_candidates):
+            sorted_candidates[c] = heap_indices[i * n_candidates + c]
+            total = 0.0
+            for l in range(n_features):
+                total = total + reduced(<double> queries[start + i, l]
+                                        - <double> reference[sorted_candidates[c], l], p)
+            exact[c] = total
+        sort_pairs(exact, sorted_candidates, n_candidates)
+        for j in range(k):
+            out_distances[start + i, j] = <floating> exact[j]
+            out_indices[start + i, j] = sorted_candidates[j]
+
+
+def _minkowski_topk(const floating[:, ::1] queries, const floating[:, ::1] reference,  # IN
+                    double p, intp_t n_candidates,                                      # IN
+                    floating[:, ::1] out_distances, intp_t[:, ::1] out_indices,         # OUT
+                    int n_threads):
+    cdef intp_t n_queries = queries.shape[0]
+    cdef intp_t n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    cdef intp_t block, start, stop
+    cdef double* heap_values
+    cdef intp_t* heap_indices
+    cdef double* exact
+    cdef intp_t* sorted_candidates
+
+    with nogil, parallel(num_threads=n_threads):
+        # Thread-local buffers, allocated once per thread. The heap holds
+        # float64 values: exact for float32 Manhattan sums, and float64 for p != 1.
+        heap_values = <double*> malloc(QUERY_BLOCK * n_candidates * sizeof(double))
+        heap_indices = <intp_t*> malloc(QUERY_BLOCK * n_candidates * sizeof(intp_t))
+        exact = <double*> malloc(n_candidates * sizeof(double))
+        sorted_candidates = <intp_t*> malloc(n_candidates * sizeof(intp_t))
+        for block in prange(n_blocks, schedule="static"):
+            start = block * QUERY_BLOCK
+            stop = min(start + QUERY_BLOCK, n_queries)
+            _block(queries, reference, p, start, stop, n_candidates, heap_values, heap_indices,
+                   exact, sorted_candidates, out_distances, out_indices)
+        free(heap_values)
+        free(heap_indices)
+        free(exact)
+        free(sorted_candidates)
+
+
+def manhattan_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest Manhattan distances (see :mod:`minkowski_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    _minkowski_topk(queries, reference, 1.0, n_candidates, out_distances, out_indices, n_threads)
+
+
+def minkowski_topk(queries, reference, p, out_distances, out_indices, n_threads):
+    """k smallest reduced Minkowski distances (see :mod:`minkowski_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    _minkowski_topk(queries, reference, float(p), n_candidates, out_distances, out_indices, n_threads)

@@ -1,0 +1,109 @@
+r"""Manhattan and Minkowski distances and their k smallest: the Numba kernels.
+
+Same two steps as :mod:`minkowski_numpy`: rank with sums in the input dtype
+(Manhattan) or in float64 (general ``p``, whose power is computed in float64
+anyway), keep ``candidate_count(k, n)`` candidates per query in a max-heap,
+then re-rank them exactly in float64. Queries go in blocks of ``QUERY_BLOCK``
+rows, one block per thread; each reference row is read once per block while
+the block's queries stay in cache. Memory: the heaps, never m x n.
+"""
+
+import numba
+import numpy as np
+
+from ._threads import numba_threads
+from .distances_numba import _heap_push
+from .distances_numpy import candidate_count
+
+QUERY_BLOCK = 64
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reduced(diff, p):
+    """|diff| ** p in float64, without a power call when p is 1 or 2."""
+    if p == 1.0:
+        return abs(diff)
+    if p == 2.0:
+        return diff * diff
+    return abs(diff) ** p
+
+
+@numba.njit(cache=True, nogil=True)
+def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
+    """Sort candidates by (exact float64 reduced distance, index); write the first k."""
+    candidates = np.sort(candidates)
+    exact = np.empty(candidates.shape[0], dtype=np.float64)
+    for c in range(candidates.shape[0]):
+        row = reference[candidates[c]]
+        total = 0.0
+        for l in range(query.shape[0]):
+            total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
+        exact[c] = total
+    order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
+    for j in range(out_distances.shape[0]):
+        out_distances[j] = exact[order[j]]
+        out_indices[j] = candidates[order[j]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _manhattan_topk(queries, reference, n_candidates, out_distances, out_indices):
+    n_queries, n_features = queries.shape
+    n_reference = reference.shape[0]
+    n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        start = block * QUERY_BLOCK
+        stop = min(start + QUERY_BLOCK, n_queries)
+        n_block = stop - start
+        heap_values = np.full((n_block, n_candidates), np.inf, dtype=queries.dtype)
+        heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
+        for j in range(n_reference):
+            row = reference[j]
+            for i in range(n_block):
+                query = queries[start + i]
+                total = abs(query[0] - row[0])  # sums in the input dtype
+                for l in range(1, n_features):
+                    total += abs(query[l] - row[l])
+                if total < heap_values[i, 0]:
+                    _heap_push(heap_values[i], heap_indices[i], total, j)
+        for i in range(n_block):
+            _exact_rerank(queries[start + i], reference, 1.0, heap_indices[i],
+                          out_distances[start + i], out_indices[start + i])
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _minkowski_topk(queries, reference, p, n_candidates, out_distances, out_indices):
+    n_queries, n_features = queries.shape
+    n_reference = reference.shape[0]
+    n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        start = block * QUERY_BLOCK
+        stop = min(start + QUERY_BLOCK, n_queries)
+        n_block = stop - start
+        heap_values = np.full((n_block, n_candidates), np.inf, dtype=np.float64)
+        heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
+        for j in range(n_reference):
+            row = reference[j]
+            for i in range(n_block):
+                query = queries[start + i]
+                total = 0.0
+                for l in range(n_features):
+                    total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
+                if total < heap_values[i, 0]:
+                    _heap_push(heap_values[i], heap_indices[i], total, j)
+        for i in range(n_block):
+            _exact_rerank(queries[start + i], reference, p, heap_indices[i],
+                          out_distances[start + i], out_indices[start + i])
+
+
+def manhattan_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest Manhattan distances (see :mod:`minkowski_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with numba_threads(n_threads):
+        _manhattan_topk(queries, reference, n_candidates, out_distances, out_indices)
+
+
+def minkowski_topk(queries, reference, p, out_distances, out_indices, n_threads):
+    """k smallest reduced Minkowski distances (see :mod:`minkowski_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with numba_threads(n_threads):
+        _minkowski_topk(queries, reference, float(p), n_candidates, out_distances, out_indices)
