@@ -1,34 +1,54 @@
 """Peak memory of a computation, measured in a fresh process.
 
-``ru_maxrss`` is the high-water mark of the resident set, so it sees every
-allocation (NumPy, Numba's runtime, Cython's ``malloc``, BLAS buffers), which
-``tracemalloc`` would miss. The computation runs in a spawned process so that
-earlier work in the caller does not hide its peak.
+The peak resident set size (Linux's ``VmHWM``) sees every allocation (NumPy,
+Numba's runtime, Cython's ``malloc``, BLAS buffers), which ``tracemalloc``
+would miss. The computation runs in a spawned process so that earlier work in
+the caller does not hide its peak; after a warm-up call the peak is reset
+(``/proc/self/clear_refs``), so compilation and imports are not counted.
 """
 
 import multiprocessing
-import resource
 
 
-def _max_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def _status_mb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise KeyError(field)
+
+
+def _reset_peak():
+    """Reset VmHWM to the current resident size; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def _child(setup, run, queue):
-    run(setup(True))  # warm up on small inputs: imports and compilation
-    inputs = setup(False)
-    before = _max_rss_mb()
-    run(inputs)
-    queue.put(_max_rss_mb() - before)
+    try:
+        run(setup(True))  # warm up on small inputs: imports and compilation
+        inputs = setup(False)
+        run(inputs)
+        if not _reset_peak():
+            raise OSError("cannot reset the peak resident size on this system")
+        before = _status_mb("VmRSS")
+        run(inputs)
+        queue.put(_status_mb("VmHWM") - before)
+    except Exception as exc:  # report, do not hang the parent
+        queue.put(exc)
 
 
 def peak_memory_above_inputs_mb(setup, run):
-    """MB that ``run(setup(False))`` adds to the peak resident memory.
+    """MB that ``run(setup(False))`` adds to the resident memory at its peak.
 
-    In a fresh process: ``run(setup(True))`` first (small inputs, so imports
-    and compilation happen before the measurement), then the real inputs are
-    built and the peak is read before and after ``run``. Both callables must be
-    picklable module-level functions.
+    In a fresh process: ``run(setup(True))`` (small inputs) and one
+    ``run(setup(False))`` warm up; then the peak is reset and one more call is
+    measured against the resident size just before it (inputs included in the
+    baseline). Both callables must be picklable module-level functions.
     """
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -36,4 +56,6 @@ def peak_memory_above_inputs_mb(setup, run):
     process.start()
     result = queue.get()
     process.join()
+    if isinstance(result, Exception):
+        raise result
     return result

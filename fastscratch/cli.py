@@ -17,6 +17,8 @@ import sys
 
 SUBCOMMANDS = {
     "info": ("fastscratch.cli", "show the version, kernel backends, threads, PyTorch and CUDA"),
+    "compare": ("fastscratch.compare", "run ours (every backend) and the reference libraries, print tables"),
+    "profile": ("fastscratch.profile", "time, memory and line profile of one kernel, readable vs optimised"),
 }
 
 

@@ -1,0 +1,112 @@
+"""``fastscratch compare``: every backend of ours against the reference library.
+
+For each task (knn, kmeans, naive_bayes, boosting, timeseries, unet) the same
+data go through our estimator on every backend and through the library it
+imitates; one table per task gives the median time (compilation apart), the
+ratio to the reference, the quality metric and whether the answers agree.
+
+>>> from fastscratch.compare import run_compare
+>>> results = run_compare(["knn"], size="tiny")  # doctest: +SKIP
+"""
+
+import os
+from pathlib import Path
+
+from . import tasks
+from ._runner import Row, TaskResult, speedup_plot, table_lines
+
+__all__ = ["TASKS", "run_compare", "write_report", "Row", "TaskResult"]
+
+# task name -> function(size, backends, progress) returning a TaskResult
+TASKS = {
+    "knn": tasks.knn,
+    "kmeans": tasks.kmeans,
+    "naive_bayes": tasks.naive_bayes,
+    "boosting": tasks.boosting,
+}
+SIZES = ("tiny", "small", "medium", "large")
+
+
+def run_compare(task_names=None, size="small", backends=None, verbose=True):
+    """Run the comparisons and return one :class:`TaskResult` per task.
+
+    Parameters
+    ----------
+    task_names : list of str, default=None
+        Tasks to run (see ``TASKS``); None runs all.
+    size : {"tiny", "small", "medium", "large"}, default="small"
+        Problem size; "small" runs everything in a few minutes on 2 cores.
+    backends : list of str, default=None
+        Our backends to run; None runs every installed one.
+    verbose : bool, default=True
+        Show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    from ..kernels import available_backends
+
+    task_names = list(TASKS) if not task_names else list(task_names)
+    unknown = [name for name in task_names if name not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    if size not in SIZES:
+        raise ValueError(f"size={size!r} is not one of {SIZES}.")
+    installed = available_backends()
+    backends = installed if not backends else list(backends)
+    missing = [b for b in backends if b not in installed]
+    if missing:
+        raise ValueError(f"backend(s) {missing} are not installed here; installed: {installed} "
+                         "(see `fastscratch info`).")
+
+    results = []
+    with tqdm(total=len(task_names) * (len(backends) + 1), desc="compare", disable=not verbose,
+              unit="run") as bar:
+        for name in task_names:
+            bar.set_postfix_str(name)
+            results.append(TASKS[name](size, backends, lambda: bar.update(1)))
+    return results
+
+
+def write_report(results, out_dir, size):
+    """Write ``report.md`` (every table) and the PNG plots into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# fastscratch compare", "", f"Size: `{size}`. Times are medians; the first run "
+             "(compilation, caches) is reported apart as 'compile'. 'vs reference' is our time "
+             "over the reference library's (below 1 is faster).", ""]
+    for result in results:
+        lines += table_lines(result)
+        plot = speedup_plot(result, out_dir / f"speedup_{result.task}.png")
+        if plot is not None:
+            lines += ["", f"![speed-up]({Path(plot).name})"]
+        for figure in result.figures:
+            lines += ["", f"![{result.task}]({Path(figure).name})"]
+        lines.append("")
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def add_arguments(parser):
+    parser.add_argument("tasks", nargs="*", metavar="TASK", help=f"tasks to run: {', '.join(TASKS)} (default: all)")
+    parser.add_argument("--size", choices=SIZES, default="small",
+                        help="problem size (default: small, a few minutes on 2 cores)")
+    parser.add_argument("--backend", action="append", dest="backends", choices=("numpy", "numba", "cython"),
+                        help="our backend(s) to run (repeatable; default: every installed one)")
+    parser.add_argument("--out", metavar="DIR", help="write report.md and PNG plots into DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in args.tasks:
+        if name not in TASKS:
+            raise SystemExit(f"fastscratch compare: unknown task {name!r}; choose from {', '.join(TASKS)}.")
+    results = run_compare(args.tasks, size=args.size, backends=args.backends, verbose=not args.quiet)
+    for result in results:
+        print("\n".join(table_lines(result)))
+        print()
+    if args.out:
+        report = write_report(results, args.out, args.size)
+        print(f"report written to {report}")
+    return 0

@@ -1,0 +1,152 @@
+"""The comparisons of ``fastscratch compare``: one function per task.
+
+Each task builds one data set, runs our estimator on every requested backend
+and the reference library on it, and returns a :class:`TaskResult`: median
+time of ``repeats`` runs (the first run, which includes Numba's compilation,
+is reported apart), the quality metric, and how far our answers are from the
+reference's.
+"""
+
+import numpy as np
+
+from ._runner import Row, TaskResult, time_call
+
+# size -> parameters; "small" is the default and keeps every task well under a minute.
+KNN_SIZES = {"tiny": (600, 100, 8), "small": (20_000, 2_000, 32),
+             "medium": (100_000, 10_000, 32), "large": (200_000, 20_000, 32)}
+KMEANS_SIZES = {"tiny": (2_000, 4), "small": (100_000, 8), "medium": (300_000, 16), "large": (1_000_000, 16)}
+NB_SIZES = {"tiny": (2_000, 10), "small": (100_000, 50), "medium": (300_000, 50), "large": (1_000_000, 50)}
+BOOSTING_SIZES = {"tiny": (2_000, 5), "small": (20_000, 30), "medium": (200_000, 100), "large": (1_000_000, 100)}
+REPEATS = {"tiny": 1, "small": 3, "medium": 3, "large": 3}
+
+
+def _max_abs(a, b):
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+def knn(size, backends, progress):
+    """KNeighborsClassifier fit + predict vs scikit-learn's brute force."""
+    from sklearn.datasets import make_classification
+    from sklearn.neighbors import KNeighborsClassifier as Reference
+
+    from .. import KNeighborsClassifier
+
+    n_train, n_queries, n_features = KNN_SIZES[size]
+    X, y = make_classification(n_samples=n_train + n_queries, n_features=n_features, n_informative=n_features // 2,
+                               n_classes=3, random_state=0)
+    X = X.astype(np.float32)
+    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+    result = TaskResult("knn", f"k-nearest neighbours: fit+predict_proba, {n_train} x {n_features} float32, "
+                        f"{n_queries} queries, k = 10", "accuracy", "max |proba diff|",
+                        "scikit-learn (brute)")
+
+    def fit_predict(model):
+        return lambda: model.fit(X_train, y_train).predict_proba(X_test)
+
+    reference_proba, median, _ = time_call(fit_predict(Reference(n_neighbors=10, algorithm="brute")), REPEATS[size])
+    progress()
+    classes = np.unique(y_train)
+    result.rows.append(Row("scikit-learn (brute)", median,
+                           quality=float(np.mean(classes[reference_proba.argmax(1)] == y_test))))
+    for backend in backends:
+        proba, median, compile_s = time_call(fit_predict(KNeighborsClassifier(n_neighbors=10, backend=backend)),
+                                             REPEATS[size])
+        progress()
+        diff = _max_abs(proba, reference_proba)
+        result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s,
+                               quality=float(np.mean(classes[proba.argmax(1)] == y_test)),
+                               max_diff=diff, agree=diff <= 1e-12))
+    return result.finish()
+
+
+def kmeans(size, backends, progress):
+    """KMeans (lloyd, fixed init, 20 iterations) vs scikit-learn."""
+    from sklearn.cluster import KMeans as Reference
+    from sklearn.datasets import make_blobs
+
+    from .. import KMeans
+
+    n_samples, n_clusters = KMEANS_SIZES[size]
+    X, _ = make_blobs(n_samples=n_samples, n_features=16, centers=n_clusters, cluster_std=4.0, random_state=0)
+    init = X[:n_clusters].copy()
+    params = dict(n_clusters=n_clusters, init=init, n_init=1, max_iter=20, tol=0.0, algorithm="lloyd")
+    result = TaskResult("kmeans", f"k-means (lloyd, 20 iterations, same init): {n_samples} x 16 float64, "
+                        f"{n_clusters} clusters", "inertia", "max rel. centre diff", "scikit-learn")
+    reference, median, _ = time_call(lambda: Reference(**params).fit(X), REPEATS[size])
+    progress()
+    result.rows.append(Row("scikit-learn", median, quality=float(reference.inertia_)))
+    scale = np.abs(reference.cluster_centers_).max()
+    for backend in backends:
+        model, median, compile_s = time_call(lambda: KMeans(**params, backend=backend).fit(X), REPEATS[size])
+        progress()
+        diff = _max_abs(model.cluster_centers_, reference.cluster_centers_) / scale
+        agree = bool(np.array_equal(model.labels_, reference.labels_)) and diff <= 1e-10
+        result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s, quality=float(model.inertia_),
+                               max_diff=diff, agree=agree))
+    return result.finish()
+
+
+def naive_bayes(size, backends, progress):
+    """GaussianNB fit + predict_proba vs scikit-learn."""
+    from sklearn.naive_bayes import GaussianNB as Reference
+
+    from .. import GaussianNB
+
+    n_samples, n_features = NB_SIZES[size]
+    rng = np.random.default_rng(0)
+    n_classes = 10
+    y = rng.integers(0, n_classes, n_samples)
+    means = rng.normal(0, 1, (n_classes, n_features))
+    X = means[y] + rng.normal(0, 2, (n_samples, n_features))
+    result = TaskResult("naive_bayes", f"Gaussian naive Bayes: fit+predict_proba, {n_samples} x {n_features} "
+                        f"float64, {n_classes} classes", "accuracy", "max |proba diff|", "scikit-learn")
+    reference_proba, median, _ = time_call(lambda: Reference().fit(X, y).predict_proba(X), REPEATS[size])
+    progress()
+    result.rows.append(Row("scikit-learn", median, quality=float(np.mean(reference_proba.argmax(1) == y))))
+    for backend in backends:
+        proba, median, compile_s = time_call(lambda: GaussianNB(backend=backend).fit(X, y).predict_proba(X),
+                                             REPEATS[size])
+        progress()
+        diff = _max_abs(proba, reference_proba)
+        result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s,
+                               quality=float(np.mean(proba.argmax(1) == y)), max_diff=diff, agree=diff <= 1e-9))
+    return result.finish()
+
+
+def boosting(size, backends, progress):
+    """XGBClassifier fit (depth 6, 256 bins) and AUC vs xgboost's hist."""
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import roc_auc_score
+
+    from .. import XGBClassifier
+
+    n_samples, n_trees = BOOSTING_SIZES[size]
+    X, y = make_classification(n_samples=n_samples + n_samples // 5, n_features=28, n_informative=20,
+                               random_state=0)
+    X_train, y_train, X_test, y_test = X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
+    params = dict(n_estimators=n_trees, max_depth=6, learning_rate=0.1, max_bin=256, tree_method="hist")
+    result = TaskResult("boosting", f"gradient boosting: fit, {n_samples} x 28, {n_trees} trees of depth 6; "
+                        "AUC on a held-out fifth", "AUC", "|AUC diff|", "xgboost (hist)")
+    try:
+        import xgboost
+    except ImportError:
+        result.notes.append("xgboost is not installed (pip install xgboost): reference skipped.")
+        reference_auc = None
+    else:
+        reference, median, _ = time_call(lambda: xgboost.XGBClassifier(**params, n_jobs=None).fit(X_train, y_train),
+                                         REPEATS[size])
+        progress()
+        reference_auc = roc_auc_score(y_test, reference.predict_proba(X_test)[:, 1])
+        result.rows.append(Row("xgboost (hist)", median, quality=float(reference_auc)))
+    for backend in backends:
+        if backend == "numpy" and size in ("medium", "large"):
+            result.notes.append("fastscratch[numpy] skipped at this size (the readable reference is slow).")
+            continue
+        model, median, compile_s = time_call(lambda: XGBClassifier(**params, backend=backend).fit(X_train, y_train),
+                                             REPEATS[size])
+        progress()
+        auc = float(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
+        diff = abs(auc - reference_auc) if reference_auc is not None else float("nan")
+        result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s, quality=auc, max_diff=diff,
+                               agree=None if reference_auc is None else diff <= 0.005))
+    return result.finish()
