@@ -1,0 +1,585 @@
+"""K-means clustering: :class:`KMeans`, scikit-learn's estimator with fused kernels."""
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._backend import effective_n_threads, resolve_kernel
+
+__all__ = ["KMeans", "kmeans_plusplus"]
+
+_KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia")
+_DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
+
+
+def _sq_distances_to(X, x_sq_norms, points):
+    """Squared distances (m x n, float64) from ``points`` (m x d) to every row of X.
+
+    Expanded form ``||p||^2 - 2 p.x + ||x||^2`` in float64, clipped at 0; X
+    is upcast one chunk of rows at a time, so float32 data is never copied whole.
+    """
+    points = points.astype(np.float64)
+    points_sq = np.einsum("ij,ij->i", points, points)
+    out = np.empty((points.shape[0], X.shape[0]))
+    for start in range(0, X.shape[0], _DISTANCE_CHUNK):
+        chunk = X[start:start + _DISTANCE_CHUNK].astype(np.float64, copy=False)
+        block = out[:, start:start + _DISTANCE_CHUNK]
+        np.dot(points, chunk.T, out=block)
+        block *= -2
+        block += points_sq[:, None]
+        block += x_sq_norms[None, start:start + _DISTANCE_CHUNK]
+    np.maximum(out, 0, out=out)
+    return out
+
+
+def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_local_trials=None):
+    r"""Greedy k-means++ seeding (Arthur & Vassilvitskii; scikit-learn's variant).
+
+    The first centre is a sample drawn with probability proportional to its
+    weight; each next one is the best of ``n_local_trials`` candidates drawn
+    with probability :math:`\propto w_i D(x_i)^2` (:math:`D` the distance to
+    the nearest centre so far), "best" meaning the one that leaves the smallest
+    potential :math:`\sum_i w_i D(x_i)^2`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    sample_weight : ndarray of shape (n_samples,), default=None
+    random_state : int, RandomState instance or None, default=None
+    n_local_trials : int, default=None
+        ``2 + int(log(n_clusters))`` when None.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), dtype of X
+    indices : ndarray of shape (n_clusters,)
+        Rows of X chosen as centres.
+    """
+    X = np.asarray(X)
+    random_state = check_random_state(random_state)
+    n_samples = X.shape[0]
+    sample_weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
+    weights = sample_weight.astype(np.float64)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    x_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+
+    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
+    indices = np.full(n_clusters, -1, dtype=int)
+    center_id = random_state.choice(n_samples, p=weights / weights.sum())
+    centers[0], indices[0] = X[center_id], center_id
+    closest_sq = _sq_distances_to(X, x_sq_norms, X[[center_id]])[0]
+    current_pot = closest_sq @ weights
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(weights * closest_sq), rand_vals)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        candidate_sq = _sq_distances_to(X, x_sq_norms, X[candidate_ids])
+        np.minimum(closest_sq, candidate_sq, out=candidate_sq)
+        candidate_pot = candidate_sq @ weights
+        best = int(np.argmin(candidate_pot))
+        current_pot, closest_sq = candidate_pot[best], candidate_sq[best]
+        centers[c], indices[c] = X[candidate_ids[best]], candidate_ids[best]
+    return centers, indices
+
+
+def _euclidean_rows(a, b):
+    """Row-wise ||a_j - b_j|| in the dtype of a, four features at a time (as scikit-learn)."""
+    squares = (a - b) ** 2
+    total = np.zeros(a.shape[0], dtype=a.dtype)
+    n_groups = a.shape[1] // 4
+    for g in range(n_groups):
+        t = squares[:, 4 * g:4 * g + 4]
+        total += ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]
+    for l in range(4 * n_groups, a.shape[1]):
+        total += squares[:, l]
+    return np.sqrt(total)
+
+
+def _same_clustering(labels1, labels2, n_clusters):
+    """True if two labelings are equal up to a permutation of the labels."""
+    mapping = np.full(n_clusters, -1, dtype=np.intp)
+    first = np.unique(labels1, return_index=True)
+    mapping[first[0]] = labels2[first[1]]
+    return bool(np.array_equal(mapping[labels1], labels2))
+
+
+class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    r"""K-means clustering, scikit-learn's ``KMeans`` with fused Lloyd and Elkan kernels.
+
+    Given the same initial centres, the labels and iteration count equal
+    scikit-learn's and the centres and inertia agree to rounding.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters :math:`k`.
+    init : {"k-means++", "random"}, callable or array-like of shape (n_clusters, n_features), \
+            default="k-means++"
+        "k-means++": greedy k-means++ (:func:`kmeans_plusplus`, 2 + log(k)
+        local trials, weighted by ``sample_weight``); "random": ``n_clusters``
+        distinct samples drawn with probability proportional to their weight;
+        an array: the initial centres; a callable ``init(X, n_clusters,
+        random_state)`` returning them.
+    n_init : "auto" or int, default="auto"
+        Number of runs from different initialisations; the one with the
+        lowest inertia is kept. "auto": 1 for "k-means++" and an array, 10
+        for "random" and a callable.
+    max_iter : int, default=300
+        Maximum number of Lloyd / Elkan iterations per run.
+    tol : float, default=1e-4
+        Convergence tolerance, relative to the mean per-feature variance of X:
+        a run stops when :math:`\sum_j \delta_j^2 \le` ``tol`` times that mean.
+    verbose : int, default=0
+        Show a progress bar of the iterations (tqdm) with the inertia.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation.
+    copy_x : bool, default=True
+        If False, X is centred in place during ``fit`` and restored afterwards
+        (saves a copy of the data; the restored values may differ by rounding).
+    algorithm : {"lloyd", "elkan"}, default="lloyd"
+        "elkan" skips distance computations with the triangle inequality
+        (faster for well-separated clusters, uses an n x k bound matrix).
+    n_jobs : int, default=None
+        Threads of the kernels; None uses the global configuration, then every core.
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Kernel backend; "auto" uses the global configuration, then the fastest installed.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,), int32
+    inertia_ : float
+        :math:`\sum_i w_i \lVert x_i - c_{\ell_i} \rVert^2`.
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string column names.
+    backend_ : str
+        Backend that ran the kernels.
+
+    Notes
+    -----
+    K-means minimises the weighted inertia
+
+    .. math::
+
+        J(c, \ell) = \sum_{i=1}^{n} w_i \, \lVert x_i - c_{\ell_i} \rVert^2
+
+    by alternating an E-step (each sample to its nearest centre) and an
+    M-step (each centre to the weighted mean of its samples):
+
+    .. math::
+
+        \ell_i = \operatorname{argmin}_j \lVert c_j \rVert^2 - 2\, x_i \cdot c_j ,
+        \qquad
+        c_j^{new} = \frac{S_j}{W_j}, \quad S_j = \sum_{\ell_i = j} w_i x_i, \quad
+        W_j = \sum_{\ell_i = j} w_i .
+
+    One kernel pass (``kmeans_lloyd_iter``) does both: the products
+    :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples, and
+    :math:`S_j`, :math:`W_j` and the inertia are accumulated in float64
+    per-stripe buffers reduced in a fixed order. As scikit-learn, ``fit``
+    subtracts the mean of X first (and adds it back to the centres), stops
+    when the labels no longer change ("strict convergence") or when the centre
+    shift :math:`\sum_j \lVert c_j^{new} - c_j \rVert^2` is at most ``tol``
+    times the mean feature variance, and then runs a last E-step so that
+    ``labels_`` are the nearest centres of ``cluster_centers_``. A cluster
+    left empty (:math:`W_j = 0`) is moved to the sample farthest from its
+    centre. Elkan's variant keeps the bounds :math:`u_i \ge \lVert x_i -
+    c_{\ell_i}\rVert`, :math:`l_{ij} \le \lVert x_i - c_j \rVert` and skips
+    centre :math:`j` when :math:`u_i \le \max(l_{ij}, \tfrac12\lVert c_{\ell_i}
+    - c_j \rVert)`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastscratch import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
+    >>> km = KMeans(n_clusters=2, init=X[[0, 3]], backend="numpy").fit(X)
+    >>> km.labels_
+    array([0, 0, 0, 1, 1, 1], dtype=int32)
+    >>> km.cluster_centers_
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
+                 verbose=0, random_state=None, copy_x=True, algorithm="lloyd", n_jobs=None,
+                 backend="auto"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, X):
+        def positive_int(name, value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+
+        positive_int("n_clusters", self.n_clusters)
+        positive_int("max_iter", self.max_iter)
+        if X.shape[0] < self.n_clusters:
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}: "
+                             "lower n_clusters or pass more samples.")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError(f"tol must be a non-negative float, got {self.tol!r}.")
+        if self.algorithm not in ("lloyd", "elkan"):
+            raise ValueError(f"algorithm={self.algorithm!r} is not supported; use 'lloyd' or 'elkan'.")
+        init_is_array = not isinstance(self.init, str) and not callable(self.init)
+        if isinstance(self.init, str) and self.init not in ("k-means++", "random"):
+            raise ValueError(f"init={self.init!r} is not supported; use 'k-means++', 'random', "
+                             "a callable or an array of shape (n_clusters, n_features).")
+        if self.n_init == "auto":
+            n_init = 10 if (isinstance(self.init, str) and self.init == "random") or callable(self.init) else 1
+        else:
+            positive_int("n_init", self.n_init)
+            n_init = self.n_init
+        if init_is_array and n_init != 1:
+            warnings.warn(f"Explicit initial center position passed: performing only one init "
+                          f"in KMeans instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
+            n_init = 1
+        algorithm = self.algorithm
+        if algorithm == "elkan" and self.n_clusters == 1:
+            warnings.warn("algorithm='elkan' doesn't make sense for a single cluster. Using "
+                          "'lloyd' instead.", RuntimeWarning, stacklevel=3)
+            algorithm = "lloyd"
+        return n_init, algorithm, init_is_array
+
+    def _check_init_array(self, X):
+        try:
+            init = check_array(self.init, dtype=X.dtype, copy=True, order="C")
+        except ValueError as exc:
+            raise ValueError(f"init: {exc}") from exc
+        if init.shape != (self.n_clusters, X.shape[1]):
+            raise ValueError(f"init has shape {init.shape}; it must be (n_clusters, n_features) = "
+                             f"({self.n_clusters}, {X.shape[1]}).")
+        return init
+
+    def _kernels(self):
+        kernels, backends = {}, set()
+        for name in _KERNELS:
+            kernels[name], backend = resolve_kernel(name, self.backend)
+            backends.add(backend)
+        return kernels, "+".join(sorted(backends))
+
+    def _check_test_data(self, X):
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
+
+    # ---------------------------------------------------------------- one run
+    def _init_centroids(self, X, init, random_state, sample_weight):
+        if isinstance(init, str) and init == "k-means++":
+            return kmeans_plusplus(X, self.n_clusters, sample_weight=sample_weight,
+                                   random_state=random_state)[0]
+        if isinstance(init, str) and init == "random":
+            seeds = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
+                                        p=sample_weight / sample_weight.sum())
+            return X[seeds]
+        if callable(init):
+            centers = check_array(init(X, self.n_clusters, random_state=random_state),
+                                  dtype=X.dtype, copy=False, order="C")
+            if centers.shape != (self.n_clusters, X.shape[1]):
+                raise ValueError(f"init returned centres of shape {centers.shape}; they must be "
+                                 f"(n_clusters, n_features) = ({self.n_clusters}, {X.shape[1]}).")
+            return centers
+        return init
+
+    @staticmethod
+    def _m_step(X, sample_weight, centers_old, labels, sums, weights, dtype):
+        """New centres from the float64 sums, with scikit-learn's empty-cluster rules."""
+        empty = np.flatnonzero(weights == 0)
+        if empty.size:
+            # Move each empty cluster to one of the samples farthest from their centres.
+            distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+            if np.max(distances) > 0:
+                far = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
+                for new_id, far_id in zip(empty, far):
+                    old_id = labels[far_id]
+                    moved = X[far_id].astype(np.float64) * np.float64(sample_weight[far_id])
+                    sums[old_id] -= moved
+                    sums[new_id] = moved
+                    weights[new_id] = sample_weight[far_id]
+                    weights[old_id] -= sample_weight[far_id]
+        centers = np.empty_like(centers_old)
+        heaviest = int(np.argmax(weights))
+        for j in range(centers.shape[0]):
+            if weights[j] > 0:
+                centers[j] = sums[j] * (1.0 / weights[j])
+            else:
+                # Still empty (more clusters than distinct samples): scikit-learn puts it on
+                # the heaviest cluster, as that row stands at this point of the loop.
+                centers[j] = centers[heaviest] if heaviest < j else sums[heaviest]
+        return centers.astype(dtype, copy=False)
+
+    def _run_lloyd(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
+        n_samples, n_clusters = X.shape[0], centers.shape[0]
+        lloyd = kernels["kmeans_lloyd_iter"]
+        labels = np.empty(n_samples, dtype=np.intp)
+        labels_old = np.full(n_samples, -1, dtype=np.intp)
+        sums = np.empty((n_clusters, X.shape[1]))
+        weights = np.empty(n_clusters)
+        inertia = np.empty(1)
+        strict = False
+        for i in range(self.max_iter):
+            norms = np.einsum("ij,ij->i", centers, centers)
+            lloyd(X, sample_weight, centers, norms, labels, sums, weights, inertia, n_threads)
+            centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
+            shift = _euclidean_rows(centers_new, centers)
+            centers_assigned, centers = centers, centers_new
+            progress(inertia[0])
+            if np.array_equal(labels, labels_old):
+                strict = True
+                break
+            if (shift ** 2).sum() <= tol:
+                break
+            labels_old[:] = labels
+        if strict and np.array_equal(centers, centers_assigned):
+            final_inertia = inertia[0]  # same labels, bitwise same centres: nothing to redo
+        elif strict:
+            kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
+            final_inertia = inertia[0]
+        else:
+            # Final E-step, so that the labels are those of the returned centres.
+            norms = np.einsum("ij,ij->i", centers, centers)
+            lloyd(X, sample_weight, centers, norms, labels, sums, weights, inertia, n_threads)
+            final_inertia = inertia[0]
+        return labels, final_inertia, centers, i + 1
+
+    @staticmethod
+    def _half_distances(centers):
+        """h (k x k) = ||c_j - c_j'|| / 2 and s_j = min_{j' != j} h_jj' (float64 math, centres' dtype)."""
+        c = centers.astype(np.float64)
+        diff = c[:, None, :] - c[None, :, :]
+        half = (np.sqrt(np.einsum("ijl,ijl->ij", diff, diff)) / 2).astype(centers.dtype)
+        np.fill_diagonal(half, 0)
+        next_center = np.partition(half, kth=1, axis=0)[1] if centers.shape[0] > 1 else half[0]
+        return np.ascontiguousarray(half), np.ascontiguousarray(next_center)
+
+    def _run_elkan(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
+        n_samples, n_clusters = X.shape[0], centers.shape[0]
+        elkan = kernels["kmeans_elkan_iter"]
+        labels = np.empty(n_samples, dtype=np.intp)
+        labels_old = np.full(n_samples, -1, dtype=np.intp)
+        upper = np.zeros(n_samples, dtype=X.dtype)
+        lower = np.zeros((n_samples, n_clusters), dtype=X.dtype)
+        sums = np.empty((n_clusters, X.shape[1]))
+        weights = np.empty(n_clusters)
+        inertia = np.empty(1)
+        shift = np.zeros(n_clusters, dtype=X.dtype)
+        half, next_center = self._half_distances(centers)
+        kernels["kmeans_elkan_init"](X, centers, half, labels, upper, lower, n_threads)
+        strict = False
+        for i in range(self.max_iter):
+            elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
+                  sums, weights, n_threads)
+            centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
+            shift = _euclidean_rows(centers_new, centers)
+            half, next_center = self._half_distances(centers_new)
+            centers = centers_new
+            if self.verbose:
+                kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
+                progress(inertia[0])
+            if np.array_equal(labels, labels_old):
+                strict = True
+                break
+            if (shift ** 2).sum() <= tol:
+                break
+            labels_old[:] = labels
+        if not strict:
+            # Final E-step (the bounds are shifted by the last move first).
+            elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
+                  sums, weights, n_threads)
+        kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
+        return labels, inertia[0], centers, i + 1
+
+    # -------------------------------------------------------------------- API
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float32 data stays float32; anything else becomes float64.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None weights every sample 1. Not used by an
+            array or callable ``init``.
+
+        Returns
+        -------
+        self : KMeans
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", copy=self.copy_x)
+        n_init, algorithm, init_is_array = self._check_params(X)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight sums to zero; give at least one sample a positive weight.")
+        random_state = check_random_state(self.random_state)
+        kernels, self.backend_ = self._kernels()
+        n_threads = effective_n_threads(self.n_jobs)
+        init = self._check_init_array(X) if init_is_array else self.init
+
+        # Tolerance relative to the data's spread, then centre the data (both as scikit-learn).
+        tol = np.mean(np.var(X, axis=0)) * self.tol if self.tol != 0 else 0
+        X_mean = X.mean(axis=0)
+        X -= X_mean
+        if init_is_array:
+            init -= X_mean
+
+        run = self._run_elkan if algorithm == "elkan" else self._run_lloyd
+        best = None
+        for _ in range(n_init):
+            centers = self._init_centroids(X, init, random_state, sample_weight)
+            with _Progress(self.verbose, self.max_iter) as progress:
+                labels, inertia, centers, n_iter = run(X, sample_weight, centers, tol, kernels,
+                                                       n_threads, progress)
+            if best is None or (inertia < best[1]
+                                and not _same_clustering(labels, best[0], self.n_clusters)):
+                best = (labels, inertia, centers, n_iter)
+        labels, inertia, centers, n_iter = best
+
+        if not self.copy_x:
+            X += X_mean
+        centers += X_mean
+        distinct = np.unique(labels).size
+        if distinct < self.n_clusters:
+            warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than "
+                          f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
+                          ConvergenceWarning, stacklevel=2)
+        self.cluster_centers_ = centers
+        self._n_features_out = centers.shape[0]
+        self.labels_ = labels.astype(np.int32)
+        self.inertia_ = float(inertia)
+        self.n_iter_ = n_iter
+        return self
+
+    def _labels_inertia(self, X, sample_weight):
+        kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
+        centers = self.cluster_centers_
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        sums = np.empty(centers.shape)
+        weights = np.empty(centers.shape[0])
+        inertia = np.empty(1)
+        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), labels, sums,
+               weights, inertia, effective_n_threads(self.n_jobs))
+        return labels.astype(np.int32), float(inertia[0])
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit and return ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int32
+        """
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def predict(self, X):
+        """Index of the nearest centre of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int32
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        return self._labels_inertia(X, np.ones(X.shape[0], dtype=X.dtype))[0]
+
+    def transform(self, X):
+        """Distances from each sample to each centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+        """
+        check_is_fitted(self)
+        return self._transform(self._check_test_data(X))
+
+    def _transform(self, X):
+        x_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        squared = _sq_distances_to(X, x_sq_norms, self.cluster_centers_)
+        return np.sqrt(squared.T).astype(X.dtype)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then return the distances from each sample to each centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+        """
+        self.fit(X, sample_weight=sample_weight)
+        return self._transform(self._check_test_data(X))
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the inertia of X with respect to the fitted centres.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = self._check_test_data(X)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        return -self._labels_inertia(X, sample_weight)[1]
+
+
+class _Progress:
+    """tqdm bar over the iterations of one run when ``verbose``; a no-op otherwise."""
+
+    def __init__(self, verbose, max_iter):
+        self.bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=max_iter, desc="k-means", unit="iter", leave=False)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, inertia):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(inertia=f"{inertia:.6g}")
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
