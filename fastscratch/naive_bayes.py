@@ -51,6 +51,8 @@ __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "Catego
 
 # Rows per chunk when float32 (or binarised) data are counted in float64.
 _COUNT_CHUNK = 8192
+# Below this much work (multiply-adds) per thread, kernels run on fewer threads.
+_MIN_WORK_PER_THREAD = 1 << 18
 
 
 class UnseenCategoryError(ValueError, IndexError):
@@ -77,10 +79,16 @@ class _BaseNB(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _check_X(self, X):
         """Validate ``X`` for the predict methods."""
 
-    def _run(self, kernel_name, *args):
-        """Call kernel ``kernel_name`` of this estimator's backend with ``n_threads``."""
+    def _run(self, kernel_name, work, *args):
+        """Call kernel ``kernel_name`` of this estimator's backend.
+
+        ``work`` (about the number of multiply-adds) caps the thread count, so
+        that a small input is not split over threads that cost more to wake
+        than they save.
+        """
         kernel, _ = resolve_kernel(kernel_name, self.backend)
-        kernel(*args, effective_n_threads(self.n_jobs))
+        n_threads = min(effective_n_threads(self.n_jobs), max(1, int(work) // _MIN_WORK_PER_THREAD))
+        kernel(*args, n_threads)
 
     def predict_joint_log_proba(self, X):
         """Joint log-probabilities ``log P(x, c) = log P(c) + log P(x | c)``.
@@ -113,7 +121,7 @@ class _BaseNB(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _normalized(self, X, exponentiate):
         jll = self.predict_joint_log_proba(X)
-        self._run("nb_normalize", jll, exponentiate, jll)
+        self._run("nb_normalize", 20 * jll.size, jll, exponentiate, jll)
         return jll
 
     def predict_log_proba(self, X):
@@ -384,7 +392,8 @@ class GaussianNB(_BaseNB):
             class_const = (np.log(self.class_prior_.astype(np.float64))
                            - 0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1))
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-        self._run("gaussian_joint_log_likelihood", X, mean_t, inv_var_t, class_const, out)
+        self._run("gaussian_joint_log_likelihood", X.size * out.shape[1],
+                  X, mean_t, inv_var_t, class_const, out)
         return out
 
 
@@ -569,11 +578,11 @@ class _BaseDiscreteNB(_BaseNB):
             indices, indptr = X.indices, X.indptr
             if indices.dtype != indptr.dtype:
                 indptr = indptr.astype(indices.dtype)
-            self._run("discrete_joint_log_likelihood_csr", X.data, indices, indptr,
-                      weights_t, class_const, threshold, out)
+            self._run("discrete_joint_log_likelihood_csr", X.nnz * out.shape[1],
+                      X.data, indices, indptr, weights_t, class_const, threshold, out)
         else:
-            self._run("discrete_joint_log_likelihood_dense", X, weights_t, class_const,
-                      threshold, out)
+            self._run("discrete_joint_log_likelihood_dense", X.size * out.shape[1],
+                      X, weights_t, class_const, threshold, out)
         return out
 
     def __sklearn_tags__(self):
@@ -952,13 +961,12 @@ class CategoricalNB(_BaseDiscreteNB):
             raise ValueError(
                 f"'min_categories' should have integral type. Got {min_categories_.dtype} instead."
             )
-        n_categories_ = np.maximum(n_categories_X, min_categories_, dtype=np.int64)
-        if n_categories_.shape != n_categories_X.shape:
+        if min_categories_.ndim > 0 and min_categories_.shape != n_categories_X.shape:
             raise ValueError(
                 f"'min_categories' should have shape ({X.shape[1]},) when an array-like is "
                 f"provided. Got {min_categories_.shape} instead."
             )
-        return n_categories_
+        return np.maximum(n_categories_X, min_categories_, dtype=np.int64)
 
     def _count(self, X, Y, y_index, sample_weight):
         self.class_count_ += Y.sum(axis=0)
@@ -999,7 +1007,7 @@ class CategoricalNB(_BaseDiscreteNB):
         np.cumsum(widths[:-1], out=offsets[1:])
         log_prob = np.ascontiguousarray(np.concatenate([t.T for t in self.feature_log_prob_]))
         out = np.empty((X.shape[0], len(self.classes_)), dtype=np.float64)
-        self._run("categorical_joint_log_likelihood",
+        self._run("categorical_joint_log_likelihood", X.size * out.shape[1],
                   np.ascontiguousarray(X, dtype=np.intp), offsets, log_prob,
                   np.ascontiguousarray(self.class_log_prior_, dtype=np.float64), out)
         return out

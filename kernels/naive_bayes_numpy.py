@@ -200,7 +200,8 @@ def nb_normalize(jll, exponentiate, out, n_threads):
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             log_norm = np.where(np.isfinite(row_max), row_max + np.log1p(rest),
                                 np.log(rest + np.exp(row_max)))
-        result = block - log_norm
+        with np.errstate(invalid="ignore"):  # -inf - (-inf): NaN, as scikit-learn
+            result = block - log_norm
         if exponentiate:
             np.exp(result, out=result)
         out[start:start + ROW_BLOCK] = result
