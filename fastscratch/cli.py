@@ -17,6 +17,7 @@ import sys
 
 SUBCOMMANDS = {
     "info": ("fastscratch.cli", "show the version, kernel backends, threads, PyTorch and CUDA"),
+    "train": ("fastscratch.segmentation.cli", "train a model on shipped data (unet: U-Net on ISBI 2012)"),
     "compare": ("fastscratch.compare", "run ours (every backend) and the reference libraries, print tables"),
     "profile": ("fastscratch.profile", "time, memory and line profile of one kernel, readable vs optimised"),
 }
