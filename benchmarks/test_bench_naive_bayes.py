@@ -1,0 +1,164 @@
+"""Naive Bayes prediction: each backend vs scikit-learn, with peak memory.
+
+Default size (issue "Naive Bayes"):
+
+- GaussianNB ``predict_proba`` on 1,000,000 x 50 float64 samples, 10 classes
+  (fitted on 100,000 samples of the same distribution);
+- MultinomialNB ``predict_proba`` and ``fit`` on a CSR matrix of 100,000 x
+  20,000 counts at 1 % density, 10 classes.
+
+Each benchmark also records, in ``extra_info["peak_memory_mb"]``, how much
+the call adds to the peak resident memory above its inputs (measured in a
+fresh process by :func:`fastscratch._memory.peak_memory_above_inputs_mb`;
+skipped under ``--benchmark-disable``). Show it with
+``--benchmark-columns=median,min,max`` and ``--benchmark-json``.
+Numba kernels are compiled (and the Cython ones loaded) before timing.
+"""
+
+from functools import partial
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.naive_bayes as sk
+
+import fastscratch.naive_bayes as fs
+from fastscratch._memory import peak_memory_above_inputs_mb
+from fastscratch.kernels import available_backends
+
+GAUSSIAN_SIZES = {  # (n_samples, n_features, n_classes)
+    "tiny": (20_000, 50, 10),
+    "default": (1_000_000, 50, 10),
+    "large": (1_000_000, 50, 10),
+}
+SPARSE_SIZES = {  # (n_samples, n_features, density, n_classes)
+    "tiny": (5_000, 2_000, 0.01, 10),
+    "default": (100_000, 20_000, 0.01, 10),
+    "large": (100_000, 20_000, 0.01, 10),
+}
+N_THREADS = 2
+BACKENDS = available_backends()
+REFERENCE = "sklearn"
+
+
+def _gaussian_data(n_samples, n_features, n_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, n_features)) * 2
+    scales = rng.uniform(0.5, 2.0, (n_classes, n_features))
+    y = rng.integers(0, n_classes, n_samples)
+    X = centres[y] + rng.standard_normal((n_samples, n_features)) * scales[y]
+    return X, y
+
+
+def _gaussian_model(library, n_features, n_classes):
+    X_train, y_train = _gaussian_data(min(100_000, 20 * n_features * n_classes * 10),
+                                      n_features, n_classes, seed=1)
+    if library == REFERENCE:
+        return sk.GaussianNB().fit(X_train, y_train)
+    return fs.GaussianNB(backend=library, n_jobs=N_THREADS).fit(X_train, y_train)
+
+
+def _sparse_counts(n_samples, n_features, density, n_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, n_samples)
+    X = sp.random(n_samples, n_features, density=density, format="csr", random_state=seed,
+                  data_rvs=lambda n: rng.integers(1, 6, n).astype(np.float64))
+    # Each class prefers its own block of features, so the classes differ.
+    block = n_features // n_classes
+    X = X + sp.random(n_samples, n_features, density=density / 4, format="csr",
+                      random_state=seed + 1)
+    X = X.tocsr()
+    X.data = np.ceil(X.data)
+    rows = np.arange(n_samples)
+    boost = sp.csr_matrix((np.full(n_samples, 3.0), (rows, y * block + rows % block)),
+                          shape=(n_samples, n_features))
+    return (X + boost).tocsr(), y
+
+
+def _multinomial_model(library):
+    return sk.MultinomialNB() if library == REFERENCE else fs.MultinomialNB(backend=library,
+                                                                            n_jobs=N_THREADS)
+
+
+# ---- module-level setups and runs: picklable for the memory measurement ----
+
+def _gaussian_setup(library, size, small):
+    n_samples, n_features, n_classes = size
+    model = _gaussian_model(library, n_features, n_classes)
+    X, _ = _gaussian_data(1_000 if small else n_samples, n_features, n_classes)
+    return model, X
+
+
+def _predict_proba(inputs):
+    model, X = inputs
+    model.predict_proba(X)
+
+
+def _sparse_predict_setup(library, size, small):
+    n_samples, n_features, density, n_classes = size
+    X, y = _sparse_counts(1_000 if small else n_samples, n_features, density, n_classes)
+    return _multinomial_model(library).fit(X, y), X
+
+
+def _sparse_fit_setup(library, size, small):
+    n_samples, n_features, density, n_classes = size
+    X, y = _sparse_counts(1_000 if small else n_samples, n_features, density, n_classes)
+    return _multinomial_model(library), X, y
+
+
+def _fit(inputs):
+    model, X, y = inputs
+    model.fit(X, y)
+
+
+def _record(benchmark, library, group, setup, run):
+    benchmark.group = group
+    benchmark.extra_info["backend"] = library
+    if not benchmark.disabled:  # the CI smoke run (--benchmark-disable) skips the fresh process
+        benchmark.extra_info["peak_memory_mb"] = round(peak_memory_above_inputs_mb(setup, run), 1)
+
+
+@pytest.fixture(scope="module")
+def gaussian_inputs(bench_size):
+    n_samples, n_features, n_classes = GAUSSIAN_SIZES[bench_size]
+    X, _ = _gaussian_data(n_samples, n_features, n_classes)
+    return X
+
+
+@pytest.fixture(scope="module")
+def sparse_inputs(bench_size):
+    return _sparse_counts(*SPARSE_SIZES[bench_size])
+
+
+@pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
+def test_gaussian_predict_proba(benchmark, bench_size, gaussian_inputs, library):
+    size = GAUSSIAN_SIZES[bench_size]
+    n_samples, n_features, n_classes = size
+    model = _gaussian_model(library, n_features, n_classes)
+    X = gaussian_inputs
+    model.predict_proba(X[:100])  # compile / warm up
+    group = f"GaussianNB.predict_proba {n_samples}x{n_features}-float64-{n_classes}classes"
+    _record(benchmark, library, group, partial(_gaussian_setup, library, size), _predict_proba)
+    benchmark.pedantic(model.predict_proba, args=(X,), rounds=3, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
+def test_multinomial_csr_predict_proba(benchmark, bench_size, sparse_inputs, library):
+    size = SPARSE_SIZES[bench_size]
+    X, y = sparse_inputs
+    model = _multinomial_model(library).fit(X, y)
+    model.predict_proba(X[:100])
+    group = f"MultinomialNB.predict_proba CSR {X.shape[0]}x{X.shape[1]}-density{size[2]}"
+    _record(benchmark, library, group, partial(_sparse_predict_setup, library, size), _predict_proba)
+    benchmark.pedantic(model.predict_proba, args=(X,), rounds=5, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("library", [BACKENDS[0], REFERENCE])
+def test_multinomial_csr_fit(benchmark, bench_size, sparse_inputs, library):
+    # Fitting is plain NumPy/SciPy in every backend; one backend suffices.
+    size = SPARSE_SIZES[bench_size]
+    X, y = sparse_inputs
+    model = _multinomial_model(library)
+    group = f"MultinomialNB.fit CSR {X.shape[0]}x{X.shape[1]}-density{size[2]}"
+    _record(benchmark, library, group, partial(_sparse_fit_setup, library, size), _fit)
+    benchmark.pedantic(model.fit, args=(X, y), rounds=3, iterations=1, warmup_rounds=0)
