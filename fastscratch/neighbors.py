@@ -38,6 +38,8 @@ WEIGHTS = ("uniform", "distance")
 # k labels) stay near 16 MB whatever the number of queries.
 _BATCH_BYTES = 1 << 24
 _MIN_BATCH, _MAX_BATCH = 1024, 65536
+# Queries per block of the kernels' thread loop (distances_numba.QUERY_BLOCK).
+_THREAD_BLOCK = 256
 # Show a progress bar when a search does more distance terms than this (minutes of work).
 _PROGRESS_MIN_WORK = 1e12
 
@@ -231,8 +233,9 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
         n_neighbors = self._check_n_neighbors(n_neighbors, query_is_train, n_queries)
         n_searched = n_neighbors + 1 if query_is_train else n_neighbors
         kernel, extra = self._kernel_call()
-        n_threads = effective_n_threads(self.n_jobs)
         batch = _batch_size(n_searched)
+        # The kernels share out blocks of _THREAD_BLOCK queries: more threads would only wait.
+        n_threads = max(1, min(effective_n_threads(self.n_jobs), -(-min(batch, n_queries) // _THREAD_BLOCK)))
         work = float(n_queries) * self.n_samples_fit_ * queries.shape[1]
         with tqdm(total=n_queries, unit="queries", desc=type(self).__name__, leave=False,
                   disable=work < _PROGRESS_MIN_WORK) as progress:

@@ -136,7 +136,7 @@ def exact_cosine(query, query_inverse_norm, rows, rows_inverse_norms):
 
 
 def cosine_topk(queries, reference, out_distances, out_indices, n_threads):
-    """k smallest cosine distances from each query to ``reference``.
+    r"""k smallest cosine distances from each query to ``reference``.
 
     Same parameters as :func:`sqeuclidean_topk`; ``out_distances`` receives
     :math:`1 - \cos(q_i, x_j)` (see the module docstring), ascending, ties
