@@ -138,3 +138,79 @@ def test_topk_property(data, n_reference, n_queries, n_features, dtype):
         distances, indices = run_topk(backend, queries, reference, k)
         np.testing.assert_array_equal(indices, expected_indices, err_msg=backend)
         np.testing.assert_array_equal(distances, np.take_along_axis(exact, expected_indices, 1).astype(dtype))
+
+
+# cosine_topk (distances family), manhattan_topk and minkowski_topk (minkowski family).
+NEW_KERNELS = [("cosine_topk", ()), ("manhattan_topk", ()), ("minkowski_topk", (3.0,)),
+               ("minkowski_topk", (0.5,))]
+
+
+def run_named_topk(name, extra, backend, queries, reference, k, n_threads=2):
+    distances = np.empty((queries.shape[0], k), dtype=queries.dtype)
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    get_kernel(name, backend)(queries, reference, *extra, distances, indices, n_threads)
+    return distances, indices
+
+
+def exact_reduced(name, extra, queries, reference):
+    """Exact float64 kernel outputs for every (query, reference) pair."""
+    q = queries.astype(np.float64)[:, None, :]
+    x = reference.astype(np.float64)[None]
+    if name == "cosine_topk":
+        qn = np.linalg.norm(q, axis=-1, keepdims=True)
+        xn = np.linalg.norm(x, axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.minimum(0.5 * ((x / xn - q / qn) ** 2).sum(-1), 2.0)
+        out[((qn == 0) | (xn == 0))[..., 0]] = 1.0
+        return out
+    p = extra[0] if extra else 1.0
+    return (np.abs(q - x) ** p).sum(-1)
+
+
+@pytest.mark.parametrize("name, extra", NEW_KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(200, 1000, 8, 5), (37, 301, 3, 1), (1, 10, 1, 10)])
+def test_other_metrics_match_reference_and_exact(backend, name, extra, dtype, shape, rng):
+    n_queries, n_reference, n_features, k = shape
+    reference = rng.standard_normal((n_reference, n_features)).astype(dtype)
+    queries = rng.standard_normal((n_queries, n_features)).astype(dtype)
+    result = run_named_topk(name, extra, backend, queries, reference, k)
+    expected = run_named_topk(name, extra, "numpy", queries, reference, k)
+    np.testing.assert_array_equal(result[1], expected[1])
+    np.testing.assert_allclose(result[0], expected[0], rtol=RTOL[dtype], atol=1e-30)
+    exact = exact_reduced(name, extra, queries, reference)
+    order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(result[1], order)
+    np.testing.assert_allclose(result[0], np.take_along_axis(exact, order, 1), rtol=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("name, extra", NEW_KERNELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_other_metrics_ties_and_duplicates(backend, name, extra, dtype):
+    grid = np.array([[x, y] for x in range(-3, 4) for y in range(-3, 4)], dtype=dtype)
+    reference = np.concatenate([grid, grid[::-1], grid[:5]])
+    queries = np.array([[0.5, 0.5], [3, 3], [-1, 2], [0, 1]], dtype=dtype)
+    k = reference.shape[0] if name == "manhattan_topk" else 9  # k = n for one of them
+    distances, indices = run_named_topk(name, extra, backend, queries, reference, k)
+    exact = exact_reduced(name, extra, queries, reference)
+    expected = np.argsort(exact, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, 1), rtol=RTOL[dtype])
+
+
+def test_cosine_zero_rows(backend):
+    reference = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    queries = np.array([[0.0, 0.0], [2.0, 0.0]])
+    distances, indices = run_named_topk("cosine_topk", (), backend, queries, reference, 4)
+    np.testing.assert_array_equal(indices, [[0, 1, 2, 3], [1, 0, 2, 3]])
+    np.testing.assert_allclose(distances, [[1, 1, 1, 1], [0, 1, 1, 2]], atol=1e-15)
+
+
+@pytest.mark.parametrize("name, extra", NEW_KERNELS[:3])
+def test_other_metrics_one_and_two_threads(optimised_backend, name, extra, rng):
+    reference = rng.standard_normal((1500, 16)).astype(np.float32)
+    queries = rng.standard_normal((700, 16)).astype(np.float32)
+    one = run_named_topk(name, extra, optimised_backend, queries, reference, 6, n_threads=1)
+    two = run_named_topk(name, extra, optimised_backend, queries, reference, 6, n_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
