@@ -83,6 +83,7 @@ def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indic
             total += np.float64(reference[j, l]) * np.float64(reference[j, l])
         reference_sq_norms[j] = total
 
+    zero = np.zeros(1, dtype=dtype)[0]
     n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
     for block in numba.prange(n_blocks):
         start = block * QUERY_BLOCK
@@ -105,17 +106,23 @@ def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indic
             n_ref_block = ref_stop - ref_start
             block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
             np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
+            block_norms = reference_sq_norms[ref_start:ref_stop]
             for i in range(n_block):
-                # Indices only grow during the scan, so a distance enters the
-                # heap only if strictly below its root (ties keep the smaller index).
-                root = heap_values[i, 0]
+                # Branch-light: compare |x|^2 - 2 q.x with (root - |q|^2) and
+                # push only the rare winners. Indices only grow during the scan,
+                # so a value enters the heap only if strictly below the root
+                # (ties keep the smaller index).
+                query_sq_norm = query_sq_norms[i]
+                row = block_products[i]
+                threshold = heap_values[i, 0] - query_sq_norm
                 for j in range(n_ref_block):
-                    distance = query_sq_norms[i] - 2 * block_products[i, j] + reference_sq_norms[ref_start + j]
-                    if distance < root:
-                        if distance < 0:
-                            distance = 0
+                    partial = block_norms[j] - (row[j] + row[j])  # stays in the input dtype
+                    if partial < threshold:
+                        distance = query_sq_norm + partial
+                        if distance < zero:
+                            distance = zero
                         _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
-                        root = heap_values[i, 0]
+                        threshold = heap_values[i, 0] - query_sq_norm
 
         for i in range(n_block):
             _exact_rerank(block_queries[i], reference, heap_indices[i],
@@ -166,6 +173,7 @@ def _cosine_topk(queries, reference, n_candidates, out_distances, out_indices):
         reference_inverse_norms[j] = _inverse_norm(reference[j])
     # The ranking step runs in the input dtype.
     ranking_inverse_norms = reference_inverse_norms.astype(dtype)
+    one = np.ones(1, dtype=dtype)[0]  # a literal 1 would promote float32 to float64
 
     n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
     for block in numba.prange(n_blocks):
@@ -190,7 +198,7 @@ def _cosine_topk(queries, reference, n_candidates, out_distances, out_indices):
                 query_scale = ranking_query_inverse_norms[i]
                 root = heap_values[i, 0]
                 for j in range(n_ref_block):
-                    distance = 1 - block_products[i, j] * (ranking_inverse_norms[ref_start + j] * query_scale)
+                    distance = one - block_products[i, j] * (ranking_inverse_norms[ref_start + j] * query_scale)
                     if distance < root:
                         _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
                         root = heap_values[i, 0]
