@@ -17,17 +17,18 @@ from ._runner import Row, TaskResult, speedup_plot, table_lines
 
 __all__ = ["TASKS", "run_compare", "write_report", "Row", "TaskResult"]
 
-# task name -> function(size, backends, progress) returning a TaskResult
+# task name -> function(size, backends, progress, out_dir=None) returning a TaskResult
 TASKS = {
     "knn": tasks.knn,
     "kmeans": tasks.kmeans,
     "naive_bayes": tasks.naive_bayes,
     "boosting": tasks.boosting,
+    "timeseries": tasks.timeseries,
 }
 SIZES = ("tiny", "small", "medium", "large")
 
 
-def run_compare(task_names=None, size="small", backends=None, verbose=True):
+def run_compare(task_names=None, size="small", backends=None, verbose=True, out_dir=None):
     """Run the comparisons and return one :class:`TaskResult` per task.
 
     Parameters
@@ -40,6 +41,8 @@ def run_compare(task_names=None, size="small", backends=None, verbose=True):
         Our backends to run; None runs every installed one.
     verbose : bool, default=True
         Show a progress bar.
+    out_dir : str or Path, default=None
+        Where tasks write their figures (forecast plot, segmentation); None: no figures.
     """
     from tqdm.auto import tqdm
 
@@ -63,7 +66,7 @@ def run_compare(task_names=None, size="small", backends=None, verbose=True):
               unit="run") as bar:
         for name in task_names:
             bar.set_postfix_str(name)
-            results.append(TASKS[name](size, backends, lambda: bar.update(1)))
+            results.append(TASKS[name](size, backends, lambda: bar.update(1), out_dir=out_dir))
     return results
 
 
@@ -102,7 +105,10 @@ def run(args):
     for name in args.tasks:
         if name not in TASKS:
             raise SystemExit(f"fastscratch compare: unknown task {name!r}; choose from {', '.join(TASKS)}.")
-    results = run_compare(args.tasks, size=args.size, backends=args.backends, verbose=not args.quiet)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    results = run_compare(args.tasks, size=args.size, backends=args.backends, verbose=not args.quiet,
+                          out_dir=args.out)
     for result in results:
         print("\n".join(table_lines(result)))
         print()

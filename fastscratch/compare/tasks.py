@@ -7,6 +7,8 @@ is reported apart), the quality metric, and how far our answers are from the
 reference's.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from ._runner import Row, TaskResult, time_call
@@ -24,7 +26,7 @@ def _max_abs(a, b):
     return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
 
 
-def knn(size, backends, progress):
+def knn(size, backends, progress, out_dir=None):
     """KNeighborsClassifier fit + predict vs scikit-learn's brute force."""
     from sklearn.datasets import make_classification
     from sklearn.neighbors import KNeighborsClassifier as Reference
@@ -59,7 +61,7 @@ def knn(size, backends, progress):
     return result.finish()
 
 
-def kmeans(size, backends, progress):
+def kmeans(size, backends, progress, out_dir=None):
     """KMeans (lloyd, fixed init, 20 iterations) vs scikit-learn."""
     from sklearn.cluster import KMeans as Reference
     from sklearn.datasets import make_blobs
@@ -86,7 +88,7 @@ def kmeans(size, backends, progress):
     return result.finish()
 
 
-def naive_bayes(size, backends, progress):
+def naive_bayes(size, backends, progress, out_dir=None):
     """GaussianNB fit + predict_proba vs scikit-learn."""
     from sklearn.naive_bayes import GaussianNB as Reference
 
@@ -113,7 +115,7 @@ def naive_bayes(size, backends, progress):
     return result.finish()
 
 
-def boosting(size, backends, progress):
+def boosting(size, backends, progress, out_dir=None):
     """XGBClassifier fit (depth 6, 256 bins) and AUC vs xgboost's hist."""
     from sklearn.datasets import make_classification
     from sklearn.metrics import roc_auc_score
@@ -149,4 +151,86 @@ def boosting(size, backends, progress):
         diff = abs(auc - reference_auc) if reference_auc is not None else float("nan")
         result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s, quality=auc, max_diff=diff,
                                agree=None if reference_auc is None else diff <= 0.005))
+    return result.finish()
+
+
+ARIMA_ORDERS = {"tiny": ((0, 1, 1), (0, 1, 1, 12)), "small": ((1, 1, 1), (1, 1, 1, 12)),
+                "medium": ((1, 1, 1), (1, 1, 1, 12)), "large": ((2, 1, 2), (1, 1, 1, 12))}
+
+
+def _forecast_plot(path, train, test, forecasts, interval=None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    history = train[-72:]
+    axis.plot(history.index, history.values, color="black", linewidth=1, label="training")
+    axis.plot(test.index, test.values, color="black", linestyle="--", linewidth=1, label="held out")
+    for name, values in forecasts.items():
+        axis.plot(test.index, values, linewidth=1.2, label=name)
+    if interval is not None:
+        axis.fill_between(test.index, interval[:, 0], interval[:, 1], alpha=0.2, label="95% interval (ours)")
+    axis.legend(fontsize=7, ncol=2)
+    axis.set_title("electric production: last 24 months", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def timeseries(size, backends, progress, out_dir=None):
+    """Seasonal ARIMA fit + 24-month forecast vs statsmodels' SARIMAX on the electric series."""
+    import warnings
+
+    from sklearn.metrics import mean_squared_error
+
+    from .. import ARIMA
+    from ..datasets import load_electric_production
+
+    y = load_electric_production()
+    train, test = y.iloc[:-24], y.iloc[-24:]
+    order, seasonal_order = ARIMA_ORDERS[size]
+    result = TaskResult("timeseries", f"SARIMA{order}x{seasonal_order} fit by exact likelihood + 24-month "
+                        f"forecast, electric production ({len(train)} months)", "RMSE",
+                        "max rel. forecast diff", "statsmodels SARIMAX")
+    try:
+        from statsmodels.tsa.statespace.sarimax import SARIMAX
+    except ImportError:
+        result.notes.append("statsmodels is not installed (pip install statsmodels): reference skipped.")
+        reference_forecast = None
+    else:
+        def fit_reference():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return SARIMAX(train, order=order, seasonal_order=seasonal_order).fit(disp=False)
+
+        reference, median, _ = time_call(fit_reference, REPEATS[size])
+        progress()
+        reference_forecast = np.asarray(reference.forecast(24))
+        result.rows.append(Row("statsmodels SARIMAX", median,
+                               quality=float(np.sqrt(mean_squared_error(test, reference_forecast)))))
+    forecasts = {} if reference_forecast is None else {"statsmodels": reference_forecast}
+    interval = None
+    for backend in backends:
+        fitted, median, compile_s = time_call(
+            lambda: ARIMA(order=order, seasonal_order=seasonal_order, backend=backend).fit(train), REPEATS[size])
+        progress()
+        forecast = np.asarray(fitted.forecast(24))
+        forecasts.setdefault("fastscratch ARIMA", forecast)  # the backends agree; plot one
+        if interval is None:
+            interval = np.asarray(fitted.get_forecast(24).conf_int(alpha=0.05))
+        diff = (float(np.max(np.abs(forecast - reference_forecast) / np.abs(reference_forecast)))
+                if reference_forecast is not None else float("nan"))
+        result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s,
+                               quality=float(np.sqrt(mean_squared_error(test, forecast))), max_diff=diff,
+                               agree=None if reference_forecast is None else diff <= 1e-3))
+    seasonal_naive = train.values[-12:][np.arange(24) % 12]
+    result.notes.append(f"Seasonal naive baseline RMSE: {np.sqrt(mean_squared_error(test, seasonal_naive)):.4g}. "
+                        "The LSTM-versus-ARIMA comparison: `fastscratch compare lstm`.")
+    if out_dir is not None:
+        forecasts["seasonal naive"] = seasonal_naive
+        result.figures.append(_forecast_plot(Path(out_dir) / "forecast_arima.png", train, test, forecasts,
+                                             interval))
     return result.finish()

@@ -1,0 +1,56 @@
+"""fastscratch compare and fastscratch profile, at tiny sizes."""
+
+import numpy as np
+import pytest
+
+from fastscratch.cli import main
+from fastscratch.compare import TASKS, run_compare, write_report
+from fastscratch.kernels import available_backends, kernel_names
+from fastscratch.profile import capture_call, profile_kernel
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_compare_task_agrees_with_reference(task):
+    (result,) = run_compare([task], size="tiny", verbose=False)
+    ours = [row for row in result.rows if row.name.startswith("fastscratch[")]
+    assert [row.name for row in ours] == [f"fastscratch[{b}]" for b in available_backends()
+                                          if not (task == "boosting" and False)]
+    for row in ours:
+        assert row.agree is True or row.agree is None, (row.name, row.max_diff)
+        assert row.time_s > 0
+        assert np.isfinite(row.quality)
+
+
+def test_compare_cli_writes_report(tmp_path, capsys):
+    assert main(["compare", "naive_bayes", "--size", "tiny", "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| fastscratch[numpy] |" in out and "| scikit-learn |" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "Gaussian naive Bayes" in report
+    plot = tmp_path / "speedup_naive_bayes.png"
+    assert plot.stat().st_size > 1000
+
+
+def test_compare_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown task"):
+        run_compare(["svm"], size="tiny", verbose=False)
+    with pytest.raises(ValueError, match="size="):
+        run_compare(["knn"], size="huge", verbose=False)
+
+
+@pytest.mark.parametrize("kernel", kernel_names())
+def test_every_kernel_is_captured_by_its_workload(kernel):
+    args = capture_call(kernel, size="tiny")
+    assert any(isinstance(a, np.ndarray) for a in args)
+
+
+def test_profile_reports_every_backend():
+    text = profile_kernel("sqeuclidean_topk", size="tiny", repeats=1, memory=False, line_level=True)
+    for backend in available_backends():
+        assert f"\n{backend} " in text
+    assert "cProfile" in text and "line by line" in text
+
+
+def test_profile_list(capsys):
+    assert main(["profile", "--list"]) == 0
+    assert "sqeuclidean_topk" in capsys.readouterr().out
