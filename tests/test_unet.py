@@ -255,6 +255,10 @@ def test_elastic_deformation_keeps_masks_binary_and_follows_the_grid(isbi):
     coarse = np.random.default_rng(1).normal(0, 10, (2, 3, 3))
     field = transforms.elastic_displacement((101, 81), coarse=coarse)
     np.testing.assert_allclose(field[:, [0, 50, 100]][:, :, [0, 40, 80]], coarse, atol=1e-9)
+    # ... and is the 2-D cubic spline through them (scipy's map_coordinates as the reference).
+    rows, cols = np.meshgrid(np.linspace(0, 2, 101), np.linspace(0, 2, 81), indexing="ij")
+    reference = [ndimage.map_coordinates(c, np.stack([rows, cols]), order=3, mode="nearest") for c in coarse]
+    np.testing.assert_allclose(field, np.stack(reference), atol=1e-9)
     # A constant shift moves the image by whole pixels (image and mask alike).
     shift = np.zeros((2,) + mask.shape)
     shift[1] = 3.0
@@ -401,3 +405,48 @@ def test_cli_train_unet(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(out / "prediction.png").size[0] > 500
+
+
+def test_train_step_is_a_plain_torch_step(rng):
+    """Trainer.train_step = zero_grad, forward, weighted cross-entropy, backward, SGD step (CPU path)."""
+    import copy
+
+    torch.manual_seed(0)
+    model = UNet(base_channels=2, depth=2)
+    reference = copy.deepcopy(model)
+    trainer = Trainer(model, optimizer="sgd", lr=0.05, momentum=0.99, device="cpu", progress=False)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05, momentum=0.99)
+    x = torch.from_numpy(rng.standard_normal((2, 1, 60, 60)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 2, (2, 20, 20)))
+    w = torch.from_numpy(rng.random((2, 20, 20)).astype(np.float32))
+    for _ in range(2):
+        loss, correct = trainer.train_step(x, y, w)
+        optimizer.zero_grad()
+        logits = reference(x)
+        expected = (F.cross_entropy(logits, y, reduction="none") * w).mean()
+        expected.backward()
+        optimizer.step()
+        assert float(loss) == pytest.approx(expected.item(), rel=1e-6)
+        assert int(correct) == int((logits.argmax(1) == y).sum())
+    for ours, theirs in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(ours, theirs)
+    assert not trainer.use_amp  # mixed precision is for CUDA only
+
+
+def test_patches_do_not_depend_on_workers_and_change_with_the_epoch(isbi):
+    from torch.utils.data import DataLoader
+
+    images = np.stack([transforms.normalize_zscore(image) for image in isbi[0][:2, :120, :120]])[:, None]
+    labels = isbi[1][:2, :120, :120].astype(np.int64)
+    dataset = PatchDataset(images, labels, None, 92, 52, length=4, seed=3,
+                           transform=transforms.Compose([transforms.RandomFlipRotate(),
+                                                         transforms.ElasticDeformation()]))
+
+    def batches(workers):
+        return [b for batch in DataLoader(dataset, batch_size=2, num_workers=workers) for b in batch]
+
+    serial = batches(0)
+    for ours, theirs in zip(batches(2), serial):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    dataset.set_epoch(1)
+    assert not torch.equal(batches(0)[0], serial[0])

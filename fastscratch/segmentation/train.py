@@ -243,7 +243,11 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with torch.no_grad():
-            correct = (logits.argmax(dim=1) == targets).sum()
+            if logits.shape[1] == 2:  # argmax of two classes, ties to class 0, without a strided reduction
+                prediction = logits[:, 1] > logits[:, 0]
+            else:
+                prediction = logits.argmax(dim=1)
+            correct = (prediction == targets).sum()
         return loss.detach(), correct
 
     def _loss(self, logits, targets, weights):
@@ -560,8 +564,9 @@ def train_unet(images, labels, *, validation_images=None, validation_labels=None
     transform = default_augmentation() if augment else None
     dataset = PatchDataset(images, labels, train_weights, input_size, output_size,
                            length=steps_per_epoch * batch_size, transform=transform, seed=seed)
+    # Workers are not persistent: they are started each epoch with the data set's current epoch.
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=trainer.device.type == "cuda", persistent_workers=num_workers > 0)
+                        pin_memory=trainer.device.type == "cuda")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + trainer.epoch)
         trainer.fit(loader, epochs, validation=validation, checkpoint_path=checkpoint_path,

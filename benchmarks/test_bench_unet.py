@@ -1,0 +1,236 @@
+"""U-Net training step: fastscratch's loop against a bare PyTorch step, same network, same data.
+
+Each group is one task (padding, batch shape, base channels, device); its
+members are
+- "torch step": the reference, a hand-written PyTorch step (zero_grad,
+  forward, weighted softmax cross-entropy, backward, SGD step) on an identical
+  copy of the network;
+- "Trainer.train_step": fastscratch's step (also counts correct pixels,
+  goes through the GradScaler, autocast on CUDA);
+- "Trainer.train_epoch": the whole loop for one batch from a DataLoader
+  (collation, tqdm bar, host synchronisation at the end of the epoch).
+Their median ratio to "torch step" is the loop's overhead (issue: < 5 %).
+A last group times one augmented training patch (flips/rotations + elastic
+deformation) of PatchDataset, the work DataLoader workers do per step.
+
+Sizes (issue "U-Net"): 1 x 1 x 572 x 572 with padding="valid" (the paper's
+tile) and 4 x 1 x 256 x 256 with padding="same", base_channels 64 and 16.
+- tiny: base 4, depth 2, 1 x 1 x 92 x 92 and 2 x 1 x 64 x 64 (seconds, CI smoke run);
+- default: base 16 at the issue's shapes;
+- large: base 64 and base 16 at the issue's shapes (a base-64 step takes
+  seconds on a CPU).
+On a CUDA machine every group also runs on "cuda" and "cuda+amp".
+
+PyTorch runs with one intra-op thread (``FASTSCRATCH_BENCH_TORCH_THREADS``
+changes it) for every member alike: on a shared 2-core machine OpenMP's
+spinning threads make multi-threaded step times vary several-fold between
+rounds, which would drown the few-percent overhead being measured.
+"""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.nn import functional as F  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from fastscratch.datasets import load_isbi2012  # noqa: E402
+from fastscratch.segmentation.losses import weight_map  # noqa: E402
+from fastscratch.segmentation.train import PatchDataset, Trainer, default_augmentation  # noqa: E402
+from fastscratch.segmentation.transforms import normalize_zscore  # noqa: E402
+from fastscratch.segmentation.unet import UNet  # noqa: E402
+
+# (padding, batch, input size, base_channels, depth)
+CASES = {
+    "tiny": [("valid", 1, 92, 4, 2), ("same", 2, 64, 4, 2)],
+    "default": [("valid", 1, 572, 16, 4), ("same", 4, 256, 16, 4)],
+    "large": [("valid", 1, 572, 64, 4), ("same", 4, 256, 64, 4), ("valid", 1, 572, 16, 4), ("same", 4, 256, 16, 4)],
+}
+DEVICES = ["cpu"] + (["cuda", "cuda+amp"] if torch.cuda.is_available() else [])
+ROUNDS = {"tiny": 3, "default": 5, "large": 3}
+
+
+@pytest.fixture(autouse=True)
+def torch_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("FASTSCRATCH_BENCH_TORCH_THREADS", "1")))
+    yield
+    torch.set_num_threads(previous)
+
+
+def _cases(size):
+    return [(case, device) for case in CASES[size] for device in DEVICES]
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        size = metafunc.config.getoption("--bench-size")
+        cases = _cases(size)
+        metafunc.parametrize("case,device", cases,
+                             ids=[f"{c[0]}-{c[1]}x1x{c[2]}-base{c[3]}-{d}" for c, d in cases])
+
+
+@pytest.fixture(scope="module")
+def isbi():
+    images, labels = load_isbi2012()
+    return images[:4], labels[:4]
+
+
+def _batch(isbi, case):
+    padding, batch, size, base, depth = case
+    model = UNet(base_channels=base, depth=depth, padding=padding)
+    out = model.output_size(size)
+    margin = (size - out) // 2
+    images, labels = isbi
+    xs, ys, ws = [], [], []
+    for index in range(batch):
+        image = normalize_zscore(np.pad(images[index % 4], margin, mode="reflect"))
+        label = labels[index % 4]
+        xs.append(image[:size, :size])
+        ys.append(label[:out, :out])
+        ws.append(weight_map(label)[:out, :out])
+    return (torch.from_numpy(np.stack(xs)[:, None].copy()), torch.from_numpy(np.stack(ys).astype(np.int64)),
+            torch.from_numpy(np.stack(ws)))
+
+
+def _group(case, device):
+    padding, batch, size, base, depth = case
+    return f"unet step {padding} {batch}x1x{size}x{size} base{base} depth{depth} {device}"
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _make(case, device):
+    torch.manual_seed(0)
+    padding, _, _, base, depth = case
+    model = UNet(base_channels=base, depth=depth, padding=padding)
+    torch_device = "cuda" if device.startswith("cuda") else "cpu"
+    return model, torch_device
+
+
+def test_torch_step(benchmark, isbi, case, device, bench_size):
+    """Reference: the bare PyTorch step."""
+    model, torch_device = _make(case, device)
+    model = model.to(torch_device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
+    amp = device == "cuda+amp"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    x, y, w = (t.to(torch_device) for t in _batch(isbi, case))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=torch_device, dtype=torch.float16, enabled=amp):
+            logits = model(x)
+        loss = (F.cross_entropy(logits.float(), y, reduction="none") * w).mean()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        _sync(device)
+
+    step()  # warm up (allocator, cuDNN autotuning)
+    benchmark.group = _group(case, device)
+    benchmark.extra_info["backend"] = "torch step"
+    benchmark.pedantic(step, rounds=ROUNDS[bench_size], iterations=1)
+
+
+def _trainer(case, device):
+    model, torch_device = _make(case, device)
+    return Trainer(model, optimizer="sgd", lr=1e-3, momentum=0.99, device=torch_device,
+                   amp=device == "cuda+amp", progress=True)
+
+
+def test_trainer_step(benchmark, isbi, case, device, bench_size):
+    trainer = _trainer(case, device)
+    x, y, w = _batch(isbi, case)
+
+    def step():
+        trainer.train_step(x, y, w)
+        _sync(device)
+
+    step()
+    benchmark.group = _group(case, device)
+    benchmark.extra_info["backend"] = "fastscratch Trainer.train_step"
+    benchmark.pedantic(step, rounds=ROUNDS[bench_size], iterations=1)
+
+
+def test_trainer_epoch(benchmark, isbi, case, device, bench_size):
+    trainer = _trainer(case, device)
+    x, y, w = _batch(isbi, case)
+    loader = DataLoader(TensorDataset(x, y, w), batch_size=x.shape[0])
+
+    def epoch():
+        trainer.train_epoch(loader)
+        _sync(device)
+
+    epoch()
+    benchmark.group = _group(case, device)
+    benchmark.extra_info["backend"] = "fastscratch Trainer.train_epoch (1 batch)"
+    benchmark.pedantic(epoch, rounds=ROUNDS[bench_size], iterations=1)
+
+
+def test_loop_overhead_interleaved(benchmark, isbi, case, device, bench_size):
+    """Trainer.train_epoch (1 batch) and the bare torch step, alternated round by round.
+
+    Machine noise hits both alike; ``extra_info["overhead"]`` is the median over
+    rounds of (loop time / torch step time) - 1. The timed value is the pair.
+    """
+    trainer = _trainer(case, device)
+    model, torch_device = _make(case, device)
+    model = model.to(torch_device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
+    amp = device == "cuda+amp"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    batch = _batch(isbi, case)
+    x, y, w = (t.to(torch_device) for t in batch)
+    loader = DataLoader(TensorDataset(*batch), batch_size=batch[0].shape[0])
+    ratios = []
+
+    def torch_step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=torch_device, dtype=torch.float16, enabled=amp):
+            logits = model(x)
+        loss = (F.cross_entropy(logits.float(), y, reduction="none") * w).mean()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        float(loss.detach())  # the loop reads its loss once per epoch too
+        _sync(device)
+
+    def pair():
+        start = time.perf_counter()
+        torch_step()
+        middle = time.perf_counter()
+        trainer.train_epoch(loader)
+        _sync(device)
+        ratios.append((time.perf_counter() - middle) / (middle - start))
+
+    pair()
+    ratios.clear()
+    benchmark.group = _group(case, device) + " interleaved"
+    benchmark.extra_info["backend"] = "torch step + Trainer.train_epoch, alternated"
+    benchmark.pedantic(pair, rounds=2 * ROUNDS[bench_size], iterations=1)
+    benchmark.extra_info["overhead"] = float(np.median(ratios) - 1.0)
+    print(f"\n{_group(case, device)}: loop overhead {100 * (np.median(ratios) - 1):+.1f} % "
+          f"(median of {len(ratios)} alternated rounds)")
+
+
+@pytest.mark.parametrize("order", [3, 1])
+def test_augmented_patch(benchmark, isbi, bench_size, order):
+    """One augmented training patch (the data-loading work per image and step)."""
+    images, labels = isbi
+    size, out = (572, 388) if bench_size != "tiny" else (92, 52)
+    images = np.stack([normalize_zscore(image) for image in images])[:, None]
+    weights = np.stack([weight_map(label) for label in labels])
+    transform = default_augmentation(elastic_order=order)
+    dataset = PatchDataset(images, labels.astype(np.int64), weights, size, out, length=1000, transform=transform)
+    counter = iter(range(10**6))
+    benchmark.group = f"unet augmented patch {size}x{size} -> {out}x{out}"
+    benchmark.extra_info["backend"] = f"PatchDataset (flip/rotate + elastic, image order {order})"
+    benchmark.pedantic(lambda: dataset[next(counter)], rounds=10 if bench_size == "tiny" else 20, iterations=1)
