@@ -14,6 +14,8 @@ Every split of the node along feature ``f`` is a prefix of these bins, so the
 split search needs only the histogram (see :mod:`splitting_numpy`).
 
 Layout: ``hist[f, b, 0]`` is :math:`G_{fb}`, ``hist[f, b, 1]`` is :math:`H_{fb}`,
+one such array per node of a tree level (the kernels work a level at a time,
+so that a tree costs a few parallel regions, not a few per node),
 float64 (sums of float32 gradients; float64 keeps the subtraction trick
 ``sibling = parent - child`` free of catastrophic cancellation). Gradients and
 hessians are float32, as in xgboost. Every backend adds the rows of a node in
@@ -28,8 +30,7 @@ import numpy as np
 # (1M x 28 make_classification, 100 trees of depth 6, 256 bins, 2 cores).
 AUTO_BACKEND_ORDER = {
     "map_to_bins": ("numba", "cython", "numpy"),
-    "build_histogram": ("cython", "numba", "numpy"),
-    "build_histogram_root": ("cython", "numba", "numpy"),
+    "build_histograms": ("cython", "numba", "numpy"),
     "subtract_histograms": ("numba", "cython", "numpy"),
 }
 
@@ -62,43 +63,43 @@ def map_to_bins(X, cut_values, cut_ptr, out_binned, n_threads):
         out_binned[:, f] = bins
 
 
-def build_histogram(binned, rows, gradients, hessians, out_hist, n_threads):
-    """Gradient and hessian sums per (feature, bin) over the rows of one node.
+def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
+                     n_threads):
+    """Gradient and hessian sums per (feature, bin) of several nodes (one tree level).
 
     Parameters
     ----------
     binned : ndarray of shape (n, d), uint8, C-contiguous
-    rows : ndarray of shape (m,), intp
-        The node's rows; they are added in this order.
+    rows : ndarray of shape (n,), intp
+        Node ``j`` owns ``rows[node_starts[j]:node_stops[j]]``; its rows are
+        added in this order.
+    node_starts, node_stops : ndarray of shape (k,), intp
     gradients, hessians : ndarray of shape (n,), float32
-    out_hist : ndarray of shape (d, n_slots, 2), float64
-        Overwritten: ``[f, b, 0]`` the gradient sum, ``[f, b, 1]`` the hessian
-        sum of the rows whose feature ``f`` is in bin ``b``.
+    out_hists : ndarray of shape (k, d, n_slots, 2), float64
+        Overwritten: ``[j, f, b, 0]`` the gradient sum, ``[j, f, b, 1]`` the
+        hessian sum of node ``j``'s rows whose feature ``f`` is in bin ``b``.
     n_threads : int
         Ignored.
     """
-    n_slots = out_hist.shape[1]
-    node_gradients = gradients[rows].astype(np.float64)
-    node_hessians = hessians[rows].astype(np.float64)
-    for f in range(binned.shape[1]):
-        bins = binned[rows, f]
-        # bincount adds the weights in row order, in float64.
-        out_hist[f, :, 0] = np.bincount(bins, weights=node_gradients, minlength=n_slots)
-        out_hist[f, :, 1] = np.bincount(bins, weights=node_hessians, minlength=n_slots)
+    n_slots = out_hists.shape[2]
+    for j in range(node_starts.shape[0]):
+        node_rows = rows[node_starts[j]:node_stops[j]]
+        node_gradients = gradients[node_rows].astype(np.float64)
+        node_hessians = hessians[node_rows].astype(np.float64)
+        for f in range(binned.shape[1]):
+            bins = binned[node_rows, f]
+            # bincount adds the weights in row order, in float64.
+            out_hists[j, f, :, 0] = np.bincount(bins, weights=node_gradients, minlength=n_slots)
+            out_hists[j, f, :, 1] = np.bincount(bins, weights=node_hessians, minlength=n_slots)
 
 
-def build_histogram_root(binned, gradients, hessians, out_hist, n_threads):
-    """:func:`build_histogram` over every row, in order (the root node)."""
-    build_histogram(binned, np.arange(binned.shape[0]), gradients, hessians, out_hist, n_threads)
-
-
-def subtract_histograms(parent_hist, child_hist, out_hist, n_threads):
-    """The sibling's histogram: ``out_hist = parent_hist - child_hist``.
+def subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads):
+    """Siblings' histograms: ``out_hists[j] = parent_hists[parent_index[j]] - child_hists[j]``.
 
     The subtraction trick: a split node's two children partition its rows, so
     only the smaller child is built from the data.
     """
-    np.subtract(parent_hist, child_hist, out=out_hist)
+    np.subtract(parent_hists[parent_index], child_hists, out=out_hists)
 
 
 # Readable loop twins, the definition the tests check every backend against.
@@ -117,9 +118,11 @@ def _map_to_bins_naive(X, cut_values, cut_ptr, out_binned, n_threads):
             out_binned[i, f] = b
 
 
-def _build_histogram_naive(binned, rows, gradients, hessians, out_hist, n_threads):
-    out_hist[:] = 0.0
-    for i in rows:
-        for f in range(binned.shape[1]):
-            out_hist[f, binned[i, f], 0] += float(gradients[i])
-            out_hist[f, binned[i, f], 1] += float(hessians[i])
+def _build_histograms_naive(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
+                            n_threads):
+    out_hists[:] = 0.0
+    for j in range(len(node_starts)):
+        for i in rows[node_starts[j]:node_stops[j]]:
+            for f in range(binned.shape[1]):
+                out_hists[j, f, binned[i, f], 0] += float(gradients[i])
+                out_hists[j, f, binned[i, f], 1] += float(hessians[i])

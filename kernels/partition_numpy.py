@@ -25,37 +25,41 @@ AUTO_BACKEND_ORDER = {
 }
 
 
-def partition_rows(binned, feature, split_bin, missing_bin, default_left, rows, scratch,
-                   out_n_left, n_threads):
-    """Stable partition of a node's rows into left then right.
+def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+                   missing_bins, scratch, out_n_left, n_threads):
+    """Stable partition of each node's rows into left then right (one tree level).
 
     Parameters
     ----------
     binned : ndarray of shape (n, d), uint8
-    feature : int
-    split_bin : int
-        Rows with ``binned[i, feature] <= split_bin`` go left.
-    missing_bin : int
-        The bin that marks a missing value of ``feature``; such rows go left
-        iff ``default_left``.
-    default_left : int (0 or 1)
-    rows : ndarray of shape (m,), intp
-        IN and OUT: the node's rows, reordered in place.
-    scratch : ndarray of shape (>= m,), intp
+    rows : ndarray of shape (n,), intp
+        IN and OUT: node ``j``'s rows ``rows[node_starts[j]:node_stops[j]]``
+        are reordered in place, left rows first.
+    node_starts, node_stops : ndarray of shape (k,), intp
+    features, split_bins : ndarray of shape (k,), intp
+        Node ``j``'s rows with ``binned[i, features[j]] <= split_bins[j]`` go left.
+    default_lefts : ndarray of shape (k,), uint8
+        Whether node ``j``'s rows with a missing value go left.
+    missing_bins : ndarray of shape (d,), intp
+        The code that marks a missing value of each feature.
+    scratch : ndarray of shape (n,), intp
         Work space.
-    out_n_left : ndarray of shape (1,), intp
-        Written: the number of rows that went left.
+    out_n_left : ndarray of shape (k,), intp
+        Written: the number of rows of each node that went left.
     n_threads : int
         Ignored.
     """
-    bins = binned[rows, feature].astype(np.intp)
-    go_left = np.where(bins == missing_bin, bool(default_left), bins <= split_bin)
-    n_left = int(np.count_nonzero(go_left))
-    m = rows.shape[0]
-    scratch[:n_left] = rows[go_left]
-    scratch[n_left:m] = rows[~go_left]
-    rows[:] = scratch[:m]
-    out_n_left[0] = n_left
+    for j in range(node_starts.shape[0]):
+        start, stop = node_starts[j], node_stops[j]
+        segment = rows[start:stop]
+        bins = binned[segment, features[j]].astype(np.intp)
+        go_left = np.where(bins == missing_bins[features[j]], bool(default_lefts[j]),
+                           bins <= split_bins[j])
+        n_left = int(np.count_nonzero(go_left))
+        scratch[start:start + n_left] = segment[go_left]
+        scratch[start + n_left:stop] = segment[~go_left]
+        segment[:] = scratch[start:stop]
+        out_n_left[j] = n_left
 
 
 def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
@@ -79,14 +83,20 @@ def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions,
         raw_predictions[segment] += np.float32(value)
 
 
-def _partition_rows_naive(binned, feature, split_bin, missing_bin, default_left, rows, scratch,
-                          out_n_left, n_threads):
-    left = [i for i in rows if (default_left if binned[i, feature] == missing_bin
-                                else binned[i, feature] <= split_bin)]
-    right = [i for i in rows if not (default_left if binned[i, feature] == missing_bin
-                                     else binned[i, feature] <= split_bin)]
-    rows[:] = left + right
-    out_n_left[0] = len(left)
+def _partition_rows_naive(binned, rows, node_starts, node_stops, features, split_bins,
+                          default_lefts, missing_bins, scratch, out_n_left, n_threads):
+    for j in range(len(node_starts)):
+        segment = list(rows[node_starts[j]:node_stops[j]])
+        f = features[j]
+
+        def goes_left(i):
+            if binned[i, f] == missing_bins[f]:
+                return bool(default_lefts[j])
+            return binned[i, f] <= split_bins[j]
+        left = [i for i in segment if goes_left(i)]
+        right = [i for i in segment if not goes_left(i)]
+        rows[node_starts[j]:node_stops[j]] = left + right
+        out_n_left[j] = len(left)
 
 
 def _add_leaf_values_naive(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):

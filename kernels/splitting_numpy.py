@@ -90,107 +90,109 @@ def _candidate_gains(left_g, left_h, right_g, right_h, parent_score, params):
     return np.where(valid, gains, -np.inf)
 
 
-def find_best_splits(hist, n_bins, sum_gradient, sum_hessian, parent_score, params,
-                     allowed_features, out_gain, out_bin, out_default_left, out_left_sums,
-                     n_threads):
-    """Best split of one node along each feature.
+def find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                     out_gain, out_bin, out_default_left, out_left_sums, n_threads):
+    """Best split of each node (one tree level) along each feature.
 
     Parameters
     ----------
-    hist : ndarray of shape (d, n_slots, 2), float64
-        The node's histogram (:mod:`histogram_numpy`); slot ``n_bins[f]`` of
+    hists : ndarray of shape (k, d, n_slots, 2), float64
+        The nodes' histograms (:mod:`histogram_numpy`); slot ``n_bins[f]`` of
         feature ``f`` holds its missing values.
     n_bins : ndarray of shape (d,), intp
         Number of bins of each feature (``n_bins[f] < n_slots``).
-    sum_gradient, sum_hessian : float
-        The node's gradient and hessian sums.
-    parent_score : float
-        ``node_score(sum_gradient, sum_hessian)`` (float32).
+    node_sums : ndarray of shape (k, 2), float64
+        Each node's gradient and hessian sums.
+    parent_scores : ndarray of shape (k,), float64
+        ``node_score`` of each node (a float32 value).
     params : ndarray of shape (4,), float64
         ``[reg_lambda, reg_alpha, min_child_weight, max_delta_step]``.
-    allowed_features : ndarray of shape (d,), uint8
-        Features with 0 are skipped (column sampling).
-    out_gain : ndarray of shape (d,), float64
+    allowed_features : ndarray of shape (k, d), uint8
+        Features with 0 are skipped in that node (column sampling).
+    out_gain : ndarray of shape (k, d), float64
         Written: the best gain of each feature, -inf when it has no valid split.
-    out_bin : ndarray of shape (d,), intp
-        Written: rows with bin ``<= out_bin[f]`` go left (-1: only the missing
+    out_bin : ndarray of shape (k, d), intp
+        Written: rows with bin ``<= out_bin`` go left (-1: only the missing
         rows go left).
-    out_default_left : ndarray of shape (d,), uint8
+    out_default_left : ndarray of shape (k, d), uint8
         Written: 1 if rows with a missing value go left.
-    out_left_sums : ndarray of shape (d, 2), float64
+    out_left_sums : ndarray of shape (k, d, 2), float64
         Written: gradient and hessian sums of the left child.
     n_threads : int
         Ignored.
     """
-    for f in range(hist.shape[0]):
-        out_gain[f] = -np.inf
-        out_bin[f] = -1
-        out_default_left[f] = 0
-        out_left_sums[f] = 0.0
-        if not allowed_features[f]:
-            continue
-        nb = n_bins[f]
-        bins = hist[f, :nb]
-        # Forward scan: bins 0..b go left, missing rows go right.
-        left_g = np.cumsum(bins[:, 0])
-        left_h = np.cumsum(bins[:, 1])
-        right_g = sum_gradient - left_g
-        right_h = sum_hessian - left_h
-        gains = _candidate_gains(left_g, left_h, right_g, right_h, parent_score, params)
-        b = int(np.argmax(gains))  # first maximum: ties to the smaller bin
-        if gains[b] > out_gain[f]:
-            out_gain[f] = gains[b]
-            out_bin[f] = b
-            out_left_sums[f] = left_g[b], left_h[b]
-        missing = hist[f, nb]
-        if missing[0] == 0.0 and missing[1] == 0.0:
-            continue
-        # Backward scan: bins i..nb-1 go right, missing rows go left, i = nb-1 .. 0.
-        right_g = np.cumsum(bins[::-1, 0])
-        right_h = np.cumsum(bins[::-1, 1])
-        left_g = sum_gradient - right_g
-        left_h = sum_hessian - right_h
-        gains = _candidate_gains(left_g, left_h, right_g, right_h, parent_score, params)
-        k = int(np.argmax(gains))
-        if gains[k] > out_gain[f]:
-            out_gain[f] = gains[k]
-            out_bin[f] = nb - 1 - k - 1
-            out_default_left[f] = 1
-            out_left_sums[f] = left_g[k], left_h[k]
+    for j in range(hists.shape[0]):
+        sum_gradient, sum_hessian = node_sums[j]
+        for f in range(hists.shape[1]):
+            out_gain[j, f] = -np.inf
+            out_bin[j, f] = -1
+            out_default_left[j, f] = 0
+            out_left_sums[j, f] = 0.0
+            if not allowed_features[j, f]:
+                continue
+            nb = n_bins[f]
+            bins = hists[j, f, :nb]
+            # Forward scan: bins 0..b go left, missing rows go right.
+            left_g = np.cumsum(bins[:, 0])
+            left_h = np.cumsum(bins[:, 1])
+            gains = _candidate_gains(left_g, left_h, sum_gradient - left_g, sum_hessian - left_h,
+                                     parent_scores[j], params)
+            b = int(np.argmax(gains))  # first maximum: ties to the smaller bin
+            if gains[b] > out_gain[j, f]:
+                out_gain[j, f] = gains[b]
+                out_bin[j, f] = b
+                out_left_sums[j, f] = left_g[b], left_h[b]
+            missing = hists[j, f, nb]
+            if missing[0] == 0.0 and missing[1] == 0.0:
+                continue
+            # Backward scan: bins i..nb-1 go right, missing rows go left, i = nb-1 .. 0.
+            right_g = np.cumsum(bins[::-1, 0])
+            right_h = np.cumsum(bins[::-1, 1])
+            left_g = sum_gradient - right_g
+            left_h = sum_hessian - right_h
+            gains = _candidate_gains(left_g, left_h, right_g, right_h, parent_scores[j], params)
+            k = int(np.argmax(gains))
+            if gains[k] > out_gain[j, f]:
+                out_gain[j, f] = gains[k]
+                out_bin[j, f] = nb - 2 - k
+                out_default_left[j, f] = 1
+                out_left_sums[j, f] = left_g[k], left_h[k]
 
 
-def _find_best_splits_naive(hist, n_bins, sum_gradient, sum_hessian, parent_score, params,
-                            allowed_features, out_gain, out_bin, out_default_left,
-                            out_left_sums, n_threads):
+def _find_best_splits_naive(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                            out_gain, out_bin, out_default_left, out_left_sums, n_threads):
     """Loop twin of :func:`find_best_splits`: try every threshold, both directions."""
-    def gain(lg, lh):
-        rg, rh = sum_gradient - lg, sum_hessian - lh
-        if lh < params[MIN_CHILD_WEIGHT] or rh < params[MIN_CHILD_WEIGHT]:
-            return -np.inf
-        total = (float(node_score(lg, lh, params)) + float(node_score(rg, rh, params))
-                 - float(parent_score))
-        return float(np.float32(total))
+    for j in range(hists.shape[0]):
+        sum_gradient, sum_hessian = node_sums[j]
 
-    for f in range(hist.shape[0]):
-        out_gain[f], out_bin[f], out_default_left[f] = -np.inf, -1, 0
-        out_left_sums[f] = 0.0
-        if not allowed_features[f]:
-            continue
-        nb = n_bins[f]
-        lg = lh = 0.0
-        for b in range(nb):
-            lg += hist[f, b, 0]
-            lh += hist[f, b, 1]
-            g = gain(lg, lh)
-            if g > out_gain[f]:
-                out_gain[f], out_bin[f], out_left_sums[f] = g, b, (lg, lh)
-        if hist[f, nb, 0] == 0.0 and hist[f, nb, 1] == 0.0:
-            continue
-        rg = rh = 0.0
-        for b in range(nb - 1, -1, -1):
-            rg += hist[f, b, 0]
-            rh += hist[f, b, 1]
-            g = gain(sum_gradient - rg, sum_hessian - rh)
-            if g > out_gain[f]:
-                out_gain[f], out_bin[f], out_default_left[f] = g, b - 1, 1
-                out_left_sums[f] = (sum_gradient - rg, sum_hessian - rh)
+        def gain(lg, lh):
+            rg, rh = sum_gradient - lg, sum_hessian - lh
+            if lh < params[MIN_CHILD_WEIGHT] or rh < params[MIN_CHILD_WEIGHT]:
+                return -np.inf
+            total = (float(node_score(lg, lh, params)) + float(node_score(rg, rh, params))
+                     - float(parent_scores[j]))
+            return float(np.float32(total))
+
+        for f in range(hists.shape[1]):
+            out_gain[j, f], out_bin[j, f], out_default_left[j, f] = -np.inf, -1, 0
+            out_left_sums[j, f] = 0.0
+            if not allowed_features[j, f]:
+                continue
+            nb = n_bins[f]
+            lg = lh = 0.0
+            for b in range(nb):
+                lg += hists[j, f, b, 0]
+                lh += hists[j, f, b, 1]
+                g = gain(lg, lh)
+                if g > out_gain[j, f]:
+                    out_gain[j, f], out_bin[j, f], out_left_sums[j, f] = g, b, (lg, lh)
+            if hists[j, f, nb, 0] == 0.0 and hists[j, f, nb, 1] == 0.0:
+                continue
+            rg = rh = 0.0
+            for b in range(nb - 1, -1, -1):
+                rg += hists[j, f, b, 0]
+                rh += hists[j, f, b, 1]
+                g = gain(sum_gradient - rg, sum_hessian - rh)
+                if g > out_gain[j, f]:
+                    out_gain[j, f], out_bin[j, f], out_default_left[j, f] = g, b - 1, 1
+                    out_left_sums[j, f] = (sum_gradient - rg, sum_hessian - rh)

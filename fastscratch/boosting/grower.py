@@ -2,18 +2,21 @@
 
 The grower owns the loop; the kernels do the work:
 
-1. the root's histogram over all rows (``build_histogram_root``);
-2. for each node of the current level, the best split of every feature
-   (``find_best_splits``), and the best feature (ties to the smaller index);
+1. the root's histogram over all rows (``build_histograms``);
+2. for all nodes of the current level at once, the best split of every
+   feature (``find_best_splits``), then each node's best feature (ties to the
+   smaller index);
 3. a node is split when its gain is above xgboost's ``kRtEps`` (1e-6) and at
    least ``gamma``, both children have a positive hessian sum, and its depth
    is below ``max_depth``; its rows are then partitioned (``partition_rows``);
 4. the children's histograms: the child with the smaller hessian sum is
-   built from its rows (``build_histogram``), the other one is the parent's
+   built from its rows (``build_histograms``), the other one is the parent's
    minus it (``subtract_histograms``), as in xgboost;
 5. at the end, each leaf's value :math:`\\eta\\, w^*` is added to the training
    margins of its rows (``add_leaf_values``).
 
+Each kernel call covers a whole level, so a tree of depth 6 costs about 25
+parallel regions, not hundreds (thread wake-ups dominate small nodes).
 Nodes are numbered as xgboost numbers them (children get consecutive ids when
 their parent is split, the level's nodes in order), so a tree can be compared
 with xgboost's JSON dump node by node.
@@ -27,7 +30,7 @@ K_RT_EPS = 1e-6  # xgboost's kRtEps: a split must gain more than this
 
 
 class TreeGrower:
-    """Depth-wise growth of one regression tree on binned data.
+    """Depth-wise growth of one regression tree on binned data, a level per kernel call.
 
     Parameters
     ----------
@@ -46,6 +49,7 @@ class TreeGrower:
         Kernel functions by name.
     n_threads : int
     allowed_features : ndarray of shape (d,), uint8 or None
+        Features the tree may split on (None: all).
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
@@ -65,87 +69,109 @@ class TreeGrower:
         self.n_threads = n_threads
         n_features = binned.shape[1]
         self.allowed_features = (np.ones(n_features, dtype=np.uint8) if allowed_features is None
-                                 else allowed_features)
-        self._gain = np.empty(n_features, dtype=np.float64)
-        self._bin = np.empty(n_features, dtype=np.intp)
-        self._default_left = np.empty(n_features, dtype=np.uint8)
-        self._left_sums = np.empty((n_features, 2), dtype=np.float64)
-        self._n_left = np.empty(1, dtype=np.intp)
+                                 else np.asarray(allowed_features, dtype=np.uint8))
 
-    def _new_hist(self):
-        return np.empty((self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
+    def _hists(self, k):
+        return np.empty((k, self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
 
-    def _evaluate(self, node):
-        """Best split of ``node`` (sets node["split"] or leaves it None)."""
-        node["split"] = None
-        if node["depth"] >= self.max_depth:
-            return
-        score = node_score(node["g"], node["h"], self.params)
-        self.kernels["find_best_splits"](
-            node["hist"], self.n_bins, node["g"], node["h"], float(score), self.params,
-            self.allowed_features, self._gain, self._bin, self._default_left, self._left_sums,
-            self.n_threads)
-        feature = int(np.argmax(self._gain))  # ties to the smaller feature
-        gain = self._gain[feature]
-        left_g, left_h = self._left_sums[feature]
-        right_g, right_h = node["g"] - left_g, node["h"] - left_h
-        if not (gain > K_RT_EPS) or gain < self.gamma or left_h == 0.0 or right_h == 0.0:
-            return
-        node["split"] = (feature, int(self._bin[feature]), int(self._default_left[feature]),
-                         float(gain), (left_g, left_h), (right_g, right_h))
+    def _build(self, nodes, out):
+        starts = np.array([node["start"] for node in nodes], dtype=np.intp)
+        stops = np.array([node["stop"] for node in nodes], dtype=np.intp)
+        self.kernels["build_histograms"](self.binned, self.rows, starts, stops, self.gradients,
+                                         self.hessians, out, self.n_threads)
+
+    def _evaluate(self, level, hists):
+        """Best split of each node of ``level`` (its histograms in ``hists``, same order)."""
+        k, d = len(level), self.binned.shape[1]
+        sums = np.array([(node["g"], node["h"]) for node in level], dtype=np.float64)
+        scores = node_score(sums[:, 0], sums[:, 1], self.params).astype(np.float64)
+        gain = np.empty((k, d), dtype=np.float64)
+        split_bin = np.empty((k, d), dtype=np.intp)
+        default_left = np.empty((k, d), dtype=np.uint8)
+        left_sums = np.empty((k, d, 2), dtype=np.float64)
+        allowed = np.broadcast_to(self.allowed_features, (k, d)).copy()
+        self.kernels["find_best_splits"](hists, self.n_bins, sums, scores, self.params, allowed,
+                                         gain, split_bin, default_left, left_sums, self.n_threads)
+        best = np.argmax(gain, axis=1)  # first maximum: ties to the smaller feature
+        for j, node in enumerate(level):
+            f = int(best[j])
+            node_gain = gain[j, f]
+            left_g, left_h = left_sums[j, f]
+            right_g, right_h = node["g"] - left_g, node["h"] - left_h
+            node["split"] = None
+            if not (node_gain > K_RT_EPS) or node_gain < self.gamma or left_h == 0.0 \
+                    or right_h == 0.0:
+                continue
+            node["split"] = (f, int(split_bin[j, f]), int(default_left[j, f]), float(node_gain),
+                             (left_g, left_h), (right_g, right_h))
 
     def grow(self):
         """Grow the tree; returns a dict of flat node arrays (xgboost's numbering).
 
         Keys: ``feature``, ``bin``, ``default_left``, ``left``, ``right``,
         ``value`` (leaf value with the learning rate, float32), ``gain``,
-        ``cover`` (hessian sum), and ``leaf_segments`` (start, stop, value) of
-        ``rows`` per leaf.
+        ``cover`` (hessian sum), and ``leaf_segments`` (starts, stops, values)
+        of ``rows`` per leaf.
         """
-        n_rows = self.binned.shape[0]
-        k = self.kernels
-        root_hist = self._new_hist()
-        k["build_histogram_root"](self.binned, self.gradients, self.hessians, root_hist,
-                                  self.n_threads)
-        # xgboost takes the root's sums from the first feature's histogram, in bin order.
-        sums = np.add.accumulate(root_hist[0, : int(self.n_bins[0]) + 1], axis=0)[-1]
-        root = {"id": 0, "start": 0, "stop": n_rows, "depth": 0, "g": float(sums[0]),
-                "h": float(sums[1]), "hist": root_hist}
+        root = {"id": 0, "start": 0, "stop": self.binned.shape[0], "depth": 0, "split": None}
         nodes = [root]
-        level = [root]
+        if self.max_depth < 1:
+            return self._flatten(nodes)
+        hists = self._hists(1)
+        self._build([root], hists)
+        # xgboost takes the root's sums from the first feature's histogram, in bin order.
+        sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
+        root["g"], root["h"] = float(sums[0]), float(sums[1])
+        level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:
-            for node in level:
-                self._evaluate(node)
-            next_level = []
-            for node in level:
-                split = node["split"]
-                hist = node.pop("hist", None)
-                if split is None:
-                    continue
-                feature, split_bin, default_left, _, left_sums, right_sums = split
-                segment = self.rows[node["start"]:node["stop"]]
-                k["partition_rows"](self.binned, feature, split_bin, int(self.n_bins[feature]),
-                                    default_left, segment, self.scratch, self._n_left,
-                                    self.n_threads)
-                middle = node["start"] + int(self._n_left[0])
-                depth = node["depth"] + 1
-                left = {"id": len(nodes), "start": node["start"], "stop": middle, "depth": depth,
-                        "g": left_sums[0], "h": left_sums[1]}
+            self._evaluate(level, hists)
+            splitting = [(j, node) for j, node in enumerate(level) if node["split"] is not None]
+            if not splitting:
+                break
+            splitting.sort(key=lambda item: item[1]["id"])  # xgboost numbers children in id order
+            self._partition([node for _, node in splitting])
+            children_depth = level[0]["depth"] + 1
+            built, subtracted, parent_index = [], [], []
+            for j, node in splitting:
+                feature, split_bin, default_left, _, left_sums, right_sums = node["split"]
+                middle = node["start"] + node["n_left"]
+                left = {"id": len(nodes), "start": node["start"], "stop": middle,
+                        "depth": children_depth, "g": left_sums[0], "h": left_sums[1],
+                        "split": None}
                 right = {"id": len(nodes) + 1, "start": middle, "stop": node["stop"],
-                         "depth": depth, "g": right_sums[0], "h": right_sums[1]}
+                         "depth": children_depth, "g": right_sums[0], "h": right_sums[1],
+                         "split": None}
                 node["children"] = (left["id"], right["id"])
                 nodes += [left, right]
-                if depth < self.max_depth:
-                    build, other = (right, left) if right["h"] < left["h"] else (left, right)
-                    build["hist"] = self._new_hist()
-                    k["build_histogram"](self.binned, self.rows[build["start"]:build["stop"]],
-                                         self.gradients, self.hessians, build["hist"],
-                                         self.n_threads)
-                    other["hist"] = self._new_hist()
-                    k["subtract_histograms"](hist, build["hist"], other["hist"], self.n_threads)
-                next_level += [left, right]
-            level = next_level
+                # Build the child with the smaller hessian sum; subtract for its sibling.
+                small, large = (right, left) if right["h"] < left["h"] else (left, right)
+                built.append(small)
+                subtracted.append(large)
+                parent_index.append(j)
+            if children_depth >= self.max_depth:
+                break
+            m = len(built)
+            new_hists = self._hists(2 * m)
+            self._build(built, new_hists[:m])
+            self.kernels["subtract_histograms"](hists, np.array(parent_index, dtype=np.intp),
+                                                new_hists[:m], new_hists[m:], self.n_threads)
+            hists = new_hists
+            level = built + subtracted
         return self._flatten(nodes)
+
+    def _partition(self, splitting):
+        k = len(splitting)
+        starts = np.array([node["start"] for node in splitting], dtype=np.intp)
+        stops = np.array([node["stop"] for node in splitting], dtype=np.intp)
+        features = np.array([node["split"][0] for node in splitting], dtype=np.intp)
+        split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
+        default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
+        n_left = np.empty(k, dtype=np.intp)
+        self.kernels["partition_rows"](self.binned, self.rows, starts, stops, features, split_bins,
+                                       default_lefts, self.n_bins, self.scratch, n_left,
+                                       self.n_threads)
+        for node, count in zip(splitting, n_left):
+            node["n_left"] = int(count)
 
     def _flatten(self, nodes):
         n = len(nodes)
@@ -157,7 +183,7 @@ class TreeGrower:
             "right": np.full(n, -1, dtype=np.intp),
             "value": np.zeros(n, dtype=np.float32),
             "gain": np.zeros(n, dtype=np.float32),
-            "cover": np.array([node["h"] for node in nodes], dtype=np.float32),
+            "cover": np.array([node.get("h", 0.0) for node in nodes], dtype=np.float32),
         }
         segments = []
         for node in nodes:
@@ -170,7 +196,7 @@ class TreeGrower:
                 tree["gain"][i] = gain
                 tree["left"][i], tree["right"][i] = node["children"]
             else:
-                weight = leaf_weight(node["g"], node["h"], self.params)
+                weight = leaf_weight(node.get("g", 0.0), node.get("h", 0.0), self.params)
                 value = np.float32(weight * self.learning_rate)
                 tree["value"][i] = value
                 segments.append((node["start"], node["stop"], value))

@@ -43,6 +43,9 @@ class Forest:
         """Append a tree from :meth:`TreeGrower.grow` with raw ``thresholds`` per node."""
         offset = self._n_nodes
         n = tree["feature"].shape[0]
+        internal = tree["left"] >= 0
+        if np.any(tree["right"][internal] != tree["left"][internal] + 1):
+            raise ValueError("a node's right child must follow its left child (right == left + 1).")
         for name in NODE_FIELDS:
             if name == "threshold":
                 values = thresholds

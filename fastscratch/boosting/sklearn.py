@@ -14,7 +14,7 @@ from .grower import TreeGrower
 from .loss import OBJECTIVES
 from .predictor import Forest
 
-KERNELS = ("build_histogram", "build_histogram_root", "subtract_histograms", "find_best_splits",
+KERNELS = ("build_histograms", "subtract_histograms", "find_best_splits",
            "partition_rows", "add_leaf_values")
 
 _NOTES = r"""

@@ -1,0 +1,133 @@
+# cython: language_level=3
+r"""Gradient histograms of gradient boosting: the Cython kernels.
+
+Same sums and order as :mod:`histogram_numpy` and the same threading as
+:mod:`histogram_numba`: one call builds the histograms of all the nodes of a
+tree level; OpenMP threads split the features into contiguous groups, and each
+thread walks every node's rows in order, adding each row's gradient and
+hessian to its own features' bins. No per-thread copies, no reduction; every
+(feature, bin) sum is made in row order by one thread, so the result does not
+depend on the number of threads.
+"""
+
+include "_common.pxi"
+include "_boosting_common.pxi"
+
+import numpy as np
+from cython.parallel cimport prange
+from libc.math cimport isnan
+
+DEF PARALLEL_MIN_ROWS = 4096
+DEF PARALLEL_MIN_SUBTRACT = 1048576
+
+
+cdef void _histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
+                            const intp_t[::1] node_starts, const intp_t[::1] node_stops,
+                            const float[::1] gradients, const float[::1] hessians,
+                            double[:, :, :, ::1] out_hists, intp_t f_start,
+                            intp_t f_stop) noexcept nogil:
+    cdef intp_t n_features = binned.shape[1]
+    cdef intp_t n_slots = out_hists.shape[2]
+    cdef intp_t j, i, f, r, b
+    cdef double g, h
+    cdef double* hist
+    cdef const uint8_t* row
+    for j in range(node_starts.shape[0]):
+        hist = &out_hists[j, 0, 0, 0]
+        for f in range(f_start * n_slots * 2, f_stop * n_slots * 2):
+            hist[f] = 0.0
+        for i in range(node_starts[j], node_stops[j]):
+            r = rows[i]
+            g = gradients[r]
+            h = hessians[r]
+            row = &binned[r, 0]
+            for f in range(f_start, f_stop):
+                b = (f * n_slots + row[f]) * 2
+                hist[b] += g
+                hist[b + 1] += h
+
+
+def _build_histograms(const uint8_t[:, ::1] binned, const intp_t[::1] rows,           # IN
+                      const intp_t[::1] node_starts, const intp_t[::1] node_stops,    # IN
+                      const float[::1] gradients, const float[::1] hessians,          # IN
+                      double[:, :, :, ::1] out_hists,                                 # OUT
+                      int n_groups, int n_threads):
+    cdef intp_t n_features = binned.shape[1]
+    cdef int group
+    with nogil:
+        for group in prange(n_groups, num_threads=n_threads, schedule="static"):
+            _histograms_group(binned, rows, node_starts, node_stops, gradients, hessians,
+                              out_hists, group * n_features // n_groups,
+                              (group + 1) * n_features // n_groups)
+
+
+def _subtract_histograms(const double[:, :, :, ::1] parent_hists,                     # IN
+                         const intp_t[::1] parent_index,                              # IN
+                         const double[:, :, :, ::1] child_hists,                      # IN
+                         double[:, :, :, ::1] out_hists,                              # OUT
+                         int n_threads):
+    cdef intp_t k = child_hists.shape[0]
+    cdef intp_t size = child_hists.shape[1] * child_hists.shape[2] * 2
+    cdef intp_t j, e
+    cdef const double* parent
+    cdef const double* child
+    cdef double* out
+    for j in prange(k, num_threads=n_threads, schedule="static", nogil=True):
+        parent = &parent_hists[parent_index[j], 0, 0, 0]
+        child = &child_hists[j, 0, 0, 0]
+        out = &out_hists[j, 0, 0, 0]
+        for e in range(size):
+            out[e] = parent[e] - child[e]
+
+
+def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,                  # IN
+                 const intp_t[::1] cut_ptr,                                           # IN
+                 uint8_t[:, ::1] out_binned,                                          # OUT
+                 int n_threads):
+    cdef intp_t n_rows = X.shape[0]
+    cdef intp_t n_features = X.shape[1]
+    cdef intp_t i, f, start, n_cuts, low, high, middle
+    cdef float x
+    for i in prange(n_rows, num_threads=n_threads, schedule="static", nogil=True):
+        for f in range(n_features):
+            x = X[i, f]
+            start = cut_ptr[f]
+            n_cuts = cut_ptr[f + 1] - start
+            if isnan(x):
+                out_binned[i, f] = <uint8_t> n_cuts
+                continue
+            # upper_bound: first cut strictly above x.
+            low = 0
+            high = n_cuts
+            while low < high:
+                middle = (low + high) >> 1
+                if cut_values[start + middle] <= x:
+                    low = middle + 1
+                else:
+                    high = middle
+            if low > n_cuts - 1:
+                low = n_cuts - 1
+            out_binned[i, f] = <uint8_t> low
+
+
+def map_to_bins(X, cut_values, cut_ptr, out_binned, n_threads):
+    """Bin codes (see :func:`histogram_numpy.map_to_bins`); threads over rows."""
+    _map_to_bins(X, cut_values, cut_ptr, out_binned, max(1, int(n_threads)))
+
+
+def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
+                     n_threads):
+    """Histograms of a level's nodes (see :func:`histogram_numpy.build_histograms`)."""
+    n_rows = int(np.sum(node_stops - node_starts))
+    n_threads = max(1, int(n_threads))
+    if n_rows < PARALLEL_MIN_ROWS:
+        n_threads = 1
+    n_groups = max(1, min(n_threads, binned.shape[1]))
+    _build_histograms(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
+                      n_groups, n_groups)
+
+
+def subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads):
+    """``out_hists[j] = parent_hists[parent_index[j]] - child_hists[j]``."""
+    n_threads = max(1, int(n_threads)) if child_hists.size >= PARALLEL_MIN_SUBTRACT else 1
+    _subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads)

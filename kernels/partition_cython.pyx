@@ -1,0 +1,124 @@
+# cython: language_level=3
+r"""Splitting the rows of a tree node, and adding leaf values: the Cython kernels.
+
+The same two passes as :mod:`partition_numba` over fixed blocks of
+``PARTITION_BLOCK`` rows of each node of a tree level: each block partitions
+itself stably into ``scratch`` (left rows first) and counts its left rows; the
+counts become offsets within the node; each block then copies its two parts to
+their final places. The blocks never depend on the number of threads, and the
+result is the serial stable partition.
+"""
+
+include "_common.pxi"
+include "_boosting_common.pxi"
+
+import numpy as np
+from cython.parallel cimport prange
+
+
+cdef inline bint goes_left(intp_t code, intp_t split_bin, intp_t missing,
+                           bint default_left) noexcept nogil:
+    if code == missing:
+        return default_left
+    return code <= split_bin
+
+
+cdef intp_t _partition_block(const uint8_t[:, ::1] binned, intp_t[::1] rows, intp_t[::1] scratch,
+                             intp_t start, intp_t stop, intp_t f, intp_t split_bin,
+                             intp_t missing, bint default_left) noexcept nogil:
+    """Stable partition of rows[start:stop] into scratch[start:stop]; returns the left count."""
+    cdef intp_t i, n_left = 0, position
+    for i in range(start, stop):
+        if goes_left(binned[rows[i], f], split_bin, missing, default_left):
+            scratch[start + n_left] = rows[i]
+            n_left = n_left + 1
+    position = start + n_left
+    for i in range(start, stop):
+        if not goes_left(binned[rows[i], f], split_bin, missing, default_left):
+            scratch[position] = rows[i]
+            position = position + 1
+    return n_left
+
+
+def _partition_rows(const uint8_t[:, ::1] binned,                                     # IN
+                    intp_t[::1] rows,                                                 # IN/OUT
+                    const intp_t[::1] node_starts, const intp_t[::1] node_stops,      # IN
+                    const intp_t[::1] features, const intp_t[::1] split_bins,         # IN
+                    const uint8_t[::1] default_lefts, const intp_t[::1] missing_bins,  # IN
+                    intp_t[::1] scratch, intp_t[::1] out_n_left,                      # OUT
+                    int n_threads):
+    cdef intp_t n_nodes = node_starts.shape[0]
+    cdef intp_t n_blocks = 0, b, c, j, k, first, n_left, position, start
+    for j in range(n_nodes):
+        n_blocks += (node_stops[j] - node_starts[j] + PARTITION_BLOCK - 1) // PARTITION_BLOCK
+    cdef intp_t[::1] block_starts = np.empty(n_blocks, dtype=np.intp)
+    cdef intp_t[::1] block_stops = np.empty(n_blocks, dtype=np.intp)
+    cdef intp_t[::1] block_nodes = np.empty(n_blocks, dtype=np.intp)
+    cdef intp_t[::1] block_lefts = np.empty(n_blocks, dtype=np.intp)
+    cdef intp_t[::1] left_offsets = np.empty(n_blocks, dtype=np.intp)
+    cdef intp_t[::1] right_offsets = np.empty(n_blocks, dtype=np.intp)
+    b = 0
+    for j in range(n_nodes):
+        start = node_starts[j]
+        while start < node_stops[j]:
+            block_starts[b] = start
+            block_stops[b] = min(start + PARTITION_BLOCK, node_stops[j])
+            block_nodes[b] = j
+            b += 1
+            start += PARTITION_BLOCK
+    with nogil:
+        # Pass 1: each block partitions itself into scratch, left rows first.
+        for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            j = block_nodes[b]
+            block_lefts[b] = _partition_block(binned, rows, scratch, block_starts[b],
+                                              block_stops[b], features[j], split_bins[j],
+                                              missing_bins[features[j]], default_lefts[j] != 0)
+        # Offsets of each block's two parts within its node.
+        b = 0
+        for j in range(n_nodes):
+            first = b
+            n_left = 0
+            while b < n_blocks and block_nodes[b] == j:
+                left_offsets[b] = node_starts[j] + n_left
+                n_left = n_left + block_lefts[b]
+                b = b + 1
+            out_n_left[j] = n_left
+            position = node_starts[j] + n_left
+            for c in range(first, b):
+                right_offsets[c] = position
+                position = position + block_stops[c] - block_starts[c] - block_lefts[c]
+        # Pass 2: each block copies its parts to their places.
+        for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            for k in range(block_lefts[b]):
+                rows[left_offsets[b] + k] = scratch[block_starts[b] + k]
+            for k in range(block_stops[b] - block_starts[b] - block_lefts[b]):
+                rows[right_offsets[b] + k] = scratch[block_starts[b] + block_lefts[b] + k]
+
+
+def _add_leaf_values(const intp_t[::1] rows, const intp_t[::1] leaf_starts,           # IN
+                     const intp_t[::1] leaf_stops, const float[::1] leaf_values,      # IN
+                     float[::1] raw_predictions,                                      # IN/OUT
+                     int n_threads):
+    cdef intp_t leaf, k
+    cdef float value
+    for leaf in prange(leaf_starts.shape[0], num_threads=n_threads, schedule="dynamic",
+                       nogil=True):
+        value = leaf_values[leaf]
+        for k in range(leaf_starts[leaf], leaf_stops[leaf]):
+            raw_predictions[rows[k]] = raw_predictions[rows[k]] + value
+
+
+def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+                   missing_bins, scratch, out_n_left, n_threads):
+    """Stable partition of a level's nodes (see :func:`partition_numpy.partition_rows`)."""
+    n_threads = max(1, int(n_threads))
+    if int(np.sum(node_stops - node_starts)) < 2 * PARTITION_BLOCK:
+        n_threads = 1
+    _partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+                    missing_bins, scratch, out_n_left, n_threads)
+
+
+def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
+    """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows)."""
+    _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions,
+                     max(1, int(n_threads)))

@@ -1,0 +1,119 @@
+r"""Splitting the rows of a tree node, and adding leaf values: the Numba kernels.
+
+The stable partition of :func:`partition_numpy.partition_rows` for all the
+nodes of a level, in two parallel passes over fixed blocks of ``BLOCK`` rows
+of each node: each block partitions itself stably into ``scratch`` (left rows
+first) and counts its left rows; the counts become offsets within the node;
+each block then copies its two parts to their final places. The blocks do not
+depend on the number of threads, and the result is the serial stable
+partition.
+"""
+
+import numba
+import numpy as np
+
+from ._threads import numba_threads
+
+BLOCK = 16384
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _goes_left(code, split_bin, missing_bin, default_left):
+    if code == missing_bin:
+        return default_left != 0
+    return code <= split_bin
+
+
+def _partition_body(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+                    missing_bins, scratch, out_n_left):
+    n_nodes = node_starts.shape[0]
+    # The block table: block b covers rows[block_starts[b]:block_stops[b]] of node block_nodes[b].
+    n_blocks = 0
+    for j in range(n_nodes):
+        n_blocks += (node_stops[j] - node_starts[j] + BLOCK - 1) // BLOCK
+    block_starts = np.empty(n_blocks, dtype=np.intp)
+    block_stops = np.empty(n_blocks, dtype=np.intp)
+    block_nodes = np.empty(n_blocks, dtype=np.intp)
+    block_lefts = np.empty(n_blocks, dtype=np.intp)
+    b = 0
+    for j in range(n_nodes):
+        for start in range(node_starts[j], node_stops[j], BLOCK):
+            block_starts[b] = start
+            block_stops[b] = min(start + BLOCK, node_stops[j])
+            block_nodes[b] = j
+            b += 1
+    # Pass 1: each block partitions itself stably into scratch (same place), left first.
+    for b in numba.prange(n_blocks):
+        j = block_nodes[b]
+        f = features[j]
+        split_bin = split_bins[j]
+        missing = missing_bins[f]
+        default_left = default_lefts[j] != 0
+        n_left = 0
+        for i in range(block_starts[b], block_stops[b]):
+            code = np.intp(binned[rows[i], f])
+            if (default_left if code == missing else code <= split_bin):
+                scratch[block_starts[b] + n_left] = rows[i]
+                n_left += 1
+        position = block_starts[b] + n_left
+        for i in range(block_starts[b], block_stops[b]):
+            code = np.intp(binned[rows[i], f])
+            if not (default_left if code == missing else code <= split_bin):
+                scratch[position] = rows[i]
+                position += 1
+        block_lefts[b] = n_left
+    # Offsets: where each block's left and right rows go in its node.
+    left_offsets = np.empty(n_blocks, dtype=np.intp)
+    right_offsets = np.empty(n_blocks, dtype=np.intp)
+    b = 0
+    for j in range(n_nodes):
+        first = b
+        n_left = 0
+        while b < n_blocks and block_nodes[b] == j:
+            left_offsets[b] = node_starts[j] + n_left
+            n_left += block_lefts[b]
+            b += 1
+        out_n_left[j] = n_left
+        position = node_starts[j] + n_left
+        for c in range(first, b):
+            right_offsets[c] = position
+            position += block_stops[c] - block_starts[c] - block_lefts[c]
+    # Pass 2: each block copies its two parts to their final places.
+    for b in numba.prange(n_blocks):
+        n_left = block_lefts[b]
+        for k in range(n_left):
+            rows[left_offsets[b] + k] = scratch[block_starts[b] + k]
+        for k in range(block_stops[b] - block_starts[b] - n_left):
+            rows[right_offsets[b] + k] = scratch[block_starts[b] + n_left + k]
+
+
+_partition_serial = numba.njit(cache=True, nogil=True)(_partition_body)
+_partition_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_partition_body)
+
+
+def _add_leaf_values_body(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions):
+    for leaf in numba.prange(leaf_starts.shape[0]):
+        value = leaf_values[leaf]
+        for k in range(leaf_starts[leaf], leaf_stops[leaf]):
+            raw_predictions[rows[k]] += value
+
+
+_add_leaf_values = numba.njit(cache=True, nogil=True, parallel=True)(_add_leaf_values_body)
+
+
+def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+                   missing_bins, scratch, out_n_left, n_threads):
+    """Stable partition of a level's nodes (see :func:`partition_numpy.partition_rows`)."""
+    args = (binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
+            missing_bins, scratch, out_n_left)
+    if n_threads <= 1 or int(np.sum(node_stops - node_starts)) < 2 * BLOCK:
+        _partition_serial(*args)
+        return
+    with numba_threads(n_threads):
+        _partition_parallel(*args)
+
+
+def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
+    """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows)."""
+    with numba_threads(n_threads):
+        _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions)

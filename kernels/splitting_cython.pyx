@@ -1,0 +1,126 @@
+# cython: language_level=3
+r"""Best split of a tree node from its gradient histogram: the Cython kernel.
+
+The loops of :func:`splitting_numpy._find_best_splits_naive` (forward scan,
+then backward scan when the node has missing values), with the same float32
+roundings as xgboost, OpenMP threads over the (node, feature) pairs of a tree
+level (each scan is independent, so the thread count cannot change the answer).
+"""
+
+include "_common.pxi"
+include "_boosting_common.pxi"
+
+from cython.parallel cimport prange
+
+DEF PARALLEL_MIN_WORK = 8192
+
+
+cdef inline double threshold_l1(double g, double alpha) noexcept nogil:
+    if g > alpha:
+        return g - alpha
+    if g < -alpha:
+        return g + alpha
+    return 0.0
+
+
+cdef inline float leaf_weight(double g, double h, const double* params) noexcept nogil:
+    cdef double w
+    if h < params[2] or h <= 0.0:
+        return 0.0
+    w = -threshold_l1(g, params[1]) / (h + params[0])
+    if params[3] != 0.0 and (w if w > 0 else -w) > params[3]:
+        w = params[3] if w > 0 else -params[3]
+    return <float> w
+
+
+cdef inline float node_score(double g, double h, const double* params) noexcept nogil:
+    cdef double t, w
+    if h <= 0.0:
+        return 0.0
+    if params[3] == 0.0:
+        t = threshold_l1(g, params[1])
+        return <float> (t * t / (h + params[0]))
+    w = <double> leaf_weight(g, h, params)
+    return <float> (-(2.0 * g * w + (h + params[0]) * (w * w)))
+
+
+cdef inline double split_gain(double left_g, double left_h, double right_g, double right_h,
+                              double parent_score, const double* params) noexcept nogil:
+    if left_h < params[2] or right_h < params[2]:
+        return -INFINITY
+    return <double> (<float> (<double> node_score(left_g, left_h, params)
+                              + <double> node_score(right_g, right_h, params) - parent_score))
+
+
+cdef void _best_split(const double* hist, intp_t nb, double sum_gradient, double sum_hessian,
+                      double parent_score, const double* params, double* out_gain,
+                      intp_t* out_bin, uint8_t* out_default_left,
+                      double* out_left_sums) noexcept nogil:
+    cdef double best_gain = -INFINITY, best_g = 0.0, best_h = 0.0, gain
+    cdef double left_g = 0.0, left_h = 0.0, right_g = 0.0, right_h = 0.0
+    cdef intp_t best_bin = -1, b
+    cdef uint8_t best_default_left = 0
+    for b in range(nb):
+        left_g += hist[2 * b]
+        left_h += hist[2 * b + 1]
+        gain = split_gain(left_g, left_h, sum_gradient - left_g, sum_hessian - left_h,
+                          parent_score, params)
+        if gain > best_gain:
+            best_gain = gain
+            best_bin = b
+            best_g = left_g
+            best_h = left_h
+    if hist[2 * nb] != 0.0 or hist[2 * nb + 1] != 0.0:
+        b = nb - 1
+        while b >= 0:
+            right_g += hist[2 * b]
+            right_h += hist[2 * b + 1]
+            left_g = sum_gradient - right_g
+            left_h = sum_hessian - right_h
+            gain = split_gain(left_g, left_h, right_g, right_h, parent_score, params)
+            if gain > best_gain:
+                best_gain = gain
+                best_bin = b - 1
+                best_default_left = 1
+                best_g = left_g
+                best_h = left_h
+            b -= 1
+    out_gain[0] = best_gain
+    out_bin[0] = best_bin
+    out_default_left[0] = best_default_left
+    out_left_sums[0] = best_g
+    out_left_sums[1] = best_h
+
+
+def _find_best_splits(const double[:, :, :, ::1] hists, const intp_t[::1] n_bins,      # IN
+                      const double[:, ::1] node_sums, const double[::1] parent_scores,   # IN
+                      const double[::1] params, const uint8_t[:, ::1] allowed_features,  # IN
+                      double[:, ::1] out_gain, intp_t[:, ::1] out_bin,                   # OUT
+                      uint8_t[:, ::1] out_default_left, double[:, :, ::1] out_left_sums,  # OUT
+                      int n_threads):
+    cdef intp_t n_features = hists.shape[1]
+    cdef intp_t task, j, f
+    for task in prange(hists.shape[0] * n_features, num_threads=n_threads, schedule="static",
+                       nogil=True):
+        j = task // n_features
+        f = task % n_features
+        if allowed_features[j, f]:
+            _best_split(&hists[j, f, 0, 0], n_bins[f], node_sums[j, 0], node_sums[j, 1],
+                        parent_scores[j], &params[0], &out_gain[j, f], &out_bin[j, f],
+                        &out_default_left[j, f], &out_left_sums[j, f, 0])
+        else:
+            out_gain[j, f] = -INFINITY
+            out_bin[j, f] = -1
+            out_default_left[j, f] = 0
+            out_left_sums[j, f, 0] = 0.0
+            out_left_sums[j, f, 1] = 0.0
+
+
+def find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                     out_gain, out_bin, out_default_left, out_left_sums, n_threads):
+    """Best split per node and feature (see :func:`splitting_numpy.find_best_splits`)."""
+    n_threads = max(1, int(n_threads))
+    if hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+        n_threads = 1
+    _find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                      out_gain, out_bin, out_default_left, out_left_sums, n_threads)
