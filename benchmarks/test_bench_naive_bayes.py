@@ -59,20 +59,25 @@ def _gaussian_model(library, n_features, n_classes):
 
 
 def _sparse_counts(n_samples, n_features, density, n_classes, seed=0):
+    """CSR word counts, ``density * n_features`` entries per row, built directly.
+
+    Half of each row's entries fall anywhere, half in its class's own block of
+    features, so the classes differ. (``scipy.sparse.random`` would draw the
+    positions without replacement from all n_samples * n_features cells,
+    which needs tens of GB at the default size.)
+    """
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n_samples)
-    X = sp.random(n_samples, n_features, density=density, format="csr", random_state=seed,
-                  data_rvs=lambda n: rng.integers(1, 6, n).astype(np.float64))
-    # Each class prefers its own block of features, so the classes differ.
+    per_row = max(2, round(density * n_features))
     block = n_features // n_classes
-    X = X + sp.random(n_samples, n_features, density=density / 4, format="csr",
-                      random_state=seed + 1)
-    X = X.tocsr()
-    X.data = np.ceil(X.data)
-    rows = np.arange(n_samples)
-    boost = sp.csr_matrix((np.full(n_samples, 3.0), (rows, y * block + rows % block)),
-                          shape=(n_samples, n_features))
-    return (X + boost).tocsr(), y
+    anywhere = rng.integers(0, n_features, (n_samples, per_row - per_row // 2))
+    own = y[:, None] * block + rng.integers(0, block, (n_samples, per_row // 2))
+    indices = np.sort(np.concatenate([anywhere, own], axis=1), axis=1).astype(np.int32)
+    data = rng.integers(1, 6, indices.shape).astype(np.float64)
+    indptr = np.arange(0, n_samples * per_row + 1, per_row)
+    X = sp.csr_matrix((data.ravel(), indices.ravel(), indptr), shape=(n_samples, n_features))
+    X.sum_duplicates()
+    return X, y
 
 
 def _multinomial_model(library):

@@ -2,8 +2,11 @@
 r"""Naive Bayes joint log-likelihoods and their normalisation: the Cython kernels.
 
 Same loops as :mod:`naive_bayes_numba` (see :mod:`naive_bayes_numpy` for the
-formulas): OpenMP threads over blocks of rows, a float64 accumulator per
-class, sums over features in feature order; the dense discrete kernel copies
+formulas): OpenMP threads over blocks of rows, float64 accumulators, sums over
+features in feature order. The Gaussian kernel centres each block of rows
+into thread-local buffers and calls ``dgemm`` twice (the expanded form), then
+recomputes in the direct form every row whose rounding-error bound exceeds
+the tolerance; the dense discrete kernel copies
 (and binarises if asked) each block of rows into a thread-local float64 buffer
 and calls BLAS ``dgemm`` from ``scipy.linalg.cython_blas`` (float64 ``X``
 without binarisation goes to ``dgemm`` directly, no copy).
@@ -16,48 +19,13 @@ from libc.math cimport exp, log, log1p, isnan, isfinite
 from scipy.linalg.cython_blas cimport dgemm
 
 from ._threads import blas_single_threaded
+from .naive_bayes_numpy import GAUSSIAN_TOL_ABS, GAUSSIAN_TOL_REL, gaussian_expanded_terms
 
 DEF ROW_BLOCK = 256
 
 ctypedef fused index_t:
     int
     long long
-
-
-def gaussian_joint_log_likelihood(const floating[:, ::1] X,                    # IN
-                                  const double[:, ::1] mean_t,                 # IN
-                                  const double[:, ::1] inv_var_t,              # IN
-                                  const double[::1] class_const,               # IN
-                                  double[:, ::1] out,                          # OUT
-                                  int n_threads):
-    """Gaussian joint log-likelihood, direct fused form (see :mod:`naive_bayes_numpy`)."""
-    cdef intp_t n_samples = X.shape[0]
-    cdef intp_t n_features = X.shape[1]
-    cdef intp_t n_classes = class_const.shape[0]
-    cdef intp_t n_blocks = (n_samples + ROW_BLOCK - 1) // ROW_BLOCK
-    cdef intp_t block, i, j, c, start, stop
-    cdef double x, diff
-    cdef double* row
-    cdef const double* mean_row
-    cdef const double* inv_var_row
-
-    with nogil:
-        for block in prange(n_blocks, num_threads=n_threads, schedule="static"):
-            start = block * ROW_BLOCK
-            stop = min(start + ROW_BLOCK, n_samples)
-            for i in range(start, stop):
-                row = &out[i, 0]
-                for c in range(n_classes):
-                    row[c] = 0.0
-                for j in range(n_features):
-                    x = <double> X[i, j]
-                    mean_row = &mean_t[j, 0]
-                    inv_var_row = &inv_var_t[j, 0]
-                    for c in range(n_classes):
-                        diff = x - mean_row[c]
-                        row[c] = row[c] + diff * diff * inv_var_row[c]
-                for c in range(n_classes):
-                    row[c] = -0.5 * row[c] + class_const[c]
 
 
 cdef inline void gemm_block(int n_rows, int n_features, int n_classes, const double* values,
@@ -71,6 +39,96 @@ cdef inline void gemm_block(int n_rows, int n_features, int n_classes, const dou
     cdef double zero = 0.0
     dgemm(&no_trans, &no_trans, &n_classes, &n_rows, &n_features, &one,
           <double*> weights_t, &n_classes, <double*> values, &n_features, &zero, out, &n_classes)
+
+
+cdef inline void gaussian_row_direct(const floating* x, intp_t n_features, intp_t n_classes,
+                                     const double* mean_t, const double* inv_var_t,
+                                     const double* class_const, double* row) noexcept nogil:
+    """One row in the direct form: accumulators per class, features in order."""
+    cdef intp_t j, c
+    cdef double value, diff
+    for c in range(n_classes):
+        row[c] = 0.0
+    for j in range(n_features):
+        value = <double> x[j]
+        for c in range(n_classes):
+            diff = value - mean_t[j * n_classes + c]
+            row[c] = row[c] + diff * diff * inv_var_t[j * n_classes + c]
+    for c in range(n_classes):
+        row[c] = -0.5 * row[c] + class_const[c]
+
+
+def _gaussian(const floating[:, ::1] X,                     # IN
+              const double[:, ::1] mean_t,                  # IN
+              const double[:, ::1] inv_var_t,               # IN
+              const double[::1] class_const,                # IN
+              const double[::1] shift,                      # IN
+              const double[:, ::1] weighted_mean_t,         # IN
+              const double[::1] centred_norm,               # IN
+              double error_factor, double tol_abs, double tol_rel,  # IN
+              double[:, ::1] out,                           # OUT
+              int n_threads):
+    cdef intp_t n_samples = X.shape[0]
+    cdef intp_t n_features = X.shape[1]
+    cdef intp_t n_classes = class_const.shape[0]
+    cdef intp_t block_rows = max(8, min(ROW_BLOCK, 32768 // max(n_features, 1)))
+    cdef intp_t n_blocks = (n_samples + block_rows - 1) // block_rows
+    cdef intp_t block, i, j, c, start, stop, n_rows
+    cdef double value, row_max, bound
+    cdef bint exact_enough
+    cdef double* centred = NULL
+    cdef double* squares = NULL
+    cdef double* quadratic = NULL
+    cdef double* row
+
+    if n_samples == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        # Thread-local buffers: centred rows, their squares, and A = squares @ inv_var_t.
+        centred = <double*> malloc(block_rows * n_features * sizeof(double))
+        squares = <double*> malloc(block_rows * n_features * sizeof(double))
+        quadratic = <double*> malloc(block_rows * n_classes * sizeof(double))
+        for block in prange(n_blocks, schedule="static"):
+            start = block * block_rows
+            stop = min(start + block_rows, n_samples)
+            n_rows = stop - start
+            for i in range(n_rows):
+                for j in range(n_features):
+                    value = <double> X[start + i, j] - shift[j]
+                    centred[i * n_features + j] = value
+                    squares[i * n_features + j] = value * value
+            gemm_block(<int> n_rows, <int> n_features, <int> n_classes, squares,
+                       &inv_var_t[0, 0], quadratic)
+            gemm_block(<int> n_rows, <int> n_features, <int> n_classes, centred,
+                       &weighted_mean_t[0, 0], &out[start, 0])
+            for i in range(n_rows):
+                row = &out[start + i, 0]
+                row_max = -INFINITY
+                for c in range(n_classes):
+                    row[c] = -0.5 * (quadratic[i * n_classes + c] + row[c] + centred_norm[c]) \
+                        + class_const[c]
+                    if row[c] > row_max:
+                        row_max = row[c]
+                exact_enough = True
+                for c in range(n_classes):
+                    bound = error_factor * (quadratic[i * n_classes + c] + centred_norm[c])
+                    if not bound <= tol_abs + tol_rel * (row_max - row[c]):
+                        exact_enough = False
+                if not exact_enough:
+                    gaussian_row_direct(&X[start + i, 0], n_features, n_classes, &mean_t[0, 0],
+                                        &inv_var_t[0, 0], &class_const[0], row)
+        free(centred)
+        free(squares)
+        free(quadratic)
+
+
+def gaussian_joint_log_likelihood(X, mean_t, inv_var_t, class_const, out, n_threads):
+    """Gaussian joint log-likelihood: expanded form by GEMMs, rows past the error bound
+    recomputed in the direct form (see :mod:`naive_bayes_numpy`)."""
+    shift, weighted_mean_t, centred_norm, error_factor = gaussian_expanded_terms(mean_t, inv_var_t)
+    with blas_single_threaded():
+        _gaussian(X, mean_t, inv_var_t, class_const, shift, weighted_mean_t, centred_norm,
+                  error_factor, GAUSSIAN_TOL_ABS, GAUSSIAN_TOL_REL, out, n_threads)
 
 
 def _discrete_dense(const floating[:, ::1] X,                   # IN
@@ -206,7 +264,7 @@ def nb_normalize(const double[:, ::1] jll,                  # IN
     cdef intp_t n_classes = jll.shape[1]
     cdef intp_t n_blocks = (n_samples + ROW_BLOCK - 1) // ROW_BLOCK
     cdef intp_t block, i, c, start, stop, first_max
-    cdef double row_max, rest, total, log_norm, value
+    cdef double row_max, rest, total, log_norm, value, term, scale
 
     with nogil:
         for block in prange(n_blocks, num_threads=n_threads, schedule="static"):
@@ -220,16 +278,29 @@ def nb_normalize(const double[:, ::1] jll,                  # IN
                         row_max = jll[i, c]
                         first_max = c
                 if isfinite(row_max):
+                    # exp(jll_c - max), kept in out when probabilities are asked for.
                     rest = 0.0
                     for c in range(n_classes):
-                        if c != first_max:
-                            rest = rest + exp(jll[i, c] - row_max)
-                    log_norm = row_max + log1p(rest)
+                        if c == first_max:
+                            term = 1.0
+                        else:
+                            term = exp(jll[i, c] - row_max)
+                            rest = rest + term
+                        if exponentiate:
+                            out[i, c] = term
+                    if exponentiate:
+                        scale = 1.0 / (1.0 + rest)
+                        for c in range(n_classes):
+                            out[i, c] = out[i, c] * scale
+                    else:
+                        log_norm = row_max + log1p(rest)
+                        for c in range(n_classes):
+                            out[i, c] = jll[i, c] - log_norm
                 else:
                     total = 0.0
                     for c in range(n_classes):
                         total = total + exp(jll[i, c])
                     log_norm = log(total) if total > 0 else -INFINITY
-                for c in range(n_classes):
-                    value = jll[i, c] - log_norm
-                    out[i, c] = exp(value) if exponentiate else value
+                    for c in range(n_classes):
+                        value = jll[i, c] - log_norm
+                        out[i, c] = exp(value) if exponentiate else value

@@ -27,6 +27,8 @@ from fastscratch.naive_bayes import (
 PROBA_ATOL = 1e-9
 ATTR_RTOL = 1e-12
 KERNEL_RTOL = 1e-12
+# Compiled Gaussian kernels: expanded form within this bound, else the direct form.
+GAUSSIAN_ATOL = 2e-10
 DISCRETE = ["MultinomialNB", "ComplementNB", "BernoulliNB", "CategoricalNB"]
 FASTEST = available_backends()[0]
 
@@ -67,9 +69,33 @@ def test_gaussian_kernel_matches_reference(backend, dtype, shape, rng):
     X, mean_t, inv_var_t, class_const = gaussian_args(rng, *shape, dtype)
     out = np.empty((shape[0], shape[2]))
     run_kernel("gaussian_joint_log_likelihood", backend, X, mean_t, inv_var_t, class_const, out)
+    np.testing.assert_allclose(out, direct_gaussian(X, mean_t, inv_var_t, class_const),
+                               rtol=KERNEL_RTOL, atol=GAUSSIAN_ATOL)
+    reference = np.empty_like(out)
+    run_kernel("gaussian_joint_log_likelihood", "numpy", X, mean_t, inv_var_t, class_const, reference)
+    np.testing.assert_allclose(out, reference, rtol=KERNEL_RTOL, atol=GAUSSIAN_ATOL)
+
+
+def direct_gaussian(X, mean_t, inv_var_t, class_const):
     X64 = X.astype(np.float64)
-    expected = class_const - 0.5 * (((X64[:, :, None] - mean_t[None]) ** 2) * inv_var_t[None]).sum(1)
-    np.testing.assert_allclose(out, expected, rtol=KERNEL_RTOL, atol=1e-10)
+    return class_const - 0.5 * (((X64[:, :, None] - mean_t[None]) ** 2) * inv_var_t[None]).sum(1)
+
+
+def test_gaussian_kernel_falls_back_to_direct_form_where_expanded_cancels(backend, rng):
+    # Class 0 sits at 1e6 with spread 0.01: near it the expanded form loses every
+    # digit, so those rows must come from the direct form; class 1 rows at 0 do not.
+    n_features = 6
+    mean_t = np.stack([np.full(n_features, 1e6), np.zeros(n_features)], axis=1)
+    mean_t[:, 1] += rng.standard_normal(n_features)
+    inv_var_t = np.stack([np.full(n_features, 1e4), np.full(n_features, 1.0)], axis=1)
+    class_const = np.array([-0.3, -1.2])
+    X = np.concatenate([1e6 + 0.01 * rng.standard_normal((50, n_features)),
+                        rng.standard_normal((50, n_features))])
+    out = np.empty((100, 2))
+    run_kernel("gaussian_joint_log_likelihood", backend, X, mean_t, inv_var_t, class_const, out)
+    expected = direct_gaussian(X, mean_t, inv_var_t, class_const)
+    # Near class 0 the log-likelihood is O(1): absolute accuracy, not just relative.
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
 def discrete_weights(rng, n_features, n_classes):
