@@ -170,17 +170,26 @@ def _labels_to_indices(y, classes):
 
 
 def _mean_var(X, weights=None):
-    """Total weight, mean and (biased) variance of the columns of ``X``, in float64."""
-    X = np.asarray(X, dtype=np.float64)
+    """Total weight, mean and (biased) variance of the columns of ``X``, in float64.
+
+    Two passes over blocks of ``_COUNT_CHUNK`` rows, so a float32 ``X`` is
+    never copied whole to float64.
+    """
+    chunks = range(0, X.shape[0], _COUNT_CHUNK)
+
+    def block(start):
+        return np.asarray(X[start:start + _COUNT_CHUNK], dtype=np.float64)
+
     if weights is None:
         n = float(X.shape[0])
-        mean = X.mean(axis=0)
-        var = ((X - mean) ** 2).mean(axis=0)
+        mean = sum(block(start).sum(axis=0) for start in chunks) / n
+        var = sum(((block(start) - mean) ** 2).sum(axis=0) for start in chunks) / n
     else:
         weights = np.asarray(weights, dtype=np.float64)
         n = float(weights.sum())
-        mean = weights @ X / n
-        var = weights @ (X - mean) ** 2 / n
+        mean = sum(weights[start:start + _COUNT_CHUNK] @ block(start) for start in chunks) / n
+        var = sum(weights[start:start + _COUNT_CHUNK] @ (block(start) - mean) ** 2
+                  for start in chunks) / n
     return n, mean, var
 
 
