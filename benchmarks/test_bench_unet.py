@@ -115,8 +115,8 @@ def _make(case, device):
     return model, torch_device
 
 
-def test_torch_step(benchmark, isbi, case, device, bench_size):
-    """Reference: the bare PyTorch step."""
+def _torch_step(isbi, case, device):
+    """The reference: a hand-written PyTorch step on its own copy of the network."""
     model, torch_device = _make(case, device)
     model = model.to(torch_device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
@@ -132,9 +132,16 @@ def test_torch_step(benchmark, isbi, case, device, bench_size):
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        float(loss.detach())  # a loop reads its loss at least once per epoch
         _sync(device)
 
     step()  # warm up (allocator, cuDNN autotuning)
+    return step
+
+
+def test_torch_step(benchmark, isbi, case, device, bench_size):
+    """Reference: the bare PyTorch step."""
+    step = _torch_step(isbi, case, device)
     benchmark.group = _group(case, device)
     benchmark.extra_info["backend"] = "torch step"
     benchmark.pedantic(step, rounds=ROUNDS[bench_size], iterations=1)
@@ -182,26 +189,10 @@ def test_loop_overhead_interleaved(benchmark, isbi, case, device, bench_size):
     rounds of (loop time / torch step time) - 1. The timed value is the pair.
     """
     trainer = _trainer(case, device)
-    model, torch_device = _make(case, device)
-    model = model.to(torch_device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.99)
-    amp = device == "cuda+amp"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    torch_step = _torch_step(isbi, case, device)
     batch = _batch(isbi, case)
-    x, y, w = (t.to(torch_device) for t in batch)
     loader = DataLoader(TensorDataset(*batch), batch_size=batch[0].shape[0])
     ratios = []
-
-    def torch_step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=torch_device, dtype=torch.float16, enabled=amp):
-            logits = model(x)
-        loss = (F.cross_entropy(logits.float(), y, reduction="none") * w).mean()
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        float(loss.detach())  # the loop reads its loss once per epoch too
-        _sync(device)
 
     def pair():
         start = time.perf_counter()
