@@ -1,0 +1,795 @@
+"""An LSTM written from the gate equations, and an LSTM forecaster.
+
+:class:`LSTM` is a drop-in twin of :class:`torch.nn.LSTM` (same parameter
+names, shapes and gate order, so ``state_dict`` moves between the two
+unchanged) in two variants:
+
+- ``variant="plain"``: the textbook cell, one matrix product per gate and per
+  step, differentiated by autograd. The reference a reader checks the
+  equations against.
+- ``variant="fused"``: the same equations arranged for speed. The input
+  projection of the whole sequence is one GEMM hoisted out of the time loop,
+  the four gates of a step come from one GEMM, and the backward pass is
+  back-propagation through time written by hand (:class:`_FusedLSTMLayer`):
+  the per-step work is only the recurrent GEMM and a few element-wise
+  kernels, and the weight gradients are two GEMMs over the whole sequence
+  after the loop instead of one small GEMM per step.
+
+:class:`LSTMForecaster` trains either this LSTM (``impl="scratch"``) or
+:class:`torch.nn.LSTM` (``impl="torch"``, cuDNN on CUDA) on sliding windows of
+a univariate series, with a scikit-learn-like ``fit(y)`` / ``predict(steps)``.
+"""
+
+import math
+import numbers
+import time
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.nn import functional as F
+
+from .windowing import SeriesScaler, check_series, future_index, make_windows
+
+__all__ = ["LSTM", "LSTMForecaster", "lstm_cell", "lstm_layer_plain", "lstm_layer_fused"]
+
+VARIANTS = ("plain", "fused")
+
+
+# --------------------------------------------------------------------------
+# The cell, gate by gate (the reference).
+# --------------------------------------------------------------------------
+def lstm_cell(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    r"""One LSTM step, one gate at a time, in PyTorch's gate order (i, f, g, o).
+
+    .. math::
+
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t &= o_t \odot \tanh(c_t)
+
+    ``weight_ih`` (4H, I) stacks :math:`W_{ii}, W_{if}, W_{ig}, W_{io}` by
+    rows, ``weight_hh`` (4H, H) stacks the recurrent matrices the same way.
+
+    Parameters
+    ----------
+    x : Tensor of shape (batch, input_size)
+    h, c : Tensors of shape (batch, hidden_size)
+    weight_ih, weight_hh, bias_ih, bias_hh : Tensors
+        One layer's parameters, as in :class:`torch.nn.LSTM`.
+
+    Returns
+    -------
+    h_t, c_t : Tensors of shape (batch, hidden_size)
+    """
+    w_ii, w_if, w_ig, w_io = weight_ih.chunk(4, 0)
+    w_hi, w_hf, w_hg, w_ho = weight_hh.chunk(4, 0)
+    if bias_ih is None:
+        b_ii = b_if = b_ig = b_io = b_hi = b_hf = b_hg = b_ho = 0.0
+    else:
+        b_ii, b_if, b_ig, b_io = bias_ih.chunk(4, 0)
+        b_hi, b_hf, b_hg, b_ho = bias_hh.chunk(4, 0)
+    i = torch.sigmoid(x @ w_ii.t() + b_ii + h @ w_hi.t() + b_hi)
+    f = torch.sigmoid(x @ w_if.t() + b_if + h @ w_hf.t() + b_hf)
+    g = torch.tanh(x @ w_ig.t() + b_ig + h @ w_hg.t() + b_hg)
+    o = torch.sigmoid(x @ w_io.t() + b_io + h @ w_ho.t() + b_ho)
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    return h, c
+
+
+def lstm_layer_plain(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """Run :func:`lstm_cell` over a time-major sequence ``x`` of shape (T, B, I).
+
+    Returns ``output`` (T, B, H) and the final ``h``, ``c`` (B, H); autograd
+    differentiates it.
+    """
+    outputs = []
+    for x_t in x.unbind(0):
+        h, c = lstm_cell(x_t, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+        outputs.append(h)
+    return torch.stack(outputs, 0), h, c
+
+
+# --------------------------------------------------------------------------
+# The fused layer: hoisted input projection, one GEMM per step, hand-written BPTT.
+# --------------------------------------------------------------------------
+class _FusedLSTMLayer(torch.autograd.Function):
+    r"""One LSTM layer over a time-major sequence, with back-propagation through time by hand.
+
+    Forward (``z_t`` are the pre-activations of the four stacked gates):
+
+    .. math::
+
+        Z^x &= X W_{ih}^T + (b_{ih} + b_{hh})  \quad\text{(all } t \text{ at once)} \\
+        z_t &= Z^x_t + h_{t-1} W_{hh}^T, \quad
+        (i_t, f_t, g_t, o_t) = (\sigma, \sigma, \tanh, \sigma)(z_t) \\
+        c_t &= f_t c_{t-1} + i_t g_t, \quad h_t = o_t \tanh(c_t)
+
+    Backward, for :math:`t = T \dots 1`, with :math:`\delta h_t` the gradient
+    reaching :math:`h_t` from the output and from step :math:`t+1`:
+
+    .. math::
+
+        \delta o_t &= \delta h_t \tanh(c_t)\, o_t (1 - o_t) \\
+        \delta c_t &\mathrel{+}= \delta h_t\, o_t (1 - \tanh^2 c_t) \\
+        \delta i_t &= \delta c_t\, g_t\, i_t (1 - i_t), \quad
+        \delta f_t = \delta c_t\, c_{t-1} f_t (1 - f_t), \quad
+        \delta g_t = \delta c_t\, i_t (1 - g_t^2) \\
+        \delta c_{t-1} &= \delta c_t f_t, \quad
+        \delta h_{t-1} \mathrel{+}= \delta z_t W_{hh}
+
+    and after the loop, over the whole sequence at once:
+    :math:`\partial W_{ih} = \delta Z^T X`,
+    :math:`\partial W_{hh} = \delta Z^T H_{t-1}`,
+    :math:`\partial b_{ih} = \partial b_{hh} = \sum_t \delta z_t`,
+    :math:`\partial X = \delta Z\, W_{ih}`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
+        steps, batch, n_in = x.shape
+        hidden = weight_hh.shape[1]
+        x2 = x.reshape(steps * batch, n_in)
+        if bias_ih is not None:
+            gates = torch.addmm(bias_ih + bias_hh, x2, weight_ih.t())
+        else:
+            gates = x2 @ weight_ih.t()
+        gates = gates.view(steps, batch, 4 * hidden)  # becomes the activated gates
+        cells = x.new_empty(steps + 1, batch, hidden)  # c_0 .. c_T
+        cells[0] = c0
+        tanh_cells = x.new_empty(steps, batch, hidden)
+        output = x.new_empty(steps, batch, hidden)
+        w_hh_t = weight_hh.t()
+        h = h0
+        for t in range(steps):
+            z = gates[t]
+            z.addmm_(h, w_hh_t)
+            z[:, : 2 * hidden].sigmoid_()
+            z[:, 2 * hidden: 3 * hidden].tanh_()
+            z[:, 3 * hidden:].sigmoid_()
+            i, f, g, o = z.chunk(4, 1)
+            c = cells[t + 1]
+            torch.mul(f, cells[t], out=c)
+            c.addcmul_(i, g)
+            torch.tanh(c, out=tanh_cells[t])
+            h = output[t]
+            torch.mul(o, tanh_cells[t], out=h)
+        ctx.save_for_backward(x, h0, weight_ih, weight_hh, gates, cells, tanh_cells, output)
+        ctx.has_bias = bias_ih is not None
+        return output, output[-1].clone(), cells[-1].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output, grad_h_n, grad_c_n):
+        x, h0, weight_ih, weight_hh, gates, cells, tanh_cells, output = ctx.saved_tensors
+        steps, batch, n_in = x.shape
+        hidden = weight_hh.shape[1]
+        i, f, g, o = gates.chunk(4, 2)
+        # The local derivatives of every step at once (outside the time loop):
+        # dz_o = dh * k_o,  dc += dh * k_c,  (dz_i, dz_f, dz_g) = dc * k_ifg.
+        k_o = tanh_cells * o * (1 - o)
+        k_c = o * (1 - tanh_cells * tanh_cells)
+        k_ifg = torch.stack([g * i * (1 - i), cells[:-1] * f * (1 - f), i * (1 - g * g)], 2)
+        if grad_output is None:
+            grad_output = gates.new_zeros(steps, batch, hidden)
+        d_gates = gates.new_empty(steps, batch, 4 * hidden)
+        d_ifg = d_gates[:, :, : 3 * hidden].view(steps, batch, 3, hidden)
+        d_o = d_gates[:, :, 3 * hidden:]
+        dh = grad_output[-1] if grad_h_n is None else grad_output[-1] + grad_h_n
+        dc = gates.new_zeros(batch, hidden) if grad_c_n is None else grad_c_n.clone()
+        for t in range(steps - 1, -1, -1):
+            if t < steps - 1:
+                dh = torch.addmm(grad_output[t], d_gates[t + 1], weight_hh)
+            torch.mul(dh, k_o[t], out=d_o[t])
+            dc.addcmul_(dh, k_c[t])
+            torch.mul(dc.unsqueeze(1), k_ifg[t], out=d_ifg[t])
+            dc.mul_(f[t])
+        dh = d_gates[0] @ weight_hh
+        flat = d_gates.view(steps * batch, 4 * hidden)
+        needs = ctx.needs_input_grad
+        grad_x = (flat @ weight_ih).view(steps, batch, n_in) if needs[0] else None
+        grad_w_ih = flat.t() @ x.reshape(steps * batch, n_in) if needs[3] else None
+        if needs[4]:
+            h_prev = torch.cat([h0.unsqueeze(0), output[:-1]], 0).view(steps * batch, hidden)
+            grad_w_hh = flat.t() @ h_prev
+        else:
+            grad_w_hh = None
+        grad_b = flat.sum(0) if ctx.has_bias and (needs[5] or needs[6]) else None
+        return grad_x, dh, dc, grad_w_ih, grad_w_hh, grad_b, grad_b
+
+
+def lstm_layer_fused(x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One layer of the fused LSTM (see :class:`_FusedLSTMLayer`); same contract as
+    :func:`lstm_layer_plain`."""
+    return _FusedLSTMLayer.apply(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+_LAYERS = {"plain": lstm_layer_plain, "fused": lstm_layer_fused}
+
+
+class LSTM(nn.Module):
+    r"""Multi-layer LSTM from the gate equations, a twin of :class:`torch.nn.LSTM`.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step.
+    hidden_size : int
+        Features of the hidden and cell states.
+    num_layers : int, default=1
+        Stacked layers; layer ``l > 0`` reads the hidden states of layer ``l - 1``.
+    bias : bool, default=True
+        Learn ``bias_ih_l{k}`` and ``bias_hh_l{k}``.
+    batch_first : bool, default=False
+        Inputs and outputs are (batch, seq, feature) instead of (seq, batch, feature).
+    dropout : float, default=0.0
+        Dropout probability on the outputs of every layer but the last, in training mode.
+    variant : {"fused", "plain"}, default="fused"
+        ``"plain"``: :func:`lstm_cell` step by step, autograd for the gradients.
+        ``"fused"``: the input projection hoisted out of the time loop, one GEMM
+        per step for the four gates, and hand-written back-propagation through
+        time (:class:`_FusedLSTMLayer`). Same answers to float rounding; the
+        fused backward is not twice differentiable.
+    device, dtype : optional
+        Where and how the parameters are created.
+
+    Notes
+    -----
+    Per layer and time step, with :math:`\sigma` the logistic function and
+    :math:`\odot` the element-wise product (PyTorch's gate order i, f, g, o;
+    ``weight_ih_l{k}`` = :math:`[W_{ii}; W_{if}; W_{ig}; W_{io}]` of shape
+    (4 * hidden_size, input_size) for ``k = 0`` and (4 * hidden_size,
+    hidden_size) above, ``weight_hh_l{k}`` = :math:`[W_{hi}; W_{hf}; W_{hg};
+    W_{ho}]` of shape (4 * hidden_size, hidden_size)):
+
+    .. math::
+
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t &= o_t \odot \tanh(c_t)
+
+    Parameters start as in PyTorch, uniform on :math:`(-1/\sqrt{H}, 1/\sqrt{H})`.
+    ``load_state_dict`` accepts a :class:`torch.nn.LSTM` state dict
+    unchanged and :meth:`to_torch` / :meth:`from_torch` convert both ways.
+    ``proj_size`` and ``bidirectional`` are not implemented.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fastscratch.timeseries.lstm import LSTM
+    >>> reference = torch.nn.LSTM(3, 8, num_layers=2, batch_first=True)
+    >>> ours = LSTM.from_torch(reference)
+    >>> x = torch.randn(4, 5, 3)
+    >>> torch.allclose(ours(x)[0], reference(x)[0], atol=1e-6)
+    True
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, variant="fused", device=None, dtype=None):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not isinstance(dropout, numbers.Real) or not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}.")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant={variant!r} is not known; use one of {VARIANTS}.")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.variant = variant
+        factory = {"device": device, "dtype": dtype}
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else self.hidden_size
+            self.register_parameter(
+                f"weight_ih_l{layer}", nn.Parameter(torch.empty(4 * hidden_size, n_in, **factory)))
+            self.register_parameter(
+                f"weight_hh_l{layer}", nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **factory)))
+            if self.bias:
+                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(4 * hidden_size, **factory)))
+                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(4 * hidden_size, **factory)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Uniform on (-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as torch.nn.LSTM."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def extra_repr(self):
+        text = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        return text + f", variant={self.variant!r}"
+
+    def layer_parameters(self, layer):
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer (biases None without bias)."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        return tuple(getattr(self, f"{name}_l{layer}", None) for name in names)
+
+    def forward(self, input, hx=None):
+        """Run the LSTM, with the inputs and outputs of :meth:`torch.nn.LSTM.forward`.
+
+        Parameters
+        ----------
+        input : Tensor of shape (L, N, input_size), (N, L, input_size) when
+            ``batch_first``, or (L, input_size) unbatched.
+        hx : tuple (h_0, c_0), optional
+            Each of shape (num_layers, N, hidden_size) ((num_layers, hidden_size)
+            unbatched); zeros when omitted.
+
+        Returns
+        -------
+        output : Tensor of shape (L, N, hidden_size) (batch first if ``batch_first``)
+            The last layer's hidden state at every step.
+        (h_n, c_n) : Tensors of shape (num_layers, N, hidden_size)
+            Every layer's final hidden and cell states.
+        """
+        if input.dim() not in (2, 3):
+            raise ValueError(f"LSTM: expected input of 2 or 3 dimensions, got shape {tuple(input.shape)}.")
+        unbatched = input.dim() == 2
+        if unbatched:
+            input = input.unsqueeze(1)
+            if hx is not None:
+                hx = (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"LSTM: input has {input.shape[-1]} features, expected input_size={self.input_size}.")
+        batch = input.shape[1]
+        if hx is None:
+            zeros = input.new_zeros(self.num_layers, batch, self.hidden_size)
+            h0, c0 = zeros, zeros
+        else:
+            h0, c0 = hx
+            expected = (self.num_layers, batch, self.hidden_size)
+            if tuple(h0.shape) != expected or tuple(c0.shape) != expected:
+                raise ValueError(f"LSTM: hx must be two tensors of shape {expected}, got "
+                                 f"{tuple(h0.shape)} and {tuple(c0.shape)}.")
+        layer_fn = _LAYERS[self.variant]
+        x = input.contiguous()
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            x, h, c = layer_fn(x, h0[layer], c0[layer], *self.layer_parameters(layer))
+            h_n.append(h)
+            c_n.append(c)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        h_n, c_n = torch.stack(h_n, 0), torch.stack(c_n, 0)
+        if unbatched:
+            return x.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        if self.batch_first:
+            x = x.transpose(0, 1)
+        return x, (h_n, c_n)
+
+    @classmethod
+    def from_torch(cls, module, variant="fused"):
+        """A scratch LSTM with the configuration and a copy of the weights of ``module``."""
+        if not isinstance(module, nn.LSTM):
+            raise TypeError(f"from_torch expects a torch.nn.LSTM, got {type(module).__name__}.")
+        if module.bidirectional or module.proj_size:
+            raise ValueError("from_torch: bidirectional LSTMs and proj_size > 0 are not implemented.")
+        weight = module.weight_ih_l0
+        ours = cls(module.input_size, module.hidden_size, module.num_layers, module.bias,
+                   module.batch_first, module.dropout, variant=variant, device=weight.device,
+                   dtype=weight.dtype)
+        ours.load_state_dict(module.state_dict())
+        return ours
+
+    def to_torch(self):
+        """A :class:`torch.nn.LSTM` with this configuration and a copy of the weights."""
+        weight = self.weight_ih_l0
+        module = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                         batch_first=self.batch_first, dropout=self.dropout,
+                         device=weight.device, dtype=weight.dtype)
+        module.load_state_dict(self.state_dict())
+        return module
+
+
+# --------------------------------------------------------------------------
+# The forecaster.
+# --------------------------------------------------------------------------
+STRATEGIES = ("recursive", "direct")
+IMPLS = ("scratch", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class _ForecastNetwork(nn.Module):
+    """An LSTM over the window and a linear head on its last hidden state."""
+
+    def __init__(self, impl, hidden_size, num_layers, dropout, n_outputs):
+        super().__init__()
+        if impl == "scratch":
+            self.lstm = LSTM(1, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        else:
+            self.lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.head = nn.Linear(hidden_size, n_outputs)
+
+    def forward(self, windows):  # (batch, lookback) -> (batch, n_outputs)
+        output, _ = self.lstm(windows.unsqueeze(-1))
+        return self.head(output[:, -1])
+
+
+def _resolve_device(device):
+    if device not in DEVICES and not isinstance(device, torch.device):
+        raise ValueError(f"device={device!r} is not known; use one of {DEVICES}.")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but torch.cuda.is_available() is False; "
+                         "use device='cpu' or 'auto', or install a CUDA build of PyTorch.")
+    return device
+
+
+@contextmanager
+def _torch_threads(n_jobs, device):
+    """Run a block with ``effective_n_threads(n_jobs)`` PyTorch CPU threads (restored after)."""
+    from fastscratch._backend import effective_n_threads
+
+    n_threads = effective_n_threads(n_jobs)
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or n_threads == previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def _seeded(seed, device):
+    """Seed PyTorch's generators for a block, leaving the caller's global RNG state untouched;
+    on CPU also switch on deterministic algorithms for the block."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if device.type != "cpu":
+            yield
+            return
+        previous = torch.are_deterministic_algorithms_enabled()
+        previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+class LSTMForecaster(BaseEstimator):
+    r"""Univariate forecaster: an LSTM read over sliding windows of the series.
+
+    Parameters
+    ----------
+    lookback : int, default=24
+        Length of the input window (24 = two years of monthly data).
+    horizon : int, default=1
+        Steps the forecaster is built for: the default of :meth:`predict`, and
+        with ``strategy="direct"`` the number of outputs of the network.
+        ``fit`` needs at least ``lookback + horizon`` values.
+    strategy : {"recursive", "direct"}, default="recursive"
+        ``"recursive"``: the network predicts the next value and
+        :meth:`predict` feeds its forecasts back as inputs, for any number of
+        steps. ``"direct"``: the network outputs the next ``horizon`` values at
+        once (the multi-output direct strategy); ``predict`` can ask for at
+        most ``horizon`` steps.
+    hidden_size : int, default=64
+        Features of the LSTM's hidden state.
+    num_layers : int, default=2
+        Stacked LSTM layers.
+    dropout : float, default=0.0
+        Dropout between LSTM layers during training.
+    epochs : int, default=100
+        Passes over the training windows (fewer with early stopping).
+    batch_size : int, default=32
+        Windows per gradient step (shuffled every epoch).
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    scaler : {"standard", "minmax"}, default="standard"
+        Scaling of the series, fitted on the training part only (without the
+        validation tail); forecasts are scaled back.
+    impl : {"scratch", "torch"}, default="scratch"
+        ``"scratch"``: :class:`LSTM` (fused variant); ``"torch"``:
+        :class:`torch.nn.LSTM` (cuDNN on CUDA).
+    early_stopping : bool, default=False
+        Hold out the last ``validation_fraction`` of the series, stop when the
+        validation loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Share of the series held out as the validation tail (at least one
+        target window) when ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Improvement of the validation loss that counts as progress.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        "auto" trains on CUDA when it is available.
+    n_jobs : int or None, default=1
+        PyTorch CPU threads during ``fit`` and ``predict`` (set with
+        ``torch.set_num_threads`` and restored afterwards); None means the
+        global ``n_jobs`` setting or all cores, -1 all cores. The default is 1
+        because the GEMMs of a small LSTM are too small to gain from more
+        threads, and threads competing for busy cores slowed a training step
+        down twentyfold on the 2-core machine the benchmarks ran on.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and dropout. With an int the
+        fit is fully deterministic on CPU; on CUDA, cuDNN may still differ in
+        the last bits.
+    verbose : bool, default=False
+        Show a progress bar with the training (and validation) loss per epoch.
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+        The trained LSTM and linear head (in eval mode).
+    scaler_ : SeriesScaler
+        The scaler fitted on the training part.
+    loss_curve_ : list of float
+        Mean training loss (MSE on the scaled series) per epoch.
+    validation_scores_ : list of float or None
+        Validation loss per epoch when ``early_stopping``.
+    n_epochs_ : int
+        Epochs run.
+    device_ : torch.device
+        Where the network lives.
+
+    Notes
+    -----
+    With :math:`s(\cdot)` the scaler and windows
+    :math:`x^{(k)} = s(y_{k}, \dots, y_{k+L-1})` of length :math:`L` =
+    ``lookback``, the network reads :math:`x^{(k)}` with the LSTM (see
+    :class:`LSTM` for the gate equations) and maps its last hidden state
+    :math:`h_L` to :math:`\hat z^{(k)} = W h_L + b`, trained by Adam to minimise
+    :math:`\frac{1}{|B|} \sum_{k \in B} \lVert \hat z^{(k)} - s(y_{k+L},
+    \dots)\rVert^2 / n_{out}` with :math:`n_{out}` = 1 (recursive) or
+    ``horizon`` (direct). Forecasts are :math:`s^{-1}(\hat z)`; recursive
+    forecasts slide the window over their own predictions.
+
+    Examples
+    --------
+    >>> from fastscratch import LSTMForecaster
+    >>> from fastscratch.datasets import load_electric_production
+    >>> y = load_electric_production()
+    >>> model = LSTMForecaster(epochs=5, random_state=0).fit(y[:-24])
+    >>> model.predict(24).shape
+    (24,)
+    """
+
+    def __init__(self, lookback=24, horizon=1, strategy="recursive", hidden_size=64, num_layers=2,
+                 dropout=0.0, epochs=100, batch_size=32, learning_rate=1e-3, scaler="standard",
+                 impl="scratch", early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 tol=1e-4, device="auto", n_jobs=1, random_state=None, verbose=False):
+        self.lookback = lookback
+        self.horizon = horizon
+        self.strategy = strategy
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.scaler = scaler
+        self.impl = impl
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------
+    def _check_params(self):
+        for name in ("lookback", "horizon", "hidden_size", "num_layers", "epochs", "batch_size",
+                     "n_iter_no_change"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        for name, allowed in (("strategy", STRATEGIES), ("impl", IMPLS), ("scaler", ("standard", "minmax"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not known; use one of {allowed}.")
+        if not isinstance(self.dropout, numbers.Real) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}.")
+        if not isinstance(self.validation_fraction, numbers.Real) or not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        if not isinstance(self.tol, numbers.Real) or self.tol < 0:
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
+
+    def _n_outputs(self):
+        return 1 if self.strategy == "recursive" else int(self.horizon)
+
+    # -- fit ---------------------------------------------------------------
+    def fit(self, y):
+        """Train on the series ``y``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n,) or pandas Series
+            The series, oldest first. A Series with a DatetimeIndex makes
+            :meth:`predict` return a Series indexed by the following dates.
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.utils import check_random_state
+
+        self._check_params()
+        values, index = check_series(y)
+        lookback, n_out = int(self.lookback), self._n_outputs()
+        n = values.shape[0]
+        if n < lookback + self.horizon:
+            raise ValueError(f"y has {n} values; at least lookback + horizon = {lookback + self.horizon} "
+                             f"are needed. Use a shorter lookback or horizon, or a longer series.")
+        self.scaler_, scaled, (X_train, Y_train), validation = self._windows(values)
+        self.device_ = _resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        start = time.perf_counter()
+        with _seeded(seed, self.device_), _torch_threads(self.n_jobs, self.device_):
+            self.network_ = _ForecastNetwork(self.impl, int(self.hidden_size), int(self.num_layers),
+                                             float(self.dropout), n_out).to(self.device_)
+            data = (torch.as_tensor(X_train, dtype=torch.float32, device=self.device_),
+                    torch.as_tensor(Y_train, dtype=torch.float32, device=self.device_))
+            val = None
+            if validation is not None:
+                val = tuple(torch.as_tensor(a, dtype=torch.float32, device=self.device_) for a in validation)
+            self._train(data, val, seed)
+        self.fit_time_ = time.perf_counter() - start
+        self.network_.eval()
+        self.index_ = index
+        self.last_window_ = scaled[-lookback:].copy()
+        self.n_features_in_ = 1
+        return self
+
+    def _windows(self, values):
+        """Scaler and windows of a validated series: (scaler, scaled series,
+        (X_train, Y_train), (X_val, Y_val) or None).
+
+        Without early stopping every window of the series trains. With it, the
+        last ``max(n_out, ceil(validation_fraction * n))`` values are the
+        validation tail: the scaler is fitted and the training windows are cut
+        from the values before it only, and the validation windows are those
+        whose targets start in the tail (their inputs may reach back before it).
+        """
+        lookback, n_out = int(self.lookback), self._n_outputs()
+        n = values.shape[0]
+        n_fit = n
+        if self.early_stopping:
+            n_tail = max(n_out, int(math.ceil(self.validation_fraction * n)))
+            n_fit = n - n_tail
+            if n_fit < lookback + n_out:
+                raise ValueError(f"with early_stopping, the {n_tail} values of the validation tail leave "
+                                 f"{n_fit} values to train on, fewer than lookback + {n_out}. Lower "
+                                 f"validation_fraction, set early_stopping=False or use a longer series.")
+        scaler = SeriesScaler(self.scaler).fit(values[:n_fit])
+        scaled = scaler.transform(values)
+        train = make_windows(scaled[:n_fit], lookback, n_out)
+        validation = None
+        if self.early_stopping:
+            X_all, Y_all = make_windows(scaled, lookback, n_out)
+            first = n_fit - lookback  # the first window whose target starts in the tail
+            validation = (X_all[first:], Y_all[first:])
+        return scaler, scaled, train, validation
+
+    def _train(self, data, val, seed):
+        from tqdm.auto import tqdm
+
+        network = self.network_
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(self.learning_rate))
+        generator = torch.Generator().manual_seed(seed)  # shuffling, on the CPU on every device
+        X, Y = data
+        n_windows = X.shape[0]
+        batch_size = min(int(self.batch_size), n_windows)
+        self.loss_curve_, self.validation_scores_ = [], ([] if val is not None else None)
+        best_loss, best_state, stale = math.inf, None, 0
+        bar = tqdm(range(int(self.epochs)), desc="LSTMForecaster", unit="epoch", disable=not self.verbose,
+                   leave=False)
+        for epoch in bar:
+            network.train()
+            order = torch.randperm(n_windows, generator=generator).to(X.device)
+            total = 0.0
+            for begin in range(0, n_windows, batch_size):
+                batch = order[begin: begin + batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = F.mse_loss(network(X[batch]), Y[batch])
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * batch.shape[0]
+            self.loss_curve_.append(total / n_windows)
+            postfix = {"loss": f"{self.loss_curve_[-1]:.4g}"}
+            if val is not None:
+                network.eval()
+                with torch.no_grad():
+                    val_loss = F.mse_loss(network(val[0]), val[1]).item()
+                self.validation_scores_.append(val_loss)
+                postfix["val_loss"] = f"{val_loss:.4g}"
+                if val_loss < best_loss - self.tol:
+                    best_loss, stale = val_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+                else:
+                    stale += 1
+            bar.set_postfix(postfix)
+            if val is not None and stale >= self.n_iter_no_change:
+                break
+        bar.close()
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        self.n_epochs_ = epoch + 1
+
+    # -- predict -----------------------------------------------------------
+    def predict(self, steps=None, y=None):
+        """Forecast the ``steps`` values after the end of the series.
+
+        Parameters
+        ----------
+        steps : int, optional
+            How many values; defaults to ``horizon``. With
+            ``strategy="direct"`` at most ``horizon``.
+        y : array-like or pandas Series, optional
+            Forecast from the end of this series instead of the one given to
+            ``fit`` (same scaler and network; needs at least ``lookback`` values).
+
+        Returns
+        -------
+        forecast : ndarray of shape (steps,), or a pandas Series indexed by the
+            next dates when the series had a DatetimeIndex with a frequency.
+        """
+        check_is_fitted(self, "network_")
+        steps = self.horizon if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+        steps = int(steps)
+        if self.strategy == "direct" and steps > self.horizon:
+            raise ValueError(f"steps={steps} is beyond horizon={self.horizon} of the direct strategy; "
+                             f"refit with horizon >= {steps} or use strategy='recursive'.")
+        window, index = self.last_window_, self.index_
+        if y is not None:
+            values, index = check_series(y)
+            if values.shape[0] < self.lookback:
+                raise ValueError(f"y has {values.shape[0]} values; predict needs at least "
+                                 f"lookback={self.lookback}.")
+            window = self.scaler_.transform(values[-self.lookback:])
+        network = self.network_
+        network.eval()
+        with torch.no_grad(), _torch_threads(self.n_jobs, self.device_):
+            x = torch.as_tensor(window, dtype=torch.float32, device=self.device_).unsqueeze(0)
+            if self.strategy == "direct":
+                scaled = network(x)[0, :steps]
+            else:
+                outputs = []
+                for _ in range(steps):
+                    next_value = network(x)  # (1, 1)
+                    outputs.append(next_value[0, 0])
+                    x = torch.cat([x[:, 1:], next_value], 1)
+                scaled = torch.stack(outputs)
+        forecast = self.scaler_.inverse_transform(scaled.double().cpu().numpy())
+        dates = future_index(index, steps)
+        if dates is None:
+            return forecast
+        import pandas as pd
+
+        return pd.Series(forecast, index=dates, name="forecast")
