@@ -21,6 +21,15 @@ sm_sarimax = pytest.importorskip("statsmodels.tsa.statespace.sarimax")
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """statsmodels' and pmdarima's small matrix products are much slower on BLAS threads."""
+    from fastscratch.kernels._threads import blas_single_threaded
+
+    with blas_single_threaded():
+        yield
+
+
 @pytest.fixture(scope="module")
 def electric():
     return load_electric_production()
@@ -144,7 +153,6 @@ SM_CASES = [
     ("electric", (2, 1, 2), (0, 0, 0, 0), "n"),
     ("electric", (0, 1, 1), (0, 1, 1, 12), "n"),
     ("electric", (1, 1, 1), (1, 1, 1, 12), "n"),
-    ("co2", (2, 1, 2), (0, 0, 0, 0), "n"),
     ("co2", (0, 1, 1), (0, 1, 1, 12), "n"),
     ("co2", (1, 1, 1), (1, 1, 1, 12), "n"),
 ]
