@@ -418,8 +418,10 @@ def plot_prediction(path, image, truth, prediction, title=None):
     image = np.asarray(image)
     if image.ndim == 3:
         image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+    top_class = max(1, int(np.max(truth)), int(np.max(prediction)))
     for axis, data, name in zip(axes, (image, truth, prediction), ("image", "ground truth", "prediction")):
-        axis.imshow(data, cmap="gray", interpolation="nearest")
+        limits = {} if data is image else {"vmin": 0, "vmax": top_class}  # a constant mask stays readable
+        axis.imshow(data, cmap="gray", interpolation="nearest", **limits)
         axis.set_title(name)
         axis.set_axis_off()
     if title:
