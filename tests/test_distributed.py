@@ -1,0 +1,275 @@
+"""fastscratch.distributed on a 2-process LocalCluster: every Dask fit and predict equals the
+in-memory one (labels and indices exactly, floats to 1e-10)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+pytest.importorskip("dask_ml")
+
+import dask.array as da  # noqa: E402
+import dask.dataframe as dd  # noqa: E402
+import pandas as pd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs  # noqa: E402
+
+import fastscratch  # noqa: E402
+from fastscratch import distributed as fd  # noqa: E402
+
+RTOL = 1e-10
+# The distributed code path is the same for every backend (the kernels are compared with the
+# NumPy reference in their own tests); the NumPy one needs no compilation in each worker.
+KMEANS_BACKEND = "numpy"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def chunked(a, n_chunks):
+    rows = -(-a.shape[0] // n_chunks)
+    return da.from_array(a, chunks=(rows,) + a.shape[1:])
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True)
+    return X, y
+
+
+# ------------------------------------------------------------------------------ naive Bayes
+def test_gaussian_nb_fit_predict_equal_in_memory(client, wine):
+    X, y = wine
+    w = np.random.default_rng(0).uniform(0.1, 3, size=len(y))
+    for sample_weight in (None, w):
+        dist = fd.GaussianNB().fit(chunked(X, 5), chunked(y, 3),
+                                   sample_weight=None if sample_weight is None else chunked(w, 4))
+        ref = fastscratch.GaussianNB().fit(X, y, sample_weight=sample_weight)
+        for attr in ("class_count_", "class_prior_", "theta_", "var_"):
+            np.testing.assert_allclose(getattr(dist, attr), getattr(ref, attr), rtol=RTOL, atol=0)
+        assert dist.epsilon_ == pytest.approx(ref.epsilon_, rel=RTOL)
+        np.testing.assert_array_equal(dist.classes_, ref.classes_)
+        Xd = chunked(X, 4)
+        labels = dist.predict(Xd)
+        assert isinstance(labels, da.Array)
+        np.testing.assert_array_equal(labels.compute(), ref.predict(X))
+        np.testing.assert_allclose(dist.predict_proba(Xd).compute(), ref.predict_proba(X),
+                                   rtol=RTOL, atol=1e-300)
+        np.testing.assert_allclose(dist.predict_log_proba(Xd).compute(), ref.predict_log_proba(X),
+                                   rtol=RTOL)
+        np.testing.assert_allclose(dist.predict_joint_log_proba(Xd).compute(),
+                                   ref.predict_joint_log_proba(X), rtol=RTOL)
+
+
+def test_gaussian_nb_float32_and_dataframe(client, wine):
+    X, y = wine
+    X32 = X.astype(np.float32)
+    frame = pd.DataFrame(X32, columns=[f"f{i}" for i in range(X.shape[1])])
+    dist = fd.GaussianNB().fit(dd.from_pandas(frame, npartitions=4),
+                               dd.from_pandas(pd.Series(y), npartitions=4))
+    ref = fastscratch.GaussianNB().fit(frame, y)
+    assert dist.theta_.dtype == np.float32 and dist.var_.dtype == np.float32
+    np.testing.assert_allclose(dist.theta_, ref.theta_, rtol=1e-6)
+    np.testing.assert_allclose(dist.var_, ref.var_, rtol=1e-5)
+    np.testing.assert_array_equal(dist.feature_names_in_, ref.feature_names_in_)
+    predicted = dist.predict(dd.from_pandas(frame, npartitions=3)).compute()
+    np.testing.assert_array_equal(np.asarray(predicted), ref.predict(frame))
+
+
+@pytest.mark.parametrize("name", ["MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"])
+def test_discrete_nb_fit_predict_equal_in_memory(client, name):
+    X, y = load_digits(return_X_y=True)
+    if name == "CategoricalNB":
+        X = X.astype(np.int64)
+        # Chunks of rows whose largest category differs: the tables are widened when merged.
+        order = np.argsort(X[:, 20], kind="stable")
+        X, y = X[order], y[order]
+    w = np.random.default_rng(1).uniform(0.5, 2, size=len(y))
+    dist = getattr(fd, name)().fit(chunked(X, 6), chunked(y, 6), sample_weight=chunked(w, 5))
+    ref = getattr(fastscratch, name)().fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(dist.class_count_, ref.class_count_, rtol=RTOL)
+    np.testing.assert_allclose(dist.class_log_prior_, ref.class_log_prior_, rtol=RTOL)
+    if name == "CategoricalNB":
+        np.testing.assert_array_equal(dist.n_categories_, ref.n_categories_)
+        for a, b in zip(dist.category_count_, ref.category_count_):
+            np.testing.assert_allclose(a, b, rtol=RTOL)
+        for a, b in zip(dist.feature_log_prob_, ref.feature_log_prob_):
+            np.testing.assert_allclose(a, b, rtol=RTOL)
+    else:
+        np.testing.assert_allclose(dist.feature_count_, ref.feature_count_, rtol=RTOL)
+        np.testing.assert_allclose(dist.feature_log_prob_, ref.feature_log_prob_, rtol=RTOL)
+    Xd = chunked(X, 3)
+    np.testing.assert_array_equal(dist.predict(Xd).compute(), ref.predict(X))
+    np.testing.assert_allclose(dist.predict_log_proba(Xd).compute(), ref.predict_log_proba(X),
+                               rtol=RTOL, atol=1e-12)
+
+
+def test_in_memory_input_is_the_parent_estimator(wine):
+    X, y = wine
+    dist = fd.GaussianNB().fit(X, y)
+    ref = fastscratch.GaussianNB().fit(X, y)
+    np.testing.assert_array_equal(dist.var_, ref.var_)
+    np.testing.assert_array_equal(dist.predict(X), ref.predict(X))
+
+
+# ------------------------------------------------------------------------------ prediction
+def test_parallel_post_fit_predicts_any_fitted_estimator(client, wine):
+    X, y = wine
+    Xd = chunked(X, 4)
+    for model in (fastscratch.KNeighborsClassifier(5), fastscratch.GaussianNB(),
+                  fastscratch.MultinomialNB()):
+        ref = model.fit(X, y)
+        wrapped = fd.ParallelPostFit(ref)
+        np.testing.assert_array_equal(wrapped.predict(Xd).compute(), ref.predict(X))
+        np.testing.assert_allclose(wrapped.predict_proba(Xd).compute(), ref.predict_proba(X),
+                                   rtol=RTOL, atol=1e-300)
+    km = fastscratch.KMeans(3, random_state=0, backend=KMEANS_BACKEND).fit(X)
+    wrapped = fd.ParallelPostFit(km)
+    np.testing.assert_array_equal(wrapped.predict(Xd).compute(), km.predict(X))
+    np.testing.assert_allclose(wrapped.transform(Xd).compute(), km.transform(X), rtol=RTOL)
+
+
+def test_boosting_prediction_on_dask(client):
+    X, y = load_iris(return_X_y=True)
+    reg = fastscratch.XGBRegressor(n_estimators=5, max_depth=3).fit(X, y.astype(float))
+    np.testing.assert_allclose(fd.ParallelPostFit(reg).predict(chunked(X, 3)).compute(),
+                               reg.predict(X), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------- k-means
+@pytest.fixture(scope="module")
+def blobs():
+    X, _ = make_blobs(4000, 6, centers=7, cluster_std=2.0, random_state=0)
+    return X
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_given_init_equals_in_memory(client, blobs, dtype):
+    X = blobs.astype(dtype)
+    init = X[[0, 100, 200, 300, 400, 500, 600]].copy()
+    w = np.random.default_rng(2).uniform(0.5, 2, size=X.shape[0]).astype(dtype)
+    dist = fd.KMeans(7, init=init, backend=KMEANS_BACKEND).fit(chunked(X, 5),
+                                                               sample_weight=chunked(w, 5))
+    ref = fastscratch.KMeans(7, init=init, backend=KMEANS_BACKEND).fit(X, sample_weight=w)
+    rtol = RTOL if dtype == np.float64 else 1e-5
+    assert dist.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(dist.labels_.compute(), ref.labels_)
+    np.testing.assert_allclose(dist.cluster_centers_, ref.cluster_centers_, rtol=rtol)
+    assert dist.inertia_ == pytest.approx(ref.inertia_, rel=rtol)
+    assert dist.cluster_centers_.dtype == dtype
+    Xd = chunked(X, 3)
+    np.testing.assert_array_equal(dist.predict(Xd).compute(), ref.predict(X))
+
+
+def test_kmeans_tol_stop_and_empty_cluster(client, blobs):
+    X = blobs
+    # tol stop (not strict convergence) and an initial centre far from every sample (empty).
+    init = np.vstack([X[:6], np.full((1, X.shape[1]), 1e3)])
+    dist = fd.KMeans(7, init=init, tol=1e-2, backend=KMEANS_BACKEND).fit(chunked(X, 4))
+    ref = fastscratch.KMeans(7, init=init, tol=1e-2, backend=KMEANS_BACKEND).fit(X)
+    assert dist.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(dist.labels_.compute(), ref.labels_)
+    np.testing.assert_allclose(dist.cluster_centers_, ref.cluster_centers_, rtol=RTOL)
+    assert dist.inertia_ == pytest.approx(ref.inertia_, rel=RTOL)
+
+
+def test_kmeans_parallel_init_finds_the_in_memory_optimum(client, blobs):
+    X = blobs
+    dist = fd.KMeans(7, random_state=0, backend=KMEANS_BACKEND).fit(chunked(X, 5))
+    ref = fastscratch.KMeans(7, random_state=0, n_init=5, backend=KMEANS_BACKEND).fit(X)
+    assert dist.inertia_ <= ref.inertia_ * (1 + 1e-3)
+    again = fd.KMeans(7, random_state=0, backend=KMEANS_BACKEND).fit(chunked(X, 5))
+    np.testing.assert_array_equal(again.cluster_centers_, dist.cluster_centers_)  # same seed
+    rand = fd.KMeans(7, init="random", random_state=0, n_init=3,
+                     backend=KMEANS_BACKEND).fit(chunked(X, 5))
+    assert rand.inertia_ <= ref.inertia_ * 1.5
+    # The relabelled data: labels_ are the nearest centres.
+    np.testing.assert_array_equal(dist.labels_.compute(),
+                                  dist.predict(chunked(X, 2)).compute())
+
+
+def test_kmeans_bad_params(client, blobs):
+    with pytest.raises(ValueError, match="oversampling_factor"):
+        fd.KMeans(3, oversampling_factor=0).fit(chunked(blobs, 2))
+    with pytest.raises(ValueError, match="algorithm"):
+        fd.KMeans(3, algorithm="elkan").fit(chunked(blobs, 2))
+    with pytest.raises(ValueError, match="n_clusters"):
+        fd.KMeans(3, init=blobs[:2]).fit(chunked(blobs, 2))
+
+
+# --------------------------------------------------------------------------------------- KNN
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "cosine"])
+def test_knn_partitioned_equals_in_memory(client, weights, metric):
+    X, y = load_iris(return_X_y=True)
+    rng = np.random.default_rng(3)
+    # Integer coordinates around the origin: many exactly tied distances.
+    train = np.round(X - X.mean(axis=0))
+    queries = np.round(X + rng.normal(0, 0.5, X.shape) - X.mean(axis=0))
+    dist = fd.KNeighborsClassifier(7, weights=weights, metric=metric).fit(chunked(train, 4),
+                                                                          chunked(y, 4))
+    ref = fastscratch.KNeighborsClassifier(7, weights=weights, metric=metric).fit(train, y)
+    Qd = chunked(queries, 3)
+    d1, i1 = dist.kneighbors(Qd)
+    d2, i2 = ref.kneighbors(queries)
+    np.testing.assert_array_equal(i1.compute(), i2)
+    np.testing.assert_allclose(d1.compute(), d2, rtol=RTOL, atol=1e-12)
+    np.testing.assert_array_equal(dist.predict(Qd).compute(), ref.predict(queries))
+    np.testing.assert_allclose(dist.predict_proba(queries), ref.predict_proba(queries), rtol=RTOL)
+
+    reg = fd.KNeighborsRegressor(5, weights=weights, metric=metric).fit(chunked(train, 3),
+                                                                        chunked(y * 1.5, 3))
+    ref = fastscratch.KNeighborsRegressor(5, weights=weights, metric=metric).fit(train, y * 1.5)
+    np.testing.assert_allclose(reg.predict(Qd).compute(), ref.predict(queries), rtol=RTOL)
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_knn_string_labels_and_small_partitions(client, centred):
+    X, y = load_iris(return_X_y=True)
+    if centred:
+        X = X - X.mean(axis=0)  # searched as they are
+    # else: far from the origin, searched after subtracting the training mean (the in-memory rule)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    # Partitions of 20 rows, k = 25: each partition returns all it has.
+    dist = fd.KNeighborsClassifier(25).fit(chunked(X, 8), chunked(labels, 8))
+    ref = fastscratch.KNeighborsClassifier(25).fit(X, labels)
+    np.testing.assert_array_equal(dist.predict(X), ref.predict(X))
+    np.testing.assert_array_equal(dist.kneighbors(X, return_distance=False),
+                                  ref.kneighbors(X, return_distance=False))
+    with pytest.raises(ValueError, match="queries"):
+        dist.kneighbors()
+
+
+# --------------------------------------------------------------------------- worker loss
+def test_lost_worker_is_recomputed(client, wine):
+    """A worker killed after the blocks were persisted: Dask recomputes the lost blocks."""
+    X, y = wine
+    Xd = chunked(X, 6).persist()
+    client.wait_for_workers(2)
+    worker = next(iter(client.scheduler_info()["workers"]))
+    pid = client.run(lambda: __import__("os").getpid(), workers=[worker])[worker]
+    import os
+    import signal
+
+    os.kill(pid, signal.SIGKILL)
+    dist = fd.GaussianNB().fit(Xd, chunked(y, 6))
+    ref = fastscratch.GaussianNB().fit(X, y)
+    np.testing.assert_allclose(dist.theta_, ref.theta_, rtol=RTOL)
+    np.testing.assert_allclose(dist.var_, ref.var_, rtol=RTOL)
+    client.wait_for_workers(2, timeout=30)
+
+
+# ------------------------------------------------------------------------- missing Dask
+def test_clear_error_without_dask():
+    code = ("import sys; sys.modules['dask'] = None\n"
+            "try:\n    import fastscratch.distributed\n"
+            "except ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "fastscratch[dask]"' in out.stdout
