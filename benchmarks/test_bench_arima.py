@@ -42,7 +42,8 @@ def _co2(bench_size):
 
 
 def _warm_up(backend):
-    fastscratch.ARIMA((1, 0, 1), backend=backend).fit(np.sin(np.arange(40.0)) + np.arange(40) * 0.01)
+    y = np.sin(np.arange(40.0)) + np.arange(40) * 0.01
+    fastscratch.ARIMA((1, 0, 1), backend=backend).fit(y)
 
 
 def _rounds(backend, bench_size):

@@ -29,7 +29,8 @@ def kpss_statistic(x, n_lags=None):
 
         \eta = \frac{1}{n^2 \hat\sigma^2_{LR}} \sum_{t=1}^n S_t^2, \quad
         S_t = \sum_{i \le t} (x_i - \bar x), \quad
-        \hat\sigma^2_{LR} = \hat\gamma_0 + 2 \sum_{l=1}^{L} \Bigl(1 - \frac{l}{L+1}\Bigr) \hat\gamma_l
+        \hat\sigma^2_{LR} = \hat\gamma_0
+            + 2 \sum_{l=1}^{L} \Bigl(1 - \frac{l}{L+1}\Bigr) \hat\gamma_l
 
     (Newey-West long-run variance, Bartlett weights), with
     :math:`L = \lfloor 3 \sqrt{n} / 13 \rfloor` lags by default (pmdarima's

@@ -207,17 +207,12 @@ class _Likelihood:
         theta = np.zeros(m - 1)
         theta[:theta_full.shape[0]] = theta_full
         c = self.trend @ trend if spec.k_trend else np.zeros(self.n)
-        a0 = np.zeros(m)
+        a0 = _stationary_mean(phi, c[0])
         if spec.k_trend:
-            # Stationary mean at time 0: (I - T)^{-1} e_1 c_0, i.e. mu = c_0 / (1 - sum phi)
-            # in the first state and mu * sum_{k >= i} phi_k in state i.
-            mu = c[0] / (1.0 - phi.sum())
-            a0[0] = mu
-            a0[1:] = mu * np.cumsum(phi[::-1])[::-1][1:]
             # The first n_diff observations only identify the differencing states:
             # propagate the ARMA mean through them.
             for t in range(spec.n_diff):
-                a0 = np.concatenate([phi * a0[0], [0.0]])[:m] + np.concatenate([a0[1:], [0.0]])
+                a0 = phi * a0[0] + np.append(a0[1:], 0.0)
                 a0[0] += c[t]
         return np.ascontiguousarray(c[spec.n_diff:]), phi, theta, a0
 
@@ -283,6 +278,18 @@ class _Likelihood:
         resid = self.css_residuals(self.spec.constrain(unconstrained))
         value = np.dot(resid, resid) / max(resid.shape[0], 1)
         return value if np.isfinite(value) else 1e300
+
+
+def _stationary_mean(phi, intercept):
+    """Stationary state mean (I - T)^{-1} e_1 c of Harvey's form.
+
+    The first state (w_t) has mean mu = c / (1 - sum phi); state i has
+    mu * sum_{k >= i} phi_k.
+    """
+    if intercept == 0:
+        return np.zeros(phi.shape[0])
+    mu = intercept / (1.0 - phi.sum())
+    return mu * np.concatenate([[1.0], np.cumsum(phi[::-1])[::-1][1:]])
 
 
 def _central_gradient_stencil(x):
@@ -485,7 +492,8 @@ def _validate_series(y):
         values = values.reshape(-1)
     if values.ndim != 1:
         raise ValueError(f"y must be one-dimensional (a single series), got shape {values.shape}.")
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
+    dtype = values.dtype
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"y must hold real numbers, got dtype {values.dtype}.")
     values = np.ascontiguousarray(values, dtype=np.float64)
     if not np.all(np.isfinite(values)):
@@ -785,11 +793,7 @@ class ARIMAResults:
         design, transition, selection = self._diffuse_layout(phi, theta)
         y = self._lik.y
         c = self._lik.trend @ params[:spec.k_trend] if spec.k_trend else np.zeros(self.nobs)
-        a = np.zeros(m + k)
-        if spec.k_trend:
-            mu = c[0] / (1.0 - phi.sum())
-            a[k] = mu
-            a[k + 1:] = mu * np.cumsum(phi[::-1])[::-1][1:]
+        a = np.concatenate([np.zeros(k), _stationary_mean(phi, c[0])])
         P = np.zeros((m + k, m + k))
         P[k:, k:] = sigma2 * stationary_cov(phi, theta)
         P[:k, :k] = _DIFFUSE_VARIANCE * np.eye(k)
@@ -825,7 +829,8 @@ class ARIMAResults:
     # -- forecasts ----------------------------------------------------------------------
     def get_forecast(self, steps=1):
         """Forecasts of the next ``steps`` values with their variances (PredictionResults)."""
-        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or steps < 1:
+        if (isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral)
+                or steps < 1):
             raise ValueError(f"steps must be a positive integer, got {steps!r}.")
         spec = self._spec
         m, k = spec.m, spec.n_diff
