@@ -86,7 +86,7 @@ def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,            
                  int n_threads):
     cdef intp_t n_rows = X.shape[0]
     cdef intp_t n_features = X.shape[1]
-    cdef intp_t i, f, start, n_cuts, low, high, middle
+    cdef intp_t i, f, start, n_cuts, low, base, size, half
     cdef float x
     for i in prange(n_rows, num_threads=n_threads, schedule="static", nogil=True):
         for f in range(n_features):
@@ -96,15 +96,14 @@ def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,            
             if isnan(x):
                 out_binned[i, f] = <uint8_t> n_cuts
                 continue
-            # upper_bound: first cut strictly above x.
-            low = 0
-            high = n_cuts
-            while low < high:
-                middle = (low + high) >> 1
-                if cut_values[start + middle] <= x:
-                    low = middle + 1
-                else:
-                    high = middle
+            # upper_bound (first cut strictly above x), branch-free halving.
+            base = start
+            size = n_cuts
+            while size > 1:
+                half = size >> 1
+                base = base + (half if cut_values[base + half] <= x else 0)
+                size = size - half
+            low = base - start + (1 if cut_values[base] <= x else 0)
             if low > n_cuts - 1:
                 low = n_cuts - 1
             out_binned[i, f] = <uint8_t> low

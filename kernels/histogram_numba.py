@@ -72,15 +72,15 @@ def _map_to_bins(X, cut_values, cut_ptr, out_binned):
             if np.isnan(x):
                 out_binned[i, f] = n_cuts
                 continue
-            # upper_bound: first cut strictly above x.
-            low = 0
-            high = n_cuts
-            while low < high:
-                middle = (low + high) >> 1
-                if cut_values[start + middle] <= x:
-                    low = middle + 1
-                else:
-                    high = middle
+            # upper_bound (first cut strictly above x), branch-free halving.
+            base = start
+            size = n_cuts
+            while size > 1:
+                half = size >> 1
+                if cut_values[base + half] <= x:
+                    base += half
+                size -= half
+            low = base - start + (1 if cut_values[base] <= x else 0)
             if low > n_cuts - 1:
                 low = n_cuts - 1
             out_binned[i, f] = low

@@ -2,8 +2,9 @@
 r"""Splitting the rows of a tree node, and adding leaf values: the Cython kernels.
 
 The same two passes as :mod:`partition_numba` over fixed blocks of
-``PARTITION_BLOCK`` rows of each node of a tree level: each block partitions
-itself stably into ``scratch`` (left rows first) and counts its left rows; the
+``PARTITION_BLOCK`` rows of each node of a tree level: each block reads its
+rows once, writing the left ones forward from its start in ``scratch`` and the
+right ones backward from its end; the
 counts become offsets within the node; each block then copies its two parts to
 their final places. The blocks never depend on the number of threads, and the
 result is the serial stable partition.
@@ -23,21 +24,21 @@ cdef inline bint goes_left(intp_t code, intp_t split_bin, intp_t missing,
     return code <= split_bin
 
 
-cdef intp_t _partition_block(const uint8_t[:, ::1] binned, intp_t[::1] rows, intp_t[::1] scratch,
-                             intp_t start, intp_t stop, intp_t f, intp_t split_bin,
-                             intp_t missing, bint default_left) noexcept nogil:
-    """Stable partition of rows[start:stop] into scratch[start:stop]; returns the left count."""
-    cdef intp_t i, n_left = 0, position
+cdef intp_t _partition_block(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
+                             intp_t[::1] scratch, intp_t start, intp_t stop, intp_t f,
+                             intp_t split_bin, intp_t missing, bint default_left) noexcept nogil:
+    """Read rows[start:stop] once: left rows forward from scratch[start], right rows
+    backward from scratch[stop - 1]; returns the left count."""
+    cdef intp_t i, r, left_position = start, right_position = stop - 1
     for i in range(start, stop):
-        if goes_left(binned[rows[i], f], split_bin, missing, default_left):
-            scratch[start + n_left] = rows[i]
-            n_left = n_left + 1
-    position = start + n_left
-    for i in range(start, stop):
-        if not goes_left(binned[rows[i], f], split_bin, missing, default_left):
-            scratch[position] = rows[i]
-            position = position + 1
-    return n_left
+        r = rows[i]
+        if goes_left(binned[r, f], split_bin, missing, default_left):
+            scratch[left_position] = r
+            left_position = left_position + 1
+        else:
+            scratch[right_position] = r
+            right_position = right_position - 1
+    return left_position - start
 
 
 def _partition_rows(const uint8_t[:, ::1] binned,                                     # IN
@@ -92,7 +93,7 @@ def _partition_rows(const uint8_t[:, ::1] binned,                               
             for k in range(block_lefts[b]):
                 rows[left_offsets[b] + k] = scratch[block_starts[b] + k]
             for k in range(block_stops[b] - block_starts[b] - block_lefts[b]):
-                rows[right_offsets[b] + k] = scratch[block_starts[b] + block_lefts[b] + k]
+                rows[right_offsets[b] + k] = scratch[block_stops[b] - 1 - k]
 
 
 def _add_leaf_values(const intp_t[::1] rows, const intp_t[::1] leaf_starts,           # IN

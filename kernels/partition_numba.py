@@ -2,8 +2,8 @@ r"""Splitting the rows of a tree node, and adding leaf values: the Numba kernels
 
 The stable partition of :func:`partition_numpy.partition_rows` for all the
 nodes of a level, in two parallel passes over fixed blocks of ``BLOCK`` rows
-of each node: each block partitions itself stably into ``scratch`` (left rows
-first) and counts its left rows; the counts become offsets within the node;
+of each node: each block reads its rows once, writing the left ones forward
+from its start in ``scratch`` and the right ones backward from its end; the counts become offsets within the node;
 each block then copies its two parts to their final places. The blocks do not
 depend on the number of threads, and the result is the serial stable
 partition.
@@ -42,26 +42,26 @@ def _partition_body(binned, rows, node_starts, node_stops, features, split_bins,
             block_stops[b] = min(start + BLOCK, node_stops[j])
             block_nodes[b] = j
             b += 1
-    # Pass 1: each block partitions itself stably into scratch (same place), left first.
+    # Pass 1: each block reads its rows once, writing left rows forward from the
+    # block's start of scratch and right rows backward from its end.
     for b in numba.prange(n_blocks):
         j = block_nodes[b]
         f = features[j]
         split_bin = split_bins[j]
         missing = missing_bins[f]
         default_left = default_lefts[j] != 0
-        n_left = 0
+        left_position = block_starts[b]
+        right_position = block_stops[b] - 1
         for i in range(block_starts[b], block_stops[b]):
-            code = np.intp(binned[rows[i], f])
+            r = rows[i]
+            code = np.intp(binned[r, f])
             if (default_left if code == missing else code <= split_bin):
-                scratch[block_starts[b] + n_left] = rows[i]
-                n_left += 1
-        position = block_starts[b] + n_left
-        for i in range(block_starts[b], block_stops[b]):
-            code = np.intp(binned[rows[i], f])
-            if not (default_left if code == missing else code <= split_bin):
-                scratch[position] = rows[i]
-                position += 1
-        block_lefts[b] = n_left
+                scratch[left_position] = r
+                left_position += 1
+            else:
+                scratch[right_position] = r
+                right_position -= 1
+        block_lefts[b] = left_position - block_starts[b]
     # Offsets: where each block's left and right rows go in its node.
     left_offsets = np.empty(n_blocks, dtype=np.intp)
     right_offsets = np.empty(n_blocks, dtype=np.intp)
@@ -83,8 +83,9 @@ def _partition_body(binned, rows, node_starts, node_stops, features, split_bins,
         n_left = block_lefts[b]
         for k in range(n_left):
             rows[left_offsets[b] + k] = scratch[block_starts[b] + k]
+        last = block_stops[b] - 1  # right rows were written backward: read them backward
         for k in range(block_stops[b] - block_starts[b] - n_left):
-            rows[right_offsets[b] + k] = scratch[block_starts[b] + n_left + k]
+            rows[right_offsets[b] + k] = scratch[last - k]
 
 
 _partition_serial = numba.njit(cache=True, nogil=True)(_partition_body)

@@ -42,8 +42,9 @@ def _feature_cuts(column, max_bin):
         return np.array([np.float32(np.inf)], dtype=np.float32), np.float32(0.0)
     distinct = np.unique(column)
     low, high = distinct[0], distinct[-1]
-    sentinel = np.float32(high + (np.abs(high) + np.float32(1e-5)))
-    min_value = np.float32(low - (np.abs(low) + np.float32(1e-5)))
+    # xgboost computes both in double from the float32 extremes.
+    sentinel = np.float32(np.float64(high) + (abs(np.float64(high)) + 1e-5))
+    min_value = np.float32(np.float64(low) - (abs(np.float64(low)) + 1e-5))
     if distinct.size <= max_bin:
         inner = distinct[1:]
     else:
@@ -92,9 +93,14 @@ class BinMapper:
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, X):
-        """Find each feature's cut points on (a subsample of) ``X`` (float32, (n, d))."""
+    def fit(self, X, sample_weight=None):
+        """Find each feature's cut points on (a subsample of) ``X`` (float32, (n, d)).
+
+        Rows of zero ``sample_weight`` are left out (as in xgboost's weighted sketch).
+        """
         X = np.asarray(X, dtype=np.float32)
+        if sample_weight is not None and np.any(sample_weight == 0) and np.any(sample_weight > 0):
+            X = X[np.asarray(sample_weight) > 0]
         if self.subsample is not None and X.shape[0] > self.subsample:
             rng = check_random_state(self.random_state)
             subset = np.sort(rng.choice(X.shape[0], self.subsample, replace=False))

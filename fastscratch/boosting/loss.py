@@ -58,7 +58,8 @@ class BinaryLogistic:
         return float(np.float32(np.average(y, weights=sample_weight)))
 
     def score_to_margin(self, base_score):
-        p = np.float64(base_score)
+        # A one-class (weighted) target would give an infinite margin: stay finite.
+        p = np.clip(np.float64(base_score), 1e-7, 1.0 - 1e-7)
         return np.float32(np.log(p / (1.0 - p)))
 
     def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):

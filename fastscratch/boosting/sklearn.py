@@ -129,7 +129,7 @@ class _XGBModel(BaseEstimator):
         binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
                            n_threads=n_threads)
         if cuts is None:
-            binner.fit(X)
+            binner.fit(X, weights)
         else:
             cut_ptr, cut_values = cuts
             if len(cut_ptr) != X.shape[1] + 1:
@@ -339,23 +339,27 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     def fit(self, X, y, sample_weight=None, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         X, y = validate_data(self, X, y, dtype=np.float32, order="C")
-        target_type = type_of_target(y, input_name="y")
-        if target_type not in ("binary", "multiclass"):
-            raise ValueError(f"XGBClassifier needs class labels; y is {target_type!r}.")
+        target_type = type_of_target(y, input_name="y", raise_unknown=True)
         encoder = LabelEncoder().fit(y)
-        if encoder.classes_.shape[0] != 2:
-            raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
-                             f"{encoder.classes_.shape[0]}: {encoder.classes_[:10]!r}.")
+        if encoder.classes_.shape[0] < 2:
+            raise ValueError(f"y has one class ({encoder.classes_[0]!r}); "
+                             "objective='binary:logistic' needs two.")
+        if target_type != "binary":
+            raise ValueError(f"Only binary classification is supported. The type of the target "
+                             f"is {target_type}: objective='binary:logistic' needs exactly two "
+                             f"classes in y, got {encoder.classes_.shape[0]}.")
         self.classes_ = encoder.classes_
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, 2)."""
+        check_is_fitted(self, "_forest")
         positive = self._loss.transform(self._raw_predict(X)[:, 0])
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X):
         """Predicted class labels."""
+        check_is_fitted(self, "_forest")
         positive = self._loss.transform(self._raw_predict(X)[:, 0])
         return self.classes_[(positive > 0.5).astype(np.intp)]
 
