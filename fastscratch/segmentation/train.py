@@ -451,6 +451,10 @@ def plot_learning_curves(path, history):
     score_axis.set_xlabel("epoch")
     score_axis.set_title("scores")
     score_axis.legend(fontsize="small")
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (loss_axis, score_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return path
