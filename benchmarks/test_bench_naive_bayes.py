@@ -37,16 +37,22 @@ SPARSE_SIZES = {  # (n_samples, n_features, density, n_classes)
     "large": (100_000, 20_000, 0.01, 10),
 }
 N_THREADS = 2
+_CHUNK = 10_000  # rows per chunk when generating data
 BACKENDS = available_backends()
 REFERENCE = "sklearn"
 
 
 def _gaussian_data(n_samples, n_features, n_classes, seed=0):
+    """Gaussian classes, generated in row chunks: the peak memory is X itself."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((n_classes, n_features)) * 2
     scales = rng.uniform(0.5, 2.0, (n_classes, n_features))
     y = rng.integers(0, n_classes, n_samples)
-    X = centres[y] + rng.standard_normal((n_samples, n_features)) * scales[y]
+    X = np.empty((n_samples, n_features))
+    for start in range(0, n_samples, _CHUNK):
+        labels = y[start:start + _CHUNK]
+        noise = rng.standard_normal((len(labels), n_features))
+        X[start:start + _CHUNK] = centres[labels] + noise * scales[labels]
     return X, y
 
 
@@ -59,24 +65,29 @@ def _gaussian_model(library, n_features, n_classes):
 
 
 def _sparse_counts(n_samples, n_features, density, n_classes, seed=0):
-    """CSR word counts, ``density * n_features`` entries per row, built directly.
+    """CSR word counts, ``density * n_features`` entries per row, built in row chunks.
 
     Half of each row's entries fall anywhere, half in its class's own block of
-    features, so the classes differ. (``scipy.sparse.random`` would draw the
-    positions without replacement from all n_samples * n_features cells,
-    which needs tens of GB at the default size.)
+    features, so the classes differ. A row may repeat a column (CSR allows it;
+    the entries add up). Built straight into the CSR arrays, so the peak
+    memory is the matrix itself. (``scipy.sparse.random`` would draw the
+    positions from all n_samples * n_features cells, tens of GB here.)
     """
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n_samples)
     per_row = max(2, round(density * n_features))
     block = n_features // n_classes
-    anywhere = rng.integers(0, n_features, (n_samples, per_row - per_row // 2))
-    own = y[:, None] * block + rng.integers(0, block, (n_samples, per_row // 2))
-    indices = np.sort(np.concatenate([anywhere, own], axis=1), axis=1).astype(np.int32)
-    data = rng.integers(1, 6, indices.shape).astype(np.float64)
-    indptr = np.arange(0, n_samples * per_row + 1, per_row)
-    X = sp.csr_matrix((data.ravel(), indices.ravel(), indptr), shape=(n_samples, n_features))
-    X.sum_duplicates()
+    data = np.empty(n_samples * per_row)
+    indices = np.empty(n_samples * per_row, dtype=np.int32)
+    for start in range(0, n_samples, _CHUNK):
+        labels = y[start:start + _CHUNK]
+        anywhere = rng.integers(0, n_features, (len(labels), per_row - per_row // 2))
+        own = labels[:, None] * block + rng.integers(0, block, (len(labels), per_row // 2))
+        columns = np.sort(np.concatenate([anywhere, own], axis=1), axis=1)
+        indices[start * per_row:(start + len(labels)) * per_row] = columns.ravel()
+        data[start * per_row:(start + len(labels)) * per_row] = rng.integers(1, 6, columns.size)
+    indptr = np.arange(0, n_samples * per_row + 1, per_row, dtype=np.int32)
+    X = sp.csr_matrix((data, indices, indptr), shape=(n_samples, n_features), copy=False)
     return X, y
 
 
