@@ -336,10 +336,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         strict = False
         for i in range(self.max_iter):
             norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, labels, sums, weights, inertia, n_threads)
+            lloyd(X, sample_weight, centers, norms, bool(self.verbose), labels, sums, weights,
+                  inertia, n_threads)
             centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
             shift = _euclidean_rows(centers_new, centers)
-            centers_assigned, centers = centers, centers_new
+            centers = centers_new
             progress(inertia[0])
             if np.array_equal(labels, labels_old):
                 strict = True
@@ -347,17 +348,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             if (shift ** 2).sum() <= tol:
                 break
             labels_old[:] = labels
-        if strict and np.array_equal(centers, centers_assigned):
-            final_inertia = inertia[0]  # same labels, bitwise same centres: nothing to redo
-        elif strict:
+        if strict:
             kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
-            final_inertia = inertia[0]
         else:
             # Final E-step, so that the labels are those of the returned centres.
             norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, labels, sums, weights, inertia, n_threads)
-            final_inertia = inertia[0]
-        return labels, final_inertia, centers, i + 1
+            lloyd(X, sample_weight, centers, norms, True, labels, sums, weights, inertia, n_threads)
+        return labels, inertia[0], centers, i + 1
 
     @staticmethod
     def _half_distances(centers):
@@ -474,8 +471,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         sums = np.empty(centers.shape)
         weights = np.empty(centers.shape[0])
         inertia = np.empty(1)
-        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), labels, sums,
-               weights, inertia, effective_n_threads(self.n_jobs))
+        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), True, labels,
+               sums, weights, inertia, effective_n_threads(self.n_jobs))
         return labels.astype(np.int32), float(inertia[0])
 
     def fit_predict(self, X, y=None, sample_weight=None):

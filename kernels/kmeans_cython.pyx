@@ -12,7 +12,7 @@ include "_common.pxi"
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
-from libc.string cimport memset
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
@@ -24,29 +24,81 @@ if BLOCK != BLOCK_ROWS:
     raise ImportError("kmeans_cython was built with another BLOCK_ROWS than kmeans_numpy's.")
 
 
-cdef inline void gemm_abt(int n_rows_a, int n_rows_b, int n_features,
-                          const floating* a, const floating* b, floating* out) noexcept nogil:
-    """out (n_rows_a x n_rows_b, row-major) = a (row-major) times b (row-major) transposed."""
+cdef inline void partial_distances(int n_rows, int n_clusters, int n_features,
+                                   const floating* x, const floating* centers,
+                                   const floating* centers_sq_norms, floating* out) noexcept nogil:
+    """out (n_rows x n_clusters, row-major) = ||c_j||^2 - 2 x_i . c_j.
+
+    One GEMM with alpha = -2 and beta = 1 on a buffer pre-filled with the
+    norms: the same BLAS call as scikit-learn's, hence the same rounding.
+    In BLAS's column-major terms, out^T = -2 centers x^T + out^T.
+    """
     cdef char trans_a = b"T"
     cdef char trans_b = b"N"
-    cdef floating one = 1.0
-    cdef floating zero = 0.0
+    cdef floating alpha = -2.0
+    cdef floating beta = 1.0
+    cdef intp_t i
+    for i in range(n_rows):
+        memcpy(out + i * n_clusters, centers_sq_norms, n_clusters * sizeof(floating))
     if floating is float:
-        sgemm(&trans_a, &trans_b, &n_rows_b, &n_rows_a, &n_features, &one,
-              <float*> b, &n_features, <float*> a, &n_features, &zero, out, &n_rows_b)
+        sgemm(&trans_a, &trans_b, &n_clusters, &n_rows, &n_features, &alpha,
+              <float*> centers, &n_features, <float*> x, &n_features, &beta, out, &n_clusters)
     else:
-        dgemm(&trans_a, &trans_b, &n_rows_b, &n_rows_a, &n_features, &one,
-              <double*> b, &n_features, <double*> a, &n_features, &zero, out, &n_rows_b)
+        dgemm(&trans_a, &trans_b, &n_clusters, &n_rows, &n_features, &alpha,
+              <double*> centers, &n_features, <double*> x, &n_features, &beta, out, &n_clusters)
 
 
 cdef inline double sq_distance(const floating* x, const floating* c, intp_t n_features) noexcept nogil:
-    """sum_l (x_l - c_l)^2 in float64."""
-    cdef double total = 0.0, diff
-    cdef intp_t l
-    for l in range(n_features):
-        diff = <double> x[l] - <double> c[l]
-        total = total + diff * diff
-    return total
+    """sum_l (x_l - c_l)^2 in float64 (four running sums: no long dependency chain)."""
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, d0, d1, d2, d3
+    cdef intp_t l = 0
+    while l + 4 <= n_features:
+        d0 = <double> x[l] - <double> c[l]
+        d1 = <double> x[l + 1] - <double> c[l + 1]
+        d2 = <double> x[l + 2] - <double> c[l + 2]
+        d3 = <double> x[l + 3] - <double> c[l + 3]
+        t0 = t0 + d0 * d0
+        t1 = t1 + d1 * d1
+        t2 = t2 + d2 * d2
+        t3 = t3 + d3 * d3
+        l = l + 4
+    while l < n_features:
+        d0 = <double> x[l] - <double> c[l]
+        t0 = t0 + d0 * d0
+        l = l + 1
+    return (t0 + t1) + (t2 + t3)
+
+
+cdef inline double accumulate_and_distance(const floating* x, const floating* c, double w,
+                                           intp_t n_features, double* sums_row) noexcept nogil:
+    """sums_row += w x, and return sum_l (x_l - c_l)^2 (float64), in one sweep over x."""
+    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, x0, x1, x2, x3, d0, d1, d2, d3
+    cdef intp_t l = 0
+    while l + 4 <= n_features:
+        x0 = x[l]
+        x1 = x[l + 1]
+        x2 = x[l + 2]
+        x3 = x[l + 3]
+        sums_row[l] = sums_row[l] + w * x0
+        sums_row[l + 1] = sums_row[l + 1] + w * x1
+        sums_row[l + 2] = sums_row[l + 2] + w * x2
+        sums_row[l + 3] = sums_row[l + 3] + w * x3
+        d0 = x0 - <double> c[l]
+        d1 = x1 - <double> c[l + 1]
+        d2 = x2 - <double> c[l + 2]
+        d3 = x3 - <double> c[l + 3]
+        t0 = t0 + d0 * d0
+        t1 = t1 + d1 * d1
+        t2 = t2 + d2 * d2
+        t3 = t3 + d3 * d3
+        l = l + 4
+    while l < n_features:
+        x0 = x[l]
+        sums_row[l] = sums_row[l] + w * x0
+        d0 = x0 - <double> c[l]
+        t0 = t0 + d0 * d0
+        l = l + 1
+    return (t0 + t1) + (t2 + t3)
 
 
 cdef inline floating elkan_distance(const floating* x, const floating* c, intp_t n_features) noexcept nogil:
@@ -62,14 +114,13 @@ cdef inline floating elkan_distance(const floating* x, const floating* c, intp_t
     return sqrt(result)
 
 
-cdef inline void accumulate_sample(const floating* x, floating weight, intp_t label, intp_t n_features,
-                                   double* sums, double* weights) noexcept nogil:
-    cdef double w = weight
+cdef inline void accumulate_sample(const floating* x, double w, intp_t label, intp_t n_features,
+                                   double* sums) noexcept nogil:
+    """sums[label] += w x (float64)."""
     cdef double* row = sums + label * n_features
     cdef intp_t l
     for l in range(n_features):
         row[l] = row[l] + w * <double> x[l]
-    weights[label] = weights[label] + w
 
 
 cdef void reduce_stripes(double[:, :, ::1] stripe_sums, double[:, ::1] stripe_weights,
@@ -91,6 +142,7 @@ cdef void reduce_stripes(double[:, :, ::1] stripe_sums, double[:, ::1] stripe_we
 def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,      # IN
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
                 const intp_t[::1] starts,                                         # IN
+                bint with_inertia,                                                # IN
                 intp_t[::1] out_labels, double[:, ::1] out_sums,                  # OUT
                 double[::1] out_weights, double[::1] out_inertia,                 # OUT
                 int n_threads):
@@ -102,7 +154,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     cdef double[::1] stripe_inertia = np.zeros(n_stripes_)
     cdef intp_t s, start, stop, i, j, row, label
     cdef floating best, value
-    cdef double inertia, total
+    cdef double inertia, total, w
     cdef floating* products
     cdef floating* p
 
@@ -113,27 +165,30 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
             start = starts[s]
             while start < starts[s + 1]:
                 stop = min(start + BLOCK, starts[s + 1])
-                gemm_abt(<int> (stop - start), <int> n_clusters, <int> n_features,
-                         &X[start, 0], &centers[0, 0], products)
+                partial_distances(<int> (stop - start), <int> n_clusters, <int> n_features,
+                                  &X[start, 0], &centers[0, 0], &centers_sq_norms[0], products)
                 for i in range(stop - start):
                     p = products + i * n_clusters
+                    row = start + i
                     # argmin_j ||c_j||^2 - 2 x.c_j, the first minimum (ties to the smaller index)
-                    best = centers_sq_norms[0] - (p[0] + p[0])
+                    best = p[0]
                     label = 0
                     for j in range(1, n_clusters):
-                        value = centers_sq_norms[j] - (p[j] + p[j])
-                        if value < best:
-                            best = value
+                        if p[j] < best:
+                            best = p[j]
                             label = j
-                    row = start + i
                     out_labels[row] = label
-                    accumulate_sample(&X[row, 0], sample_weight[row], label, n_features,
-                                      &stripe_sums[s, 0, 0], &stripe_weights[s, 0])
-                    inertia = inertia + <double> sample_weight[row] * sq_distance(
-                        &X[row, 0], &centers[label, 0], n_features)
+                    w = sample_weight[row]
+                    stripe_weights[s, label] = stripe_weights[s, label] + w
+                    if with_inertia:
+                        inertia = inertia + w * accumulate_and_distance(
+                            &X[row, 0], &centers[label, 0], w, n_features, &stripe_sums[s, label, 0])
+                    else:
+                        accumulate_sample(&X[row, 0], w, label, n_features, &stripe_sums[s, 0, 0])
                 start = stop
             stripe_inertia[s] = inertia
         free(products)
+    # (with_inertia False: out_inertia is 0)
 
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
     total = 0.0
@@ -233,8 +288,8 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                                     upper_bound = distance
                     labels[i] = label
                 upper[i] = upper_bound
-                accumulate_sample(&X[i, 0], sample_weight[i], label, n_features,
-                                  &stripe_sums[s, 0, 0], &stripe_weights[s, 0])
+                stripe_weights[s, label] = stripe_weights[s, label] + sample_weight[i]
+                accumulate_sample(&X[i, 0], sample_weight[i], label, n_features, &stripe_sums[s, 0, 0])
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
 
 
@@ -242,12 +297,12 @@ def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
-def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
+def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       out_labels, out_sums, out_weights, out_inertia, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, _starts(X, centers),
-                    out_labels, out_sums, out_weights, out_inertia, n_threads)
+                    with_inertia, out_labels, out_sums, out_weights, out_inertia, n_threads)
 
 
 def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):

@@ -17,14 +17,60 @@ from ._threads import blas_single_threaded, numba_threads
 from .kmeans_numpy import BLOCK_ROWS, n_stripes, stripe_bounds
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _sq_distance(x, c):
-    """sum_l (x_l - c_l)^2 in float64."""
-    total = 0.0
-    for l in range(x.shape[0]):
-        diff = np.float64(x[l]) - np.float64(c[l])
-        total += diff * diff
-    return total
+    """sum_l (x_l - c_l)^2 in float64 (four running sums: no long dependency chain)."""
+    n_features = x.shape[0]
+    t0 = t1 = t2 = t3 = 0.0
+    l = 0
+    while l + 4 <= n_features:
+        d0 = np.float64(x[l]) - np.float64(c[l])
+        d1 = np.float64(x[l + 1]) - np.float64(c[l + 1])
+        d2 = np.float64(x[l + 2]) - np.float64(c[l + 2])
+        d3 = np.float64(x[l + 3]) - np.float64(c[l + 3])
+        t0 += d0 * d0
+        t1 += d1 * d1
+        t2 += d2 * d2
+        t3 += d3 * d3
+        l += 4
+    while l < n_features:
+        d0 = np.float64(x[l]) - np.float64(c[l])
+        t0 += d0 * d0
+        l += 1
+    return (t0 + t1) + (t2 + t3)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _accumulate_and_distance(x, c, w, sums, label):
+    """sums[label] += w x, and return sum_l (x_l - c_l)^2 (float64), in one sweep over x."""
+    n_features = x.shape[0]
+    t0 = t1 = t2 = t3 = 0.0
+    l = 0
+    while l + 4 <= n_features:
+        x0 = np.float64(x[l])
+        x1 = np.float64(x[l + 1])
+        x2 = np.float64(x[l + 2])
+        x3 = np.float64(x[l + 3])
+        sums[label, l] += w * x0
+        sums[label, l + 1] += w * x1
+        sums[label, l + 2] += w * x2
+        sums[label, l + 3] += w * x3
+        d0 = x0 - np.float64(c[l])
+        d1 = x1 - np.float64(c[l + 1])
+        d2 = x2 - np.float64(c[l + 2])
+        d3 = x3 - np.float64(c[l + 3])
+        t0 += d0 * d0
+        t1 += d1 * d1
+        t2 += d2 * d2
+        t3 += d3 * d3
+        l += 4
+    while l < n_features:
+        x0 = np.float64(x[l])
+        sums[label, l] += w * x0
+        d0 = x0 - np.float64(c[l])
+        t0 += d0 * d0
+        l += 1
+    return (t0 + t1) + (t2 + t3)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -42,12 +88,11 @@ def _elkan_distance(x, c):
     return np.sqrt(result)
 
 
-@numba.njit(cache=True, nogil=True)
-def _accumulate_sample(x, weight, label, sums, weights):
-    w = np.float64(weight)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _accumulate_sample(x, w, label, sums):
+    """sums[label] += w x (float64)."""
     for l in range(x.shape[0]):
         sums[label, l] += w * np.float64(x[l])
-    weights[label] += w
 
 
 @numba.njit(cache=True, nogil=True)
@@ -63,7 +108,7 @@ def _reduce_stripes(stripe_sums, stripe_weights, stripe_inertia, out_sums, out_w
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, starts,
+def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, starts, with_inertia,
                 out_labels, out_sums, out_weights, out_inertia):
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
@@ -93,8 +138,12 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, starts,
                         label = j
                 row = start + i
                 out_labels[row] = label
-                _accumulate_sample(X[row], sample_weight[row], label, sums, weights)
-                inertia += np.float64(sample_weight[row]) * _sq_distance(X[row], centers[label])
+                w = np.float64(sample_weight[row])
+                weights[label] += w
+                if with_inertia:
+                    inertia += w * _accumulate_and_distance(X[row], centers[label], w, sums, label)
+                else:
+                    _accumulate_sample(X[row], w, label, sums)
         stripe_inertia[s] = inertia
     _reduce_stripes(stripe_sums, stripe_weights, stripe_inertia, out_sums, out_weights, out_inertia)
 
@@ -169,7 +218,8 @@ def _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_
                                 upper_bound = distance
                 labels[i] = label
             upper[i] = upper_bound
-            _accumulate_sample(X[i], sample_weight[i], label, sums, weights)
+            weights[label] += np.float64(sample_weight[i])
+            _accumulate_sample(X[i], np.float64(sample_weight[i]), label, sums)
     out_sums[:] = 0.0
     out_weights[:] = 0.0
     for s in range(n_stripes_):
@@ -181,12 +231,12 @@ def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
-def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
+def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       out_labels, out_sums, out_weights, out_inertia, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
     with numba_threads(n_threads), blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, _starts(X, centers),
-                    out_labels, out_sums, out_weights, out_inertia)
+                    bool(with_inertia), out_labels, out_sums, out_weights, out_inertia)
 
 
 def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):

@@ -106,9 +106,9 @@ def _weighted_inertia(X, sample_weight, centers, labels, starts):
     return sum(per_sample[starts[s]:starts[s + 1]].sum() for s in range(starts.shape[0] - 1))
 
 
-def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
+def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       out_labels, out_sums, out_weights, out_inertia, n_threads):
-    """One fused Lloyd pass: labels, per-cluster weighted sums and weights, inertia.
+    r"""One fused Lloyd pass: labels, per-cluster weighted sums and weights, inertia.
 
     Parameters
     ----------
@@ -117,6 +117,8 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
     centers : ndarray of shape (k, d), same dtype
     centers_sq_norms : ndarray of shape (k,), same dtype
         ``np.einsum("ij,ij->i", centers, centers)`` (as scikit-learn's row_norms).
+    with_inertia : bool
+        Whether to compute the inertia (it costs about as much as the sums).
     out_labels : ndarray of shape (n,), intp
         Written: index of the nearest centre (ties to the smaller index).
     out_sums : ndarray of shape (k, d), float64
@@ -124,7 +126,8 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
     out_weights : ndarray of shape (k,), float64
         Written: :math:`W_j = \sum_{\ell_i = j} w_i`.
     out_inertia : ndarray of shape (1,), float64
-        Written: :math:`\sum_i w_i \lVert x_i - c_{\ell_i} \rVert^2`.
+        Written: :math:`\sum_i w_i \lVert x_i - c_{\ell_i} \rVert^2`, or 0 if not
+        ``with_inertia``.
     n_threads : int
         Ignored (NumPy runs its own BLAS threads).
     """
@@ -135,7 +138,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms,
     out_labels[:] = labels
     starts = stripe_bounds(X.shape[0], n_stripes(X.shape[0], n_clusters, X.shape[1]))
     _accumulate(X, sample_weight, labels, starts, n_clusters, out_sums, out_weights)
-    out_inertia[0] = _weighted_inertia(X, sample_weight, centers, labels, starts)
+    out_inertia[0] = _weighted_inertia(X, sample_weight, centers, labels, starts) if with_inertia else 0.0
 
 
 def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):

@@ -1,0 +1,276 @@
+"""KMeans against scikit-learn, and the k-means kernels against the NumPy reference."""
+
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SKKMeans
+from sklearn.datasets import load_breast_cancer, load_iris, make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fastscratch import KMeans
+from fastscratch.kernels import available_backends, get_kernel
+from fastscratch.kernels.kmeans_numpy import BLOCK_ROWS, n_stripes
+
+# Centres and inertia relative to scikit-learn: sums differ only in order and
+# precision (we accumulate in float64, scikit-learn in the input dtype).
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+@lru_cache(maxsize=None)
+def dataset(name):
+    if name == "iris":
+        return load_iris().data, 3
+    if name == "breast_cancer":
+        return StandardScaler().fit_transform(load_breast_cancer().data), 4
+    return make_blobs(3000, 7, centers=6, cluster_std=3.0, random_state=0)[0], 6
+
+
+def init_centers(X, k, seed=0):
+    return X[np.random.default_rng(seed).choice(X.shape[0], k, replace=False)]
+
+
+@lru_cache(maxsize=None)
+def sklearn_fit(name, dtype, algorithm, weighted):
+    X, k = dataset(name)
+    X = X.astype(dtype)
+    weights = np.random.default_rng(1).uniform(0.1, 3.0, X.shape[0]) if weighted else None
+    model = SKKMeans(k, init=init_centers(X, k), n_init=1, algorithm=algorithm).fit(X, sample_weight=weights)
+    return X, k, weights, model
+
+
+def assert_same_fit(ours, ref, dtype):
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    scale = np.abs(ref.cluster_centers_).max()
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=RTOL[dtype],
+                               atol=RTOL[dtype] * scale)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=RTOL[dtype])
+
+
+@pytest.mark.parametrize("name", ["iris", "breast_cancer", "blobs"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_same_as_sklearn_given_init(backend, name, dtype, algorithm, weighted):
+    X, k, weights, ref = sklearn_fit(name, dtype, algorithm, weighted)
+    ours = KMeans(k, init=init_centers(X, k), algorithm=algorithm, backend=backend).fit(
+        X, sample_weight=weights)
+    assert_same_fit(ours, ref, dtype)
+    assert ours.cluster_centers_.dtype == dtype
+    assert ours.labels_.dtype == np.int32
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_predict_transform_score_match_sklearn(backend, algorithm):
+    X, k, _, ref = sklearn_fit("breast_cancer", np.float64, algorithm, False)
+    ours = KMeans(k, init=init_centers(X, k), algorithm=algorithm, backend=backend).fit(X)
+    X_new = X[::3] + 0.1
+    np.testing.assert_array_equal(ours.predict(X_new), ref.predict(X_new))
+    np.testing.assert_allclose(ours.transform(X_new), ref.transform(X_new), rtol=1e-10)
+    assert ours.score(X_new) == pytest.approx(ref.score(X_new), rel=1e-10)
+    np.testing.assert_array_equal(ours.fit_predict(X), ref.labels_)
+    np.testing.assert_allclose(ours.fit_transform(X), ref.transform(X), rtol=1e-10)
+
+
+def test_float32_stays_float32():
+    X = load_iris().data.astype(np.float32)
+    model = KMeans(3, random_state=0).fit(X)
+    assert model.cluster_centers_.dtype == np.float32
+    assert model.transform(X).dtype == np.float32
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_empty_cluster_relocated_as_sklearn(backend, algorithm):
+    X, _ = make_blobs(500, 3, centers=3, random_state=2)
+    init = np.vstack([X[:3], [[100.0, 100.0, 100.0], [-100.0, 50.0, 0.0]]])  # two start empty
+    ref = SKKMeans(5, init=init, n_init=1, algorithm=algorithm).fit(X)
+    ours = KMeans(5, init=init, algorithm=algorithm, backend=backend).fit(X)
+    assert_same_fit(ours, ref, np.float64)
+    assert np.unique(ours.labels_).size == 5
+
+
+def test_more_clusters_than_distinct_points(backend):
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 4, axis=0)
+    init = X[[0, 1, 4, 8, 9]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SKKMeans(5, init=init, n_init=1).fit(X)
+        with pytest.warns(ConvergenceWarning, match="distinct clusters"):
+            ours = KMeans(5, init=init, backend=backend).fit(X)
+    assert_same_fit(ours, ref, np.float64)
+
+
+@pytest.mark.parametrize("name", ["iris", "breast_cancer", "blobs"])
+def test_kmeans_plusplus_inertia_close_to_sklearn(name):
+    X, k = dataset(name)
+    seeds = range(8)
+    ours = np.mean([KMeans(k, random_state=s).fit(X).inertia_ for s in seeds])
+    ref = np.mean([SKKMeans(k, random_state=s).fit(X).inertia_ for s in seeds])
+    assert ours == pytest.approx(ref, rel=0.01)
+
+
+def test_random_init_and_n_init():
+    X, k = dataset("breast_cancer")
+    weights = np.random.default_rng(3).uniform(0.5, 2.0, X.shape[0])
+    ours = KMeans(k, init="random", random_state=0).fit(X, sample_weight=weights)
+    ref = SKKMeans(k, init="random", random_state=0).fit(X, sample_weight=weights)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=0.01)
+    single = KMeans(k, init="random", n_init=1, random_state=0).fit(X, sample_weight=weights)
+    assert ours.inertia_ <= single.inertia_ * (1 + 1e-12)
+
+
+def test_callable_init_and_same_seed_same_result():
+    X, k = dataset("iris")
+    model = KMeans(k, init=lambda X, k, random_state: X[:k], backend="numpy").fit(X)
+    ref = SKKMeans(k, init=X[:k], n_init=1).fit(X)
+    np.testing.assert_array_equal(model.labels_, ref.labels_)
+    a = KMeans(k, random_state=7).fit(X)
+    b = KMeans(k, random_state=7).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_one_and_two_threads_identical(optimised_backend, algorithm):
+    X, _ = make_blobs(70 * BLOCK_ROWS + 17, 5, centers=8, cluster_std=4.0, random_state=1)
+    assert n_stripes(X.shape[0], 8, 5) > 2
+    fits = [KMeans(8, random_state=0, algorithm=algorithm, n_jobs=n, backend=optimised_backend).fit(X)
+            for n in (1, 2)]
+    np.testing.assert_array_equal(fits[0].labels_, fits[1].labels_)
+    np.testing.assert_array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
+    assert fits[0].inertia_ == fits[1].inertia_
+    assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(n_clusters=200), "n_clusters"),
+    (dict(n_clusters=0), "n_clusters"),
+    (dict(init=np.zeros((2, 4))), "init"),
+    (dict(init=np.zeros((3, 5))), "init"),
+    (dict(init="kmeans++"), "init"),
+    (dict(algorithm="full"), "algorithm"),
+    (dict(tol=-1.0), "tol"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(n_init=0), "n_init"),
+])
+def test_bad_parameters(change, match):
+    X = load_iris().data
+    with pytest.raises(ValueError, match=match):
+        KMeans(**{"n_clusters": 3, **change}).fit(X)
+
+
+def test_bad_data():
+    X = load_iris().data.copy()
+    with pytest.raises(ValueError, match="sample_weight"):
+        KMeans(3).fit(X, sample_weight=-np.ones(X.shape[0]))
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        KMeans(3).fit(X)
+    X[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        KMeans(3).fit(X)
+
+
+def test_elkan_single_cluster_falls_back_to_lloyd():
+    X = load_iris().data
+    with pytest.warns(RuntimeWarning, match="lloyd"):
+        model = KMeans(1, algorithm="elkan").fit(X)
+    np.testing.assert_allclose(model.cluster_centers_[0], X.mean(axis=0), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ kernels
+def kernel_inputs(n, d, k, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    centers = X[rng.choice(n, k, replace=False)].copy()
+    weights = rng.uniform(0.5, 2.0, n).astype(dtype)
+    return X, weights, centers
+
+
+def run_lloyd(backend, X, weights, centers, n_threads=2):
+    k = centers.shape[0]
+    out = (np.empty(X.shape[0], np.intp), np.empty((k, X.shape[1])), np.empty(k), np.empty(1))
+    get_kernel("kmeans_lloyd_iter", backend)(X, weights, centers, np.einsum("ij,ij->i", centers, centers),
+                                             True, *out, n_threads)
+    return out
+
+
+def run_elkan(backend, X, weights, centers, n_threads=2):
+    n, k = X.shape[0], centers.shape[0]
+    c = centers.astype(np.float64)
+    half = (np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) / 2).astype(X.dtype)
+    next_center = np.partition(half, 1, axis=0)[1] if k > 1 else half[0]
+    labels, upper, lower = np.empty(n, np.intp), np.empty(n, X.dtype), np.zeros((n, k), X.dtype)
+    get_kernel("kmeans_elkan_init", backend)(X, centers, half, labels, upper, lower, n_threads)
+    init = (labels.copy(), upper.copy(), lower.copy())
+    moved = (centers + 0.05).astype(X.dtype)
+    shift = np.full(k, np.sqrt(X.shape[1]) * 0.05, X.dtype)
+    sums, weight_sums = np.empty((k, X.shape[1])), np.empty(k)
+    get_kernel("kmeans_elkan_iter", backend)(X, weights, moved, half, next_center, shift, labels,
+                                             upper, lower, sums, weight_sums, n_threads)
+    return init, (labels, upper, lower, sums, weight_sums)
+
+
+KERNEL_SHAPES = [(1000, 8, 5), (37, 3, 1), (300, 1, 4), (70 * BLOCK_ROWS + 5, 6, 3), (50, 20, 50)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", KERNEL_SHAPES)
+def test_lloyd_kernel_matches_reference(optimised_backend, dtype, shape):
+    X, weights, centers = kernel_inputs(*shape, dtype)
+    labels, sums, weight_sums, inertia = run_lloyd(optimised_backend, X, weights, centers)
+    ref = run_lloyd("numpy", X, weights, centers)
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(sums, ref[1], rtol=1e-12, atol=1e-12 * np.abs(ref[1]).max())
+    np.testing.assert_allclose(weight_sums, ref[2], rtol=1e-12)
+    np.testing.assert_allclose(inertia, ref[3], rtol=1e-12)
+    inertia_only = np.empty(1)
+    get_kernel("kmeans_inertia", optimised_backend)(X, weights, centers, labels, inertia_only, 2)
+    np.testing.assert_allclose(inertia_only, ref[3], rtol=1e-12)
+    # Same answer on one thread, bit for bit.
+    single = run_lloyd(optimised_backend, X, weights, centers, n_threads=1)
+    for a, b in zip(single, (labels, sums, weight_sums, inertia)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", KERNEL_SHAPES)
+def test_elkan_kernels_match_reference(optimised_backend, dtype, shape):
+    X, weights, centers = kernel_inputs(*shape, dtype)
+    init, after = run_elkan(optimised_backend, X, weights, centers)
+    ref_init, ref_after = run_elkan("numpy", X, weights, centers)
+    for a, b in zip(init, ref_init):
+        np.testing.assert_array_equal(a, b)  # same arithmetic: bounds equal exactly
+    for a, b in zip(after[:3], ref_after[:3]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(after[3], ref_after[3], rtol=1e-12, atol=1e-12 * np.abs(ref_after[3]).max())
+    np.testing.assert_allclose(after[4], ref_after[4], rtol=1e-12)
+    single_init, single_after = run_elkan(optimised_backend, X, weights, centers, n_threads=1)
+    for a, b in zip(single_init + single_after, init + after):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lloyd_ties_go_to_smaller_index(backend):
+    # Duplicated centres and an integer grid: many exact ties.
+    X = np.array([[x, y] for x in range(-3, 4) for y in range(-3, 4)], dtype=np.float64)
+    centers = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0], [0.0, -1.0]])
+    labels = run_lloyd(backend, X, np.ones(X.shape[0]), centers)[0]
+    exact = ((X[:, None] - centers[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, np.argmin(exact, axis=1))
+
+
+# scikit-learn expects the same failure of its own KMeans (k-means++ seeding draws
+# differently from weighted and from repeated samples).
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data":
+        "sample_weight is not equivalent to removing/repeating samples (as scikit-learn's KMeans).",
+}
+
+
+@parametrize_with_checks([KMeans(n_clusters=3, n_init=2, max_iter=5, backend=available_backends()[0])],
+                         expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
