@@ -1,0 +1,62 @@
+"""KMeans.fit: each backend vs scikit-learn, same fixed initial centres.
+
+Default size (issue "K-means"): 1,000,000 x 16 blobs (16 centres, cluster_std=4),
+``max_iter=20``, ``tol=0`` (so every run does exactly 20 iterations), float64
+and float32, Lloyd; Elkan in float64 as well. The time per iteration is the
+median divided by ``extra_info["n_iter"]``. Numba kernels are compiled before
+timing (a fit on a small slice of the same dtype).
+"""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SKKMeans
+from sklearn.datasets import make_blobs
+
+from fastscratch import KMeans
+from fastscratch.kernels import available_backends
+
+SIZES = {  # (n_samples, n_features, n_clusters)
+    "tiny": (20_000, 16, 16),
+    "default": (1_000_000, 16, 16),
+    "large": (4_000_000, 16, 16),
+}
+MAX_ITER = 20
+CASES = [("lloyd", np.float64), ("lloyd", np.float32), ("elkan", np.float64)]
+
+
+@pytest.fixture(scope="module")
+def blobs(bench_size):
+    n_samples, n_features, n_clusters = SIZES[bench_size]
+    X, _ = make_blobs(n_samples, n_features, centers=n_clusters, cluster_std=4.0, random_state=0)
+    init = X[np.random.default_rng(0).choice(n_samples, n_clusters, replace=False)]
+    return X, init
+
+
+def _group(X, algorithm, dtype):
+    return f"kmeans {algorithm} {X.shape[0]}x{X.shape[1]}-k16-{np.dtype(dtype).name}"
+
+
+def _run(benchmark, model, X, label, algorithm, dtype):
+    benchmark.group = _group(X, algorithm, dtype)
+    benchmark.extra_info["backend"] = label
+    fitted = benchmark.pedantic(model.fit, args=(X,), rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["n_iter"] = int(fitted.n_iter_)
+    benchmark.extra_info["inertia"] = float(fitted.inertia_)
+
+
+@pytest.mark.parametrize("algorithm, dtype", CASES, ids=[f"{a}-{np.dtype(d).name}" for a, d in CASES])
+@pytest.mark.parametrize("backend", available_backends())
+def test_kmeans_fit(benchmark, blobs, backend, algorithm, dtype):
+    X, init = blobs
+    X, init = X.astype(dtype), init.astype(dtype)
+    model = KMeans(init.shape[0], init=init, max_iter=MAX_ITER, tol=0, algorithm=algorithm, backend=backend)
+    model.fit(X[:2048])  # compile (Numba) / load the kernels before timing
+    _run(benchmark, model, X, backend, algorithm, dtype)
+
+
+@pytest.mark.parametrize("algorithm, dtype", CASES, ids=[f"{a}-{np.dtype(d).name}" for a, d in CASES])
+def test_kmeans_fit_sklearn(benchmark, blobs, algorithm, dtype):
+    X, init = blobs
+    X, init = X.astype(dtype), init.astype(dtype)
+    model = SKKMeans(init.shape[0], init=init, n_init=1, max_iter=MAX_ITER, tol=0, algorithm=algorithm)
+    _run(benchmark, model, X, "sklearn KMeans", algorithm, dtype)
