@@ -52,6 +52,7 @@ def _compare_trees(ours, reference):
                 assert nodes["feature"][k] == int(node["split"][1:])
                 assert nodes["threshold"][k] == np.float32(node["split_condition"])
                 assert nodes["left"][k] == root + node["yes"]
+                assert nodes["default_left"][k] == (node["missing"] == node["yes"])
                 n_splits += 1
                 stack += node["children"]
     return n_splits
@@ -137,6 +138,41 @@ def test_same_result_with_one_and_two_threads(backend):
     assert_array_equal(fits[0].predict_proba(X), reference.predict_proba(X))
 
 
+@pytest.mark.parametrize("regression", [True, False])
+@pytest.mark.parametrize("settings", [dict(max_depth=4, max_bin=64),
+                                      dict(max_depth=6, max_bin=255, reg_alpha=1.0)])
+def test_equal_trees_with_missing_values(diabetes, cancer, regression, settings):
+    X, y = diabetes if regression else cancer
+    X = X.copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.15] = np.nan
+    cls, reference_cls = ((XGBRegressor, xgboost.XGBRegressor) if regression
+                          else (XGBClassifier, xgboost.XGBClassifier))
+    params = dict(n_estimators=8, **settings)
+    reference = reference_cls(tree_method="hist", n_jobs=1, **params).fit(X, y)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=settings["max_bin"]).get_quantile_cut()
+    model = cls(**params).fit(X, y, cuts=cuts)
+    assert _compare_trees(model, reference) > 0
+    nodes, _, _ = model._forest.arrays()
+    assert nodes["default_left"].any() and not nodes["default_left"][nodes["left"] >= 0].all()
+    if regression:
+        assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-5)
+    else:
+        assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
+def test_missing_values_with_256_bins_raise():
+    X1 = np.repeat(np.arange(300, dtype=np.float32), 2)[:, None]  # 300 distinct values
+    X1[::5] = np.nan
+    y1 = np.arange(600) % 2
+    cuts = (np.array([0, 257]), np.arange(-1, 256, dtype=np.float32))
+    with pytest.raises(ValueError, match="max_bin <= 255"):
+        XGBClassifier(n_estimators=1).fit(X1, y1, cuts=cuts)
+    # Our own binning keeps such features to 255 bins.
+    model = XGBClassifier(n_estimators=2).fit(X1, y1)
+    assert 200 < model._binner.n_bins_[0] <= 255
+    assert np.isfinite(model.predict_proba(X1)).all()
+
+
 def test_own_binning_regression_quality(diabetes):
     X, y = diabetes
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
@@ -214,10 +250,10 @@ def test_bad_data(diabetes, cancer):
     y_nan[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         XGBRegressor(n_estimators=2).fit(X, y_nan)
-    X_nan = X.copy()
-    X_nan[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        XGBRegressor(n_estimators=2).fit(X_nan, y)
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        XGBRegressor(n_estimators=2).fit(X_inf, y)
     with pytest.raises(ValueError):
         XGBRegressor(n_estimators=2).fit(X[:, :, None], y)
     Xc, yc = cancer

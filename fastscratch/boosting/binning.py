@@ -19,7 +19,8 @@ Cut points follow xgboost's conventions, so that xgboost's own cuts
 - ``min_values[f] = min - (|min| + 1e-5)`` is the threshold of a split that
   sends every non-missing value right;
 - a missing value (NaN) gets the code ``k`` (one past the last bin): the
-  feature's *missing slot* in the histograms.
+  feature's *missing slot* in the histograms; so a feature with missing
+  values has at most 255 bins (256 with xgboost's cuts raise an error).
 
 Our own cut points are quantiles of each feature computed on at most
 ``subsample`` rows (xgboost and LightGBM sketch or sample too): with at most
@@ -36,8 +37,15 @@ MAX_BIN = 256
 
 
 def _feature_cuts(column, max_bin):
-    """Cut points (float32, increasing) and min value of one feature's non-missing values."""
-    column = column[~np.isnan(column)]
+    """Cut points (float32, increasing) and min value of one feature's non-missing values.
+
+    A feature with missing values gets at most 255 bins, so that its missing
+    code (the number of bins) still fits in uint8.
+    """
+    missing = np.isnan(column)
+    if missing.any():
+        column = column[~missing]
+        max_bin = min(max_bin, MAX_BIN - 1)
     if column.size == 0:
         return np.array([np.float32(np.inf)], dtype=np.float32), np.float32(0.0)
     distinct = np.unique(column)
@@ -133,6 +141,14 @@ class BinMapper:
     def transform(self, X):
         """uint8 bin codes of ``X`` (float32, (n, d), C-contiguous)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
+        full = self.n_bins_ >= MAX_BIN
+        if full.any():
+            with_missing = full & np.isnan(X).any(axis=0)
+            if with_missing.any():
+                raise ValueError(
+                    f"features {np.flatnonzero(with_missing)[:10].tolist()} have {MAX_BIN} bins "
+                    "and missing values, whose code would not fit in uint8; use max_bin <= 255 "
+                    "for data with missing values.")
         kernel, _ = resolve_kernel("map_to_bins", self.backend)
         binned = np.empty(X.shape, dtype=np.uint8)
         kernel(X, self.cut_values_, self.cut_ptr_, binned, effective_n_threads(self.n_threads))

@@ -50,10 +50,13 @@ class TreeGrower:
     n_threads : int
     allowed_features : ndarray of shape (d,), uint8 or None
         Features the tree may split on (None: all).
+    has_missing : bool
+        Whether the data have missing values (changes how xgboost sums the root).
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
-                 gamma, learning_rate, kernels, n_threads, allowed_features=None):
+                 gamma, learning_rate, kernels, n_threads, allowed_features=None,
+                 has_missing=False):
         self.binned = binned
         self.n_bins = n_bins
         self.n_slots = int(n_bins.max()) + 1
@@ -67,6 +70,7 @@ class TreeGrower:
         self.learning_rate = np.float32(learning_rate)
         self.kernels = kernels
         self.n_threads = n_threads
+        self.has_missing = has_missing
         n_features = binned.shape[1]
         self.allowed_features = (np.ones(n_features, dtype=np.uint8) if allowed_features is None
                                  else np.asarray(allowed_features, dtype=np.uint8))
@@ -119,8 +123,13 @@ class TreeGrower:
             return self._flatten(nodes)
         hists = self._hists(1)
         self._build([root], hists)
-        # xgboost takes the root's sums from the first feature's histogram, in bin order.
-        sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
+        if self.has_missing:
+            # xgboost sums the gradients of all rows in order (float64) for sparse data...
+            sums = (np.add.accumulate(self.gradients, dtype=np.float64)[-1],
+                    np.add.accumulate(self.hessians, dtype=np.float64)[-1])
+        else:
+            # ... and takes them from the first feature's histogram, in bin order, for dense data.
+            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
         root["g"], root["h"] = float(sums[0]), float(sums[1])
         level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:

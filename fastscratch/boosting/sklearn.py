@@ -136,6 +136,7 @@ class _XGBModel(BaseEstimator):
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {X.shape[1]}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
         binned = binner.transform(X)
+        has_missing = bool(np.isnan(X).any())
 
         if self.base_score is None:
             base_score = loss.base_score(y32, weights)
@@ -162,7 +163,7 @@ class _XGBModel(BaseEstimator):
             np.copyto(rows, identity)
             grower = TreeGrower(binned, binner.n_bins_, gradients, hessians, rows, scratch, params,
                                 self.max_depth, float(np.float32(self.gamma)), self.learning_rate,
-                                kernels, n_threads)
+                                kernels, n_threads, has_missing=has_missing)
             tree = grower.grow()
             kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw, n_threads)
             split = tree["left"] >= 0
@@ -185,13 +186,14 @@ class _XGBModel(BaseEstimator):
 
     def _raw_predict(self, X):
         check_is_fitted(self, "_forest")
-        X = validate_data(self, X, dtype=np.float32, reset=False, order="C")
+        X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
+                          ensure_all_finite="allow-nan")
         n_threads = effective_n_threads(self.n_jobs)
         return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True
         return tags
 
 
@@ -267,7 +269,8 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True,
+                             ensure_all_finite="allow-nan")
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         if np.any(np.abs(y) > np.finfo(np.float32).max):
@@ -338,7 +341,8 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
 
     def fit(self, X, y, sample_weight=None, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C",
+                             ensure_all_finite="allow-nan")
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
         encoder = LabelEncoder().fit(y)
         if encoder.classes_.shape[0] < 2:
