@@ -75,10 +75,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from . import boosting as _boosting
 from . import cluster as _cluster
 from . import naive_bayes as _nb
 from . import neighbors as _neighbors
 from ._backend import effective_n_threads, resolve_kernel
+from .boosting.binning import BinMapper
+from .boosting.grower import TreeGrower
+from .boosting.loss import OBJECTIVES
+from .boosting.predictor import Forest
 from .kernels import _threads as _kernel_threads
 
 __all__ = [
@@ -1149,3 +1154,284 @@ class KNeighborsRegressor(_DaskKNeighborsMixin, _neighbors.KNeighborsRegressor):
         merged, sizes, _, dask_input = self._merged_blocks(X, None)
         blocks = [dask.delayed(_knn_regress, pure=True)(m, self.weights) for m in merged]
         return self._assemble(blocks, sizes, (), np.float64, dask_input)
+
+
+# ---------------------------------------------------------------------------------------------
+# Boosting: data-parallel histograms, splits chosen once on the client
+# ---------------------------------------------------------------------------------------------
+
+
+def _bin_block(X, binner):
+    return binner.transform(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _boost_gradients(loss, y, raw, weights):
+    gradients = np.empty(y.shape[0], dtype=np.float32)
+    hessians = np.empty(y.shape[0], dtype=np.float32)
+    loss.gradients(y, raw, weights, gradients, hessians)
+    return gradients, hessians
+
+
+def _boost_partition(binned, rows, starts, stops, features, split_bins, default_lefts, n_bins,
+                     backend, n_threads):
+    """One block's rows of the splitting nodes, partitioned left then right; and the left counts."""
+    _thread_safe_kernels()
+    kernel, _ = resolve_kernel("partition_rows", backend)
+    rows = rows.copy()
+    n_left = np.empty(starts.shape[0], dtype=np.intp)
+    kernel(binned, rows, starts, stops, features, split_bins, default_lefts, n_bins,
+           np.empty(rows.shape[0], dtype=np.intp), n_left, n_threads)
+    return rows, n_left
+
+
+def _boost_histograms(binned, rows, starts, stops, gradients_hessians, n_slots, backend, n_threads):
+    """One block's histograms (float64) of the nodes whose local row segments are given."""
+    _thread_safe_kernels()
+    kernel, _ = resolve_kernel("build_histograms", backend)
+    out = np.empty((starts.shape[0], binned.shape[1], n_slots, 2), dtype=np.float64)
+    kernel(binned, rows, starts, stops, gradients_hessians[0], gradients_hessians[1], out,
+           n_threads)
+    return out
+
+
+def _add_arrays(parts):
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def _boost_add_leaves(rows, starts, stops, values, raw, backend, n_threads):
+    _thread_safe_kernels()
+    kernel, _ = resolve_kernel("add_leaf_values", backend)
+    raw = raw.copy()
+    kernel(rows, starts, stops, values, raw, n_threads)
+    return raw
+
+
+def _take_rows(X, indices):
+    return np.asarray(X)[indices]
+
+
+def _gather_rows(blocks, sizes, indices):
+    """Rows ``indices`` (sorted, global) of a blocked array, in memory."""
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    owner = np.searchsorted(offsets, indices, side="right") - 1
+    parts = [dask.delayed(_take_rows, pure=True)(blocks[o], indices[owner == o] - offsets[o])
+             for o in np.unique(owner)]
+    return np.concatenate(dask.compute(*parts))
+
+
+class _DaskTreeGrower(TreeGrower):
+    """The in-memory grower with its two data passes (histograms, partitions) run on Dask.
+
+    Every block keeps its own ``rows`` array; a node of the (virtual) global
+    row layout ``[start, stop)`` owns, in block b, the local segment
+    ``segments[(start, stop)][b]``. Split finding, the subtraction trick, node
+    numbering and leaf values are the parent's, on the summed histograms.
+    """
+
+    def __init__(self, blocks, block_rows, gradients_hessians, sizes, n_features, n_bins, params,
+                 max_depth, gamma, learning_rate, kernels, backend, n_threads):
+        n_samples = int(sum(sizes))
+        super().__init__(_ShapeOnly((n_samples, n_features)), n_bins, None, None, None, None,
+                         params, max_depth, gamma, learning_rate, kernels, 1)
+        self.blocks = blocks
+        self.block_rows = list(block_rows)
+        self.gradients_hessians = gradients_hessians
+        self.backend = backend
+        self.task_threads = n_threads
+        self.segments = {(0, n_samples): np.column_stack([np.zeros(len(sizes), dtype=np.intp),
+                                                          np.asarray(sizes, dtype=np.intp)])}
+
+    def _local(self, nodes, b):
+        segments = [self.segments[(node["start"], node["stop"])][b] for node in nodes]
+        starts = np.array([s[0] for s in segments], dtype=np.intp)
+        stops = np.array([s[1] for s in segments], dtype=np.intp)
+        return starts, stops
+
+    def _build(self, nodes, out):
+        parts = []
+        for b, (binned, rows, gh) in enumerate(zip(self.blocks, self.block_rows,
+                                                   self.gradients_hessians)):
+            starts, stops = self._local(nodes, b)
+            parts.append(dask.delayed(_boost_histograms, pure=True)(
+                binned, rows, starts, stops, gh, self.n_slots, self.backend, self.task_threads))
+        out[...] = _tree_reduce(parts, _add_arrays).compute()
+
+    def _partition(self, splitting):
+        features = np.array([node["split"][0] for node in splitting], dtype=np.intp)
+        split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
+        default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
+        results = []
+        for b, (binned, rows) in enumerate(zip(self.blocks, self.block_rows)):
+            starts, stops = self._local(splitting, b)
+            results.append(dask.delayed(_boost_partition, pure=True, nout=2)(
+                binned, rows, starts, stops, features, split_bins, default_lefts, self.n_bins,
+                self.backend, self.task_threads))
+        results = dask.persist(*results)
+        self.block_rows = [result[0] for result in results]
+        n_left = np.array(dask.compute(*[result[1] for result in results]))  # (blocks, nodes)
+        for j, node in enumerate(splitting):
+            total_left = int(n_left[:, j].sum())
+            node["n_left"] = total_left
+            local = self.segments[(node["start"], node["stop"])]
+            middle = local[:, 0] + n_left[:, j]
+            self.segments[(node["start"], node["start"] + total_left)] = np.column_stack(
+                [local[:, 0], middle])
+            self.segments[(node["start"] + total_left, node["stop"])] = np.column_stack(
+                [middle, local[:, 1]])
+
+    def block_leaf_segments(self, tree, b):
+        """Leaf segments ``(starts, stops, values)`` of block ``b``."""
+        starts, stops, values = tree["leaf_segments"]
+        local = np.array([self.segments[(int(s), int(e))][b] for s, e in zip(starts, stops)],
+                         dtype=np.intp).reshape(-1, 2)
+        return np.ascontiguousarray(local[:, 0]), np.ascontiguousarray(local[:, 1]), values
+
+
+class _DaskBoostingMixin(_DaskPredictMixin):
+    """``fit`` of a Dask collection: data-parallel histograms (xgboost.dask, LightGBM data-parallel)."""
+
+    def _fit_dask(self, X, y32, sample_weight, cuts):
+        self._check_params()
+        n_threads = _task_threads(self.n_jobs)
+        loss = OBJECTIVES[self._objective_name()]()
+        sizes = X.chunks[0]
+        n_samples, n_features = int(X.shape[0]), int(X.shape[1])
+        x_blocks = _blocks(X)
+        y_blocks = _blocks(y32)
+        weights = None
+        if sample_weight is not None:
+            weights = sample_weight.astype(np.float32)
+            if bool((weights < 0).any().compute()):
+                raise ValueError("sample_weight must be non-negative.")
+        w_blocks = _blocks(weights) or [None] * len(x_blocks)
+
+        binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
+                           n_threads=n_threads)
+        if cuts is None:
+            # The rows the in-memory BinMapper would sample (same random_state, same rows).
+            candidates = np.arange(n_samples)
+            if weights is not None:
+                w_all = np.asarray(weights.compute())
+                if np.any(w_all == 0) and np.any(w_all > 0):
+                    candidates = np.flatnonzero(w_all > 0)
+            if binner.subsample is not None and candidates.shape[0] > binner.subsample:
+                rng = check_random_state(self.random_state)
+                candidates = candidates[np.sort(rng.choice(candidates.shape[0], binner.subsample,
+                                                           replace=False))]
+            binner.fit(_gather_rows(x_blocks, sizes, candidates))
+        else:
+            cut_ptr, cut_values = cuts
+            if len(cut_ptr) != n_features + 1:
+                raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {n_features}.")
+            binner.set_xgboost_cuts(cut_ptr, cut_values)
+        binned = list(dask.persist(*[dask.delayed(_bin_block, pure=True)(b, binner)
+                                     for b in x_blocks]))
+        y_blocks = list(dask.persist(*y_blocks))
+        w_blocks = list(dask.persist(*w_blocks)) if weights is not None else w_blocks
+
+        if self.base_score is None:
+            if weights is None:
+                total, count = dask.compute(y32.astype(np.float64).sum(), n_samples)
+            else:
+                total, count = dask.compute((y32.astype(np.float64) * weights).sum(), weights.sum())
+            base_score = float(np.float32(total / count))
+        else:
+            base_score = float(self.base_score)
+        base_margin = loss.score_to_margin(base_score)
+        kernels = {name: resolve_kernel(name, self.backend)[0]
+                   for name in ("find_best_splits", "subtract_histograms")}
+        params = self._train_params()
+        raw = [dask.delayed(np.full, pure=True)(n, base_margin, dtype=np.float32) for n in sizes]
+        identity = [dask.delayed(np.arange, pure=True)(n, dtype=np.intp) for n in sizes]
+        forest = Forest(n_groups=1)
+        progress = None
+        if self.verbosity > 0:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
+        for _ in range(self.n_estimators):
+            gradients = list(dask.persist(*[
+                dask.delayed(_boost_gradients, pure=True)(loss, yb, rb, wb)
+                for yb, rb, wb in zip(y_blocks, raw, w_blocks)]))
+            grower = _DaskTreeGrower(binned, identity, gradients, sizes, n_features,
+                                     binner.n_bins_, params, self.max_depth,
+                                     float(np.float32(self.gamma)), self.learning_rate, kernels,
+                                     self.backend, n_threads)
+            tree = grower.grow()
+            raw = list(dask.persist(*[
+                dask.delayed(_boost_add_leaves, pure=True)(
+                    rows, *grower.block_leaf_segments(tree, b), rb, self.backend, n_threads)
+                for b, (rows, rb) in enumerate(zip(grower.block_rows, raw))]))
+            split = tree["left"] >= 0
+            thresholds = np.zeros(split.shape[0], dtype=np.float32)
+            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+            forest.add_tree(tree, thresholds)
+            if progress is not None:
+                progress.update()
+        if progress is not None:
+            progress.close()
+        self._binner = binner
+        self._forest = forest
+        self._loss = loss
+        self.base_score_ = base_score
+        self._base_margin = float(base_margin)
+        return self
+
+    def _dask_inputs(self, X, y, sample_weight):
+        X, columns = _as_dask_array(X, "X", ndim=(2,))
+        X = X.astype(np.float32)
+        y, sample_weight = _aligned(X, y, sample_weight)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got shape {y.shape}; pass y.ravel().")
+        _set_feature_names(self, columns, X.shape[1])
+        return X, y, sample_weight
+
+
+_BOOST_DOC = """{name} on Dask: :class:`fastscratch.{name}` whose ``fit`` also takes Dask
+    arrays and dataframes, data-parallel as xgboost.dask and LightGBM's
+    data-parallel mode.
+
+    The rows stay in their blocks on the workers, binned once with cut points
+    from ``cuts`` (xgboost's format) or from the rows the in-memory
+    :class:`~fastscratch.boosting.binning.BinMapper` would sample (the same
+    rows for the same ``random_state``). For every tree, each worker computes
+    its rows' gradients, and for every level it builds the histograms of its
+    rows of the nodes to build (our ``build_histograms`` kernel); the client
+    sums them (tree reduction), chooses the splits once with the in-memory
+    grower (``find_best_splits``, the subtraction trick, xgboost's node
+    numbering) and broadcasts them; each worker partitions its rows
+    (``partition_rows``) and, at the end of the tree, adds the leaf values to
+    its margins. With the same cut points the trees equal the in-memory ones
+    (up to the rounding of the summed float64 histograms). ``predict*`` of a
+    Dask collection returns Dask arrays (one task per block).
+    Parameters and attributes: those of :class:`fastscratch.{name}`.
+"""
+
+
+class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
+    __doc__ = _BOOST_DOC.format(name="XGBRegressor")
+
+    def fit(self, X, y, sample_weight=None, cuts=None):
+        if not is_dask_collection(X):
+            return super().fit(X, y, sample_weight=sample_weight, cuts=cuts)
+        X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
+        if not bool(da.isfinite(y).all().compute()):
+            raise ValueError("y contains NaN or infinity; remove or impute those targets.")
+        return self._fit_dask(X, y.astype(np.float32), sample_weight, cuts)
+
+
+class XGBClassifier(_DaskBoostingMixin, _boosting.XGBClassifier):
+    __doc__ = _BOOST_DOC.format(name="XGBClassifier")
+
+    def fit(self, X, y, sample_weight=None, cuts=None):
+        if not is_dask_collection(X):
+            return super().fit(X, y, sample_weight=sample_weight, cuts=cuts)
+        X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
+        classes, codes = _classes_and_codes(y)
+        if classes.shape[0] != 2:
+            raise ValueError(f"y has {classes.shape[0]} classes; objective='binary:logistic' "
+                             "needs exactly two.")
+        self.classes_ = classes
+        return self._fit_dask(X, codes.astype(np.float32), sample_weight, cuts)

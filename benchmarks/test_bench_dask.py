@@ -1,0 +1,129 @@
+"""Dask: fastscratch.distributed vs dask-ml on the same LocalCluster, time and peak memory.
+
+Sizes (``--bench-size``; "large" is the issue's):
+
+- k-means, 16 clusters, k-means|| init, 10 Lloyd iterations at most, on blobs of
+  n x 16 float32: tiny 20,000, default 2,000,000, large 20,000,000 rows;
+- GaussianNB fit on the same data (16 classes);
+
+The data are generated lazily, block by block on the workers (one seed per
+block), so they never sit in one process's memory. The cluster is a
+LocalCluster of 2 worker processes with 1 thread each. Each benchmark
+records in ``extra_info`` the peak resident memory of each worker during the
+timed rounds (``VmHWM``, reset before the first round) and, for k-means, the
+inertia and iteration count, so the two libraries can be compared at equal
+quality. The data are persisted on the workers before timing (both
+libraries then read the same blocks).
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask_ml")
+pytest.importorskip("distributed")
+
+import dask.array as da  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+from fastscratch import distributed as fd  # noqa: E402
+
+SIZES = {"tiny": 20_000, "default": 2_000_000, "large": 20_000_000}
+CHUNK_ROWS = {"tiny": 5_000, "default": 250_000, "large": 1_000_000}
+N_FEATURES = 16
+N_CLUSTERS = 16
+MAX_ITER = 10
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+def _blob_block(block_id, n_rows, seed):
+    """One block of the blobs (float32) and its labels, from the block's own seed."""
+    rng = np.random.default_rng([seed, block_id])
+    centres = np.random.default_rng(seed).uniform(-10, 10, (N_CLUSTERS, N_FEATURES))
+    labels = rng.integers(0, N_CLUSTERS, n_rows)
+    X = (centres[labels] + rng.standard_normal((n_rows, N_FEATURES))).astype(np.float32)
+    return X, labels
+
+
+def lazy_blobs(n_samples, chunk_rows, seed=0):
+    """``(X, y)`` as Dask arrays whose blocks are generated on the workers."""
+    import dask
+
+    sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
+    blocks = [dask.delayed(_blob_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
+    X = da.concatenate([da.from_delayed(b[0], shape=(n, N_FEATURES), dtype=np.float32)
+                        for b, n in zip(blocks, sizes)])
+    y = da.concatenate([da.from_delayed(b[1], shape=(n,), dtype=np.int64)
+                        for b, n in zip(blocks, sizes)])
+    return X, y
+
+
+def _status_mb(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS")
+
+
+@pytest.fixture(scope="module")
+def data(client, bench_size):
+    X, y = lazy_blobs(SIZES[bench_size], CHUNK_ROWS[bench_size])
+    X, y = client.persist([X, y])
+    client.wait_for_workers(2)
+    return X, y
+
+
+def _run(benchmark, client, library, fit, bench_size):
+    before = client.run(_reset_peak)
+    rounds = 1 if bench_size == "large" else 3
+    result = benchmark.pedantic(fit, rounds=rounds, iterations=1, warmup_rounds=1)
+    peak = client.run(_status_mb, "VmHWM")
+    benchmark.extra_info["library"] = library
+    benchmark.extra_info["backend"] = library
+    benchmark.extra_info["peak_memory_mb_per_worker"] = {w: round(peak[w], 1) for w in peak}
+    benchmark.extra_info["rss_before_mb_per_worker"] = {w: round(before[w], 1) for w in before}
+    return result
+
+
+@pytest.mark.parametrize("library", ["fastscratch", "dask-ml"])
+def test_kmeans(benchmark, client, data, library, bench_size):
+    X, _ = data
+    benchmark.group = f"dask k-means {SIZES[bench_size]}x{N_FEATURES} float32, k={N_CLUSTERS}"
+    if library == "fastscratch":
+        model = fd.KMeans(N_CLUSTERS, init="k-means||", max_iter=MAX_ITER, random_state=0)
+    else:
+        from dask_ml.cluster import KMeans
+
+        model = KMeans(N_CLUSTERS, init="k-means||", max_iter=MAX_ITER, random_state=0)
+    fitted = _run(benchmark, client, library, lambda: model.fit(X), bench_size)
+    benchmark.extra_info["inertia"] = float(fitted.inertia_)
+    benchmark.extra_info["n_iter"] = int(fitted.n_iter_)
+
+
+@pytest.mark.parametrize("library", ["fastscratch", "dask-ml"])
+def test_gaussian_nb_fit(benchmark, client, data, library, bench_size):
+    X, y = data
+    benchmark.group = f"dask GaussianNB fit {SIZES[bench_size]}x{N_FEATURES} float32"
+    if library == "fastscratch":
+        model = fd.GaussianNB()
+    else:
+        from dask_ml.naive_bayes import GaussianNB
+
+        model = GaussianNB()
+    fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
+    assert np.asarray(fitted.theta_).shape == (N_CLUSTERS, N_FEATURES)
