@@ -270,3 +270,58 @@ def test_bad_data(diabetes, cancer):
                           XGBClassifier(n_estimators=5, max_depth=3)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("importance_type", ["weight", "gain", "total_gain", "cover",
+                                             "total_cover"])
+def test_feature_importances_like_xgboost(cancer, importance_type):
+    X, y = cancer
+    params = dict(n_estimators=5, max_depth=4, importance_type=importance_type)
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = XGBClassifier(**params).fit(X, y, cuts=cuts)
+    assert_allclose(model.feature_importances_, reference.feature_importances_, atol=1e-6)
+
+
+def test_save_load_round_trip(cancer, diabetes, tmp_path):
+    import pickle
+
+    X, y = cancer
+    labels = np.where(y == 1, "yes", "no")
+    X = X.copy()
+    X[::9, 2] = np.nan
+    model = XGBClassifier(n_estimators=7, max_depth=4, learning_rate=0.2).fit(X, labels)
+    path = tmp_path / "model.json"
+    model.save_model(path)
+    loaded = XGBClassifier().load_model(path)
+    assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.get_params()["learning_rate"] == 0.2
+    assert_array_equal(pickle.loads(pickle.dumps(model)).predict_proba(X), model.predict_proba(X))
+    Xr, yr = diabetes
+    regressor = XGBRegressor(n_estimators=4).fit(Xr, yr)
+    regressor.save_model(tmp_path / "r.json")
+    assert_array_equal(XGBRegressor().load_model(tmp_path / "r.json").predict(Xr),
+                       regressor.predict(Xr))
+    with pytest.raises(ValueError, match="not a XGBRegressor"):
+        XGBRegressor().load_model(path)
+
+
+def test_load_bad_files(cancer, tmp_path):
+    X, y = cancer
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not a JSON"):
+        XGBClassifier().load_model(bad)
+    foreign = tmp_path / "xgb.json"
+    xgboost.XGBClassifier(n_estimators=2).fit(X, y).save_model(foreign)
+    with pytest.raises(ValueError, match="not a fastscratch"):
+        XGBClassifier().load_model(foreign)
+    model = XGBClassifier(n_estimators=2).fit(X, y)
+    path = tmp_path / "m.json"
+    model.save_model(path)
+    document = json.loads(path.read_text())
+    document["forest"]["nodes"]["left"][0] = 10**6
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="corrupted"):
+        XGBClassifier().load_model(path)

@@ -58,7 +58,7 @@ class _XGBModel(BaseEstimator):
     def __init__(self, *, n_estimators=100, learning_rate=0.3, max_depth=6, min_child_weight=1.0,
                  reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=0.0, max_bin=256,
                  base_score=None, objective=None, tree_method="hist", random_state=None,
-                 n_jobs=None, backend="auto", verbosity=0):
+                 n_jobs=None, backend="auto", verbosity=0, importance_type=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -75,6 +75,7 @@ class _XGBModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.backend = backend
         self.verbosity = verbosity
+        self.importance_type = importance_type
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -183,6 +184,50 @@ class _XGBModel(BaseEstimator):
         self._base_margin = float(base_margin)
         self.n_features_in_ = X.shape[1]
         return self
+
+    # ------------------------------------------------------------ inspection
+    @property
+    def feature_importances_(self):
+        """Normalised feature importances (xgboost's ``feature_importances_``).
+
+        ``importance_type`` (default "gain"): "weight" = number of splits on the
+        feature, "total_gain" = sum of their gains, "gain" = total_gain / weight,
+        "total_cover" / "cover" the same with the hessian sums of the split nodes.
+        """
+        check_is_fitted(self, "_forest")
+        kind = self.importance_type or "gain"
+        kinds = ("weight", "gain", "total_gain", "cover", "total_cover")
+        if kind not in kinds:
+            raise ValueError(f"importance_type={kind!r} is not one of {kinds}.")
+        nodes, _, _ = self._forest.arrays()
+        split = nodes["left"] >= 0
+        features = nodes["feature"][split]
+        d = self.n_features_in_
+        weight = np.bincount(features, minlength=d).astype(np.float64)
+        if kind == "weight":
+            scores = weight
+        else:
+            column = "gain" if "gain" in kind else "cover"
+            scores = np.bincount(features, weights=nodes[column][split].astype(np.float64),
+                                 minlength=d)
+            if not kind.startswith("total"):
+                scores = np.divide(scores, weight, out=np.zeros(d), where=weight > 0)
+        total = scores.sum()
+        return (scores / total if total > 0 else scores).astype(np.float32)
+
+    # ------------------------------------------------------------- model I/O
+    def save_model(self, path):
+        """Write the fitted model to ``path`` as JSON (format in :mod:`fastscratch.boosting.model_io`)."""
+        from .model_io import save_model
+
+        check_is_fitted(self, "_forest")
+        save_model(self, path)
+
+    def load_model(self, path):
+        """Load a model written by :meth:`save_model` into this estimator; returns self."""
+        from .model_io import load_model
+
+        return load_model(self, path)
 
     def _raw_predict(self, X):
         check_is_fitted(self, "_forest")
