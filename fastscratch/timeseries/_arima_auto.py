@@ -135,8 +135,9 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     alpha : float, default=0.05
         Level of the KPSS tests.
     with_intercept : "auto" or bool, default="auto"
-        Include the constant (trend "c") in the starting models; "auto"
-        includes it when d + D <= 1. The search also toggles it.
+        Include the constant (trend "c"). "auto" (as R's ``auto.arima``)
+        starts with it when d + D <= 1 and lets the search drop it, and never
+        uses it when d + D >= 2; True or False fixes it.
     max_models : int, default=100
         Stop after this many fitted models.
     backend, n_jobs
@@ -173,10 +174,12 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
         seasonal_diff = seasonal_diff[m:] - seasonal_diff[:-m]
     if d is None:
         d = ndiffs(seasonal_diff, alpha, max_d)
+    # As R: a constant (mean or drift) only when d + D <= 1, and then the search
+    # also tries without it; an explicit with_intercept is kept throughout.
     if with_intercept == "auto":
-        constant = d + D <= 1
+        constant = toggle_constant = d + D <= 1
     else:
-        constant = bool(with_intercept)
+        constant, toggle_constant = bool(with_intercept), False
     if not seasonal:
         max_P = max_Q = start_P = start_Q = 0
 
@@ -213,7 +216,7 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     ]
     for orders in start_models:
         fit(*orders, constant)
-    if constant:
+    if toggle_constant:
         fit(0, 0, 0, 0, False)
 
     def best_key():
@@ -233,7 +236,8 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
                        (p - 1, q - 1, P, Q), (p - 1, q + 1, P, Q), (p + 1, q - 1, P, Q),
                        (p + 1, q + 1, P, Q)]
         candidates = [orders + (with_constant,) for orders in neighbours]
-        candidates.append((p, q, P, Q, not with_constant))
+        if toggle_constant:
+            candidates.append((p, q, P, Q, not with_constant))
         for key in candidates:
             if fit(*key) < fitted[current][0]:
                 current = key
