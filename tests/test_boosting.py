@@ -325,3 +325,50 @@ def test_load_bad_files(cancer, tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match="corrupted"):
         XGBClassifier().load_model(path)
+
+
+@pytest.mark.parametrize("regression", [True, False])
+def test_early_stopping_like_xgboost(diabetes, cancer, regression, capsys):
+    X, y = diabetes if regression else cancer
+    X_train, X_valid, y_train, y_valid = train_test_split(X, y, random_state=0)
+    metrics = ["mae", "rmse"] if regression else ["auc", "logloss"]
+    params = dict(n_estimators=200, max_depth=4, learning_rate=0.3, early_stopping_rounds=5,
+                  eval_metric=metrics, max_bin=32)
+    cls, reference_cls = ((XGBRegressor, xgboost.XGBRegressor) if regression
+                          else (XGBClassifier, xgboost.XGBClassifier))
+    eval_set = [(X_train, y_train), (X_valid, y_valid)]
+    reference = reference_cls(n_jobs=1, **params).fit(X_train, y_train, eval_set=eval_set,
+                                                      verbose=False)
+    cuts = xgboost.QuantileDMatrix(X_train, max_bin=32).get_quantile_cut()
+    model = cls(**params).fit(X_train, y_train, eval_set=eval_set, verbose=False, cuts=cuts)
+    assert model.best_iteration == reference.best_iteration
+    assert model.best_score == pytest.approx(reference.best_score, rel=1e-6)
+    ours, theirs = model.evals_result(), reference.evals_result()
+    for name in ("validation_0", "validation_1"):
+        for metric in metrics:
+            assert_allclose(ours[name][metric], theirs[name][metric], rtol=1e-5, atol=1e-7)
+    predict = "predict" if regression else "predict_proba"
+    assert_allclose(getattr(model, predict)(X_valid), getattr(reference, predict)(X_valid),
+                    rtol=1e-6, atol=1e-5)
+    # All trained rounds stay available through iteration_range.
+    assert_allclose(getattr(model, predict)(X_valid, iteration_range=(0, 3)),
+                    getattr(reference, predict)(X_valid, iteration_range=(0, 3)),
+                    rtol=1e-6, atol=1e-5)
+    assert capsys.readouterr().out == ""
+    model.set_params(n_estimators=3, early_stopping_rounds=None)
+    model.fit(X_train, y_train, eval_set=eval_set[1:], verbose=True)
+    assert "[2]\tvalidation_0-" in capsys.readouterr().out
+    assert not hasattr(model, "best_iteration")
+
+
+def test_early_stopping_errors(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match="eval_set"):
+        XGBRegressor(n_estimators=3, early_stopping_rounds=2).fit(X, y)
+    with pytest.raises(ValueError, match="eval_metric"):
+        XGBRegressor(n_estimators=3, eval_metric="nope").fit(X, y, eval_set=[(X, y)])
+    model = XGBRegressor(n_estimators=3).fit(X, y)
+    with pytest.raises(ValueError, match="iteration_range"):
+        model.predict(X, iteration_range=(0, 10))
+    with pytest.raises(ValueError, match="eval_set"):
+        model.evals_result()

@@ -87,3 +87,39 @@ class BinaryLogistic:
 
 
 OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic}
+
+
+# Evaluation metrics, as xgboost computes them from (float32) predictions.
+# Each takes (y, prediction, sample_weight) with prediction already transformed
+# (probabilities for binary:logistic); "maximize" says which way is better.
+
+def _rmse(y, prediction, weight):
+    return float(np.sqrt(np.average((prediction.astype(np.float64) - y) ** 2, weights=weight)))
+
+
+def _mae(y, prediction, weight):
+    return float(np.average(np.abs(prediction.astype(np.float64) - y), weights=weight))
+
+
+def _logloss(y, prediction, weight):
+    p = np.clip(prediction.astype(np.float64), 1e-16, 1.0 - 1e-16)
+    return float(np.average(-(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)), weights=weight))
+
+
+def _error(y, prediction, weight):
+    return float(np.average((prediction > 0.5) != (y > 0.5), weights=weight))
+
+
+def _auc(y, prediction, weight):
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, prediction, sample_weight=weight))
+
+
+METRICS = {  # name: (function, maximize)
+    "rmse": (_rmse, False),
+    "mae": (_mae, False),
+    "logloss": (_logloss, False),
+    "error": (_error, False),
+    "auc": (_auc, True),
+}

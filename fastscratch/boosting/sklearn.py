@@ -6,12 +6,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
 
 from .._backend import effective_n_threads, resolve_kernel
 from .binning import MAX_BIN, BinMapper
 from .grower import TreeGrower
-from .loss import OBJECTIVES
+from .loss import METRICS, OBJECTIVES
 from .predictor import Forest
 
 KERNELS = ("build_histograms", "subtract_histograms", "find_best_splits",
@@ -58,7 +59,8 @@ class _XGBModel(BaseEstimator):
     def __init__(self, *, n_estimators=100, learning_rate=0.3, max_depth=6, min_child_weight=1.0,
                  reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=0.0, max_bin=256,
                  base_score=None, objective=None, tree_method="hist", random_state=None,
-                 n_jobs=None, backend="auto", verbosity=0, importance_type=None):
+                 n_jobs=None, backend="auto", verbosity=0, importance_type=None,
+                 early_stopping_rounds=None, eval_metric=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -76,6 +78,8 @@ class _XGBModel(BaseEstimator):
         self.backend = backend
         self.verbosity = verbosity
         self.importance_type = importance_type
+        self.early_stopping_rounds = early_stopping_rounds
+        self.eval_metric = eval_metric
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -115,10 +119,40 @@ class _XGBModel(BaseEstimator):
                          f32(self.max_delta_step)], dtype=np.float64)
 
     # --------------------------------------------------------------------- fit
-    def _fit(self, X, y, sample_weight, cuts):
+    def _prepare_evals(self, eval_set, loss, encode_y):
+        """Validated eval sets, metric names and the empty history."""
+        if self.early_stopping_rounds is not None:
+            if isinstance(self.early_stopping_rounds, bool) or not isinstance(
+                    self.early_stopping_rounds, numbers.Integral) or self.early_stopping_rounds < 1:
+                raise ValueError(f"early_stopping_rounds={self.early_stopping_rounds!r} must be a "
+                                 "positive int or None.")
+            if not eval_set:
+                raise ValueError("early_stopping_rounds needs at least one eval_set in fit().")
+        metrics = self.eval_metric if self.eval_metric is not None else loss.default_metric
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        for metric in metrics:
+            if metric not in METRICS:
+                raise ValueError(f"eval_metric={metric!r} is not one of {sorted(METRICS)}.")
+        evals = []
+        for i, pair in enumerate(eval_set or []):
+            if len(pair) != 2:
+                raise ValueError("eval_set must be a list of (X, y) pairs.")
+            X_eval = check_array(pair[0], dtype=np.float32, order="C",
+                                 ensure_all_finite="allow-nan")
+            y_eval = np.asarray(encode_y(np.asarray(pair[1])), dtype=np.float64)
+            if X_eval.shape[0] != y_eval.shape[0]:
+                raise ValueError(f"eval_set[{i}]: X and y have different numbers of rows.")
+            evals.append((f"validation_{i}", X_eval, y_eval))
+        return evals, metrics
+
+    def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None):
         self._check_params()
         n_threads = effective_n_threads(self.n_jobs)
         loss = OBJECTIVES[self._objective_name()]()
+        evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
+        for name, X_eval, _ in evals:
+            if X_eval.shape[1] != X.shape[1]:
+                raise ValueError(f"{name} has {X_eval.shape[1]} features, X has {X.shape[1]}.")
         y32 = np.ascontiguousarray(y, dtype=np.float32)
         weights = None
         if sample_weight is not None:
@@ -159,7 +193,11 @@ class _XGBModel(BaseEstimator):
         if self.verbosity > 0:
             from tqdm.auto import tqdm
             progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
-        for _ in range(self.n_estimators):
+        history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
+        eval_margins = [np.full(X_eval.shape[0], base_margin, dtype=np.float32)
+                        for _, X_eval, _ in evals]
+        best_score, best_iteration, stale = None, None, 0
+        for iteration in range(self.n_estimators):
             loss.gradients(y32, raw, weights, gradients, hessians)
             np.copyto(rows, identity)
             grower = TreeGrower(binned, binner.n_bins_, gradients, hessians, rows, scratch, params,
@@ -171,6 +209,30 @@ class _XGBModel(BaseEstimator):
             thresholds = np.zeros(split.shape[0], dtype=np.float32)
             thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
             forest.add_tree(tree, thresholds)
+            line = []
+            if evals:
+                new_tree = Forest(n_groups=1)
+                new_tree.add_tree(tree, thresholds)
+            for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
+                # The new tree's values, added in float32 as xgboost's prediction cache.
+                margin += new_tree.predict_raw(X_eval, 0.0, self.backend,
+                                               n_threads)[:, 0].astype(np.float32)
+                prediction = loss.transform(margin)
+                for metric in metrics:
+                    value = METRICS[metric][0](y_eval, prediction, None)
+                    history[name][metric].append(value)
+                    line.append(f"{name}-{metric}:{value:.5f}")
+            if line and verbose and (verbose is True or iteration % int(verbose) == 0):
+                print(f"[{iteration}]\t" + "\t".join(line))
+            if self.early_stopping_rounds is not None:
+                score = history[evals[-1][0]][metrics[-1]][-1]
+                maximize = METRICS[metrics[-1]][1]
+                if best_score is None or (score > best_score if maximize else score < best_score):
+                    best_score, best_iteration, stale = score, iteration, 0
+                else:
+                    stale += 1
+                    if stale >= self.early_stopping_rounds:
+                        break
             if progress is not None:
                 progress.set_postfix({f"train-{loss.default_metric}": loss.loss(y32, raw, weights)})
                 progress.update()
@@ -179,6 +241,13 @@ class _XGBModel(BaseEstimator):
 
         self._binner = binner
         self._forest = forest
+        self.evals_result_ = history
+        for attribute in ("best_iteration", "best_score"):
+            if attribute in self.__dict__:
+                delattr(self, attribute)
+        if best_iteration is not None:
+            self.best_iteration = best_iteration
+            self.best_score = best_score
         self._loss = loss
         self.base_score_ = base_score
         self._base_margin = float(base_margin)
@@ -229,12 +298,28 @@ class _XGBModel(BaseEstimator):
 
         return load_model(self, path)
 
-    def _raw_predict(self, X):
+    def evals_result(self):
+        """Metric history per eval set: ``{"validation_0": {"rmse": [...]}, ...}``."""
+        check_is_fitted(self, "_forest")
+        if not self.evals_result_:
+            raise ValueError("No evaluation result: pass eval_set to fit().")
+        return self.evals_result_
+
+    def _raw_predict(self, X, iteration_range=None):
         check_is_fitted(self, "_forest")
         X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
                           ensure_all_finite="allow-nan")
         n_threads = effective_n_threads(self.n_jobs)
-        return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads)
+        if iteration_range is None or tuple(iteration_range) == (0, 0):
+            # As xgboost: after early stopping, predict with the best iteration's trees.
+            best = getattr(self, "best_iteration", None)
+            iteration_range = (0, best + 1) if best is not None else (0, self._forest.n_trees)
+        start, stop = (int(v) for v in iteration_range)
+        if not 0 <= start <= stop <= self._forest.n_trees:
+            raise ValueError(f"iteration_range={iteration_range!r} is outside the "
+                             f"{self._forest.n_trees} fitted rounds.")
+        return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads,
+                                        (start, stop))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -297,7 +382,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     """.replace("{_NOTES}", _NOTES)
     _objectives = ("reg:squarederror",)
 
-    def fit(self, X, y, sample_weight=None, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees.
 
         Parameters
@@ -305,6 +390,12 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,) or None
+        eval_set : list of (X, y) pairs or None
+            Evaluated after every round with ``eval_metric`` (history in
+            :meth:`evals_result`); the last pair and metric drive
+            ``early_stopping_rounds``.
+        verbose : bool or int, default=True
+            Print the eval metrics every round (or every ``verbose`` rounds).
         cuts : tuple (cut_ptr, cut_values) or None
             Bin cut points in xgboost's format, e.g.
             ``xgboost.QuantileDMatrix(X, max_bin=...).get_quantile_cut()``;
@@ -320,11 +411,11 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         if np.any(np.abs(y) > np.finfo(np.float32).max):
             raise ValueError("y has values too large for float32.")
-        return self._fit(X, y, sample_weight, cuts)
+        return self._fit(X, y, sample_weight, cuts, eval_set, verbose)
 
-    def predict(self, X):
-        """Predicted values, shape (n_samples,)."""
-        return self._raw_predict(X)[:, 0]
+    def predict(self, X, iteration_range=None):
+        """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only."""
+        return self._raw_predict(X, iteration_range)[:, 0]
 
 
 class XGBClassifier(ClassifierMixin, _XGBModel):
@@ -384,7 +475,7 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     """.replace("{_NOTES}", _NOTES)
     _objectives = ("binary:logistic",)
 
-    def fit(self, X, y, sample_weight=None, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         X, y = validate_data(self, X, y, dtype=np.float32, order="C",
                              ensure_all_finite="allow-nan")
@@ -398,18 +489,19 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
                              f"is {target_type}: objective='binary:logistic' needs exactly two "
                              f"classes in y, got {encoder.classes_.shape[0]}.")
         self.classes_ = encoder.classes_
-        return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts)
+        return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,
+                         eval_set, verbose, encoder.transform)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, iteration_range=None):
         """Class probabilities, shape (n_samples, 2)."""
         check_is_fitted(self, "_forest")
-        positive = self._loss.transform(self._raw_predict(X)[:, 0])
+        positive = self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
         return np.column_stack([1.0 - positive, positive])
 
-    def predict(self, X):
+    def predict(self, X, iteration_range=None):
         """Predicted class labels."""
         check_is_fitted(self, "_forest")
-        positive = self._loss.transform(self._raw_predict(X)[:, 0])
+        positive = self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
         return self.classes_[(positive > 0.5).astype(np.intp)]
 
     def __sklearn_tags__(self):
