@@ -153,33 +153,26 @@ def _trainer(case, device):
                    amp=device == "cuda+amp", progress=True)
 
 
-def test_trainer_step(benchmark, isbi, case, device, bench_size):
+@pytest.mark.parametrize("member", ["train_step", "train_epoch"])
+def test_trainer(benchmark, isbi, case, device, bench_size, member):
+    """fastscratch: Trainer.train_step, or Trainer.train_epoch over a DataLoader of one batch."""
     trainer = _trainer(case, device)
-    x, y, w = _batch(isbi, case)
+    batch = _batch(isbi, case)
+    if member == "train_step":
+        def run():
+            trainer.train_step(*batch)
+            _sync(device)
+    else:
+        loader = DataLoader(TensorDataset(*batch), batch_size=batch[0].shape[0])
 
-    def step():
-        trainer.train_step(x, y, w)
-        _sync(device)
+        def run():
+            trainer.train_epoch(loader)
+            _sync(device)
 
-    step()
+    run()
     benchmark.group = _group(case, device)
-    benchmark.extra_info["backend"] = "fastscratch Trainer.train_step"
-    benchmark.pedantic(step, rounds=ROUNDS[bench_size], iterations=1)
-
-
-def test_trainer_epoch(benchmark, isbi, case, device, bench_size):
-    trainer = _trainer(case, device)
-    x, y, w = _batch(isbi, case)
-    loader = DataLoader(TensorDataset(x, y, w), batch_size=x.shape[0])
-
-    def epoch():
-        trainer.train_epoch(loader)
-        _sync(device)
-
-    epoch()
-    benchmark.group = _group(case, device)
-    benchmark.extra_info["backend"] = "fastscratch Trainer.train_epoch (1 batch)"
-    benchmark.pedantic(epoch, rounds=ROUNDS[bench_size], iterations=1)
+    benchmark.extra_info["backend"] = f"fastscratch Trainer.{member}" + (" (1 batch)" if member == "train_epoch" else "")
+    benchmark.pedantic(run, rounds=ROUNDS[bench_size], iterations=1)
 
 
 def test_loop_overhead_interleaved(benchmark, isbi, case, device, bench_size):
