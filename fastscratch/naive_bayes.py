@@ -461,6 +461,11 @@ class _BaseDiscreteNB(_BaseNB):
     def _update_feature_log_prob(self, alpha):
         """Recompute ``feature_log_prob_`` from the counts."""
 
+    def _count_features(self, X, Y):
+        """Add ``Y.T @ v(X)`` to ``feature_count_`` and the class weights to ``class_count_``."""
+        self.feature_count_ += _class_sums(X, Y, self._binarize_threshold)
+        self.class_count_ += Y.sum(axis=0)
+
     def _check_X(self, X):
         return validate_data(self, X, accept_sparse="csr", reset=False,
                              dtype=[np.float64, np.float32], order="C")
@@ -677,8 +682,7 @@ class MultinomialNB(_BaseDiscreteNB):
 
     def _count(self, X, Y, y_index, sample_weight):
         check_non_negative(X, "MultinomialNB (input X): counts cannot be negative")
-        self.feature_count_ += _class_sums(X, Y)
-        self.class_count_ += Y.sum(axis=0)
+        self._count_features(X, Y)
 
     def _update_feature_log_prob(self, alpha):
         smoothed_fc = self.feature_count_ + alpha
@@ -761,8 +765,7 @@ class ComplementNB(_BaseDiscreteNB):
 
     def _count(self, X, Y, y_index, sample_weight):
         check_non_negative(X, "ComplementNB (input X): counts cannot be negative")
-        self.feature_count_ += _class_sums(X, Y)
-        self.class_count_ += Y.sum(axis=0)
+        self._count_features(X, Y)
         self.feature_all_ = self.feature_count_.sum(axis=0)
 
     def _update_feature_log_prob(self, alpha):
@@ -852,8 +855,7 @@ class BernoulliNB(_BaseDiscreteNB):
         return self.binarize
 
     def _count(self, X, Y, y_index, sample_weight):
-        self.feature_count_ += _class_sums(X, Y, self.binarize)
-        self.class_count_ += Y.sum(axis=0)
+        self._count_features(X, Y)
 
     def _update_feature_log_prob(self, alpha):
         smoothed_fc = self.feature_count_ + alpha
