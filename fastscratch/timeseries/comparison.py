@@ -176,41 +176,34 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=60, lstm_pa
         order = tuple(order)
         seasonal_order = tuple(seasonal_order) if seasonal_order is not None else (0, 0, 0, 0)
         notes.append(f"orders fixed by the caller: SARIMA{order}x{seasonal_order} (trend {trend}).")
+    def add_arima(name, fit):
+        say(f"{name}{order}x{seasonal_order} ...")
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = fit()
+        elapsed = time.perf_counter() - start
+        prediction = fitted.get_forecast(test_size)
+        forecast = np.asarray(prediction.predicted_mean, dtype=np.float64)
+        rows[name] = _row(test_values, [forecast], [elapsed])
+        forecasts[name] = forecast[None]
+        bounds = np.asarray(prediction.conf_int(alpha=0.05), dtype=np.float64)
+        intervals[name] = (bounds[:, 0], bounds[:, 1])
+
     try:
         from .arima import ARIMA
     except ImportError as error:
         notes.append(f"fastscratch ARIMA skipped: not importable ({error}).")
     else:
-        say(f"fastscratch ARIMA{order}x{seasonal_order} ...")
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted = ARIMA(order=order, seasonal_order=seasonal_order, trend=trend).fit(train)
-        elapsed = time.perf_counter() - start
-        prediction = fitted.get_forecast(test_size)
-        forecast = np.asarray(prediction.predicted_mean, dtype=np.float64)
-        rows["fastscratch ARIMA"] = _row(test_values, [forecast], [elapsed])
-        forecasts["fastscratch ARIMA"] = forecast[None]
-        bounds = np.asarray(prediction.conf_int(alpha=0.05), dtype=np.float64)
-        intervals["fastscratch ARIMA"] = (bounds[:, 0], bounds[:, 1])
+        add_arima("fastscratch ARIMA",
+                  lambda: ARIMA(order=order, seasonal_order=seasonal_order, trend=trend).fit(train))
     try:
         from statsmodels.tsa.statespace.sarimax import SARIMAX
     except ImportError as error:
         notes.append(f"statsmodels SARIMAX skipped: not importable ({error}).")
     else:
-        say(f"statsmodels SARIMAX{order}x{seasonal_order} ...")
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitted = SARIMAX(train.to_numpy(), order=order, seasonal_order=seasonal_order,
-                             trend=trend).fit(disp=False)
-        elapsed = time.perf_counter() - start
-        prediction = fitted.get_forecast(test_size)
-        forecast = np.asarray(prediction.predicted_mean, dtype=np.float64)
-        rows["statsmodels SARIMAX"] = _row(test_values, [forecast], [elapsed])
-        forecasts["statsmodels SARIMAX"] = forecast[None]
-        bounds = np.asarray(prediction.conf_int(alpha=0.05), dtype=np.float64)
-        intervals["statsmodels SARIMAX"] = (bounds[:, 0], bounds[:, 1])
+        add_arima("statsmodels SARIMAX", lambda: SARIMAX(train.to_numpy(), order=order, seasonal_order=seasonal_order,
+                                                         trend=trend).fit(disp=False))
 
     # Seasonal naive.
     start = time.perf_counter()
