@@ -727,15 +727,15 @@ class LSTMForecaster(BaseEstimator):
         for epoch in bar:
             network.train()
             order = torch.randperm(n_windows, generator=generator).to(X.device)
-            total = 0.0
+            total = torch.zeros((), device=X.device)  # summed on the device: one sync per epoch
             for begin in range(0, n_windows, batch_size):
                 batch = order[begin: begin + batch_size]
                 optimizer.zero_grad(set_to_none=True)
                 loss = F.mse_loss(network(X[batch]), Y[batch])
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * batch.shape[0]
-            self.loss_curve_.append(total / n_windows)
+                total += loss.detach() * batch.shape[0]
+            self.loss_curve_.append(total.item() / n_windows)
             postfix = {"loss": f"{self.loss_curve_[-1]:.4g}"}
             if val is not None:
                 network.eval()
