@@ -110,7 +110,7 @@ def test_fit_arima212_electric_statsmodels(benchmark, bench_size):
 
 def _auto_kwargs(bench_size):
     if bench_size == "tiny":
-        return {"seasonal": False, "max_p": 1, "max_q": 1}
+        return {"seasonal": False, "start_p": 1, "start_q": 1, "max_p": 1, "max_q": 1}
     return {"seasonal": True, "m": 12}
 
 
