@@ -10,6 +10,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import effective_n_threads, resolve_kernel
+from .kernels.kmeans_numpy import BLOCK_ROWS
 
 __all__ = ["KMeans", "kmeans_plusplus"]
 
@@ -277,6 +278,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             backends.add(backend)
         return kernels, "+".join(sorted(backends))
 
+    def _n_threads(self, X):
+        """Threads for the kernels: ``n_jobs``, but at least four row blocks per thread.
+
+        Small inputs run on one thread (starting threads would cost more than
+        the work); the results do not depend on the thread count either way.
+        """
+        n_blocks = -(-X.shape[0] // BLOCK_ROWS)
+        return max(1, min(effective_n_threads(self.n_jobs), n_blocks // 4))
+
     def _check_test_data(self, X):
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
 
@@ -427,7 +437,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             raise ValueError("sample_weight sums to zero; give at least one sample a positive weight.")
         random_state = check_random_state(self.random_state)
         kernels, self.backend_ = self._kernels()
-        n_threads = effective_n_threads(self.n_jobs)
+        n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
 
         # Tolerance relative to the data's spread, then centre the data (both as scikit-learn).
@@ -464,15 +474,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.n_iter_ = n_iter
         return self
 
-    def _labels_inertia(self, X, sample_weight):
+    def _labels_inertia(self, X, sample_weight, with_inertia=True):
         kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
         centers = self.cluster_centers_
         labels = np.empty(X.shape[0], dtype=np.intp)
         sums = np.empty(centers.shape)
         weights = np.empty(centers.shape[0])
         inertia = np.empty(1)
-        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), True, labels,
-               sums, weights, inertia, effective_n_threads(self.n_jobs))
+        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), with_inertia,
+               labels, sums, weights, inertia, self._n_threads(X))
         return labels.astype(np.int32), float(inertia[0])
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -503,7 +513,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """
         check_is_fitted(self)
         X = self._check_test_data(X)
-        return self._labels_inertia(X, np.ones(X.shape[0], dtype=X.dtype))[0]
+        return self._labels_inertia(X, np.ones(X.shape[0], dtype=X.dtype), with_inertia=False)[0]
 
     def transform(self, X):
         """Distances from each sample to each centre.

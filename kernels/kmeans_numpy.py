@@ -38,7 +38,7 @@ Every backend splits the samples into ``n_stripes(n, k, d)`` contiguous stripes
 accumulates each stripe in its own float64 buffer, and adds the stripes in
 order: the results do not depend on the number of threads.
 
-This reference builds an (n x k) distance matrix; the Numba and Cython kernels
+This reference builds (n x k) distance matrices; the Numba and Cython kernels
 work in blocks of ``BLOCK_ROWS`` samples and never hold more than a block.
 """
 
@@ -77,26 +77,17 @@ def stripe_bounds(n_samples, n_stripes_):
     return np.minimum(block_starts * BLOCK_ROWS, n_samples).astype(np.intp)
 
 
-def _stripe_reduce(values_per_sample, labels, starts, n_clusters):
-    """Sum ``values_per_sample`` (n x m float64) per label, stripe by stripe, in order."""
-    total = np.zeros((n_clusters, values_per_sample.shape[1]))
+def _accumulate(X, sample_weight, labels, starts, n_clusters, out_sums, out_weights):
+    """S_j and W_j (float64), summed stripe by stripe and the stripes added in order."""
+    out_sums[:] = 0.0
+    out_weights[:] = 0.0
     for s in range(starts.shape[0] - 1):
         rows = slice(starts[s], starts[s + 1])
-        partial = np.zeros_like(total)
-        np.add.at(partial, labels[rows], values_per_sample[rows])
-        total += partial
-    return total
-
-
-def _accumulate(X, sample_weight, labels, starts, n_clusters, out_sums, out_weights):
-    """S_j and W_j (float64), reduced stripe by stripe."""
-    weights = sample_weight.astype(np.float64)
-    weighted = np.empty((X.shape[0], X.shape[1] + 1))
-    weighted[:, :-1] = X * weights[:, None]
-    weighted[:, -1] = weights
-    total = _stripe_reduce(weighted, labels, starts, n_clusters)
-    out_sums[:] = total[:, :-1]
-    out_weights[:] = total[:, -1]
+        weights = sample_weight[rows].astype(np.float64)
+        out_weights += np.bincount(labels[rows], weights=weights, minlength=n_clusters)
+        for l in range(X.shape[1]):
+            out_sums[:, l] += np.bincount(labels[rows], weights=weights * X[rows, l],
+                                          minlength=n_clusters)
 
 
 def _weighted_inertia(X, sample_weight, centers, labels, starts):
@@ -161,19 +152,22 @@ def elkan_distances(X, centers):
 
     Summed as scikit-learn's ``_euclidean_dense_dense``: groups of four
     features ``((t_0 + t_1) + t_2) + t_3`` added to the running total in
-    order, then the remaining features one by one.
+    order, then the remaining features one by one. One centre at a time
+    (an n x d temporary).
     """
     n_features = X.shape[1]
-    total = np.zeros((X.shape[0], centers.shape[0]), dtype=X.dtype)
-    diff = X[:, None, :] - centers[None, :, :]
-    squares = diff * diff
     n_groups = n_features // 4
-    for g in range(n_groups):
-        t = squares[:, :, 4 * g:4 * g + 4]
-        total += ((t[..., 0] + t[..., 1]) + t[..., 2]) + t[..., 3]
-    for l in range(4 * n_groups, n_features):
-        total += squares[:, :, l]
-    return np.sqrt(total)
+    distances = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
+    for j in range(centers.shape[0]):
+        squares = (X - centers[j]) ** 2
+        total = np.zeros(X.shape[0], dtype=X.dtype)
+        for g in range(n_groups):
+            t = squares[:, 4 * g:4 * g + 4]
+            total += ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]
+        for l in range(4 * n_groups, n_features):
+            total += squares[:, l]
+        distances[:, j] = np.sqrt(total)
+    return distances
 
 
 def kmeans_elkan_init(X, centers, center_half_distances, out_labels, out_upper, out_lower, n_threads):
