@@ -5,6 +5,9 @@ Sizes (``--bench-size``; "large" is the issue's):
 - k-means, 16 clusters, k-means|| init, 10 Lloyd iterations at most, on blobs of
   n x 16 float32: tiny 20,000, default 2,000,000, large 20,000,000 rows;
 - GaussianNB fit on the same data (16 classes);
+- boosting (binary classification, 20 trees of depth 6, 256 bins) on n x 28 float32
+  (HIGGS-shaped: a noisy linear-plus-interaction rule): tiny 5,000, default 200,000,
+  large 2,000,000 rows; vs ``xgboost.dask.DaskXGBClassifier`` (``tree_method="hist"``).
 
 The data are generated lazily, block by block on the workers (one seed per
 block), so they never sit in one process's memory. The cluster is a
@@ -32,6 +35,10 @@ CHUNK_ROWS = {"tiny": 5_000, "default": 250_000, "large": 1_000_000}
 N_FEATURES = 16
 N_CLUSTERS = 16
 MAX_ITER = 10
+BOOST_SIZES = {"tiny": 5_000, "default": 200_000, "large": 2_000_000}
+BOOST_CHUNK_ROWS = {"tiny": 2_500, "default": 50_000, "large": 250_000}
+BOOST_FEATURES = 28
+BOOST_PARAMS = dict(n_estimators=20, max_depth=6, learning_rate=0.3, max_bin=256)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +64,26 @@ def lazy_blobs(n_samples, chunk_rows, seed=0):
     sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
     blocks = [dask.delayed(_blob_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
     X = da.concatenate([da.from_delayed(b[0], shape=(n, N_FEATURES), dtype=np.float32)
+                        for b, n in zip(blocks, sizes)])
+    y = da.concatenate([da.from_delayed(b[1], shape=(n,), dtype=np.int64)
+                        for b, n in zip(blocks, sizes)])
+    return X, y
+
+
+def _higgs_block(block_id, n_rows, seed):
+    rng = np.random.default_rng([seed, block_id])
+    X = rng.standard_normal((n_rows, BOOST_FEATURES)).astype(np.float32)
+    w = np.random.default_rng(seed).standard_normal(BOOST_FEATURES)
+    score = X @ w + 2.0 * X[:, 0] * X[:, 1] + rng.standard_normal(n_rows) * 2.0
+    return X, (score > 0).astype(np.int64)
+
+
+def lazy_higgs(n_samples, chunk_rows, seed=1):
+    import dask
+
+    sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
+    blocks = [dask.delayed(_higgs_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
+    X = da.concatenate([da.from_delayed(b[0], shape=(n, BOOST_FEATURES), dtype=np.float32)
                         for b, n in zip(blocks, sizes)])
     y = da.concatenate([da.from_delayed(b[1], shape=(n,), dtype=np.int64)
                         for b, n in zip(blocks, sizes)])
@@ -127,3 +154,27 @@ def test_gaussian_nb_fit(benchmark, client, data, library, bench_size):
         model = GaussianNB()
     fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
     assert np.asarray(fitted.theta_).shape == (N_CLUSTERS, N_FEATURES)
+
+
+@pytest.fixture(scope="module")
+def higgs(client, bench_size):
+    X, y = lazy_higgs(BOOST_SIZES[bench_size], BOOST_CHUNK_ROWS[bench_size])
+    X, y = client.persist([X, y])
+    return X, y
+
+
+@pytest.mark.parametrize("library", ["fastscratch", "xgboost.dask"])
+def test_boosting_fit(benchmark, client, higgs, library, bench_size):
+    X, y = higgs
+    benchmark.group = (f"dask boosting fit {BOOST_SIZES[bench_size]}x{BOOST_FEATURES} float32, "
+                       f"{BOOST_PARAMS['n_estimators']} trees")
+    if library == "fastscratch":
+        model = fd.XGBClassifier(**BOOST_PARAMS, random_state=0)
+    else:
+        xgboost_dask = pytest.importorskip("xgboost.dask")
+        model = xgboost_dask.DaskXGBClassifier(**BOOST_PARAMS, tree_method="hist", nthread=1)
+        model.client = client
+    fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
+    accuracy = float((fitted.predict(X) == y).mean().compute())
+    benchmark.extra_info["train_accuracy"] = accuracy
+    assert accuracy > 0.6

@@ -265,17 +265,34 @@ class _DaskPredictMixin:
 
     def _dispatch(self, method, X, *args, **kwargs):
         if is_dask_collection(X):
+            if args or kwargs:
+                return getattr(ParallelPostFit(_BoundMethods(self, args, kwargs)), method)(X)
             return getattr(self._postfit(), method)(X)
         return getattr(super(), method)(X, *args, **kwargs)
 
-    def predict(self, X):
-        return self._dispatch("predict", X)
+    def predict(self, X, *args, **kwargs):
+        return self._dispatch("predict", X, *args, **kwargs)
 
-    def predict_proba(self, X):
-        return self._dispatch("predict_proba", X)
+    def predict_proba(self, X, *args, **kwargs):
+        return self._dispatch("predict_proba", X, *args, **kwargs)
 
-    def predict_log_proba(self, X):
-        return self._dispatch("predict_log_proba", X)
+    def predict_log_proba(self, X, *args, **kwargs):
+        return self._dispatch("predict_log_proba", X, *args, **kwargs)
+
+
+class _BoundMethods:
+    """An estimator whose predict methods get extra arguments (``iteration_range=...``)."""
+
+    def __init__(self, estimator, args, kwargs):
+        self.estimator, self.args, self.kwargs = estimator, args, kwargs
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("estimator", "args", "kwargs"):
+            raise AttributeError(name)  # pickling looks these up before __init__ state exists
+        attribute = getattr(self.estimator, name)
+        if name.startswith("predict"):
+            return lambda X: attribute(X, *self.args, **self.kwargs)
+        return attribute
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1166,17 +1183,52 @@ def _bin_block(X, binner):
 
 
 def _boost_gradients(loss, y, raw, weights):
-    gradients = np.empty(y.shape[0], dtype=np.float32)
-    hessians = np.empty(y.shape[0], dtype=np.float32)
-    loss.gradients(y, raw, weights, gradients, hessians)
+    """Gradients and hessians (n_groups, n) of one block at its margins ``raw`` (n_groups, n)."""
+    gradients = np.empty(raw.shape, dtype=np.float32)
+    hessians = np.empty(raw.shape, dtype=np.float32)
+    if raw.shape[0] == 1:
+        loss.gradients(y, raw[0], weights, gradients[0], hessians[0])
+    else:
+        loss.gradients(y, raw, weights, gradients, hessians)
     return gradients, hessians
 
 
-def _boost_partition(binned, rows, starts, stops, features, split_bins, default_lefts, n_bins,
-                     backend, n_threads):
+def _boost_raw(n_rows, base_margin):
+    raw = np.empty((base_margin.shape[0], n_rows), dtype=np.float32)
+    raw[:] = base_margin[:, None]
+    return raw
+
+
+def _any_nan(X):
+    return np.array([bool(np.isnan(X).any())])
+
+
+def _class_weight_totals(codes, weights, n_classes):
+    return (np.bincount(codes, weights=weights, minlength=n_classes).astype(np.float64),)
+
+
+def _local_segments(segments, keys, n_lefts, n_rows):
+    """Local ``(starts, stops)`` in one block of the nodes ``keys`` (see :class:`_DaskTreeGrower`)."""
+    def one(key):
+        parent = segments[key]
+        if parent is None:
+            return 0, n_rows
+        parent_key, level, j, side = parent
+        start, stop = one(parent_key)
+        middle = start + int(n_lefts[level][j])
+        return (start, middle) if side == 0 else (middle, stop)
+
+    pairs = [one(key) for key in keys]
+    return (np.array([p[0] for p in pairs], dtype=np.intp),
+            np.array([p[1] for p in pairs], dtype=np.intp))
+
+
+def _boost_partition(binned, rows, n_lefts, segments, keys, features, split_bins, default_lefts,
+                     n_bins, backend, n_threads):
     """One block's rows of the splitting nodes, partitioned left then right; and the left counts."""
     _thread_safe_kernels()
     kernel, _ = resolve_kernel("partition_rows", backend)
+    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
     rows = rows.copy()
     n_left = np.empty(starts.shape[0], dtype=np.intp)
     kernel(binned, rows, starts, stops, features, split_bins, default_lefts, n_bins,
@@ -1184,13 +1236,15 @@ def _boost_partition(binned, rows, starts, stops, features, split_bins, default_
     return rows, n_left
 
 
-def _boost_histograms(binned, rows, starts, stops, gradients_hessians, n_slots, backend, n_threads):
-    """One block's histograms (float64) of the nodes whose local row segments are given."""
+def _boost_histograms(binned, rows, n_lefts, segments, keys, gradients_hessians, group, n_slots,
+                      backend, n_threads):
+    """One block's histograms (float64) of the nodes ``keys``."""
     _thread_safe_kernels()
     kernel, _ = resolve_kernel("build_histograms", backend)
+    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
     out = np.empty((starts.shape[0], binned.shape[1], n_slots, 2), dtype=np.float64)
-    kernel(binned, rows, starts, stops, gradients_hessians[0], gradients_hessians[1], out,
-           n_threads)
+    kernel(binned, rows, starts, stops, gradients_hessians[0][group],
+           gradients_hessians[1][group], out, n_threads)
     return out
 
 
@@ -1201,11 +1255,12 @@ def _add_arrays(parts):
     return total
 
 
-def _boost_add_leaves(rows, starts, stops, values, raw, backend, n_threads):
+def _boost_add_leaves(rows, n_lefts, segments, keys, values, raw, group, backend, n_threads):
     _thread_safe_kernels()
     kernel, _ = resolve_kernel("add_leaf_values", backend)
+    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
     raw = raw.copy()
-    kernel(rows, starts, stops, values, raw, n_threads)
+    kernel(rows, starts, stops, values, raw[group], n_threads)
     return raw
 
 
@@ -1225,88 +1280,99 @@ def _gather_rows(blocks, sizes, indices):
 class _DaskTreeGrower(TreeGrower):
     """The in-memory grower with its two data passes (histograms, partitions) run on Dask.
 
-    Every block keeps its own ``rows`` array; a node of the (virtual) global
-    row layout ``[start, stop)`` owns, in block b, the local segment
-    ``segments[(start, stop)][b]``. Split finding, the subtraction trick, node
-    numbering and leaf values are the parent's, on the summed histograms.
+    Every block keeps its own ``rows`` array, partitioned level by level on
+    its worker. The parent grower places nodes in a global row layout
+    ``[start, stop)``; here that layout is virtual (the root spans ``2**62``
+    and a split node's children its two halves), and ``segments`` maps each
+    node to how its local segment follows from its parent's on every block:
+    ``(parent, level, j, side)``, the left counts of partition ``level``
+    being computed on the workers. So a level costs one wait (the summed
+    histograms), the partitions running on the workers in between. Split
+    finding, the subtraction trick, node numbering and leaf values are the
+    parent's, on the summed histograms.
     """
 
-    def __init__(self, blocks, block_rows, gradients_hessians, sizes, n_features, n_bins, params,
-                 max_depth, gamma, learning_rate, kernels, backend, n_threads):
-        n_samples = int(sum(sizes))
-        super().__init__(_ShapeOnly((n_samples, n_features)), n_bins, None, None, None, None,
-                         params, max_depth, gamma, learning_rate, kernels, 1)
+    VIRTUAL_ROWS = 1 << 62
+
+    def __init__(self, blocks, block_rows, gradients_hessians, group, n_features, n_bins, params,
+                 max_depth, gamma, learning_rate, kernels, backend, n_threads, has_missing):
+        super().__init__(_ShapeOnly((self.VIRTUAL_ROWS, n_features)), n_bins, None, None, None,
+                         None, params, max_depth, gamma, learning_rate, kernels, 1,
+                         has_missing=has_missing)
+        self.group = group
         self.blocks = blocks
         self.block_rows = list(block_rows)
+        self.n_lefts = [[] for _ in blocks]
         self.gradients_hessians = gradients_hessians
         self.backend = backend
         self.task_threads = n_threads
-        self.segments = {(0, n_samples): np.column_stack([np.zeros(len(sizes), dtype=np.intp),
-                                                          np.asarray(sizes, dtype=np.intp)])}
+        self.segments = {(0, self.VIRTUAL_ROWS): None}
+        self.level = 0
 
-    def _local(self, nodes, b):
-        segments = [self.segments[(node["start"], node["stop"])][b] for node in nodes]
-        starts = np.array([s[0] for s in segments], dtype=np.intp)
-        stops = np.array([s[1] for s in segments], dtype=np.intp)
-        return starts, stops
+    @staticmethod
+    def _keys(nodes):
+        return [(int(node["start"]), int(node["stop"])) for node in nodes]
 
     def _build(self, nodes, out):
-        parts = []
-        for b, (binned, rows, gh) in enumerate(zip(self.blocks, self.block_rows,
-                                                   self.gradients_hessians)):
-            starts, stops = self._local(nodes, b)
-            parts.append(dask.delayed(_boost_histograms, pure=True)(
-                binned, rows, starts, stops, gh, self.n_slots, self.backend, self.task_threads))
+        keys, segments = self._keys(nodes), dict(self.segments)
+        parts = [dask.delayed(_boost_histograms, pure=True)(
+                     binned, rows, n_lefts, segments, keys, gh, self.group, self.n_slots,
+                     self.backend, self.task_threads)
+                 for binned, rows, n_lefts, gh in zip(self.blocks, self.block_rows, self.n_lefts,
+                                                      self.gradients_hessians)]
         out[...] = _tree_reduce(parts, _add_arrays).compute()
 
     def _partition(self, splitting):
+        keys, segments = self._keys(splitting), dict(self.segments)
         features = np.array([node["split"][0] for node in splitting], dtype=np.intp)
         split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
         default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
-        results = []
-        for b, (binned, rows) in enumerate(zip(self.blocks, self.block_rows)):
-            starts, stops = self._local(splitting, b)
-            results.append(dask.delayed(_boost_partition, pure=True, nout=2)(
-                binned, rows, starts, stops, features, split_bins, default_lefts, self.n_bins,
-                self.backend, self.task_threads))
-        results = dask.persist(*results)
-        self.block_rows = [result[0] for result in results]
-        n_left = np.array(dask.compute(*[result[1] for result in results]))  # (blocks, nodes)
-        for j, node in enumerate(splitting):
-            total_left = int(n_left[:, j].sum())
-            node["n_left"] = total_left
-            local = self.segments[(node["start"], node["stop"])]
-            middle = local[:, 0] + n_left[:, j]
-            self.segments[(node["start"], node["start"] + total_left)] = np.column_stack(
-                [local[:, 0], middle])
-            self.segments[(node["start"] + total_left, node["stop"])] = np.column_stack(
-                [middle, local[:, 1]])
+        results = [dask.delayed(_boost_partition, pure=True, nout=2)(
+                       binned, rows, n_lefts, segments, keys, features, split_bins, default_lefts,
+                       self.n_bins, self.backend, self.task_threads)
+                   for binned, rows, n_lefts in zip(self.blocks, self.block_rows, self.n_lefts)]
+        results = dask.persist(*results)  # no wait: the next level's tasks depend on them
+        for b, result in enumerate(results):
+            self.block_rows[b] = result[0]
+            self.n_lefts[b] = self.n_lefts[b] + [result[1]]
+        for j, (node, key) in enumerate(zip(splitting, keys)):
+            half = (key[1] - key[0]) // 2
+            node["n_left"] = half
+            middle = key[0] + half
+            self.segments[(key[0], middle)] = (key, self.level, j, 0)
+            self.segments[(middle, key[1])] = (key, self.level, j, 1)
+        self.level += 1
 
-    def block_leaf_segments(self, tree, b):
-        """Leaf segments ``(starts, stops, values)`` of block ``b``."""
+    def add_leaves(self, tree, raw):
+        """Each block's margins plus the tree's leaf values (delayed, one per block)."""
         starts, stops, values = tree["leaf_segments"]
-        local = np.array([self.segments[(int(s), int(e))][b] for s, e in zip(starts, stops)],
-                         dtype=np.intp).reshape(-1, 2)
-        return np.ascontiguousarray(local[:, 0]), np.ascontiguousarray(local[:, 1]), values
+        keys = [(int(a), int(b)) for a, b in zip(starts, stops)]
+        segments = dict(self.segments)
+        return [dask.delayed(_boost_add_leaves, pure=True)(
+                    rows, n_lefts, segments, keys, values, raw_b, self.group, self.backend,
+                    self.task_threads)
+                for rows, n_lefts, raw_b in zip(self.block_rows, self.n_lefts, raw)]
 
 
 class _DaskBoostingMixin(_DaskPredictMixin):
     """``fit`` of a Dask collection: data-parallel histograms (xgboost.dask, LightGBM data-parallel)."""
 
-    def _fit_dask(self, X, y32, sample_weight, cuts):
+    def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         self._check_params()
+        objective = objective or self.objective or self._objectives[0]
+        self._check_objective(objective)
         n_threads = _task_threads(self.n_jobs)
-        loss = OBJECTIVES[self._objective_name()]()
+        loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
+                else OBJECTIVES[objective]())
+        K = loss.n_groups
         sizes = X.chunks[0]
         n_samples, n_features = int(X.shape[0]), int(X.shape[1])
         x_blocks = _blocks(X)
-        y_blocks = _blocks(y32)
         weights = None
         if sample_weight is not None:
             weights = sample_weight.astype(np.float32)
             if bool((weights < 0).any().compute()):
                 raise ValueError("sample_weight must be non-negative.")
-        w_blocks = _blocks(weights) or [None] * len(x_blocks)
 
         binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
                            n_threads=n_threads)
@@ -1329,24 +1395,34 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             binner.set_xgboost_cuts(cut_ptr, cut_values)
         binned = list(dask.persist(*[dask.delayed(_bin_block, pure=True)(b, binner)
                                      for b in x_blocks]))
-        y_blocks = list(dask.persist(*y_blocks))
-        w_blocks = list(dask.persist(*w_blocks)) if weights is not None else w_blocks
+        y_blocks = list(dask.persist(*_blocks(y32)))
+        w_blocks = (list(dask.persist(*_blocks(weights))) if weights is not None
+                    else [None] * len(x_blocks))
+        nan_parts = [dask.delayed(_any_nan, pure=True)(b) for b in x_blocks]
+        has_missing = bool(_tree_reduce(nan_parts, _add_arrays).compute()[0])
 
-        if self.base_score is None:
-            if weights is None:
-                total, count = dask.compute(y32.astype(np.float64).sum(), n_samples)
-            else:
-                total, count = dask.compute((y32.astype(np.float64) * weights).sum(), weights.sum())
-            base_score = float(np.float32(total / count))
-        else:
+        if self.base_score is not None:
             base_score = float(self.base_score)
-        base_margin = loss.score_to_margin(base_score)
+        elif objective == "multi:softprob":
+            # Class weight totals, then the loss's own formula (a bincount of one row per class).
+            parts = [dask.delayed(_class_weight_totals, pure=True)(yb, wb, K)
+                     for yb, wb in zip(_blocks(y32.astype(np.intp)), w_blocks)]
+            (totals,) = _tree_reduce(parts, _sum_combine).compute()
+            base_score = loss.base_score(np.arange(K, dtype=np.float32), totals)
+        else:
+            if weights is None:
+                total, count = y32.astype(np.float64).sum().compute(), n_samples
+            else:
+                total, count = dask.compute((y32.astype(np.float64) * weights).sum(),
+                                            weights.astype(np.float64).sum())
+            base_score = loss.base_score(np.array([total / count], dtype=np.float32), None)
+        base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
         kernels = {name: resolve_kernel(name, self.backend)[0]
                    for name in ("find_best_splits", "subtract_histograms")}
         params = self._train_params()
-        raw = [dask.delayed(np.full, pure=True)(n, base_margin, dtype=np.float32) for n in sizes]
+        raw = [dask.delayed(_boost_raw, pure=True)(n, base_margin) for n in sizes]
         identity = [dask.delayed(np.arange, pure=True)(n, dtype=np.intp) for n in sizes]
-        forest = Forest(n_groups=1)
+        forest = Forest(n_groups=K)
         progress = None
         if self.verbosity > 0:
             from tqdm.auto import tqdm
@@ -1355,28 +1431,30 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             gradients = list(dask.persist(*[
                 dask.delayed(_boost_gradients, pure=True)(loss, yb, rb, wb)
                 for yb, rb, wb in zip(y_blocks, raw, w_blocks)]))
-            grower = _DaskTreeGrower(binned, identity, gradients, sizes, n_features,
-                                     binner.n_bins_, params, self.max_depth,
-                                     float(np.float32(self.gamma)), self.learning_rate, kernels,
-                                     self.backend, n_threads)
-            tree = grower.grow()
-            raw = list(dask.persist(*[
-                dask.delayed(_boost_add_leaves, pure=True)(
-                    rows, *grower.block_leaf_segments(tree, b), rb, self.backend, n_threads)
-                for b, (rows, rb) in enumerate(zip(grower.block_rows, raw))]))
-            split = tree["left"] >= 0
-            thresholds = np.zeros(split.shape[0], dtype=np.float32)
-            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
-            forest.add_tree(tree, thresholds)
+            for k in range(K):
+                grower = _DaskTreeGrower(binned, identity, gradients, k, n_features,
+                                         binner.n_bins_, params, self.max_depth,
+                                         float(np.float32(self.gamma)), self.learning_rate,
+                                         kernels, self.backend, n_threads, has_missing)
+                tree = grower.grow()
+                raw = list(dask.persist(*grower.add_leaves(tree, raw)))
+                split = tree["left"] >= 0
+                thresholds = np.zeros(split.shape[0], dtype=np.float32)
+                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+                forest.add_tree(tree, thresholds, group=k)
             if progress is not None:
                 progress.update()
         if progress is not None:
             progress.close()
         self._binner = binner
         self._forest = forest
+        self.evals_result_ = {}
+        for attribute in ("best_iteration", "best_score"):
+            if attribute in self.__dict__:
+                delattr(self, attribute)
         self._loss = loss
         self.base_score_ = base_score
-        self._base_margin = float(base_margin)
+        self._base_margin = base_margin.astype(np.float64)
         return self
 
     def _dask_inputs(self, X, y, sample_weight):
@@ -1410,12 +1488,20 @@ _BOOST_DOC = """{name} on Dask: :class:`fastscratch.{name}` whose ``fit`` also t
 """
 
 
+def _no_eval_set(eval_set):
+    if eval_set is not None:
+        raise TypeError("eval_set is not supported with Dask input; evaluate the fitted model "
+                        "with predict on the evaluation data.")
+
+
 class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
     __doc__ = _BOOST_DOC.format(name="XGBRegressor")
 
-    def fit(self, X, y, sample_weight=None, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         if not is_dask_collection(X):
-            return super().fit(X, y, sample_weight=sample_weight, cuts=cuts)
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
+                               verbose=verbose, cuts=cuts)
+        _no_eval_set(eval_set)
         X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
         if not bool(da.isfinite(y).all().compute()):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
@@ -1425,13 +1511,21 @@ class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
 class XGBClassifier(_DaskBoostingMixin, _boosting.XGBClassifier):
     __doc__ = _BOOST_DOC.format(name="XGBClassifier")
 
-    def fit(self, X, y, sample_weight=None, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         if not is_dask_collection(X):
-            return super().fit(X, y, sample_weight=sample_weight, cuts=cuts)
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
+                               verbose=verbose, cuts=cuts)
+        _no_eval_set(eval_set)
         X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
         classes, codes = _classes_and_codes(y)
-        if classes.shape[0] != 2:
-            raise ValueError(f"y has {classes.shape[0]} classes; objective='binary:logistic' "
-                             "needs exactly two.")
+        n_classes = classes.shape[0]
+        if n_classes < 2:
+            raise ValueError(f"y has one class ({classes[0]!r}); a classifier needs at least two.")
+        objective = self.objective or ("binary:logistic" if n_classes == 2 else "multi:softprob")
+        if objective == "binary:logistic" and n_classes > 2:
+            raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
+                             f"{n_classes}; use objective='multi:softprob' (or None).")
         self.classes_ = classes
-        return self._fit_dask(X, codes.astype(np.float32), sample_weight, cuts)
+        self.n_classes_ = n_classes
+        return self._fit_dask(X, codes.astype(np.float32), sample_weight, cuts, objective,
+                              n_classes)

@@ -184,6 +184,18 @@ def test_boosting_classifier_with_xgboost_cuts_equals_in_memory(client):
     np.testing.assert_array_equal(dist.predict(Xd).compute(), ref.predict(X))
 
 
+def test_boosting_multiclass_equals_in_memory(client):
+    X, y = load_iris(return_X_y=True)
+    params = dict(n_estimators=3, max_depth=3, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2), iteration_range=(0, 1)).compute(),
+                               ref.predict_proba(X, iteration_range=(0, 1)), rtol=1e-6, atol=1e-7)
+
+
 # ----------------------------------------------------------------------------------- k-means
 @pytest.fixture(scope="module")
 def blobs():
