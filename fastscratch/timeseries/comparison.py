@@ -278,7 +278,8 @@ def plot_comparison(table, path, history=96):
         if name == "seasonal naive":
             axis.plot(test.index, forecast.mean(0), color="gray", lw=1.0, ls=":", label=label)
             continue
-        axis.plot(test.index, forecast.mean(0), color=color, lw=1.5, label=label)
+        style = "--" if name.startswith("statsmodels") else "-"  # drawn over our ARIMA's equal line
+        axis.plot(test.index, forecast.mean(0), color=color, lw=1.5, ls=style, label=label)
         if name in table.attrs["intervals"]:
             lower, upper = table.attrs["intervals"][name]
             axis.fill_between(test.index, lower, upper, color=color, alpha=0.15, lw=0)
