@@ -258,7 +258,7 @@ def test_bad_data(diabetes, cancer):
         XGBRegressor(n_estimators=2).fit(X[:, :, None], y)
     Xc, yc = cancer
     with pytest.raises(ValueError, match="two classes"):
-        XGBClassifier(n_estimators=2).fit(Xc[:30], np.arange(30) % 3)
+        XGBClassifier(n_estimators=2, objective="binary:logistic").fit(Xc[:30], np.arange(30) % 3)
     with pytest.raises(ValueError, match="one class"):
         XGBClassifier(n_estimators=2).fit(Xc[:30], np.zeros(30))
     model = XGBRegressor(n_estimators=2).fit(X, y)
@@ -372,3 +372,47 @@ def test_early_stopping_errors(diabetes):
         model.predict(X, iteration_range=(0, 10))
     with pytest.raises(ValueError, match="eval_set"):
         model.evals_result()
+
+
+@pytest.mark.parametrize("dataset", ["wine", "digits"])
+def test_equal_trees_multiclass(dataset):
+    from sklearn.datasets import load_digits, load_wine
+
+    X, y = (load_wine if dataset == "wine" else load_digits)(return_X_y=True)
+    X = X.astype(np.float32)
+    params = dict(n_estimators=4, max_depth=3, max_bin=64, reg_alpha=0.5)
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=64).get_quantile_cut()
+    model = XGBClassifier(**params).fit(X, y, cuts=cuts)
+    assert _compare_trees(model, reference) > 0
+    probabilities = model.predict_proba(X)
+    assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    assert_allclose(probabilities, reference.predict_proba(X), atol=1e-5)
+    assert_array_equal(model.predict(X), reference.predict(X))
+
+
+def test_multiclass_string_labels_early_stopping_and_save(tmp_path):
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    X = X.astype(np.float32)
+    names = np.array(["barolo", "grignolino", "barbera"])[y]
+    X_train, X_valid, y_train, y_valid = train_test_split(X, names, random_state=0, stratify=y)
+    params = dict(n_estimators=100, max_depth=3, learning_rate=0.5, early_stopping_rounds=3,
+                  eval_metric=["merror", "mlogloss"], max_bin=32)
+    model = XGBClassifier(**params).fit(X_train, y_train, eval_set=[(X_valid, y_valid)],
+                                        verbose=False,
+                                        cuts=xgboost.QuantileDMatrix(X_train, max_bin=32)
+                                        .get_quantile_cut())
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(
+        X_train, np.searchsorted(model.classes_, y_train),
+        eval_set=[(X_valid, np.searchsorted(model.classes_, y_valid))], verbose=False)
+    assert model.best_iteration == reference.best_iteration
+    assert_allclose(model.evals_result()["validation_0"]["mlogloss"],
+                    reference.evals_result()["validation_0"]["mlogloss"], rtol=1e-5)
+    assert set(model.predict(X_valid)) <= set(names)
+    assert model.score(X_valid, y_valid) > 0.85
+    model.save_model(tmp_path / "wine.json")
+    loaded = XGBClassifier().load_model(tmp_path / "wine.json")
+    assert_array_equal(loaded.predict_proba(X_valid), model.predict_proba(X_valid))
+    assert_array_equal(loaded.predict(X_valid), model.predict(X_valid))

@@ -21,6 +21,7 @@ import numpy as np
 class SquaredError:
     name = "reg:squarederror"
     default_metric = "rmse"
+    n_groups = 1
 
     def base_score(self, y, sample_weight):
         return float(np.float32(np.average(y, weights=sample_weight)))
@@ -53,6 +54,7 @@ def sigmoid(raw):
 class BinaryLogistic:
     name = "binary:logistic"
     default_metric = "logloss"
+    n_groups = 1
 
     def base_score(self, y, sample_weight):
         return float(np.float32(np.average(y, weights=sample_weight)))
@@ -86,7 +88,55 @@ class BinaryLogistic:
         return sigmoid(raw)
 
 
-OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic}
+class Softmax:
+    """``multi:softprob``: one margin per class, :math:`p_k = e^{F_k} / \\sum_j e^{F_j}`.
+
+    :math:`g_{ik} = p_{ik} - [y_i = k]`, :math:`h_{ik} = \\max(2 p_{ik}(1 - p_{ik}), 10^{-16})`
+    (xgboost's factor 2), one tree per class per round. Base margins (xgboost 3):
+    the log class priors minus their mean.
+    """
+
+    name = "multi:softprob"
+    default_metric = "mlogloss"
+
+    def __init__(self, n_classes):
+        self.n_groups = n_classes
+
+    def base_score(self, y, sample_weight):
+        priors = np.bincount(y.astype(np.intp), weights=sample_weight, minlength=self.n_groups)
+        log_priors = np.log(np.maximum(priors / priors.sum(), 1e-16))
+        return (log_priors - log_priors.mean()).astype(np.float32)
+
+    def score_to_margin(self, base_score):
+        return np.broadcast_to(np.asarray(base_score, dtype=np.float32), (self.n_groups,)).copy()
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        """``raw``, ``out_gradients``, ``out_hessians``: (n_classes, n) float32."""
+        np.subtract(raw, raw.max(axis=0), out=out_gradients)
+        np.exp(out_gradients, out=out_gradients)
+        out_gradients /= out_gradients.sum(axis=0)                   # p
+        np.subtract(np.float32(1.0), out_gradients, out=out_hessians)
+        out_hessians *= out_gradients
+        out_hessians *= np.float32(2.0)                              # 2 p (1 - p)
+        out_gradients[y.astype(np.intp), np.arange(y.shape[0])] -= np.float32(1.0)
+        if sample_weight is not None:
+            out_gradients *= sample_weight
+            out_hessians *= sample_weight
+        np.maximum(out_hessians, np.float32(1e-16), out=out_hessians)
+
+    def loss(self, y, raw, sample_weight=None):
+        """Mean multiclass log loss; ``raw`` is (n_classes, n)."""
+        return _mlogloss(y, self.transform(raw.T), sample_weight)
+
+    def transform(self, raw):
+        """Class probabilities (n, n_classes) from margins (n, n_classes)."""
+        raw = raw.astype(np.float64)
+        e = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic,
+              "multi:softprob": Softmax}
 
 
 # Evaluation metrics, as xgboost computes them from (float32) predictions.
@@ -116,7 +166,18 @@ def _auc(y, prediction, weight):
     return float(roc_auc_score(y, prediction, sample_weight=weight))
 
 
+def _mlogloss(y, prediction, weight):
+    p = np.clip(prediction[np.arange(y.shape[0]), y.astype(np.intp)], 1e-16, 1.0 - 1e-16)
+    return float(np.average(-np.log(p), weights=weight))
+
+
+def _merror(y, prediction, weight):
+    return float(np.average(np.argmax(prediction, axis=1) != y.astype(np.intp), weights=weight))
+
+
 METRICS = {  # name: (function, maximize)
+    "mlogloss": (_mlogloss, False),
+    "merror": (_merror, False),
     "rmse": (_rmse, False),
     "mae": (_mae, False),
     "logloss": (_logloss, False),

@@ -8,10 +8,11 @@ The file is one JSON object::
       "estimator": "XGBClassifier",          # or "XGBRegressor"
       "params": {...},                       # get_params(), JSON-safe values only
       "objective": "binary:logistic",
-      "base_score": 0.627...,                # as estimated or given
-      "base_margin": 0.521...,               # float32 value of the initial margin
+      "base_score": 0.627...,                # as estimated or given (a list: multiclass)
+      "base_margin": [0.521...],             # float32 initial margin of each tree group
       "n_features_in": 30,
       "classes": [0, 1],                     # classifiers only
+      "best_iteration": 41, "best_score": 0.05,  # after early stopping only
       "cuts": {"cut_values": [...], "cut_ptr": [...], "min_values": [...]},
       "forest": {"n_groups": 1, "tree_roots": [...], "tree_groups": [...],
                  "nodes": {"feature": [...], "threshold": [...], "bin": [...],
@@ -54,8 +55,8 @@ def save_model(model, path):
         "estimator": type(model).__name__,
         "params": {k: _json_safe(v) for k, v in model.get_params().items()},
         "objective": model._loss.name,
-        "base_score": float(model.base_score_),
-        "base_margin": float(model._base_margin),
+        "base_score": np.asarray(model.base_score_, dtype=np.float64).tolist(),
+        "base_margin": np.asarray(model._base_margin, dtype=np.float64).tolist(),
         "n_features_in": int(model.n_features_in_),
         "cuts": {"cut_values": model._binner.cut_values_.astype(np.float64).tolist(),
                  "cut_ptr": model._binner.cut_ptr_.tolist(),
@@ -66,6 +67,9 @@ def save_model(model, path):
     }
     if hasattr(model, "classes_"):
         document["classes"] = model.classes_.tolist()
+    if hasattr(model, "best_iteration"):
+        document["best_iteration"] = int(model.best_iteration)
+        document["best_score"] = float(model.best_score)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(document, handle)
 
@@ -118,12 +122,24 @@ def load_model(model, path):
         forest._n_nodes = n_nodes
         model._binner = binner
         model._forest = forest
-        model._loss = OBJECTIVES[document["objective"]]()
-        model.base_score_ = float(document["base_score"])
-        model._base_margin = float(document["base_margin"])
+        objective = document["objective"]
+        model._loss = (OBJECTIVES[objective](forest.n_groups) if objective == "multi:softprob"
+                       else OBJECTIVES[objective]())
+        model.base_score_ = (np.asarray(document["base_score"]) if forest.n_groups > 1
+                             else float(document["base_score"]))
+        model._base_margin = np.asarray(document["base_margin"], dtype=np.float64).reshape(-1)
+        if model._base_margin.shape != (forest.n_groups,):
+            raise ValueError("base_margin does not match the number of tree groups")
         model.n_features_in_ = int(document["n_features_in"])
+        model.evals_result_ = {}
+        for attribute in ("best_iteration", "best_score"):
+            model.__dict__.pop(attribute, None)
+        if "best_iteration" in document:
+            model.best_iteration = int(document["best_iteration"])
+            model.best_score = float(document["best_score"])
         if "classes" in document:
             model.classes_ = np.asarray(document["classes"])
+            model.n_classes_ = model.classes_.shape[0]
     except (KeyError, TypeError, IndexError, ValueError) as exc:
         raise ValueError(f"{path} is a corrupted fastscratch boosting model: {exc}.") from exc
     return model

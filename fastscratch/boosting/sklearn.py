@@ -105,13 +105,11 @@ class _XGBModel(BaseEstimator):
         number("verbosity", 0, integer=True)
         if self.tree_method not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
-        objective = self._objective_name()
+
+    def _check_objective(self, objective):
         if objective not in self._objectives:
             raise ValueError(f"objective={objective!r} is not supported by "
                              f"{type(self).__name__}; use one of {self._objectives}.")
-
-    def _objective_name(self):
-        return self._objectives[0] if self.objective is None else self.objective
 
     def _train_params(self):
         f32 = lambda v: float(np.float32(v))  # xgboost stores its parameters as float32
@@ -145,10 +143,15 @@ class _XGBModel(BaseEstimator):
             evals.append((f"validation_{i}", X_eval, y_eval))
         return evals, metrics
 
-    def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None):
+    def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None,
+             objective=None, n_classes=None):
         self._check_params()
+        objective = objective or self.objective or self._objectives[0]
+        self._check_objective(objective)
         n_threads = effective_n_threads(self.n_jobs)
-        loss = OBJECTIVES[self._objective_name()]()
+        loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
+                else OBJECTIVES[objective]())
+        K = loss.n_groups
         evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
         for name, X_eval, _ in evals:
             if X_eval.shape[1] != X.shape[1]:
@@ -177,47 +180,53 @@ class _XGBModel(BaseEstimator):
             base_score = loss.base_score(y32, weights)
         else:
             base_score = float(self.base_score)
-        base_margin = loss.score_to_margin(base_score)
+        base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
         kernels = {name: resolve_kernel(name, self.backend)[0] for name in KERNELS}
         params = self._train_params()
 
         n = X.shape[0]
-        raw = np.full(n, base_margin, dtype=np.float32)
-        gradients = np.empty(n, dtype=np.float32)
-        hessians = np.empty(n, dtype=np.float32)
+        raw = np.empty((K, n), dtype=np.float32)  # one row of margins per class
+        raw[:] = base_margin[:, None]
+        gradients = np.empty((K, n), dtype=np.float32)
+        hessians = np.empty((K, n), dtype=np.float32)
         identity = np.arange(n, dtype=np.intp)
         rows = np.empty(n, dtype=np.intp)
         scratch = np.empty(n, dtype=np.intp)
-        forest = Forest(n_groups=1)
+        forest = Forest(n_groups=K)
         progress = None
         if self.verbosity > 0:
             from tqdm.auto import tqdm
             progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
         history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
-        eval_margins = [np.full(X_eval.shape[0], base_margin, dtype=np.float32)
+        eval_margins = [np.repeat(base_margin[:, None], X_eval.shape[0], axis=1)
                         for _, X_eval, _ in evals]
         best_score, best_iteration, stale = None, None, 0
         for iteration in range(self.n_estimators):
-            loss.gradients(y32, raw, weights, gradients, hessians)
-            np.copyto(rows, identity)
-            grower = TreeGrower(binned, binner.n_bins_, gradients, hessians, rows, scratch, params,
-                                self.max_depth, float(np.float32(self.gamma)), self.learning_rate,
-                                kernels, n_threads, has_missing=has_missing)
-            tree = grower.grow()
-            kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw, n_threads)
-            split = tree["left"] >= 0
-            thresholds = np.zeros(split.shape[0], dtype=np.float32)
-            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
-            forest.add_tree(tree, thresholds)
+            # Gradients of every class from the margins at the start of the round.
+            if K == 1:
+                loss.gradients(y32, raw[0], weights, gradients[0], hessians[0])
+            else:
+                loss.gradients(y32, raw, weights, gradients, hessians)
+            new_trees = Forest(n_groups=K)
+            for k in range(K):
+                np.copyto(rows, identity)
+                grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows,
+                                    scratch, params, self.max_depth, float(np.float32(self.gamma)),
+                                    self.learning_rate, kernels, n_threads,
+                                    has_missing=has_missing)
+                tree = grower.grow()
+                kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw[k], n_threads)
+                split = tree["left"] >= 0
+                thresholds = np.zeros(split.shape[0], dtype=np.float32)
+                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+                forest.add_tree(tree, thresholds, group=k)
+                new_trees.add_tree(tree, thresholds, group=k)
             line = []
-            if evals:
-                new_tree = Forest(n_groups=1)
-                new_tree.add_tree(tree, thresholds)
             for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
-                # The new tree's values, added in float32 as xgboost's prediction cache.
-                margin += new_tree.predict_raw(X_eval, 0.0, self.backend,
-                                               n_threads)[:, 0].astype(np.float32)
-                prediction = loss.transform(margin)
+                # The new trees' values, added in float32 as xgboost's prediction cache.
+                margin += new_trees.predict_raw(X_eval, 0.0, self.backend,
+                                                n_threads).T.astype(np.float32)
+                prediction = loss.transform(margin[0] if K == 1 else margin.T)
                 for metric in metrics:
                     value = METRICS[metric][0](y_eval, prediction, None)
                     history[name][metric].append(value)
@@ -234,7 +243,8 @@ class _XGBModel(BaseEstimator):
                     if stale >= self.early_stopping_rounds:
                         break
             if progress is not None:
-                progress.set_postfix({f"train-{loss.default_metric}": loss.loss(y32, raw, weights)})
+                progress.set_postfix({f"train-{loss.default_metric}":
+                                      loss.loss(y32, raw[0] if K == 1 else raw, weights)})
                 progress.update()
         if progress is not None:
             progress.close()
@@ -250,7 +260,7 @@ class _XGBModel(BaseEstimator):
             self.best_score = best_score
         self._loss = loss
         self.base_score_ = base_score
-        self._base_margin = float(base_margin)
+        self._base_margin = base_margin.astype(np.float64)
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -310,16 +320,18 @@ class _XGBModel(BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
                           ensure_all_finite="allow-nan")
         n_threads = effective_n_threads(self.n_jobs)
+        n_rounds = self._forest.n_trees // self._forest.n_groups
         if iteration_range is None or tuple(iteration_range) == (0, 0):
             # As xgboost: after early stopping, predict with the best iteration's trees.
             best = getattr(self, "best_iteration", None)
-            iteration_range = (0, best + 1) if best is not None else (0, self._forest.n_trees)
+            iteration_range = (0, best + 1) if best is not None else (0, n_rounds)
         start, stop = (int(v) for v in iteration_range)
-        if not 0 <= start <= stop <= self._forest.n_trees:
+        if not 0 <= start <= stop <= n_rounds:
             raise ValueError(f"iteration_range={iteration_range!r} is outside the "
-                             f"{self._forest.n_trees} fitted rounds.")
+                             f"{n_rounds} fitted rounds.")
+        K = self._forest.n_groups  # trees per round
         return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads,
-                                        (start, stop))
+                                        (start * K, stop * K))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -422,8 +434,8 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     __doc__ = r"""Gradient boosted trees for binary classification, xgboost's ``hist`` algorithm.
 
     Drop-in for ``xgboost.XGBClassifier`` (same parameter names and defaults).
-    Labels may be any two values; ``classes_`` holds them sorted, the second
-    one is the positive class.
+    Labels may be any values; ``classes_`` holds them sorted (with two classes,
+    the second one is the positive class).
 
     Parameters
     ----------
@@ -447,7 +459,9 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         Maximum number of bins per feature, in [2, 256].
     base_score : float or None, default=None
         Initial probability; None uses the positive rate, as xgboost 3.
-    objective : {"binary:logistic"} or None, default=None
+    objective : {"binary:logistic", "multi:softprob"} or None, default=None
+        None: "binary:logistic" for two classes, "multi:softprob" (one tree per
+        class per round, softmax probabilities) for more.
     tree_method : {"hist"}, default="hist"
     random_state : int or None, default=None
         Seeds the binning subsample (data over 200k rows).
@@ -460,7 +474,8 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
+    classes_ : ndarray of shape (n_classes,)
+    n_classes_ : int
     n_features_in_ : int
     base_score_ : float
     {_NOTES}
@@ -473,38 +488,41 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     >>> model.predict_proba(X[:2]).shape
     (2, 2)
     """.replace("{_NOTES}", _NOTES)
-    _objectives = ("binary:logistic",)
+    _objectives = ("binary:logistic", "multi:softprob")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         X, y = validate_data(self, X, y, dtype=np.float32, order="C",
                              ensure_all_finite="allow-nan")
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: y is {target_type!r}; XGBClassifier needs "
+                             "class labels (use XGBRegressor for a continuous target).")
         encoder = LabelEncoder().fit(y)
-        if encoder.classes_.shape[0] < 2:
-            raise ValueError(f"y has one class ({encoder.classes_[0]!r}); "
-                             "objective='binary:logistic' needs two.")
-        if target_type != "binary":
-            raise ValueError(f"Only binary classification is supported. The type of the target "
-                             f"is {target_type}: objective='binary:logistic' needs exactly two "
-                             f"classes in y, got {encoder.classes_.shape[0]}.")
+        n_classes = encoder.classes_.shape[0]
+        if n_classes < 2:
+            raise ValueError(f"y has one class ({encoder.classes_[0]!r}); a classifier needs "
+                             "at least two.")
+        objective = self.objective or ("binary:logistic" if n_classes == 2 else "multi:softprob")
+        if objective == "binary:logistic" and n_classes > 2:
+            raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
+                             f"{n_classes}; use objective='multi:softprob' (or None).")
         self.classes_ = encoder.classes_
+        self.n_classes_ = n_classes
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,
-                         eval_set, verbose, encoder.transform)
+                         eval_set, verbose, encoder.transform, objective, n_classes)
 
     def predict_proba(self, X, iteration_range=None):
-        """Class probabilities, shape (n_samples, 2)."""
+        """Class probabilities, shape (n_samples, n_classes)."""
         check_is_fitted(self, "_forest")
-        positive = self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
+        raw = self._raw_predict(X, iteration_range)
+        if raw.shape[1] > 1:
+            return self._loss.transform(raw)
+        positive = self._loss.transform(raw[:, 0])
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, X, iteration_range=None):
         """Predicted class labels."""
-        check_is_fitted(self, "_forest")
-        positive = self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
-        return self.classes_[(positive > 0.5).astype(np.intp)]
+        probabilities = self.predict_proba(X, iteration_range)
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
