@@ -74,3 +74,45 @@ def test_argmin_sklearn(benchmark, data):
     benchmark.group = f"sqeuclidean_argmin {points.shape[0]}x{points.shape[1]}-c16-float32"
     benchmark.extra_info["backend"] = "sklearn pairwise_distances_argmin_min"
     benchmark.pedantic(pairwise_distances_argmin_min, args=(points, centres), rounds=5, iterations=1)
+
+
+# Cosine (GEMM + heap, like sqeuclidean_topk) and Manhattan (direct sums: no GEMM,
+# so a smaller shape) top-k, each against scikit-learn's brute force.
+OTHER_SIZES = {  # (n_reference, n_queries, n_features, k)
+    "tiny": (2_000, 200, 32, 10),
+    "default": (20_000, 2_000, 32, 10),
+    "large": (100_000, 5_000, 32, 10),
+}
+
+
+@pytest.fixture(scope="module")
+def other_data(bench_size):
+    n_reference, n_queries, n_features, k = OTHER_SIZES[bench_size]
+    rng = np.random.default_rng(1)
+    reference = rng.standard_normal((n_reference, n_features), dtype=np.float32)
+    queries = rng.standard_normal((n_queries, n_features), dtype=np.float32)
+    return queries, reference, k
+
+
+@pytest.mark.parametrize("metric", ["cosine", "manhattan"])
+@pytest.mark.parametrize("backend", available_backends())
+def test_other_metric_topk(benchmark, data, other_data, backend, metric):
+    queries, reference, k = data if metric == "cosine" else other_data
+    kernel = get_kernel(f"{metric}_topk", backend)
+    distances = np.empty((queries.shape[0], k), dtype=queries.dtype)
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    kernel(queries[:8], reference[:64], distances[:8], indices[:8], 2)  # compile / warm up
+    benchmark.group = f"{metric}_topk " + _shape_name((queries, reference, k))
+    benchmark.extra_info["backend"] = backend
+    rounds = 1 if backend == "numpy" else 3
+    benchmark.pedantic(kernel, args=(queries, reference, distances, indices, 2),
+                       rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "manhattan"])
+def test_other_metric_topk_sklearn(benchmark, data, other_data, metric):
+    queries, reference, k = data if metric == "cosine" else other_data
+    model = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(reference)
+    benchmark.group = f"{metric}_topk " + _shape_name((queries, reference, k))
+    benchmark.extra_info["backend"] = f"sklearn NearestNeighbors(brute, {metric})"
+    benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)

@@ -35,8 +35,8 @@ _METRIC_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan
 WEIGHTS = ("uniform", "distance")
 
 # Query rows per batch: the batch's neighbour arrays (k distances, k indices,
-# k labels) stay near 16 MB whatever the number of queries.
-_BATCH_BYTES = 1 << 24
+# k labels) stay near 2 MB whatever the number of queries.
+_BATCH_BYTES = 1 << 21
 _MIN_BATCH, _MAX_BATCH = 1024, 65536
 # Queries per block of the kernels' thread loop (distances_numba.QUERY_BLOCK).
 _THREAD_BLOCK = 256
@@ -125,9 +125,14 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
         self._shift = None
         self._search_X = X
         if metric in ("euclidean", "sqeuclidean") and X.shape[0] > 1:
+            # |mean|^2 > total variance  <=>  2 |mean|^2 > mean of |x|^2, in
+            # float64 row chunks (no full-size temporary).
             mean = X.mean(axis=0, dtype=np.float64)
-            spread = X.var(axis=0, dtype=np.float64).sum()
-            if mean @ mean > spread:
+            mean_sq_norm = 0.0
+            for start in range(0, X.shape[0], 1024):
+                chunk = X[start:start + 1024].astype(np.float64)
+                mean_sq_norm += np.einsum("ij,ij->", chunk, chunk) / X.shape[0]
+            if 2 * (mean @ mean) > mean_sq_norm:
                 self._shift = mean.astype(X.dtype)
                 self._search_X = np.subtract(X, self._shift, dtype=X.dtype)
 
@@ -444,7 +449,10 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         self.classes_ = []
         self._y = np.empty(y.shape, dtype=np.intp)
         for k in range(y.shape[1]):
-            classes, self._y[:, k] = np.unique(y[:, k], return_inverse=True)
+            # np.unique(..., return_inverse=True) would hold several n-sized
+            # temporaries; sorting the few classes and searching them does not.
+            classes = np.unique(y[:, k])
+            self._y[:, k] = np.searchsorted(classes, y[:, k])
             self.classes_.append(classes)
         if not self.outputs_2d_:
             self.classes_ = self.classes_[0]
@@ -454,9 +462,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
     def _batch_probabilities(self, distances, indices):
         """Class probabilities of one batch, one (batch x n_classes) array per output."""
         weights = _get_weights(distances, self.weights)
-        if weights is None:
-            weights = np.ones_like(indices)
-        elif np.any(np.all(weights == 0, axis=1)):
+        if weights is not None and np.any(np.all(weights == 0, axis=1)):
             raise ValueError("All neighbours of some sample get zero weight; change the callable "
                              "passed as weights so that every row has a positive weight.")
         labels = self._y.reshape(self.n_samples_fit_, -1)
@@ -467,7 +473,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
             neighbour_labels = labels[:, k][indices]
             proba = np.zeros((indices.shape[0], classes_k.size))
             for i, label in enumerate(neighbour_labels.T):  # neighbour order, as scikit-learn
-                proba[rows, label] += weights[:, i]
+                proba[rows, label] += 1.0 if weights is None else weights[:, i]
             proba /= proba.sum(axis=1)[:, np.newaxis]
             probabilities.append(proba)
         return probabilities

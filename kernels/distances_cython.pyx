@@ -40,6 +40,9 @@ cdef inline void gemm_abt(int n_rows_a, int n_rows_b, int n_features, floating a
               <double*> b, &n_features, <double*> a, &n_features, &zero, out, &n_rows_b)
 
 
+DEF SCAN_CHUNK = 64
+
+
 cdef inline intp_t scan_sqeuclidean(const floating* minus_two_products, const floating* reference_sq_norms,
                                     floating query_sq_norm, intp_t ref_start, intp_t n_ref_block,
                                     floating* heap_values, intp_t* heap_indices,
@@ -47,21 +50,35 @@ cdef inline intp_t scan_sqeuclidean(const floating* minus_two_products, const fl
     """Push the block's expanded-form distances of one query into its heap.
 
     Branch-light: ``reference_sq_norm - 2 dot`` is compared with
-    ``root - query_sq_norm`` and only the rare winners are pushed. Indices
+    ``root - query_sq_norm``; a chunk of ``SCAN_CHUNK`` values is first tested
+    as a whole (its comparisons counted in a loop the compiler turns into SIMD)
+    and only a chunk holding a winner is walked one value at a time. Indices
     only grow during the scan, so a strictly smaller value is the only way in
     (ties keep the smaller index).
     """
-    cdef intp_t j
+    cdef intp_t j, j0, chunk_stop
+    cdef int any_below
     cdef floating partial, distance
     cdef floating threshold = heap_values[0] - query_sq_norm
-    for j in range(n_ref_block):
-        partial = reference_sq_norms[j] + minus_two_products[j]
-        if partial < threshold:
-            distance = query_sq_norm + partial
-            if distance < 0:
-                distance = 0
-            heap_push(heap_values, heap_indices, n_candidates, distance, ref_start + j)
-            threshold = heap_values[0] - query_sq_norm
+    j0 = 0
+    while j0 < n_ref_block:
+        chunk_stop = min(j0 + SCAN_CHUNK, n_ref_block)
+        any_below = 0
+        if chunk_stop - j0 == SCAN_CHUNK:
+            for j in range(SCAN_CHUNK):
+                any_below += reference_sq_norms[j0 + j] + minus_two_products[j0 + j] < threshold
+        else:
+            any_below = 1
+        if any_below:
+            for j in range(j0, chunk_stop):
+                partial = reference_sq_norms[j] + minus_two_products[j]
+                if partial < threshold:
+                    distance = query_sq_norm + partial
+                    if distance < 0:
+                        distance = 0
+                    heap_push(heap_values, heap_indices, n_candidates, distance, ref_start + j)
+                    threshold = heap_values[0] - query_sq_norm
+        j0 = chunk_stop
     return 0
 
 

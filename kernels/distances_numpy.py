@@ -50,7 +50,7 @@ AUTO_BACKEND_ORDER = {
     "sqeuclidean_topk": ("cython", "numba", "numpy"),
     "sqeuclidean_argmin": ("cython", "numba", "numpy"),
     # Same GEMM + heap machinery as sqeuclidean_topk; measured with
-    # benchmarks/test_bench_distances.py::test_cosine_topk.
+    # benchmarks/test_bench_distances.py::test_other_metric_topk[cosine].
     "cosine_topk": ("cython", "numba", "numpy"),
 }
 

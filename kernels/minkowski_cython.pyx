@@ -12,7 +12,7 @@ include "_common.pxi"
 
 import numpy as np
 from cython.parallel cimport parallel, prange
-from libc.math cimport fabs, pow
+from libc.math cimport fabs, fabsf, pow
 
 from .distances_numpy import candidate_count
 
@@ -28,6 +28,46 @@ cdef inline double reduced(double diff, double p) noexcept nogil:
     return pow(fabs(diff), p)
 
 
+cdef inline floating manhattan_ranking(const floating* a, const floating* b, intp_t n) noexcept nogil:
+    """sum_l |a_l - b_l| in the input dtype with eight running sums.
+
+    Eight independent chains instead of one keep the adds from waiting on each
+    other (and let the compiler use SIMD); the order of the sum only matters
+    for the ranking, the re-ranking sums in float64 in feature order.
+    """
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef intp_t l = 0
+    if floating is float:
+        while l + 8 <= n:
+            s0 += fabsf(a[l] - b[l])
+            s1 += fabsf(a[l + 1] - b[l + 1])
+            s2 += fabsf(a[l + 2] - b[l + 2])
+            s3 += fabsf(a[l + 3] - b[l + 3])
+            s4 += fabsf(a[l + 4] - b[l + 4])
+            s5 += fabsf(a[l + 5] - b[l + 5])
+            s6 += fabsf(a[l + 6] - b[l + 6])
+            s7 += fabsf(a[l + 7] - b[l + 7])
+            l += 8
+        while l < n:
+            s0 += fabsf(a[l] - b[l])
+            l += 1
+    else:
+        while l + 8 <= n:
+            s0 += fabs(a[l] - b[l])
+            s1 += fabs(a[l + 1] - b[l + 1])
+            s2 += fabs(a[l + 2] - b[l + 2])
+            s3 += fabs(a[l + 3] - b[l + 3])
+            s4 += fabs(a[l + 4] - b[l + 4])
+            s5 += fabs(a[l + 5] - b[l + 5])
+            s6 += fabs(a[l + 6] - b[l + 6])
+            s7 += fabs(a[l + 7] - b[l + 7])
+            l += 8
+        while l < n:
+            s0 += fabs(a[l] - b[l])
+            l += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] reference, double p,
                  intp_t start, intp_t stop, intp_t n_candidates,
                  double* heap_values, intp_t* heap_indices, double* exact, intp_t* sorted_candidates,
@@ -37,7 +77,6 @@ cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] referenc
     cdef intp_t k = out_distances.shape[1]
     cdef intp_t n_block = stop - start
     cdef intp_t i, j, l, c
-    cdef floating manhattan
     cdef double total
     cdef const floating* row
     cdef const floating* query
@@ -51,10 +90,7 @@ cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] referenc
         for i in range(n_block):
             query = &queries[start + i, 0]
             if p == 1.0:
-                manhattan = 0  # sums in the input dtype
-                for l in range(n_features):
-                    manhattan = manhattan + fabs(query[l] - row[l])
-                total = manhattan
+                total = manhattan_ranking(query, row, n_features)
             else:
                 total = 0.0
                 for l in range(n_features):

@@ -45,7 +45,8 @@ def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
         out_indices[j] = candidates[order[j]]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+# The ranking sum may be reassociated (SIMD); the re-ranking stays exact.
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath={"reassoc", "nsz"})
 def _manhattan_topk(queries, reference, n_candidates, out_distances, out_indices):
     n_queries, n_features = queries.shape
     n_reference = reference.shape[0]
