@@ -16,7 +16,7 @@ unchanged) in two variants:
   after the loop instead of one small GEMM per step.
 
 Measured (benchmarks/test_bench_lstm.py, training step of batch 64, lookback
-24, hidden 64, 2 layers, one CPU thread, same run): fused 1.04x
+24, hidden 64, 2 layers, one CPU thread, same run): fused 0.96-1.04x
 :class:`torch.nn.LSTM` (oneDNN), plain 2.2x. Tried and not kept:
 ``torch.compile`` of the plain layer (188 s to compile, then several times
 slower per step than either variant) and ``torch.jit.script`` of the fused
