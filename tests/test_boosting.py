@@ -266,8 +266,8 @@ def test_bad_data(diabetes, cancer):
         model.predict(X[:, :5])
 
 
-@parametrize_with_checks([XGBRegressor(n_estimators=5, max_depth=3),
-                          XGBClassifier(n_estimators=5, max_depth=3)])
+@parametrize_with_checks([XGBRegressor(n_estimators=3, max_depth=3),
+                          XGBClassifier(n_estimators=3, max_depth=3)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
