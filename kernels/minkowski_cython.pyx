@@ -28,6 +28,13 @@ cdef inline double reduced(double diff, double p) noexcept nogil:
     return pow(fabs(diff), p)
 
 
+cdef inline floating absolute(floating x) noexcept nogil:
+    """|x| in the input dtype (fabsf for float32: no round trip through double)."""
+    if floating is float:
+        return fabsf(x)
+    return fabs(x)
+
+
 cdef inline floating manhattan_ranking(const floating* a, const floating* b, intp_t n) noexcept nogil:
     """sum_l |a_l - b_l| in the input dtype with eight running sums.
 
@@ -37,34 +44,19 @@ cdef inline floating manhattan_ranking(const floating* a, const floating* b, int
     """
     cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
     cdef intp_t l = 0
-    if floating is float:
-        while l + 8 <= n:
-            s0 += fabsf(a[l] - b[l])
-            s1 += fabsf(a[l + 1] - b[l + 1])
-            s2 += fabsf(a[l + 2] - b[l + 2])
-            s3 += fabsf(a[l + 3] - b[l + 3])
-            s4 += fabsf(a[l + 4] - b[l + 4])
-            s5 += fabsf(a[l + 5] - b[l + 5])
-            s6 += fabsf(a[l + 6] - b[l + 6])
-            s7 += fabsf(a[l + 7] - b[l + 7])
-            l += 8
-        while l < n:
-            s0 += fabsf(a[l] - b[l])
-            l += 1
-    else:
-        while l + 8 <= n:
-            s0 += fabs(a[l] - b[l])
-            s1 += fabs(a[l + 1] - b[l + 1])
-            s2 += fabs(a[l + 2] - b[l + 2])
-            s3 += fabs(a[l + 3] - b[l + 3])
-            s4 += fabs(a[l + 4] - b[l + 4])
-            s5 += fabs(a[l + 5] - b[l + 5])
-            s6 += fabs(a[l + 6] - b[l + 6])
-            s7 += fabs(a[l + 7] - b[l + 7])
-            l += 8
-        while l < n:
-            s0 += fabs(a[l] - b[l])
-            l += 1
+    while l + 8 <= n:
+        s0 += absolute(a[l] - b[l])
+        s1 += absolute(a[l + 1] - b[l + 1])
+        s2 += absolute(a[l + 2] - b[l + 2])
+        s3 += absolute(a[l + 3] - b[l + 3])
+        s4 += absolute(a[l + 4] - b[l + 4])
+        s5 += absolute(a[l + 5] - b[l + 5])
+        s6 += absolute(a[l + 6] - b[l + 6])
+        s7 += absolute(a[l + 7] - b[l + 7])
+        l += 8
+    while l < n:
+        s0 += absolute(a[l] - b[l])
+        l += 1
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
