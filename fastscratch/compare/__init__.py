@@ -24,6 +24,7 @@ TASKS = {
     "naive_bayes": tasks.naive_bayes,
     "boosting": tasks.boosting,
     "timeseries": tasks.timeseries,
+    "unet": tasks.unet,
 }
 SIZES = ("tiny", "small", "medium", "large")
 

@@ -180,6 +180,31 @@ def _forecast_plot(path, train, test, forecasts, interval=None):
     return path
 
 
+# size -> (LSTM seeds, LSTM epochs, ARIMA orders: None = chosen by our auto_arima)
+LSTM_SIZES = {"tiny": ((0,), 2, ((0, 1, 1), (0, 1, 1, 12))), "small": ((0, 1, 2), 30, None),
+              "medium": ((0, 1, 2), 60, None), "large": ((0, 1, 2, 3, 4), 60, None)}
+
+
+def forecast_table(result, size, out_dir):
+    """Append the LSTM-versus-ARIMA forecast table (the notebook's comparison) to ``result``."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        result.notes.append('LSTM comparison skipped: PyTorch is not installed (pip install "fastscratch[deep]").')
+        return
+    from ..timeseries.comparison import compare_timeseries, format_comparison
+
+    seeds, epochs, orders = LSTM_SIZES[size]
+    order, seasonal_order = orders if orders is not None else (None, None)
+    plot = None if out_dir is None else Path(out_dir) / "forecast_lstm_vs_arima.png"
+    table = compare_timeseries(seeds=seeds, epochs=epochs, order=order, seasonal_order=seasonal_order,
+                               plot=plot, verbose=False)
+    result.notes.append("LSTM versus ARIMA on the last 24 months (LSTM: mean and spread over seeds "
+                        f"{list(seeds)}, {epochs} epochs):\n\n```\n{format_comparison(table)}\n```")
+    if plot is not None:
+        result.figures.append(plot)
+
+
 def timeseries(size, backends, progress, out_dir=None):
     """Seasonal ARIMA fit + 24-month forecast vs statsmodels' SARIMAX on the electric series."""
     import warnings
@@ -226,11 +251,83 @@ def timeseries(size, backends, progress, out_dir=None):
         result.rows.append(Row(f"fastscratch[{backend}]", median, compile_s,
                                quality=float(np.sqrt(mean_squared_error(test, forecast))), max_diff=diff,
                                agree=None if reference_forecast is None else diff <= 1e-3))
-    seasonal_naive = train.values[-12:][np.arange(24) % 12]
-    result.notes.append(f"Seasonal naive baseline RMSE: {np.sqrt(mean_squared_error(test, seasonal_naive)):.4g}. "
-                        "The LSTM-versus-ARIMA comparison: `fastscratch compare lstm`.")
+    forecast_table(result, size, out_dir)
+    return result.finish()
+
+
+# size -> (base_channels, crop side, epochs, steps per epoch); 27 training images, 3 held out
+UNET_SIZES = {"tiny": (4, 128, 1, 2), "small": (16, 128, 3, 10), "medium": (32, 256, 5, 20),
+              "large": (64, 256, 20, 50)}
+UNET_N_TRAIN = 27
+
+
+def unet(size, backends, progress, out_dir=None):
+    """U-Net training step (our loop vs a bare PyTorch step) and validation Dice on ISBI 2012.
+
+    The kernel backends do not apply (the U-Net is PyTorch); the reference is
+    the same network stepped by a bare ``forward / backward / SGD`` loop, and
+    "agree" checks that one step of our loop leaves the same weights.
+    """
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    from ..datasets import load_isbi2012
+    from ..segmentation.train import Trainer, plot_prediction, prepare_data, train_unet
+    from ..segmentation.unet import UNet, predict_tiled
+
+    base, crop, epochs, steps = UNET_SIZES[size]
+    n_train = UNET_N_TRAIN
+    images, labels = load_isbi2012()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = TaskResult("unet", f"U-Net (base {base}, padding same) on ISBI 2012: one SGD step on a "
+                        f"{crop}x{crop} patch; validation after {epochs} x {steps} steps ({device})",
+                        "val Dice", "max |weight diff|", "bare torch step")
+    x, y = prepare_data(images[:1, None, :crop, :crop], labels[:1, :crop, :crop])
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    torch.manual_seed(0)
+    model = UNet(base_channels=base, padding="same")
+    bare_model = copy.deepcopy(model).to(device)
+    bare_optimizer = torch.optim.SGD(bare_model.parameters(), lr=0.01, momentum=0.99)
+
+    def bare_step():
+        bare_optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(bare_model(x.to(device)), y.to(device))
+        loss.backward()
+        bare_optimizer.step()
+        return float(loss)
+
+    trainer = Trainer(copy.deepcopy(model), optimizer="sgd", lr=0.01, momentum=0.99, device=device,
+                      progress=False)
+
+    def our_step():
+        return float(trainer.train_step(x, y)[0])
+
+    # One step from the same weights must give the same network.
+    bare_step(), our_step()
+    diff = max(float((a.detach().cpu() - b.detach().cpu()).abs().max())
+               for a, b in zip(bare_model.parameters(), trainer.model.parameters()))
+    _, bare_median, _ = time_call(bare_step, REPEATS[size])
+    progress()
+    _, our_median, _ = time_call(our_step, REPEATS[size])
+    result.rows.append(Row("bare torch step", bare_median))
+
+    trained = train_unet(images[:n_train], labels[:n_train], validation_images=images[n_train:],
+                         validation_labels=labels[n_train:], base_channels=base, padding="same",
+                         input_size=crop, epochs=epochs, steps_per_epoch=steps, optimizer="adam",
+                         device=device, seed=0, progress=False, verbose=False)
+    progress()
+    dice = float(trained.history["val_dice"][-1])
+    result.rows.append(Row("fastscratch Trainer step", our_median, quality=dice, max_diff=diff,
+                           agree=diff <= 1e-5))
+    result.notes.append(f"Validation after training with Adam: pixel error "
+                        f"{trained.history['val_pixel_error'][-1]:.4f}, IoU {trained.history['val_iou'][-1]:.4f} "
+                        f"on the {30 - n_train} held-out images.")
     if out_dir is not None:
-        forecasts["seasonal naive"] = seasonal_naive
-        result.figures.append(_forecast_plot(Path(out_dir) / "forecast_arima.png", train, test, forecasts,
-                                             interval))
+        val_images, val_labels = trained.validation[:2]
+        prediction = predict_tiled(trained.model, val_images[0]).argmax(0)
+        result.figures.append(plot_prediction(Path(out_dir) / "segmentation_unet.png", val_images[0][0],
+                                              val_labels[0], np.asarray(prediction),
+                                              title=f"U-Net base {base}, validation Dice {dice:.3f}"))
     return result.finish()
