@@ -53,6 +53,46 @@ _NOTES = r"""
 """
 
 
+_TREE_PARAMS = r"""    n_estimators : int, default=100
+        Number of boosting rounds (trees).
+    learning_rate : float, default=0.3
+        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
+    max_depth : int, default=6
+        Maximum depth of a tree (>= 1).
+    min_child_weight : float, default=1
+        Minimum hessian sum of a child.
+    reg_lambda : float, default=1
+        L2 penalty :math:`\lambda` on leaf weights.
+    reg_alpha : float, default=0
+        L1 penalty :math:`\alpha` on leaf weights.
+    gamma : float, default=0
+        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
+    max_delta_step : float, default=0
+        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
+    max_bin : int, default=256
+        Maximum number of bins per feature, in [2, 256].
+"""
+_RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
+    random_state : int or None, default=None
+        Seeds the binning subsample (data over 200k rows).
+    n_jobs : int or None, default=None
+        Threads (None: all cores, or the global setting).
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Kernel backend.
+"""
+_EXTRA_PARAMS = r"""    importance_type : {"gain", "weight", "total_gain", "cover", "total_cover"} or None
+        What ``feature_importances_`` measures (None: "gain").
+    early_stopping_rounds : int or None, default=None
+        Stop when the last ``eval_metric`` on the last ``eval_set`` has not
+        improved for this many rounds; predictions then use the best round.
+    eval_metric : str, list of str or None, default=None
+        Metrics of ``eval_set``: "rmse", "mae", "logloss", "error", "auc",
+        "mlogloss", "merror" (None: the objective's own).
+"""
+_DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
+              "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
+
+
 class _XGBModel(BaseEstimator):
     _objectives = ()
 
@@ -346,37 +386,12 @@ class XGBRegressor(RegressorMixin, _XGBModel):
 
     Parameters
     ----------
-    n_estimators : int, default=100
-        Number of boosting rounds (trees).
-    learning_rate : float, default=0.3
-        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
-    max_depth : int, default=6
-        Maximum depth of a tree (>= 1).
-    min_child_weight : float, default=1
-        Minimum hessian sum of a child.
-    reg_lambda : float, default=1
-        L2 penalty :math:`\lambda` on leaf weights.
-    reg_alpha : float, default=0
-        L1 penalty :math:`\alpha` on leaf weights.
-    gamma : float, default=0
-        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
-    max_delta_step : float, default=0
-        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
-    max_bin : int, default=256
-        Maximum number of bins per feature, in [2, 256].
-    base_score : float or None, default=None
+{_TREE_PARAMS}    base_score : float or None, default=None
         Initial prediction; None estimates it as xgboost 3 does (mean of y).
     objective : {"reg:squarederror"} or None, default=None
-    tree_method : {"hist"}, default="hist"
-    random_state : int or None, default=None
-        Seeds the binning subsample (data over 200k rows).
-    n_jobs : int or None, default=None
-        Threads (None: all cores, or the global setting).
-    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
-        Kernel backend.
-    verbosity : int, default=0
+{_RUN_PARAMS}    verbosity : int, default=0
         > 0 shows a progress bar with the training RMSE.
-
+{_EXTRA_PARAMS}
     Attributes
     ----------
     n_features_in_ : int
@@ -391,7 +406,10 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     >>> model = XGBRegressor(n_estimators=20, max_depth=3).fit(X, y)
     >>> model.predict(X[:2]).shape
     (2,)
-    """.replace("{_NOTES}", _NOTES)
+    """
+    for _key, _text in _DOC_PARTS.items():
+        __doc__ = __doc__.replace("{" + _key + "}", _text)
+    del _key, _text
     _objectives = ("reg:squarederror",)
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
@@ -439,39 +457,14 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
 
     Parameters
     ----------
-    n_estimators : int, default=100
-        Number of boosting rounds (trees).
-    learning_rate : float, default=0.3
-        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
-    max_depth : int, default=6
-        Maximum depth of a tree (>= 1).
-    min_child_weight : float, default=1
-        Minimum hessian sum of a child.
-    reg_lambda : float, default=1
-        L2 penalty :math:`\lambda` on leaf weights.
-    reg_alpha : float, default=0
-        L1 penalty :math:`\alpha` on leaf weights.
-    gamma : float, default=0
-        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
-    max_delta_step : float, default=0
-        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
-    max_bin : int, default=256
-        Maximum number of bins per feature, in [2, 256].
-    base_score : float or None, default=None
+{_TREE_PARAMS}    base_score : float or None, default=None
         Initial probability; None uses the positive rate, as xgboost 3.
     objective : {"binary:logistic", "multi:softprob"} or None, default=None
         None: "binary:logistic" for two classes, "multi:softprob" (one tree per
         class per round, softmax probabilities) for more.
-    tree_method : {"hist"}, default="hist"
-    random_state : int or None, default=None
-        Seeds the binning subsample (data over 200k rows).
-    n_jobs : int or None, default=None
-        Threads (None: all cores, or the global setting).
-    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
-        Kernel backend.
-    verbosity : int, default=0
+{_RUN_PARAMS}    verbosity : int, default=0
         > 0 shows a progress bar with the training log loss.
-
+{_EXTRA_PARAMS}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -487,7 +480,10 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     >>> model = XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
     >>> model.predict_proba(X[:2]).shape
     (2, 2)
-    """.replace("{_NOTES}", _NOTES)
+    """
+    for _key, _text in _DOC_PARTS.items():
+        __doc__ = __doc__.replace("{" + _key + "}", _text)
+    del _key, _text
     _objectives = ("binary:logistic", "multi:softprob")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
