@@ -575,17 +575,18 @@ def _css_start(lik, refine=True):
     x0 = spec.unconstrain(_regression_start(lik))
     if spec.k_arma == 0 or not refine:
         return x0
-    x, _ = _minimise_css(lik, x0, 200)
+    # A start value only: at most 30 steps, fewer once CSS improves by < 1e-7 relative.
+    x, _ = _minimise_css(lik, x0, 30, ftol=1e-7)
     # Keep the start away from the boundary of the stationary / invertible region.
     x[spec.k_trend:] = np.clip(x[spec.k_trend:], -3.0, 3.0)
     return x
 
 
-def _minimise_css(lik, x0, maxiter):
+def _minimise_css(lik, x0, maxiter, ftol=2.2e-9):
     if x0.shape[0] == 0:
         return x0, True
     result = optimize.minimize(lik.css_objective, x0, method="L-BFGS-B",
-                               options={"maxiter": maxiter})
+                               options={"maxiter": maxiter, "ftol": ftol})
     return result.x, bool(result.success) or result.nit < maxiter
 
 
