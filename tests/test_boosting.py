@@ -416,3 +416,35 @@ def test_multiclass_string_labels_early_stopping_and_save(tmp_path):
     loaded = XGBClassifier().load_model(tmp_path / "wine.json")
     assert_array_equal(loaded.predict_proba(X_valid), model.predict_proba(X_valid))
     assert_array_equal(loaded.predict(X_valid), model.predict(X_valid))
+
+
+@pytest.mark.parametrize("sampling", [dict(subsample=0.5),
+                                      dict(colsample_bytree=0.5, colsample_bylevel=0.7,
+                                           colsample_bynode=0.8),
+                                      dict(subsample=0.7, colsample_bynode=0.3)])
+def test_sampling_reproducible_and_as_good_as_xgboost(sampling):
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=12_000, n_features=20, n_informative=10,
+                               random_state=0)
+    X = X.astype(np.float32)
+    X_train, X_valid, y_train, y_valid = X[:9000], X[9000:], y[:9000], y[9000:]
+    params = dict(n_estimators=30, random_state=1, **sampling)
+    fits = [XGBClassifier(n_jobs=n, **params).fit(X_train, y_train) for n in (1, 2)]
+    assert_array_equal(fits[0].predict_proba(X_valid), fits[1].predict_proba(X_valid))
+    other_seed = XGBClassifier(**{**params, "random_state": 2}).fit(X_train, y_train)
+    assert not np.array_equal(other_seed.predict_proba(X_valid), fits[0].predict_proba(X_valid))
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X_train, y_train)
+    auc = roc_auc_score(y_valid, fits[0].predict_proba(X_valid)[:, 1])
+    assert auc >= roc_auc_score(y_valid, reference.predict_proba(X_valid)[:, 1]) - 0.005
+
+
+def test_colsample_bytree_limits_each_tree(cancer):
+    X, y = cancer
+    model = XGBClassifier(n_estimators=6, max_depth=3, colsample_bytree=0.05,
+                          random_state=0).fit(X, y)  # round(0.05 * 30) = 2 features per tree
+    nodes, roots, _ = model._forest.arrays()
+    bounds = list(roots) + [nodes["feature"].shape[0]]
+    used = [set(nodes["feature"][a:b][nodes["left"][a:b] >= 0]) for a, b in zip(bounds, bounds[1:])]
+    assert all(len(features) <= 2 for features in used)
+    assert len(set().union(*used)) > 2

@@ -52,11 +52,16 @@ class TreeGrower:
         Features the tree may split on (None: all).
     has_missing : bool
         Whether the data have missing values (changes how xgboost sums the root).
+    n_root_rows : int or None
+        The root owns ``rows[:n_root_rows]`` (row subsampling); None: all rows.
+    feature_sampler : callable or None
+        ``feature_sampler(depth, n_nodes)`` returns the (n_nodes, d) uint8 mask of
+        the features each node of a level may split on (column subsampling).
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
-                 has_missing=False):
+                 has_missing=False, n_root_rows=None, feature_sampler=None):
         self.binned = binned
         self.n_bins = n_bins
         self.n_slots = int(n_bins.max()) + 1
@@ -71,6 +76,8 @@ class TreeGrower:
         self.kernels = kernels
         self.n_threads = n_threads
         self.has_missing = has_missing
+        self.n_root_rows = binned.shape[0] if n_root_rows is None else int(n_root_rows)
+        self.feature_sampler = feature_sampler
         n_features = binned.shape[1]
         self.allowed_features = (np.ones(n_features, dtype=np.uint8) if allowed_features is None
                                  else np.asarray(allowed_features, dtype=np.uint8))
@@ -93,7 +100,10 @@ class TreeGrower:
         split_bin = np.empty((k, d), dtype=np.intp)
         default_left = np.empty((k, d), dtype=np.uint8)
         left_sums = np.empty((k, d, 2), dtype=np.float64)
-        allowed = np.broadcast_to(self.allowed_features, (k, d)).copy()
+        if self.feature_sampler is not None:
+            allowed = self.feature_sampler(level[0]["depth"], k)
+        else:
+            allowed = np.broadcast_to(self.allowed_features, (k, d)).copy()
         self.kernels["find_best_splits"](hists, self.n_bins, sums, scores, self.params, allowed,
                                          gain, split_bin, default_left, left_sums, self.n_threads)
         best = np.argmax(gain, axis=1)  # first maximum: ties to the smaller feature
@@ -117,7 +127,7 @@ class TreeGrower:
         ``cover`` (hessian sum), and ``leaf_segments`` (starts, stops, values)
         of ``rows`` per leaf.
         """
-        root = {"id": 0, "start": 0, "stop": self.binned.shape[0], "depth": 0, "split": None}
+        root = {"id": 0, "start": 0, "stop": self.n_root_rows, "depth": 0, "split": None}
         nodes = [root]
         if self.max_depth < 1:
             return self._flatten(nodes)
@@ -125,8 +135,9 @@ class TreeGrower:
         self._build([root], hists)
         if self.has_missing:
             # xgboost sums the gradients of all rows in order (float64) for sparse data...
-            sums = (np.add.accumulate(self.gradients, dtype=np.float64)[-1],
-                    np.add.accumulate(self.hessians, dtype=np.float64)[-1])
+            sampled = self.rows[:self.n_root_rows]
+            sums = (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
+                    np.add.accumulate(self.hessians[sampled], dtype=np.float64)[-1])
         else:
             # ... and takes them from the first feature's histogram, in bin order, for dense data.
             sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]

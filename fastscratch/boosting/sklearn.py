@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils import check_array
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
 
 from .._backend import effective_n_threads, resolve_kernel
@@ -74,13 +74,18 @@ _TREE_PARAMS = r"""    n_estimators : int, default=100
 """
 _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
     random_state : int or None, default=None
-        Seeds the binning subsample (data over 200k rows).
+        Seeds row and column subsampling and the binning subsample (data over
+        200k rows).
     n_jobs : int or None, default=None
         Threads (None: all cores, or the global setting).
     backend : {"auto", "numpy", "numba", "cython"}, default="auto"
         Kernel backend.
 """
-_EXTRA_PARAMS = r"""    importance_type : {"gain", "weight", "total_gain", "cover", "total_cover"} or None
+_EXTRA_PARAMS = r"""    subsample : float, default=1
+        Fraction of the rows each tree is grown on (in (0, 1]).
+    colsample_bytree, colsample_bylevel, colsample_bynode : float, default=1
+        Fraction of the features each tree, level, node may split on (nested).
+    importance_type : {"gain", "weight", "total_gain", "cover", "total_cover"} or None
         What ``feature_importances_`` measures (None: "gain").
     early_stopping_rounds : int or None, default=None
         Stop when the last ``eval_metric`` on the last ``eval_set`` has not
@@ -93,6 +98,55 @@ _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
 
 
+class _Sampler:
+    """Row and column subsampling, drawn from one generator in a fixed order.
+
+    ``subsample``: each tree's root keeps each row with that probability;
+    ``colsample_bytree``, ``colsample_bylevel``, ``colsample_bynode``: nested
+    random subsets of ``max(1, round(fraction * n))`` features per tree, per
+    level, per node, as in xgboost. The draws never depend on the thread count.
+    """
+
+    def __init__(self, model, n_rows, n_features):
+        self.rng = check_random_state(model.random_state)
+        self.subsample = model.subsample
+        self.fractions = (model.colsample_bytree, model.colsample_bylevel,
+                          model.colsample_bynode)
+        self.n_rows, self.n_features = n_rows, n_features
+
+    def _subset(self, features, fraction):
+        if fraction >= 1.0:
+            return features
+        keep = max(1, int(round(fraction * features.shape[0])))
+        return np.sort(self.rng.choice(features, keep, replace=False))
+
+    def sample_rows(self, rows, identity):
+        """Fill ``rows`` (sampled rows first); returns how many were sampled."""
+        if self.subsample >= 1.0:
+            np.copyto(rows, identity)
+            return self.n_rows
+        chosen = self.rng.random_sample(self.n_rows) < self.subsample
+        m = int(np.count_nonzero(chosen))
+        rows[:m] = identity[chosen]
+        rows[m:] = identity[~chosen]
+        return m
+
+    def feature_sampler(self):
+        if all(fraction >= 1.0 for fraction in self.fractions):
+            return None
+        tree_features = self._subset(np.arange(self.n_features), self.fractions[0])
+        by_level = {}
+
+        def allowed(depth, n_nodes):
+            if depth not in by_level:
+                by_level[depth] = self._subset(tree_features, self.fractions[1])
+            mask = np.zeros((n_nodes, self.n_features), dtype=np.uint8)
+            for j in range(n_nodes):
+                mask[j, self._subset(by_level[depth], self.fractions[2])] = 1
+            return mask
+        return allowed
+
+
 class _XGBModel(BaseEstimator):
     _objectives = ()
 
@@ -100,7 +154,8 @@ class _XGBModel(BaseEstimator):
                  reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=0.0, max_bin=256,
                  base_score=None, objective=None, tree_method="hist", random_state=None,
                  n_jobs=None, backend="auto", verbosity=0, importance_type=None,
-                 early_stopping_rounds=None, eval_metric=None):
+                 early_stopping_rounds=None, eval_metric=None, subsample=1.0,
+                 colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -120,6 +175,10 @@ class _XGBModel(BaseEstimator):
         self.importance_type = importance_type
         self.early_stopping_rounds = early_stopping_rounds
         self.eval_metric = eval_metric
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.colsample_bylevel = colsample_bylevel
+        self.colsample_bynode = colsample_bynode
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -143,6 +202,8 @@ class _XGBModel(BaseEstimator):
         number("max_delta_step", 0)
         number("max_bin", 2, MAX_BIN, integer=True)
         number("verbosity", 0, integer=True)
+        for name in ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode"):
+            number(name, 0, 1, low_open=True)
         if self.tree_method not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
 
@@ -241,6 +302,7 @@ class _XGBModel(BaseEstimator):
         eval_margins = [np.repeat(base_margin[:, None], X_eval.shape[0], axis=1)
                         for _, X_eval, _ in evals]
         best_score, best_iteration, stale = None, None, 0
+        sampler = _Sampler(self, n, X.shape[1])
         for iteration in range(self.n_estimators):
             # Gradients of every class from the margins at the start of the round.
             if K == 1:
@@ -249,18 +311,25 @@ class _XGBModel(BaseEstimator):
                 loss.gradients(y32, raw, weights, gradients, hessians)
             new_trees = Forest(n_groups=K)
             for k in range(K):
-                np.copyto(rows, identity)
+                n_root_rows = sampler.sample_rows(rows, identity)
                 grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows,
                                     scratch, params, self.max_depth, float(np.float32(self.gamma)),
                                     self.learning_rate, kernels, n_threads,
-                                    has_missing=has_missing)
+                                    has_missing=has_missing, n_root_rows=n_root_rows,
+                                    feature_sampler=sampler.feature_sampler())
                 tree = grower.grow()
-                kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw[k], n_threads)
                 split = tree["left"] >= 0
                 thresholds = np.zeros(split.shape[0], dtype=np.float32)
                 thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
                 forest.add_tree(tree, thresholds, group=k)
                 new_trees.add_tree(tree, thresholds, group=k)
+                if n_root_rows == n:
+                    kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw[k], n_threads)
+                else:  # rows left out of the sample: walk the tree for every row
+                    single = Forest(n_groups=1)
+                    single.add_tree(tree, thresholds)
+                    raw[k] += single.predict_binned(binned, binner.n_bins_, 0.0, self.backend,
+                                                    n_threads)[:, 0].astype(np.float32)
             line = []
             for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
                 # The new trees' values, added in float32 as xgboost's prediction cache.
