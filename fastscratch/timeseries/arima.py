@@ -41,13 +41,15 @@ def constrain_stationary(unconstrained):
     """
     unconstrained = np.asarray(unconstrained, dtype=np.float64)
     n = unconstrained.shape[0]
+    if n == 0:
+        return np.zeros(0)
     r = unconstrained / np.sqrt(1.0 + unconstrained ** 2)
     y = np.zeros((n, n))
     for k in range(n):
         for i in range(k):
             y[k, i] = y[k - 1, i] + r[k] * y[k - 1, k - i - 1]
         y[k, k] = r[k]
-    return -y[n - 1, :] if n else np.zeros(0)
+    return -y[n - 1, :]
 
 
 def unconstrain_stationary(constrained):
@@ -103,6 +105,7 @@ class _Spec:
         self.k_trend = len(self.trend_powers)
         self.k_arma = self.p + self.q + self.P + self.Q
         self.k_params = self.k_trend + self.k_arma + 1
+        self._bounds = [int(b) for b in np.cumsum([0, self.k_trend, self.p, self.q, self.P, self.Q])]
         self.p_full = self.p + self.s * self.P
         self.q_full = self.q + self.s * self.Q
         self.m = max(self.p_full, self.q_full + 1)
@@ -128,7 +131,7 @@ class _Spec:
 
     def split(self, params):
         """(trend, ar, ma, seasonal ar, seasonal ma) slices of a parameter vector."""
-        bounds = np.cumsum([0, self.k_trend, self.p, self.q, self.P, self.Q])
+        bounds = self._bounds
         return tuple(params[bounds[i]:bounds[i + 1]] for i in range(5))
 
     def constrain(self, unconstrained):
