@@ -146,8 +146,7 @@ def _kalman_filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_co
     _filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_cov, gain)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _kalman_loglike(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares):
+def _kalman_loglike_body(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares):
     n = w.shape[0]
     n_models, m = phi.shape
     for b in numba.prange(n_models):
@@ -164,6 +163,12 @@ def _kalman_loglike(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares
             sum_squares += v[t] * v[t] / F[t]
         out_sum_log_F[b] = sum_log_F
         out_sum_squares[b] = sum_squares
+
+
+# One loop body compiled twice (as umap's layouts): the serial twin skips setting
+# Numba's thread count, which costs more than a small batch on one thread.
+_kalman_loglike = numba.njit(parallel=True, cache=True, nogil=True)(_kalman_loglike_body)
+_kalman_loglike_serial = numba.njit(cache=True, nogil=True)(_kalman_loglike_body)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -191,6 +196,9 @@ def arima_kalman_filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, o
 def arima_kalman_loglike(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares,
                          n_threads):
     """Likelihood pieces of a batch of ARMA models, in parallel (see :mod:`arima_numpy`)."""
+    if n_threads == 1:
+        _kalman_loglike_serial(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares)
+        return
     with numba_threads(n_threads):
         _kalman_loglike(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares)
 
