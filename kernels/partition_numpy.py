@@ -18,7 +18,8 @@ predictions of its rows without walking the tree.
 
 import numpy as np
 
-# Fastest first, as measured by benchmarks/test_bench_boosting.py (2 cores).
+# Fastest first, as measured by benchmarks/test_bench_boosting.py, default size
+# (fit of 200k x 28, 100 trees of depth 6, 2 threads): Numba 54 s, Cython 148 s.
 AUTO_BACKEND_ORDER = {
     "partition_rows": ("numba", "cython", "numpy"),
     "add_leaf_values": ("numba", "cython", "numpy"),

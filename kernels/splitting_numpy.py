@@ -41,7 +41,8 @@ max_delta_step]`` (each rounded to float32 first, as xgboost stores them).
 
 import numpy as np
 
-# Fastest first, as measured by benchmarks/test_bench_boosting.py (2 cores).
+# Fastest first, as measured by benchmarks/test_bench_boosting.py, default size
+# (fit of 200k x 28, 100 trees of depth 6, 2 threads): Numba 54 s, Cython 148 s.
 AUTO_BACKEND_ORDER = {
     "find_best_splits": ("numba", "cython", "numpy"),
 }

