@@ -23,20 +23,30 @@ def _predict_raw(X, feature, threshold, default_left, left, right, value, tree_r
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
     for block in numba.prange(n_blocks):
         start = block * BLOCK
-        stop = min(start + BLOCK, n_rows)
+        n = min(start + BLOCK, n_rows) - start
+        position = np.empty(BLOCK, dtype=np.intp)
         for t in range(tree_roots.shape[0]):
-            root = tree_roots[t]
-            group = tree_groups[t]
-            for i in range(start, stop):
-                k = root
-                while left[k] != -1:
-                    x = X[i, feature[k]]
+            # The block's rows walk down the tree in lockstep, one level per pass:
+            # independent chains of loads that the CPU overlaps.
+            for i in range(n):
+                position[i] = tree_roots[t]
+            n_active = n
+            while n_active > 0:
+                n_active = 0
+                for i in range(n):
+                    k = position[i]
+                    if left[k] == -1:
+                        continue
+                    x = X[start + i, feature[k]]
                     if np.isnan(x):
                         go_left = default_left[k] != 0
                     else:
                         go_left = x < threshold[k]
-                    k = left[k] + (0 if go_left else 1)  # right == left + 1
-                out[i, group] += np.float64(value[k])
+                    position[i] = left[k] + (0 if go_left else 1)  # right == left + 1
+                    n_active += 1
+            group = tree_groups[t]
+            for i in range(n):
+                out[start + i, group] += np.float64(value[position[i]])
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
