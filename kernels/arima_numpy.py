@@ -53,14 +53,15 @@ autocovariances.
 import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
 
-# Fastest first, as measured by benchmarks/test_bench_arima.py (2 shared cores):
-# SARIMAX(1,1,1)(1,1,1,12) fits (m = 14 states) median numba 0.46 s / cython 0.49 s
-# on the electric series, 0.44 / 0.49 s on co2; numpy 10-13 s. For ARIMA(2,1,2)
-# (m = 3) cython was 10% faster; the large-state case decides.
+# Fastest first, as measured by benchmarks/test_bench_arima.py (2 shared cores, one run):
+# fit medians cython / numba / numpy: SARIMAX(1,1,1)(1,1,1,12) electric 0.036 / 0.035 /
+# 0.92 s, co2 0.037 / 0.038 / 1.04 s, ARIMA(2,1,2) electric 0.039 / 0.048 / 2.87 s
+# (statsmodels 0.39, 0.75, 0.20 s). Cython and Numba tie on large states; Cython wins
+# on small ones and needs no compilation on first use.
 AUTO_BACKEND_ORDER = {
-    "arima_kalman_filter": ("numba", "cython", "numpy"),
-    "arima_kalman_loglike": ("numba", "cython", "numpy"),
-    "arima_css_residuals": ("numba", "cython", "numpy"),
+    "arima_kalman_filter": ("cython", "numba", "numpy"),
+    "arima_kalman_loglike": ("cython", "numba", "numpy"),
+    "arima_css_residuals": ("cython", "numba", "numpy"),
 }
 
 
