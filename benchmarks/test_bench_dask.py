@@ -3,9 +3,9 @@
 Sizes (``--bench-size``; "large" is the issue's):
 
 - k-means, 16 clusters, k-means|| init, 10 Lloyd iterations at most, on blobs of
-  n x 16 float32: tiny 20,000, default 2,000,000, large 20,000,000 rows;
+  n x 16 float32: tiny 10,000, default 2,000,000, large 20,000,000 rows;
 - GaussianNB fit on the same data (16 classes);
-- boosting (binary classification, 20 trees of depth 6, 256 bins) on n x 28 float32
+- boosting (binary classification, 20 trees (tiny: 3) of depth 6, 256 bins) on n x 28 float32
   (HIGGS-shaped: a noisy linear-plus-interaction rule): tiny 5,000, default 200,000,
   large 2,000,000 rows; vs ``xgboost.dask.DaskXGBClassifier`` (``tree_method="hist"``).
 
@@ -25,20 +25,22 @@ import pytest
 pytest.importorskip("dask_ml")
 pytest.importorskip("distributed")
 
+import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 from fastscratch import distributed as fd  # noqa: E402
 
-SIZES = {"tiny": 20_000, "default": 2_000_000, "large": 20_000_000}
-CHUNK_ROWS = {"tiny": 5_000, "default": 250_000, "large": 1_000_000}
+SIZES = {"tiny": 10_000, "default": 2_000_000, "large": 20_000_000}
+CHUNK_ROWS = {"tiny": 2_500, "default": 250_000, "large": 1_000_000}
 N_FEATURES = 16
 N_CLUSTERS = 16
 MAX_ITER = 10
 BOOST_SIZES = {"tiny": 5_000, "default": 200_000, "large": 2_000_000}
 BOOST_CHUNK_ROWS = {"tiny": 2_500, "default": 50_000, "large": 250_000}
 BOOST_FEATURES = 28
-BOOST_PARAMS = dict(n_estimators=20, max_depth=6, learning_rate=0.3, max_bin=256)
+BOOST_PARAMS = dict(max_depth=6, learning_rate=0.3, max_bin=256)
+BOOST_TREES = {"tiny": 3, "default": 20, "large": 20}
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +59,13 @@ def _blob_block(block_id, n_rows, seed):
     return X, labels
 
 
-def lazy_blobs(n_samples, chunk_rows, seed=0):
-    """``(X, y)`` as Dask arrays whose blocks are generated on the workers."""
+def lazy_data(make_block, n_samples, n_features, chunk_rows, seed):
+    """``(X, y)`` as Dask arrays whose blocks ``make_block(i, rows, seed)`` run on the workers."""
     import dask
 
     sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
-    blocks = [dask.delayed(_blob_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
-    X = da.concatenate([da.from_delayed(b[0], shape=(n, N_FEATURES), dtype=np.float32)
+    blocks = [dask.delayed(make_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
+    X = da.concatenate([da.from_delayed(b[0], shape=(n, n_features), dtype=np.float32)
                         for b, n in zip(blocks, sizes)])
     y = da.concatenate([da.from_delayed(b[1], shape=(n,), dtype=np.int64)
                         for b, n in zip(blocks, sizes)])
@@ -76,18 +78,6 @@ def _higgs_block(block_id, n_rows, seed):
     w = np.random.default_rng(seed).standard_normal(BOOST_FEATURES)
     score = X @ w + 2.0 * X[:, 0] * X[:, 1] + rng.standard_normal(n_rows) * 2.0
     return X, (score > 0).astype(np.int64)
-
-
-def lazy_higgs(n_samples, chunk_rows, seed=1):
-    import dask
-
-    sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
-    blocks = [dask.delayed(_higgs_block, pure=True)(i, n, seed) for i, n in enumerate(sizes)]
-    X = da.concatenate([da.from_delayed(b[0], shape=(n, BOOST_FEATURES), dtype=np.float32)
-                        for b, n in zip(blocks, sizes)])
-    y = da.concatenate([da.from_delayed(b[1], shape=(n,), dtype=np.int64)
-                        for b, n in zip(blocks, sizes)])
-    return X, y
 
 
 def _status_mb(field):
@@ -109,7 +99,7 @@ def _reset_peak():
 
 @pytest.fixture(scope="module")
 def data(client, bench_size):
-    X, y = lazy_blobs(SIZES[bench_size], CHUNK_ROWS[bench_size])
+    X, y = lazy_data(_blob_block, SIZES[bench_size], N_FEATURES, CHUNK_ROWS[bench_size], 0)
     X, y = client.persist([X, y])
     client.wait_for_workers(2)
     return X, y
@@ -152,13 +142,22 @@ def test_gaussian_nb_fit(benchmark, client, data, library, bench_size):
         from dask_ml.naive_bayes import GaussianNB
 
         model = GaussianNB()
-    fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
+
+    def fit():
+        fitted = model.fit(X, y)
+        if library == "dask-ml":
+            # dask-ml's fit is lazy (its attributes are Dask arrays): compute them, as ours are.
+            fitted.theta_, fitted.sigma_ = dask.compute(fitted.theta_, fitted.sigma_)
+        return fitted
+
+    fitted = _run(benchmark, client, library, fit, bench_size)
     assert np.asarray(fitted.theta_).shape == (N_CLUSTERS, N_FEATURES)
 
 
 @pytest.fixture(scope="module")
 def higgs(client, bench_size):
-    X, y = lazy_higgs(BOOST_SIZES[bench_size], BOOST_CHUNK_ROWS[bench_size])
+    X, y = lazy_data(_higgs_block, BOOST_SIZES[bench_size], BOOST_FEATURES,
+                     BOOST_CHUNK_ROWS[bench_size], 1)
     X, y = client.persist([X, y])
     return X, y
 
@@ -166,13 +165,15 @@ def higgs(client, bench_size):
 @pytest.mark.parametrize("library", ["fastscratch", "xgboost.dask"])
 def test_boosting_fit(benchmark, client, higgs, library, bench_size):
     X, y = higgs
+    n_trees = BOOST_TREES[bench_size]
     benchmark.group = (f"dask boosting fit {BOOST_SIZES[bench_size]}x{BOOST_FEATURES} float32, "
-                       f"{BOOST_PARAMS['n_estimators']} trees")
+                       f"{n_trees} trees")
     if library == "fastscratch":
-        model = fd.XGBClassifier(**BOOST_PARAMS, random_state=0)
+        model = fd.XGBClassifier(n_estimators=n_trees, **BOOST_PARAMS, random_state=0)
     else:
         xgboost_dask = pytest.importorskip("xgboost.dask")
-        model = xgboost_dask.DaskXGBClassifier(**BOOST_PARAMS, tree_method="hist", nthread=1)
+        model = xgboost_dask.DaskXGBClassifier(n_estimators=n_trees, **BOOST_PARAMS,
+                                               tree_method="hist", nthread=1)
         model.client = client
     fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
     accuracy = float((fitted.predict(X) == y).mean().compute())

@@ -18,11 +18,12 @@ cluster: no code change), and gives the same answer as the in-memory fit:
   tree reduction; k-means|| initialisation (Bahmani et al., 2012);
 - :class:`KNeighborsClassifier` / :class:`KNeighborsRegressor`: the training
   set stays partitioned on the workers; each partition answers with its local
-  top-k, merged into the global top-k (ties by global index).
+  top-k, merged into the global top-k (ties by global index);
+- :class:`XGBRegressor` / :class:`XGBClassifier`: data-parallel boosting, the
+  workers' per-node histograms summed, each split chosen once and broadcast.
 
-Not (yet) here: a distributed boosting fit (per-worker histograms). A boosting
-model fitted in memory predicts on Dask collections through
-:class:`ParallelPostFit`.
+Kernel threads: Dask runs one task per worker thread, so each task runs our
+kernels on one thread unless the estimator's ``n_jobs`` says otherwise.
 
 Progress: use Dask's own diagnostics (the distributed dashboard, or
 ``dask.diagnostics.ProgressBar`` with the local schedulers).
@@ -301,20 +302,16 @@ class _BoundMethods:
 
 
 def _column_moments(X, weights=None):
-    """``(n, mean, M)`` of the columns of a block in float64, two passes (M = n * variance)."""
-    X = np.asarray(X, dtype=np.float64)
-    if weights is None:
-        n = float(X.shape[0])
-        if n == 0:
-            return 0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-        mean = X.mean(axis=0)
-        return n, mean, ((X - mean) ** 2).sum(axis=0)
-    weights = np.asarray(weights, dtype=np.float64)
-    n = float(weights.sum())
-    if n == 0:
-        return 0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    mean = weights @ X / n
-    return n, mean, weights @ (X - mean) ** 2
+    """``(n, mean, M)`` of the columns of a block in float64 (M = n * variance).
+
+    The in-memory GaussianNB's own two-pass statistics (over row chunks, so a
+    float32 block is never copied whole to float64).
+    """
+    n_features = X.shape[1]
+    if X.shape[0] == 0 or (weights is not None and float(np.sum(weights)) == 0):
+        return 0.0, np.zeros(n_features), np.zeros(n_features)
+    n, mean, var = _nb._mean_var(X, weights)
+    return n, mean, var * n
 
 
 def _merge_moments(a, b):
@@ -331,12 +328,20 @@ def _merge_moments(a, b):
 
 
 def _gaussian_block_stats(X, codes, weights, n_classes):
-    """Per-block statistics: all rows' moments and each class's moments."""
+    """Per-block statistics: all rows' moments and each class's moments.
+
+    The rows are stably sorted by class once, so each class's moments read a
+    contiguous slice (its rows in their original order).
+    """
     X = np.asarray(X)
-    per_class = []
-    for c in range(n_classes):
-        mask = codes == c
-        per_class.append(_column_moments(X[mask], None if weights is None else weights[mask]))
+    codes = np.asarray(codes)
+    order = np.argsort(codes, kind="stable")
+    X_sorted = X[order]
+    w_sorted = None if weights is None else np.asarray(weights, dtype=np.float64)[order]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_classes))])
+    per_class = [_column_moments(X_sorted[bounds[c]:bounds[c + 1]],
+                                 None if w_sorted is None else w_sorted[bounds[c]:bounds[c + 1]])
+                 for c in range(n_classes)]
     return _column_moments(X), per_class
 
 
@@ -621,11 +626,30 @@ def _farthest_combine(parts, n_far=None):
     return tuple(values[order] for values in joined)
 
 
+_DISTANCE_ROWS = 1 << 14  # rows of a block per float64 distance chunk (k-means||)
+
+
 def _min_sq_distances(X, candidates):
-    """Float64 squared distance from each row of X to its nearest candidate, and its index."""
-    x_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
-    sq = _cluster._sq_distances_to(X, x_sq, candidates)
-    return sq.min(axis=0), sq.argmin(axis=0)
+    """Float64 squared distance from each row of X to its nearest candidate, and its index.
+
+    Expanded form ``||x||^2 - 2 x.c + ||c||^2`` in float64, clipped at 0, over
+    chunks of rows: never more than a (chunk x candidates) matrix.
+    """
+    candidates = np.asarray(candidates, dtype=np.float64)
+    c_sq = np.einsum("ij,ij->i", candidates, candidates)
+    closest = np.empty(X.shape[0])
+    nearest = np.empty(X.shape[0], dtype=np.intp)
+    for start in range(0, X.shape[0], _DISTANCE_ROWS):
+        chunk = np.asarray(X[start:start + _DISTANCE_ROWS], dtype=np.float64)
+        sq = chunk @ candidates.T
+        sq *= -2
+        sq += c_sq[None, :]
+        sq += np.einsum("ij,ij->i", chunk, chunk)[:, None]
+        np.maximum(sq, 0, out=sq)
+        nearest[start:start + chunk.shape[0]] = sq.argmin(axis=1)
+        closest[start:start + chunk.shape[0]] = sq[np.arange(chunk.shape[0]),
+                                                    nearest[start:start + chunk.shape[0]]]
+    return closest, nearest
 
 
 def _kmeans_parallel_cost(X, weights, candidates):
@@ -668,6 +692,8 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
     n_clusters, n_init, max_iter, tol, verbose, random_state, copy_x, n_jobs, backend
         As :class:`fastscratch.KMeans` (``n_jobs``: kernel threads per Dask
         task; None means 1, since Dask runs one task per worker thread).
+        ``n_init`` > 1 reruns the whole distributed fit and keeps the lowest
+        inertia.
     init : {"k-means||", "k-means++", "random"}, callable or array-like, default="k-means||"
         "k-means||" (Dask input only; Bahmani et al., see the module Notes);
         "random": ``n_clusters`` distinct samples drawn uniformly (weights
