@@ -50,7 +50,8 @@ AUTO_BACKEND_ORDER = {
     "sqeuclidean_topk": ("cython", "numba", "numpy"),
     "sqeuclidean_argmin": ("cython", "numba", "numpy"),
     # Same GEMM + heap machinery as sqeuclidean_topk; measured with
-    # benchmarks/test_bench_distances.py::test_other_metric_topk[cosine].
+    # benchmarks/test_bench_distances.py::test_other_metric_topk[cosine] (100k x 32 float32,
+    # 5k queries, k = 10: cython 1.7 s, numba 1.9 s, numpy 21 s, sklearn 19 s).
     "cosine_topk": ("cython", "numba", "numpy"),
 }
 
