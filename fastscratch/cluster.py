@@ -246,7 +246,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             raise ValueError(f"init={self.init!r} is not supported; use 'k-means++', 'random', "
                              "a callable or an array of shape (n_clusters, n_features).")
         if self.n_init == "auto":
-            n_init = 10 if (isinstance(self.init, str) and self.init == "random") or callable(self.init) else 1
+            random_like = (isinstance(self.init, str) and self.init == "random") or callable(self.init)
+            n_init = 10 if random_like else 1
         else:
             positive_int("n_init", self.n_init)
             n_init = self.n_init

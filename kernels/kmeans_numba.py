@@ -81,8 +81,9 @@ def _elkan_distance(x, c):
     n_groups = n_features // 4
     for g in range(n_groups):
         l = 4 * g
-        result += (((x[l] - c[l]) * (x[l] - c[l]) + (x[l + 1] - c[l + 1]) * (x[l + 1] - c[l + 1]))
-                   + (x[l + 2] - c[l + 2]) * (x[l + 2] - c[l + 2])) + (x[l + 3] - c[l + 3]) * (x[l + 3] - c[l + 3])
+        result += ((((x[l] - c[l]) * (x[l] - c[l]) + (x[l + 1] - c[l + 1]) * (x[l + 1] - c[l + 1]))
+                    + (x[l + 2] - c[l + 2]) * (x[l + 2] - c[l + 2]))
+                   + (x[l + 3] - c[l + 3]) * (x[l + 3] - c[l + 3]))
     for l in range(4 * n_groups, n_features):
         result += (x[l] - c[l]) * (x[l] - c[l])
     return np.sqrt(result)
