@@ -448,3 +448,29 @@ def test_colsample_bytree_limits_each_tree(cancer):
     used = [set(nodes["feature"][a:b][nodes["left"][a:b] >= 0]) for a, b in zip(bounds, bounds[1:])]
     assert all(len(features) <= 2 for features in used)
     assert len(set().union(*used)) > 2
+
+
+@pytest.mark.parametrize("with_weights", [False, True])
+@pytest.mark.parametrize("scale_pos_weight", [3.0, 0.4])
+def test_scale_pos_weight_like_xgboost(cancer, scale_pos_weight, with_weights):
+    X, y = cancer
+    weights = np.random.default_rng(0).uniform(0.5, 2, y.shape[0]) if with_weights else None
+    params = dict(n_estimators=6, max_depth=4, scale_pos_weight=scale_pos_weight)
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y, sample_weight=weights)
+    cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
+    model = XGBClassifier(**params).fit(X, y, sample_weight=weights, cuts=cuts)
+    assert _compare_trees(model, reference) > 0
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
+def test_apply_like_xgboost(cancer):
+    from sklearn.datasets import load_wine
+
+    for X, y in (cancer, load_wine(return_X_y=True)):
+        X = X.astype(np.float32).copy()
+        X[::11, 3] = np.nan
+        params = dict(n_estimators=4, max_depth=4, max_bin=128)
+        reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
+        model = XGBClassifier(**params).fit(
+            X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=128).get_quantile_cut())
+        assert_array_equal(model.apply(X), reference.apply(X))

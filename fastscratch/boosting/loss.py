@@ -59,6 +59,12 @@ class BinaryLogistic:
     def base_score(self, y, sample_weight):
         return float(np.float32(np.average(y, weights=sample_weight)))
 
+    def newton_base_score(self, y, sample_weight):
+        """One Newton step from margin 0: xgboost 3's estimate with ``scale_pos_weight``."""
+        w = np.ones_like(y, dtype=np.float64) if sample_weight is None else sample_weight
+        step = np.sum(w * (y - 0.5)) / (0.25 * np.sum(w))
+        return float(np.float32(1.0 / (1.0 + np.exp(-step))))
+
     def score_to_margin(self, base_score):
         # A one-class (weighted) target would give an infinite margin: stay finite.
         p = np.clip(np.float64(base_score), 1e-7, 1.0 - 1e-7)

@@ -81,7 +81,9 @@ _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
     backend : {"auto", "numpy", "numba", "cython"}, default="auto"
         Kernel backend.
 """
-_EXTRA_PARAMS = r"""    subsample : float, default=1
+_EXTRA_PARAMS = r"""    scale_pos_weight : float, default=1
+        Weight of the positive class's rows (binary:logistic only).
+    subsample : float, default=1
         Fraction of the rows each tree is grown on (in (0, 1]).
     colsample_bytree, colsample_bylevel, colsample_bynode : float, default=1
         Fraction of the features each tree, level, node may split on (nested).
@@ -155,7 +157,8 @@ class _XGBModel(BaseEstimator):
                  base_score=None, objective=None, tree_method="hist", random_state=None,
                  n_jobs=None, backend="auto", verbosity=0, importance_type=None,
                  early_stopping_rounds=None, eval_metric=None, subsample=1.0,
-                 colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0):
+                 colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
+                 scale_pos_weight=1.0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -179,6 +182,7 @@ class _XGBModel(BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.colsample_bylevel = colsample_bylevel
         self.colsample_bynode = colsample_bynode
+        self.scale_pos_weight = scale_pos_weight
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -200,6 +204,7 @@ class _XGBModel(BaseEstimator):
         number("reg_alpha", 0)
         number("gamma", 0)
         number("max_delta_step", 0)
+        number("scale_pos_weight", 0, low_open=True)
         number("max_bin", 2, MAX_BIN, integer=True)
         number("verbosity", 0, integer=True)
         for name in ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode"):
@@ -264,11 +269,18 @@ class _XGBModel(BaseEstimator):
             if np.any(weights < 0):
                 raise ValueError("sample_weight must be non-negative.")
             weights = np.ascontiguousarray(weights, dtype=np.float32)
+        binning_weights = weights
+        scale_pos_weight = float(np.float32(self.scale_pos_weight))
+        if objective == "binary:logistic" and scale_pos_weight != 1.0:
+            # xgboost multiplies the positive rows' weights (gradients and hessians).
+            weights = (np.ones(y32.shape[0], dtype=np.float32) if weights is None else weights)
+            weights = np.where(y32 == 1, weights * np.float32(scale_pos_weight),
+                               weights).astype(np.float32)
 
         binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
                            n_threads=n_threads)
         if cuts is None:
-            binner.fit(X, weights)
+            binner.fit(X, binning_weights)
         else:
             cut_ptr, cut_values = cuts
             if len(cut_ptr) != X.shape[1] + 1:
@@ -277,7 +289,9 @@ class _XGBModel(BaseEstimator):
         binned = binner.transform(X)
         has_missing = bool(np.isnan(X).any())
 
-        if self.base_score is None:
+        if self.base_score is None and weights is not binning_weights:
+            base_score = loss.newton_base_score(y32.astype(np.float64), weights)
+        elif self.base_score is None:
             base_score = loss.base_score(y32, weights)
         else:
             base_score = float(self.base_score)
@@ -402,6 +416,28 @@ class _XGBModel(BaseEstimator):
                 scores = np.divide(scores, weight, out=np.zeros(d), where=weight > 0)
         total = scores.sum()
         return (scores / total if total > 0 else scores).astype(np.float32)
+
+    def apply(self, X, iteration_range=None):
+        """Leaf reached in every tree, xgboost's node ids: shape (n_samples, n_trees).
+
+        Uses the readable NumPy traversal (leaf ids are for inspection, not speed).
+        """
+        from ..kernels.tree_predict_numpy import _leaves
+
+        check_is_fitted(self, "_forest")
+        X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
+                          ensure_all_finite="allow-nan")
+        K = self._forest.n_groups
+        start, stop = iteration_range or (0, self._forest.n_trees // K)
+        nodes, roots, _ = self._forest.arrays()
+
+        def go_left_of(rows, features, current):
+            x = X[rows, features]
+            return np.where(np.isnan(x), nodes["default_left"][current] != 0,
+                            x < nodes["threshold"][current])
+        leaves = [_leaves(go_left_of, nodes["feature"], nodes["left"], nodes["right"], root,
+                          X.shape[0]) - root for root in roots[start * K:stop * K]]
+        return np.stack(leaves, axis=1).astype(np.int32) if leaves else np.empty((X.shape[0], 0))
 
     # ------------------------------------------------------------- model I/O
     def save_model(self, path):
