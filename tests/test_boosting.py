@@ -474,3 +474,18 @@ def test_apply_like_xgboost(cancer):
         model = XGBClassifier(**params).fit(
             X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=128).get_quantile_cut())
         assert_array_equal(model.apply(X), reference.apply(X))
+
+
+def test_get_dump_like_xgboost(diabetes):
+    X, y = diabetes
+    X = X.copy()
+    X[::13, 2] = np.nan
+    params = dict(n_estimators=3, max_depth=3, max_bin=64)
+    reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
+    model = XGBRegressor(**params).fit(
+        X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=64).get_quantile_cut())
+    assert model.get_dump() == reference.get_booster().get_dump()
+    ours = model.get_dump(with_stats=True)
+    theirs = reference.get_booster().get_dump(with_stats=True)
+    assert [len(t.splitlines()) for t in ours] == [len(t.splitlines()) for t in theirs]
+    assert "gain=" in ours[0] and "cover=" in ours[0]

@@ -439,6 +439,40 @@ class _XGBModel(BaseEstimator):
                           X.shape[0]) - root for root in roots[start * K:stop * K]]
         return np.stack(leaves, axis=1).astype(np.int32) if leaves else np.empty((X.shape[0], 0))
 
+    def get_dump(self, with_stats=False):
+        """The trees as text, one string per tree, in xgboost's ``get_dump()`` format.
+
+        ``0:[f8<-0.00330083817] yes=1,no=2,missing=2`` for a split (rows with
+        ``x < threshold`` go to ``yes``), ``3:leaf=-16.6496964`` for a leaf,
+        one tab of indentation per level; ``with_stats`` adds ``gain`` and
+        ``cover`` (hessian sum).
+        """
+        check_is_fitted(self, "_forest")
+        nodes, roots, _ = self._forest.arrays()
+        number = lambda v: "%.9g" % float(np.float32(v))  # noqa: E731 (as xgboost prints)
+        dumps = []
+        for root in roots:
+            lines, stack = [], [(root, 0)]
+            while stack:
+                k, depth = stack.pop()
+                i = k - root
+                if nodes["left"][k] == -1:
+                    line = f"{i}:leaf={number(nodes['value'][k])}"
+                    if with_stats:
+                        line += f",cover={number(nodes['cover'][k])}"
+                else:
+                    yes, no = nodes["left"][k] - root, nodes["right"][k] - root
+                    missing = yes if nodes["default_left"][k] else no
+                    line = (f"{i}:[f{nodes['feature'][k]}<{number(nodes['threshold'][k])}] "
+                            f"yes={yes},no={no},missing={missing}")
+                    if with_stats:
+                        line += (f",gain={number(nodes['gain'][k])},"
+                                 f"cover={number(nodes['cover'][k])}")
+                    stack += [(nodes["right"][k], depth + 1), (nodes["left"][k], depth + 1)]
+                lines.append("\t" * depth + line + "\n")
+            dumps.append("".join(lines))
+        return dumps
+
     # ------------------------------------------------------------- model I/O
     def save_model(self, path):
         """Write the fitted model to ``path`` as JSON (format in :mod:`fastscratch.boosting.model_io`)."""
