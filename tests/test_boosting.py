@@ -489,3 +489,22 @@ def test_get_dump_like_xgboost(diabetes):
     theirs = reference.get_booster().get_dump(with_stats=True)
     assert [len(t.splitlines()) for t in ours] == [len(t.splitlines()) for t in theirs]
     assert "gain=" in ours[0] and "cover=" in ours[0]
+
+
+@pytest.mark.parametrize("regression", [True, False])
+@pytest.mark.parametrize("settings", [dict(max_leaves=8, max_depth=0), dict(max_leaves=5),
+                                      dict(max_depth=4),
+                                      dict(max_leaves=16, max_depth=0, gamma=0.5)])
+def test_equal_trees_lossguide(diabetes, cancer, regression, settings):
+    X, y = diabetes if regression else cancer
+    cls, reference_cls = ((XGBRegressor, xgboost.XGBRegressor) if regression
+                          else (XGBClassifier, xgboost.XGBClassifier))
+    params = dict(n_estimators=5, grow_policy="lossguide", **settings)
+    reference = reference_cls(n_jobs=1, **params).fit(X, y)
+    model = cls(**params).fit(X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
+    assert _compare_trees(model, reference) > 0
+    if settings.get("max_leaves"):
+        nodes, _, _ = model._forest.arrays()
+        assert np.count_nonzero(nodes["left"] == -1) <= 5 * settings["max_leaves"]
+    with pytest.raises(ValueError, match="grow_policy"):
+        cls(grow_policy="leafwise").fit(X, y)

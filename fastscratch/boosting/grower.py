@@ -22,6 +22,8 @@ their parent is split, the level's nodes in order), so a tree can be compared
 with xgboost's JSON dump node by node.
 """
 
+import heapq
+
 import numpy as np
 
 from ..kernels.splitting_numpy import leaf_weight, node_score
@@ -61,7 +63,8 @@ class TreeGrower:
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
-                 has_missing=False, n_root_rows=None, feature_sampler=None):
+                 has_missing=False, n_root_rows=None, feature_sampler=None,
+                 grow_policy="depthwise", max_leaves=0):
         self.binned = binned
         self.n_bins = n_bins
         self.n_slots = int(n_bins.max()) + 1
@@ -78,6 +81,8 @@ class TreeGrower:
         self.has_missing = has_missing
         self.n_root_rows = binned.shape[0] if n_root_rows is None else int(n_root_rows)
         self.feature_sampler = feature_sampler
+        self.grow_policy = grow_policy
+        self.max_leaves = int(max_leaves)
         n_features = binned.shape[1]
         self.allowed_features = (np.ones(n_features, dtype=np.uint8) if allowed_features is None
                                  else np.asarray(allowed_features, dtype=np.uint8))
@@ -129,6 +134,8 @@ class TreeGrower:
         """
         root = {"id": 0, "start": 0, "stop": self.n_root_rows, "depth": 0, "split": None}
         nodes = [root]
+        if self.grow_policy == "lossguide":
+            return self._grow_lossguide(root, nodes)
         if self.max_depth < 1:
             return self._flatten(nodes)
         hists = self._hists(1)
@@ -177,6 +184,63 @@ class TreeGrower:
                                                 new_hists[:m], new_hists[m:], self.n_threads)
             hists = new_hists
             level = built + subtracted
+        return self._flatten(nodes)
+
+    def _root_histogram(self, root):
+        hists = self._hists(1)
+        self._build([root], hists)
+        if self.has_missing:
+            sampled = self.rows[:self.n_root_rows]
+            sums = (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
+                    np.add.accumulate(self.hessians[sampled], dtype=np.float64)[-1])
+        else:
+            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
+        root["g"], root["h"] = float(sums[0]), float(sums[1])
+        return hists
+
+    def _grow_lossguide(self, root, nodes):
+        """xgboost's ``lossguide``: always split the open node of largest gain.
+
+        Ties go to the node opened first; growth stops at ``max_leaves`` leaves
+        (0: no limit) and children are not opened at ``max_depth`` (0: no limit).
+        """
+        heap, opened = [], 0
+        root["hist"] = self._root_histogram(root)[0]
+        self._evaluate([root], root["hist"][None])
+        if root["split"] is not None:
+            heapq.heappush(heap, (-root["split"][3], opened, root))
+            opened += 1
+        n_leaves = 1
+        while heap and not (self.max_leaves > 0 and n_leaves >= self.max_leaves):
+            _, _, node = heapq.heappop(heap)
+            self._partition([node])
+            _, _, _, _, left_sums, right_sums = node["split"]
+            middle = node["start"] + node["n_left"]
+            depth = node["depth"] + 1
+            left = {"id": len(nodes), "start": node["start"], "stop": middle, "depth": depth,
+                    "g": left_sums[0], "h": left_sums[1], "split": None}
+            right = {"id": len(nodes) + 1, "start": middle, "stop": node["stop"], "depth": depth,
+                     "g": right_sums[0], "h": right_sums[1], "split": None}
+            node["children"] = (left["id"], right["id"])
+            nodes += [left, right]
+            n_leaves += 1
+            parent_hist = node.pop("hist")
+            if self.max_depth > 0 and depth >= self.max_depth:
+                continue
+            small, large = (right, left) if right["h"] < left["h"] else (left, right)
+            hists = self._hists(2)
+            self._build([small], hists[:1])
+            self.kernels["subtract_histograms"](parent_hist[None], np.zeros(1, dtype=np.intp),
+                                                hists[:1], hists[1:], self.n_threads)
+            small["hist"], large["hist"] = hists[0], hists[1]
+            children = [left, right]
+            self._evaluate(children, np.stack([left["hist"], right["hist"]]))
+            for child in children:
+                if child["split"] is not None:
+                    heapq.heappush(heap, (-child["split"][3], opened, child))
+                    opened += 1
+                else:
+                    child.pop("hist")
         return self._flatten(nodes)
 
     def _partition(self, splitting):

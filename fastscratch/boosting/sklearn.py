@@ -81,7 +81,11 @@ _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
     backend : {"auto", "numpy", "numba", "cython"}, default="auto"
         Kernel backend.
 """
-_EXTRA_PARAMS = r"""    scale_pos_weight : float, default=1
+_EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depthwise"
+        Split a whole level at a time, or always the open node of largest gain.
+    max_leaves : int, default=0
+        Maximum number of leaves of a tree (0: no limit; for "lossguide").
+    scale_pos_weight : float, default=1
         Weight of the positive class's rows (binary:logistic only).
     subsample : float, default=1
         Fraction of the rows each tree is grown on (in (0, 1]).
@@ -158,7 +162,7 @@ class _XGBModel(BaseEstimator):
                  n_jobs=None, backend="auto", verbosity=0, importance_type=None,
                  early_stopping_rounds=None, eval_metric=None, subsample=1.0,
                  colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
-                 scale_pos_weight=1.0):
+                 scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -183,6 +187,8 @@ class _XGBModel(BaseEstimator):
         self.colsample_bylevel = colsample_bylevel
         self.colsample_bynode = colsample_bynode
         self.scale_pos_weight = scale_pos_weight
+        self.grow_policy = grow_policy
+        self.max_leaves = max_leaves
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -198,7 +204,11 @@ class _XGBModel(BaseEstimator):
                                  + (f" and <= {high}" if np.isfinite(high) else "") + ".")
         number("n_estimators", 1, integer=True)
         number("learning_rate", 0, low_open=True)
-        number("max_depth", 1, integer=True)
+        if self.grow_policy not in ("depthwise", "lossguide"):
+            raise ValueError(f"grow_policy={self.grow_policy!r} is not 'depthwise' or "
+                             "'lossguide'.")
+        number("max_depth", 0 if self.grow_policy == "lossguide" else 1, integer=True)
+        number("max_leaves", 0, integer=True)
         number("min_child_weight", 0)
         number("reg_lambda", 0)
         number("reg_alpha", 0)
@@ -330,7 +340,8 @@ class _XGBModel(BaseEstimator):
                                     scratch, params, self.max_depth, float(np.float32(self.gamma)),
                                     self.learning_rate, kernels, n_threads,
                                     has_missing=has_missing, n_root_rows=n_root_rows,
-                                    feature_sampler=sampler.feature_sampler())
+                                    feature_sampler=sampler.feature_sampler(),
+                                    grow_policy=self.grow_policy, max_leaves=self.max_leaves)
                 tree = grower.grow()
                 split = tree["left"] >= 0
                 thresholds = np.zeros(split.shape[0], dtype=np.float32)
