@@ -6,6 +6,10 @@ Issue "Gradient boosting from scratch, part 1": 1,000,000 x 28
 prediction of the 200k held-out rows. That is the "large" size; "default" is
 200k training rows (the same shape otherwise), "tiny" 10k rows and 5 trees.
 The NumPy backend's fit runs at the tiny size only (minutes beyond).
+
+Part 2 adds, vs xgboost: multiclass (10 classes, 200k x 28, 50 rounds; tiny 5k,
+5 rounds) and 10% missing values (1M x 28 at "large", 200k at "default", 100
+trees; max_bin 255).
 Every model uses 2 threads. Numba kernels are compiled before timing.
 """
 
@@ -136,3 +140,59 @@ def test_predict_xgboost(benchmark, data):
     benchmark.group = _group("predict", data)
     benchmark.extra_info["backend"] = "xgboost"
     benchmark.pedantic(model.predict_proba, args=(X_test,), rounds=3, iterations=1)
+
+
+# Part 2 (issue "Gradient boosting, part 2"): multiclass and missing values, vs xgboost.
+MULTICLASS_SIZES = {"tiny": (5_000, 5), "default": (200_000, 50), "large": (200_000, 50)}
+MISSING_SIZES = {"tiny": (10_000, 5), "default": (200_000, 100), "large": (1_000_000, 100)}
+
+
+@pytest.fixture(scope="module")
+def multiclass_data(bench_size):
+    n, n_rounds = MULTICLASS_SIZES[bench_size]
+    X, y = make_classification(n_samples=n, n_features=28, n_informative=20, n_classes=10,
+                               random_state=0)
+    return X.astype(np.float32), y, n_rounds
+
+
+@pytest.fixture(scope="module")
+def missing_data(bench_size):
+    n, n_trees = MISSING_SIZES[bench_size]
+    X, y = make_classification(n_samples=n, n_features=28, n_informative=20, random_state=0)
+    X = X.astype(np.float32)
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    return X, y, n_trees
+
+
+def _xgboost_or_ours(name, n_estimators, **extra):
+    if name == "xgboost":
+        import xgboost
+        return xgboost.XGBClassifier(n_estimators=n_estimators, tree_method="hist",
+                                     n_jobs=N_THREADS, **PARAMS, **extra)
+    return XGBClassifier(n_estimators=n_estimators, backend=name, n_jobs=N_THREADS, **PARAMS,
+                         **extra)
+
+
+@pytest.mark.parametrize("name", [b for b in available_backends() if b != "numpy"] + ["xgboost"])
+def test_fit_multiclass(benchmark, multiclass_data, name):
+    X, y, n_rounds = multiclass_data
+    if name != "xgboost":
+        _warm_up(name)
+    benchmark.group = f"boosting fit multiclass 10 classes {X.shape[0]}x{X.shape[1]} rounds {n_rounds}"
+    benchmark.extra_info["backend"] = name
+    model = benchmark.pedantic(lambda: _xgboost_or_ours(name, n_rounds).fit(X, y),
+                               rounds=1, iterations=1)
+    benchmark.extra_info["train_accuracy"] = float(model.score(X, y))
+
+
+@pytest.mark.parametrize("name", [b for b in available_backends() if b != "numpy"] + ["xgboost"])
+def test_fit_missing_values(benchmark, missing_data, name):
+    X, y, n_trees = missing_data
+    if name != "xgboost":
+        _warm_up(name)
+    benchmark.group = f"boosting fit 10% NaN {X.shape[0]}x{X.shape[1]} trees {n_trees}"
+    benchmark.extra_info["backend"] = name
+    # max_bin 255: a feature with missing values keeps one code for them.
+    model = benchmark.pedantic(lambda: _xgboost_or_ours(name, n_trees, max_bin=255).fit(X, y),
+                               rounds=1, iterations=1)
+    benchmark.extra_info["train_auc"] = float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
