@@ -47,6 +47,7 @@ def _classification(n_samples, n_features, dtype=np.float64, n_classes=3):
 
 def _knn_workload(level):
     from . import KNeighborsClassifier
+    from .pairwise import sqeuclidean_argmin
 
     n = (300, 20_000, 100_000)[level]
     X, y = _classification(n + n // 10, 32, np.float32)
@@ -54,6 +55,7 @@ def _knn_workload(level):
         params = {"p": 3} if metric == "minkowski" else {}
         model = KNeighborsClassifier(n_neighbors=10, metric=metric, backend="numpy", **params)
         model.fit(X[:n], y[:n]).predict(X[n:])
+    sqeuclidean_argmin(X, X[:16], backend="numpy")  # nearest of a few centres, as in k-means
 
 
 def _kmeans_workload(level):
@@ -89,6 +91,8 @@ def _boosting_workload(level):
     n = (400, 20_000, 100_000)[level]
     X, y = _classification(n, 28, n_classes=2)
     XGBClassifier(n_estimators=3, max_depth=4, backend="numpy").fit(X, y).predict_proba(X)
+    # Row subsampling walks each new tree over the binned data (predict_binned).
+    XGBClassifier(n_estimators=2, max_depth=4, subsample=0.5, random_state=0, backend="numpy").fit(X, y)
 
 
 def _arima_workload(level):
