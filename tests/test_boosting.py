@@ -508,3 +508,21 @@ def test_equal_trees_lossguide(diabetes, cancer, regression, settings):
         assert np.count_nonzero(nodes["left"] == -1) <= 5 * settings["max_leaves"]
     with pytest.raises(ValueError, match="grow_policy"):
         cls(grow_policy="leafwise").fit(X, y)
+
+
+def test_custom_objective_like_xgboost(diabetes, tmp_path):
+    X, y = diabetes
+
+    def pseudo_huber(y_true, margin):
+        residual = margin - y_true
+        scale = np.sqrt(1.0 + (residual / 20.0) ** 2)
+        return residual / scale, 1.0 / scale ** 3
+
+    params = dict(n_estimators=5, max_depth=3, objective=pseudo_huber)
+    reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
+    model = XGBRegressor(**params).fit(X, y,
+                                       cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
+    assert _compare_trees(model, reference) > 0
+    assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="custom"):
+        model.save_model(tmp_path / "custom.json")

@@ -47,6 +47,39 @@ class SquaredError:
         return raw
 
 
+class CustomObjective:
+    """A user's objective: ``func(y_true, margin) -> (gradient, hessian)`` (xgboost's sklearn API).
+
+    As xgboost: the base score is 0.5 (no estimation), predictions are margins,
+    and the gradients are used as returned (sample weights are not applied).
+    """
+
+    name = "custom"
+    default_metric = "rmse"
+    n_groups = 1
+
+    def __init__(self, func):
+        self.func = func
+
+    def base_score(self, y, sample_weight):
+        return 0.5
+
+    def score_to_margin(self, base_score):
+        return np.float32(base_score)
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        gradient, hessian = self.func(y, raw.copy())
+        out_gradients[:] = np.asarray(gradient, dtype=np.float32).reshape(-1)
+        out_hessians[:] = np.asarray(hessian, dtype=np.float32).reshape(-1)
+
+    def loss(self, y, raw, sample_weight=None):
+        error = (raw.astype(np.float64) - y) ** 2
+        return float(np.sqrt(np.average(error, weights=sample_weight)))
+
+    def transform(self, raw):
+        return raw
+
+
 def sigmoid(raw):
     return 1.0 / (1.0 + np.exp(-raw))
 

@@ -48,6 +48,9 @@ def _json_safe(value):
 
 
 def save_model(model, path):
+    if model._loss.name == "custom":
+        raise ValueError("a model with a custom (callable) objective cannot be saved as JSON; "
+                         "pickle it instead.")
     nodes, roots, groups = model._forest.arrays()
     document = {
         "format": FORMAT,

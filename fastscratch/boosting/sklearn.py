@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .binning import MAX_BIN, BinMapper
 from .grower import TreeGrower
-from .loss import METRICS, OBJECTIVES
+from .loss import METRICS, OBJECTIVES, CustomObjective
 from .predictor import Forest
 
 KERNELS = ("build_histograms", "subtract_histograms", "find_best_splits",
@@ -263,10 +263,13 @@ class _XGBModel(BaseEstimator):
              objective=None, n_classes=None):
         self._check_params()
         objective = objective or self.objective or self._objectives[0]
-        self._check_objective(objective)
         n_threads = effective_n_threads(self.n_jobs)
-        loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
-                else OBJECTIVES[objective]())
+        if callable(objective) and isinstance(self, RegressorMixin):
+            loss = CustomObjective(objective)
+        else:
+            self._check_objective(objective)
+            loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
+                    else OBJECTIVES[objective]())
         K = loss.n_groups
         evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
         for name, X_eval, _ in evals:
@@ -538,7 +541,9 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial prediction; None estimates it as xgboost 3 does (mean of y).
-    objective : {"reg:squarederror"} or None, default=None
+    objective : "reg:squarederror", callable or None, default=None
+        A callable ``objective(y_true, margin) -> (gradient, hessian)`` is a
+        custom objective, as in xgboost (base score 0.5, margins predicted).
 {_RUN_PARAMS}    verbosity : int, default=0
         > 0 shows a progress bar with the training RMSE.
 {_EXTRA_PARAMS}
