@@ -526,3 +526,16 @@ def test_custom_objective_like_xgboost(diabetes, tmp_path):
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="custom"):
         model.save_model(tmp_path / "custom.json")
+
+
+def test_reg_logistic_like_xgboost(diabetes):
+    X, y = diabetes
+    y = (y - y.min()) / (y.max() - y.min())
+    params = dict(n_estimators=6, max_depth=4, objective="reg:logistic")
+    reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
+    model = XGBRegressor(**params).fit(X, y,
+                                       cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
+    assert _compare_trees(model, reference) > 0
+    assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        XGBRegressor(objective="reg:logistic").fit(X, y * 2)

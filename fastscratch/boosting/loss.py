@@ -174,8 +174,15 @@ class Softmax:
         return e / e.sum(axis=1, keepdims=True)
 
 
+class RegressionLogistic(BinaryLogistic):
+    """``reg:logistic``: the logistic loss for targets in [0, 1]; predictions are probabilities."""
+
+    name = "reg:logistic"
+    default_metric = "rmse"
+
+
 OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic,
-              "multi:softprob": Softmax}
+              "multi:softprob": Softmax, "reg:logistic": RegressionLogistic}
 
 
 # Evaluation metrics, as xgboost computes them from (float32) predictions.

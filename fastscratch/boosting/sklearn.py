@@ -541,7 +541,9 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial prediction; None estimates it as xgboost 3 does (mean of y).
-    objective : "reg:squarederror", callable or None, default=None
+    objective : {"reg:squarederror", "reg:logistic"}, callable or None, default=None
+        "reg:logistic": the logistic loss for targets in [0, 1] (predicts
+        probabilities).
         A callable ``objective(y_true, margin) -> (gradient, hessian)`` is a
         custom objective, as in xgboost (base score 0.5, margins predicted).
 {_RUN_PARAMS}    verbosity : int, default=0
@@ -565,7 +567,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     for _key, _text in _DOC_PARTS.items():
         __doc__ = __doc__.replace("{" + _key + "}", _text)
     del _key, _text
-    _objectives = ("reg:squarederror",)
+    _objectives = ("reg:squarederror", "reg:logistic")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees.
@@ -596,11 +598,13 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         if np.any(np.abs(y) > np.finfo(np.float32).max):
             raise ValueError("y has values too large for float32.")
+        if self.objective == "reg:logistic" and (np.any(y < 0) or np.any(y > 1)):
+            raise ValueError("objective='reg:logistic' needs targets y in [0, 1].")
         return self._fit(X, y, sample_weight, cuts, eval_set, verbose)
 
     def predict(self, X, iteration_range=None):
         """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only."""
-        return self._raw_predict(X, iteration_range)[:, 0]
+        return self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
 
 
 class XGBClassifier(ClassifierMixin, _XGBModel):
