@@ -604,6 +604,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
 
     def predict(self, X, iteration_range=None):
         """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only."""
+        check_is_fitted(self, "_forest")
         return self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
 
 
