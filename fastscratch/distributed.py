@@ -561,9 +561,9 @@ def _thread_safe_kernels():
     """Create the process's threadpoolctl controller once, under a lock.
 
     The compiled kernels limit BLAS through a controller built lazily on
-    first use; two Dask threads building it at the same time crash the
-    process, so every task builds it (once) under this lock before a kernel
-    runs.
+    first use (an unguarded ``lru_cache``); with Dask's threaded scheduler two
+    tasks could build it at once, so every task builds it under this lock
+    before a kernel runs (a no-op once built).
     """
     with _CONTROLLER_LOCK:
         _kernel_threads._threadpool_controller()
