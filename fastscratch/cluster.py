@@ -29,11 +29,11 @@ def _sq_distances_to(X, x_sq_norms, points):
     out = np.empty((points.shape[0], X.shape[0]))
     for start in range(0, X.shape[0], _DISTANCE_CHUNK):
         chunk = X[start:start + _DISTANCE_CHUNK].astype(np.float64, copy=False)
-        block = out[:, start:start + _DISTANCE_CHUNK]
-        np.dot(points, chunk.T, out=block)
+        block = points @ chunk.T  # (m x chunk) temporary: out's column slice is not C-contiguous
         block *= -2
         block += points_sq[:, None]
         block += x_sq_norms[None, start:start + _DISTANCE_CHUNK]
+        out[:, start:start + _DISTANCE_CHUNK] = block
     np.maximum(out, 0, out=out)
     return out
 

@@ -283,3 +283,16 @@ EXPECTED_FAILED_CHECKS = {
                          expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_kmeans_plusplus_on_more_rows_than_one_distance_chunk():
+    # k-means++ computes candidate distances in chunks of 65,536 rows; with more
+    # rows and several candidates the chunks must still land in the right columns.
+    from fastscratch.cluster import _sq_distances_to
+
+    X = np.random.default_rng(0).random((70_000, 4))
+    points = X[[5, 69_999, 123]]
+    distances = _sq_distances_to(X, np.einsum("ij,ij->i", X, X), points)
+    np.testing.assert_allclose(distances, ((points[:, None] - X[None]) ** 2).sum(-1), atol=1e-12)
+    model = KMeans(n_clusters=8, random_state=0, max_iter=5, backend="numpy").fit(X)
+    assert model.cluster_centers_.shape == (8, 4) and np.isfinite(model.inertia_)
