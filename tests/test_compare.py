@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fastscratch.cli import main
-from fastscratch.compare import TASKS, run_compare, write_report
+from fastscratch.compare import TASKS, run_compare
 from fastscratch.kernels import available_backends, kernel_names
 from fastscratch.profile import capture_call, profile_kernel
 
