@@ -3,8 +3,8 @@
 The peak resident set size (Linux's ``VmHWM``) sees every allocation (NumPy,
 Numba's runtime, Cython's ``malloc``, BLAS buffers), which ``tracemalloc``
 would miss. The computation runs in a spawned process so that earlier work in
-the caller does not hide its peak; after a warm-up call the peak is reset
-(``/proc/self/clear_refs``), so compilation and imports are not counted.
+the caller does not hide its peak; after a warm-up on small inputs the peak is
+reset (``/proc/self/clear_refs``), so compilation and imports are not counted.
 """
 
 import multiprocessing
@@ -32,7 +32,8 @@ def _child(setup, run, queue):
     try:
         run(setup(True))  # warm up on small inputs: imports and compilation
         inputs = setup(False)
-        run(inputs)
+        # No warm-up on the real inputs: memory that the allocator keeps after
+        # a first call would be reused by the measured one and hide its peak.
         if not _reset_peak():
             raise OSError("cannot reset the peak resident size on this system")
         before = _status_mb("VmRSS")
@@ -45,10 +46,13 @@ def _child(setup, run, queue):
 def peak_memory_above_inputs_mb(setup, run):
     """MB that ``run(setup(False))`` adds to the resident memory at its peak.
 
-    In a fresh process: ``run(setup(True))`` (small inputs) and one
-    ``run(setup(False))`` warm up; then the peak is reset and one more call is
-    measured against the resident size just before it (inputs included in the
-    baseline). Both callables must be picklable module-level functions.
+    In a fresh process: ``run(setup(True))`` warms up on small inputs
+    (imports, compilation); then the real inputs are built, the peak is reset
+    and one call is measured against the resident size just before it (inputs
+    included in the baseline). ``setup(True)`` may return the real inputs when
+    they cannot be made smaller; memory the allocator kept from that warm-up
+    is then not counted. Both callables must be picklable module-level
+    functions.
     """
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
