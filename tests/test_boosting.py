@@ -539,3 +539,20 @@ def test_reg_logistic_like_xgboost(diabetes):
     assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         XGBRegressor(objective="reg:logistic").fit(X, y * 2)
+
+
+def test_custom_objective_classifier_like_xgboost(tmp_path):
+    X, y = load_breast_cancer(return_X_y=True)
+
+    def logistic(y_true, margin):
+        p = 1.0 / (1.0 + np.exp(-margin))
+        return p - y_true, p * (1.0 - p)
+
+    params = dict(n_estimators=5, max_depth=3, objective=logistic)
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
+    model = XGBClassifier(**params).fit(X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
+    assert _compare_trees(model, reference) > 0
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+    assert_array_equal(model.predict(X), reference.predict(X))
+    with pytest.raises(ValueError, match="custom objective is supported for two classes"):
+        XGBClassifier(**params).fit(X, np.arange(y.shape[0]) % 3)

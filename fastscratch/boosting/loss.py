@@ -84,6 +84,27 @@ def sigmoid(raw):
     return 1.0 / (1.0 + np.exp(-raw))
 
 
+class CustomBinaryObjective(CustomObjective):
+    """A user's objective for :class:`XGBClassifier` with two classes, as xgboost's.
+
+    xgboost keeps "binary:logistic" as the learner's objective and only takes
+    the gradients from ``func``: the base score is 0.5 (a margin of 0, no
+    estimation) and probabilities are the sigmoid of the margin.
+    """
+
+    default_metric = "logloss"
+
+    def score_to_margin(self, base_score):
+        return np.float32(0.0)  # logit(0.5)
+
+    def loss(self, y, raw, sample_weight=None):
+        p = np.clip(sigmoid(raw.astype(np.float64)), 1e-16, 1.0 - 1e-16)
+        return float(-np.average(y * np.log(p) + (1.0 - y) * np.log1p(-p), weights=sample_weight))
+
+    def transform(self, raw):
+        return sigmoid(raw)
+
+
 class BinaryLogistic:
     name = "binary:logistic"
     default_metric = "logloss"

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .binning import MAX_BIN, BinMapper
 from .grower import TreeGrower
-from .loss import METRICS, OBJECTIVES, CustomObjective
+from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
 from .predictor import Forest
 
 KERNELS = ("build_histograms", "subtract_histograms", "find_best_splits",
@@ -266,6 +266,8 @@ class _XGBModel(BaseEstimator):
         n_threads = effective_n_threads(self.n_jobs)
         if callable(objective) and isinstance(self, RegressorMixin):
             loss = CustomObjective(objective)
+        elif callable(objective):
+            loss = CustomBinaryObjective(objective)
         else:
             self._check_objective(objective)
             loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
@@ -619,9 +621,12 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial probability; None uses the positive rate, as xgboost 3.
-    objective : {"binary:logistic", "multi:softprob"} or None, default=None
+    objective : {"binary:logistic", "multi:softprob"}, callable or None, default=None
         None: "binary:logistic" for two classes, "multi:softprob" (one tree per
-        class per round, softmax probabilities) for more.
+        class per round, softmax probabilities) for more. A callable
+        ``objective(y_true, margin) -> (gradient, hessian)`` is a custom
+        objective for two classes, as in xgboost: base score 0.5 (margin 0),
+        probabilities the sigmoid of the margin.
 {_RUN_PARAMS}    verbosity : int, default=0
         > 0 shows a progress bar with the training log loss.
 {_EXTRA_PARAMS}
@@ -660,6 +665,9 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
             raise ValueError(f"y has one class ({encoder.classes_[0]!r}); a classifier needs "
                              "at least two.")
         objective = self.objective or ("binary:logistic" if n_classes == 2 else "multi:softprob")
+        if callable(objective) and n_classes > 2:
+            raise ValueError(f"a custom objective is supported for two classes, y has {n_classes}; "
+                             "use objective='multi:softprob' (or None) for more.")
         if objective == "binary:logistic" and n_classes > 2:
             raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
                              f"{n_classes}; use objective='multi:softprob' (or None).")
