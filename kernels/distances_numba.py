@@ -53,17 +53,30 @@ def _heap_push(heap_values, heap_indices, value, index):
     heap_indices[position] = index
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reduced(diff, p):
+    """|diff| ** p in float64, without a power call when p is 1 or 2."""
+    if p == 1.0:
+        return abs(diff)
+    if p == 2.0:
+        return diff * diff
+    return abs(diff) ** p
+
+
 @numba.njit(cache=True, nogil=True)
-def _exact_rerank(query, reference, candidates, out_distances, out_indices):
-    """Sort candidates by (exact float64 distance, index); write the first k."""
+def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
+    """Sort candidates by (exact float64 sum of |q - x|^p, index); write the first k.
+
+    p = 2 gives the squared euclidean distance; :mod:`minkowski_numba` uses
+    the same re-ranking for p = 1 and general p.
+    """
     candidates = np.sort(candidates)
     exact = np.empty(candidates.shape[0], dtype=np.float64)
     for c in range(candidates.shape[0]):
         row = reference[candidates[c]]
         total = 0.0
         for l in range(query.shape[0]):
-            diff = np.float64(query[l]) - np.float64(row[l])
-            total += diff * diff
+            total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
         exact[c] = total
     order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
     for j in range(out_distances.shape[0]):
@@ -125,7 +138,7 @@ def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indic
                         threshold = heap_values[i, 0] - query_sq_norm
 
         for i in range(n_block):
-            _exact_rerank(block_queries[i], reference, heap_indices[i],
+            _exact_rerank(block_queries[i], reference, 2.0, heap_indices[i],
                           out_distances[start + i], out_indices[start + i])
 
 

@@ -12,37 +12,10 @@ import numba
 import numpy as np
 
 from ._threads import numba_threads
-from .distances_numba import _heap_push
+from .distances_numba import _exact_rerank, _heap_push, _reduced
 from .distances_numpy import candidate_count
 
 QUERY_BLOCK = 64
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _reduced(diff, p):
-    """|diff| ** p in float64, without a power call when p is 1 or 2."""
-    if p == 1.0:
-        return abs(diff)
-    if p == 2.0:
-        return diff * diff
-    return abs(diff) ** p
-
-
-@numba.njit(cache=True, nogil=True)
-def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
-    """Sort candidates by (exact float64 reduced distance, index); write the first k."""
-    candidates = np.sort(candidates)
-    exact = np.empty(candidates.shape[0], dtype=np.float64)
-    for c in range(candidates.shape[0]):
-        row = reference[candidates[c]]
-        total = 0.0
-        for l in range(query.shape[0]):
-            total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
-        exact[c] = total
-    order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
-    for j in range(out_distances.shape[0]):
-        out_distances[j] = exact[order[j]]
-        out_indices[j] = candidates[order[j]]
 
 
 # The ranking sum may be reassociated (SIMD); the re-ranking stays exact.
