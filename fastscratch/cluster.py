@@ -10,11 +10,12 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import effective_n_threads, resolve_kernel
-from .kernels.kmeans_numpy import BLOCK_ROWS
+from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state
 
 __all__ = ["KMeans", "kmeans_plusplus"]
 
-_KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia")
+_KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia",
+            "kmeans_center")
 _DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
 
 
@@ -184,9 +185,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         W_j = \sum_{\ell_i = j} w_i .
 
     One kernel pass (``kmeans_lloyd_iter``) does both: the products
-    :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples, and
-    :math:`S_j`, :math:`W_j` and the inertia are accumulated in float64
-    per-stripe buffers reduced in a fixed order. As scikit-learn, ``fit``
+    :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples (the
+    compiled kernels rank in float32 and redo with scikit-learn's exact
+    arithmetic every row whose ranking is within rounding error, see
+    ``kernels/kmeans_numpy.py``), and :math:`S_j`, :math:`W_j` are kept in
+    float64 per-stripe buffers, reduced in a fixed order, that each pass
+    updates for the samples whose label changed. As scikit-learn, ``fit``
     subtracts the mean of X first (and adds it back to the centres), stops
     when the labels no longer change ("strict convergence") or when the centre
     shift :math:`\sum_j \lVert c_j^{new} - c_j \rVert^2` is at most ``tol``
@@ -339,32 +343,33 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _run_lloyd(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
         n_samples, n_clusters = X.shape[0], centers.shape[0]
         lloyd = kernels["kmeans_lloyd_iter"]
-        labels = np.empty(n_samples, dtype=np.intp)
-        labels_old = np.full(n_samples, -1, dtype=np.intp)
+        # Labels and per-stripe sums live across passes: each pass moves only the changed rows.
+        labels, stripe_sums, stripe_weights = lloyd_state(n_samples, n_clusters, X.shape[1])
         sums = np.empty((n_clusters, X.shape[1]))
         weights = np.empty(n_clusters)
         inertia = np.empty(1)
+        n_changed = np.empty(1, dtype=np.intp)
         strict = False
         for i in range(self.max_iter):
             norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, bool(self.verbose), labels, sums, weights,
-                  inertia, n_threads)
+            lloyd(X, sample_weight, centers, norms, bool(self.verbose), labels, stripe_sums,
+                  stripe_weights, sums, weights, inertia, n_changed, n_threads)
             centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
             shift = _euclidean_rows(centers_new, centers)
             centers = centers_new
             progress(inertia[0])
-            if np.array_equal(labels, labels_old):
+            if n_changed[0] == 0:
                 strict = True
                 break
             if (shift ** 2).sum() <= tol:
                 break
-            labels_old[:] = labels
         if strict:
             kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
         else:
             # Final E-step, so that the labels are those of the returned centres.
             norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, True, labels, sums, weights, inertia, n_threads)
+            lloyd(X, sample_weight, centers, norms, True, labels, stripe_sums, stripe_weights,
+                  sums, weights, inertia, n_changed, n_threads)
         return labels, inertia[0], centers, i + 1
 
     @staticmethod
@@ -431,7 +436,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         -------
         self : KMeans
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", copy=self.copy_x)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C")
         n_init, algorithm, init_is_array = self._check_params(X)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         if not sample_weight.sum() > 0:
@@ -441,10 +446,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
 
-        # Tolerance relative to the data's spread, then centre the data (both as scikit-learn).
-        tol = np.mean(np.var(X, axis=0)) * self.tol if self.tol != 0 else 0
-        X_mean = X.mean(axis=0)
-        X -= X_mean
+        # Tolerance relative to the data's spread, then centre the data (both as scikit-learn,
+        # with NumPy's exact arithmetic: the centred numbers decide the ties).
+        X_mean = np.empty(X.shape[1], dtype=X.dtype)
+        variances = np.empty(X.shape[1], dtype=X.dtype)
+        centred = np.empty_like(X) if self.copy_x else X  # else in place, added back below
+        kernels["kmeans_center"](X, self.tol != 0, centred, X_mean, variances, n_threads)
+        tol = np.mean(variances) * self.tol if self.tol != 0 else 0
+        X = centred
         if init_is_array:
             init -= X_mean
 
@@ -463,7 +472,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if not self.copy_x:
             X += X_mean
         centers += X_mean
-        distinct = np.unique(labels).size
+        distinct = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
         if distinct < self.n_clusters:
             warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than "
                           f"n_clusters ({self.n_clusters}). Possibly due to duplicate points in X.",
@@ -478,12 +487,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _labels_inertia(self, X, sample_weight, with_inertia=True):
         kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
         centers = self.cluster_centers_
-        labels = np.empty(X.shape[0], dtype=np.intp)
+        labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], *centers.shape)
         sums = np.empty(centers.shape)
         weights = np.empty(centers.shape[0])
         inertia = np.empty(1)
         kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), with_inertia,
-               labels, sums, weights, inertia, self._n_threads(X))
+               labels, stripe_sums, stripe_weights, sums, weights, inertia,
+               np.empty(1, dtype=np.intp), self._n_threads(X))
         return labels.astype(np.int32), float(inertia[0])
 
     def fit_predict(self, X, y=None, sample_weight=None):

@@ -86,6 +86,7 @@ from .boosting.grower import TreeGrower
 from .boosting.loss import OBJECTIVES
 from .boosting.predictor import Forest
 from .kernels import _threads as _kernel_threads
+from .kernels.kmeans_numpy import lloyd_state
 
 __all__ = [
     "ParallelPostFit",
@@ -581,13 +582,14 @@ def _lloyd_block(X, weights, centers, with_inertia, backend, n_threads):
     _thread_safe_kernels()
     kernel, _ = resolve_kernel("kmeans_lloyd_iter", backend)
     n_clusters = centers.shape[0]
-    labels = np.empty(X.shape[0], dtype=np.intp)
+    labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], n_clusters, X.shape[1])
     sums = np.empty((n_clusters, X.shape[1]))
     cluster_weights = np.empty(n_clusters)
     inertia = np.empty(1)
     inertia[0] = 0.0
     kernel(X, _weights_of(X, weights), centers, np.einsum("ij,ij->i", centers, centers),
-           bool(with_inertia), labels, sums, cluster_weights, inertia, n_threads)
+           bool(with_inertia), labels, stripe_sums, stripe_weights, sums, cluster_weights, inertia,
+           np.empty(1, dtype=np.intp), n_threads)
     return labels, (sums, cluster_weights, inertia)
 
 

@@ -1,10 +1,11 @@
 # cython: language_level=3
 r"""K-means iterations (Lloyd and Elkan): the Cython kernels.
 
-Same arithmetic and stripes as :mod:`kmeans_numba` (read :mod:`kmeans_numpy`
-for the math): OpenMP threads over stripes, a thread-local GEMM buffer
-(``scipy.linalg.cython_blas``), float64 per-stripe sums reduced in stripe
-order, so the result does not depend on the number of threads.
+Same arithmetic, stripes and Lloyd steps as :mod:`kmeans_numba` (read
+:mod:`kmeans_numpy` for the math): OpenMP threads over stripes, thread-local
+block buffers and GEMMs (``scipy.linalg.cython_blas``), float64 per-stripe
+sums reduced in stripe order, so the result does not depend on the number of
+threads.
 """
 
 include "_common.pxi"
@@ -16,12 +17,23 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
-from .kmeans_numpy import BLOCK_ROWS, n_stripes, stripe_bounds
+from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, ranking_margin, stripe_bounds
 
 DEF BLOCK = 256  # = kmeans_numpy.BLOCK_ROWS (checked at import below)
+DEF SWITCH = 8  # = kmeans_numpy.RANK_SWITCH
 
-if BLOCK != BLOCK_ROWS:
-    raise ImportError("kmeans_cython was built with another BLOCK_ROWS than kmeans_numpy's.")
+if BLOCK != BLOCK_ROWS or SWITCH != RANK_SWITCH:
+    raise ImportError("kmeans_cython was built with other block constants than kmeans_numpy's.")
+
+cdef extern from *:
+    """
+    #define FASTSCRATCH_PREFETCH(address) __builtin_prefetch((address), 0, 3)
+    """
+    void prefetch "FASTSCRATCH_PREFETCH"(const void* address) noexcept nogil
+
+ctypedef fused rank_t:  # the dtype the Lloyd kernel ranks in
+    float
+    double
 
 
 cdef inline void partial_distances(int n_rows, int n_clusters, int n_features,
@@ -69,38 +81,6 @@ cdef inline double sq_distance(const floating* x, const floating* c, intp_t n_fe
     return (t0 + t1) + (t2 + t3)
 
 
-cdef inline double accumulate_and_distance(const floating* x, const floating* c, double w,
-                                           intp_t n_features, double* sums_row) noexcept nogil:
-    """sums_row += w x, and return sum_l (x_l - c_l)^2 (float64), in one sweep over x."""
-    cdef double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0, x0, x1, x2, x3, d0, d1, d2, d3
-    cdef intp_t l = 0
-    while l + 4 <= n_features:
-        x0 = x[l]
-        x1 = x[l + 1]
-        x2 = x[l + 2]
-        x3 = x[l + 3]
-        sums_row[l] = sums_row[l] + w * x0
-        sums_row[l + 1] = sums_row[l + 1] + w * x1
-        sums_row[l + 2] = sums_row[l + 2] + w * x2
-        sums_row[l + 3] = sums_row[l + 3] + w * x3
-        d0 = x0 - <double> c[l]
-        d1 = x1 - <double> c[l + 1]
-        d2 = x2 - <double> c[l + 2]
-        d3 = x3 - <double> c[l + 3]
-        t0 = t0 + d0 * d0
-        t1 = t1 + d1 * d1
-        t2 = t2 + d2 * d2
-        t3 = t3 + d3 * d3
-        l = l + 4
-    while l < n_features:
-        x0 = x[l]
-        sums_row[l] = sums_row[l] + w * x0
-        d0 = x0 - <double> c[l]
-        t0 = t0 + d0 * d0
-        l = l + 1
-    return (t0 + t1) + (t2 + t3)
-
-
 cdef inline floating elkan_distance(const floating* x, const floating* c, intp_t n_features) noexcept nogil:
     """scikit-learn's _euclidean_dense_dense: input dtype, four features at a time."""
     cdef floating result = 0
@@ -139,62 +119,244 @@ cdef void reduce_stripes(double[:, :, ::1] stripe_sums, double[:, ::1] stripe_we
             out_weights[j] = out_weights[j] + stripe_weights[s, j]
 
 
+cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
+                            intp_t n_prefetch, rank_t* xt, double* x_sq_norms) noexcept nogil:
+    """xt[l, i] = x[i, l] in the ranking dtype (features x rows), and each row's squared norm.
+
+    Also prefetches the ``n_prefetch`` rows after the block, one per row copied.
+    """
+    cdef intp_t i, l
+    cdef intp_t row_bytes = n_features * <intp_t> sizeof(floating)
+    cdef const floating* row
+    cdef const char* next_row
+    cdef double v0, v1, v2, v3, t0, t1, t2, t3
+    for i in range(n_rows):
+        if i < n_prefetch:
+            next_row = <const char*> (x + (n_rows + i) * n_features)
+            for l in range(0, row_bytes, 64):
+                prefetch(next_row + l)
+        row = x + i * n_features
+        t0 = t1 = t2 = t3 = 0.0  # four running sums: no long dependency chain
+        l = 0
+        while l + 4 <= n_features:
+            v0 = row[l]
+            v1 = row[l + 1]
+            v2 = row[l + 2]
+            v3 = row[l + 3]
+            xt[l * n_rows + i] = <rank_t> v0
+            xt[(l + 1) * n_rows + i] = <rank_t> v1
+            xt[(l + 2) * n_rows + i] = <rank_t> v2
+            xt[(l + 3) * n_rows + i] = <rank_t> v3
+            t0 = t0 + v0 * v0
+            t1 = t1 + v1 * v1
+            t2 = t2 + v2 * v2
+            t3 = t3 + v3 * v3
+            l = l + 4
+        while l < n_features:
+            v0 = row[l]
+            xt[l * n_rows + i] = <rank_t> v0
+            t0 = t0 + v0 * v0
+            l = l + 1
+        x_sq_norms[i] = (t0 + t1) + (t2 + t3)
+
+
+cdef void best_and_second(const rank_t* products_t, const rank_t* norms_rank, intp_t n_rows,
+                          intp_t n_clusters, int* labels, rank_t* best,
+                          rank_t* second) noexcept nogil:
+    """Per row i: the first j minimising norms_rank[j] - 2 products_t[j, i], its value, the runner-up.
+
+    Rows along the vector lanes: no data-dependent branch, no dependency between rows.
+    """
+    cdef intp_t i, j
+    cdef int label, previous
+    cdef rank_t norm, value, current, runner_up
+    cdef const rank_t* products
+    cdef bint closer
+    norm = norms_rank[0]
+    for i in range(n_rows):
+        best[i] = norm - (products_t[i] + products_t[i])
+        second[i] = INFINITY
+        labels[i] = 0
+    for j in range(1, n_clusters):
+        norm = norms_rank[j]
+        label = <int> j
+        products = products_t + j * n_rows
+        for i in range(n_rows):  # selects, not branches: the compiler vectorises this loop
+            value = norm - (products[i] + products[i])
+            current = best[i]
+            runner_up = second[i]
+            previous = labels[i]
+            runner_up = value if value < runner_up else runner_up
+            closer = value < current
+            second[i] = current if closer else runner_up
+            best[i] = value if closer else current
+            labels[i] = label if closer else previous
+
+
+cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp_t n_prefetch,
+                       const rank_t* centers_rank, const rank_t* norms_rank, intp_t n_clusters,
+                       const double* margins, rank_t* xt, rank_t* products_t, int* labels,
+                       rank_t* best, rank_t* second, double* x_sq_norms,
+                       intp_t* uncertain) noexcept nogil:
+    """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
+
+    ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
+    the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
+    """
+    cdef char no_trans = b"N"
+    cdef rank_t one = 1.0, zero = 0.0
+    cdef int m = <int> n_rows, n = <int> n_clusters, k = <int> n_features
+    cdef intp_t i, count = 0
+    cdef double excess
+    load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
+    # products_t (k x rows, row-major) = centers_rank @ xt; in BLAS's column-major
+    # terms, products_t^T (rows x k) = xt^T (rows x d) centers_rank^T (d x k).
+    if rank_t is float:
+        sgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <float*> centers_rank, &k,
+              &zero, products_t, &m)
+    else:
+        dgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <double*> centers_rank, &k,
+              &zero, products_t, &m)
+    best_and_second(products_t, norms_rank, n_rows, n_clusters, labels, best, second)
+    for i in range(n_rows):
+        # certain when gap > a ||x|| + b, that is gap - b > 0 and (gap - b)^2 > a^2 ||x||^2
+        excess = <double> second[i] - <double> best[i] - margins[1]
+        if not (excess > 0 and excess * excess > margins[0] * margins[0] * x_sq_norms[i]
+                and second[i] < INFINITY and x_sq_norms[i] <= margins[2]):
+            uncertain[count] = i
+            count = count + 1
+    return count
+
+
 def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,      # IN
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
-                const intp_t[::1] starts,                                         # IN
+                const float[:, ::1] centers_low, const float[::1] norms_low,      # IN
+                const double[::1] margins_low, const double[::1] margins_high,    # IN
+                bint can_switch, const intp_t[::1] starts,                        # IN
                 bint with_inertia,                                                # IN
-                intp_t[::1] out_labels, double[:, ::1] out_sums,                  # OUT
-                double[::1] out_weights, double[::1] out_inertia,                 # OUT
+                intp_t[::1] labels, double[:, :, ::1] stripe_sums,                # INOUT
+                double[:, ::1] stripe_weights,                                    # INOUT
+                double[:, ::1] out_sums, double[::1] out_weights,                 # OUT
+                double[::1] out_inertia, intp_t[::1] out_n_changed,               # OUT
                 int n_threads):
     cdef intp_t n_features = X.shape[1]
     cdef intp_t n_clusters = centers.shape[0]
     cdef intp_t n_stripes_ = starts.shape[0] - 1
-    cdef double[:, :, ::1] stripe_sums = np.zeros((n_stripes_, n_clusters, n_features))
-    cdef double[:, ::1] stripe_weights = np.zeros((n_stripes_, n_clusters))
     cdef double[::1] stripe_inertia = np.zeros(n_stripes_)
-    cdef intp_t s, start, stop, i, j, row, label
-    cdef floating best, value
+    cdef intp_t[::1] stripe_changed = np.zeros(n_stripes_, dtype=np.intp)
+    cdef intp_t s, start, stop, n_rows, n_prefetch, n_uncertain, u, i, j, row, label, previous
+    cdef intp_t changed
+    cdef bint rank_low
+    cdef floating best_value
     cdef double inertia, total, w
-    cdef floating* products
+    # Thread-local buffers: the float32 ranking, the data-dtype ranking, the exact GEMM.
+    cdef float* xt_low
+    cdef float* products_low
+    cdef float* best_low
+    cdef float* second_low
+    cdef floating* xt_high
+    cdef floating* products_high
+    cdef floating* best_high
+    cdef floating* second_high
+    cdef floating* exact
     cdef floating* p
+    cdef int* nearest
+    cdef double* x_sq_norms
+    cdef intp_t* uncertain
 
     with nogil, parallel(num_threads=n_threads):
-        products = <floating*> malloc(BLOCK * n_clusters * sizeof(floating))  # thread-local
+        xt_low = <float*> malloc(BLOCK * n_features * sizeof(float))
+        products_low = <float*> malloc(BLOCK * n_clusters * sizeof(float))
+        best_low = <float*> malloc(BLOCK * sizeof(float))
+        second_low = <float*> malloc(BLOCK * sizeof(float))
+        xt_high = <floating*> malloc(BLOCK * n_features * sizeof(floating))
+        products_high = <floating*> malloc(BLOCK * n_clusters * sizeof(floating))
+        best_high = <floating*> malloc(BLOCK * sizeof(floating))
+        second_high = <floating*> malloc(BLOCK * sizeof(floating))
+        exact = <floating*> malloc(BLOCK * n_clusters * sizeof(floating))
+        nearest = <int*> malloc(BLOCK * sizeof(int))
+        x_sq_norms = <double*> malloc(BLOCK * sizeof(double))
+        uncertain = <intp_t*> malloc(BLOCK * sizeof(intp_t))
         for s in prange(n_stripes_, schedule="dynamic"):
             inertia = 0.0
+            changed = 0
+            rank_low = True
             start = starts[s]
             while start < starts[s + 1]:
                 stop = min(start + BLOCK, starts[s + 1])
-                partial_distances(<int> (stop - start), <int> n_clusters, <int> n_features,
-                                  &X[start, 0], &centers[0, 0], &centers_sq_norms[0], products)
-                for i in range(stop - start):
-                    p = products + i * n_clusters
+                n_rows = stop - start
+                n_prefetch = min(BLOCK, starts[s + 1] - stop)
+                n_uncertain = 0
+                if n_clusters == 1:
+                    for i in range(n_rows):
+                        nearest[i] = 0
+                elif rank_low:
+                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows, n_prefetch,
+                                             &centers_low[0, 0], &norms_low[0], n_clusters,
+                                             &margins_low[0], xt_low, products_low, nearest,
+                                             best_low, second_low, x_sq_norms, uncertain)
+                    # Float32 cannot separate these centres here: use the data dtype from now on.
+                    rank_low = n_uncertain * SWITCH <= n_rows or not can_switch
+                else:
+                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows, n_prefetch,
+                                             &centers[0, 0], &centers_sq_norms[0], n_clusters,
+                                             &margins_high[0], xt_high, products_high, nearest,
+                                             best_high, second_high, x_sq_norms, uncertain)
+                if n_uncertain > 0:
+                    # scikit-learn's own GEMM on its own 256-row chunk, then its scan.
+                    partial_distances(<int> n_rows, <int> n_clusters, <int> n_features,
+                                      &X[start, 0], &centers[0, 0], &centers_sq_norms[0], exact)
+                    for u in range(n_uncertain):
+                        i = uncertain[u]
+                        p = exact + i * n_clusters
+                        best_value = p[0]
+                        label = 0
+                        for j in range(1, n_clusters):
+                            if p[j] < best_value:
+                                best_value = p[j]
+                                label = j
+                        nearest[i] = <int> label
+                # Step 4: only the rows whose label changed move between the stripe's sums.
+                for i in range(n_rows):
                     row = start + i
-                    # argmin_j ||c_j||^2 - 2 x.c_j, the first minimum (ties to the smaller index)
-                    best = p[0]
-                    label = 0
-                    for j in range(1, n_clusters):
-                        if p[j] < best:
-                            best = p[j]
-                            label = j
-                    out_labels[row] = label
+                    label = nearest[i]
+                    previous = labels[row]
                     w = sample_weight[row]
-                    stripe_weights[s, label] = stripe_weights[s, label] + w
                     if with_inertia:
-                        inertia = inertia + w * accumulate_and_distance(
-                            &X[row, 0], &centers[label, 0], w, n_features, &stripe_sums[s, label, 0])
-                    else:
+                        inertia = inertia + w * sq_distance(&X[row, 0], &centers[label, 0], n_features)
+                    if label != previous:
+                        changed = changed + 1
+                        labels[row] = label
+                        if previous >= 0:
+                            stripe_weights[s, previous] = stripe_weights[s, previous] - w
+                            accumulate_sample(&X[row, 0], -w, previous, n_features, &stripe_sums[s, 0, 0])
+                        stripe_weights[s, label] = stripe_weights[s, label] + w
                         accumulate_sample(&X[row, 0], w, label, n_features, &stripe_sums[s, 0, 0])
                 start = stop
             stripe_inertia[s] = inertia
-        free(products)
+            stripe_changed[s] = changed
+        free(xt_low)
+        free(products_low)
+        free(best_low)
+        free(second_low)
+        free(xt_high)
+        free(products_high)
+        free(best_high)
+        free(second_high)
+        free(exact)
+        free(nearest)
+        free(x_sq_norms)
+        free(uncertain)
     # (with_inertia False: out_inertia is 0)
 
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
     total = 0.0
+    changed = 0
     for s in range(n_stripes_):
         total = total + stripe_inertia[s]
+        changed = changed + stripe_changed[s]
     out_inertia[0] = total
+    out_n_changed[0] = changed
 
 
 def _inertia(const floating[:, ::1] X, const floating[::1] sample_weight,   # IN
@@ -293,16 +455,58 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
 
 
+def _center(const floating[:, ::1] X, bint with_variance,                  # IN
+            floating[:, ::1] out_centred, floating[::1] out_mean,               # OUT
+            floating[::1] out_variance, int n_threads):                         # OUT
+    cdef intp_t n_samples = X.shape[0], n_features = X.shape[1], i, l
+    cdef floating centred
+    with nogil:
+        # Sums row after row in X's dtype: NumPy's order over axis 0, hence its rounding.
+        for l in range(n_features):
+            out_mean[l] = 0
+        for i in range(n_samples):
+            for l in range(n_features):
+                out_mean[l] = out_mean[l] + X[i, l]
+        for l in range(n_features):
+            out_mean[l] = out_mean[l] / <floating> n_samples
+        if with_variance:
+            for l in range(n_features):
+                out_variance[l] = 0
+            for i in range(n_samples):
+                for l in range(n_features):
+                    centred = X[i, l] - out_mean[l]
+                    out_centred[i, l] = centred
+                    out_variance[l] = out_variance[l] + centred * centred
+            for l in range(n_features):
+                out_variance[l] = out_variance[l] / <floating> n_samples
+        else:
+            for i in prange(n_samples, num_threads=n_threads, schedule="static"):
+                for l in range(n_features):
+                    out_centred[i, l] = X[i, l] - out_mean[l]
+
+
 def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
-def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
-                      out_labels, out_sums, out_weights, out_inertia, n_threads):
+def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia, labels,
+                      stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
+                      out_n_changed, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
+    n_features = X.shape[1]
+    margins_low = np.array(ranking_margin(n_features, centers_sq_norms, np.float32))
+    margins_high = np.array(ranking_margin(n_features, centers_sq_norms, X.dtype))
     with blas_single_threaded():
-        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, _starts(X, centers),
-                    with_inertia, out_labels, out_sums, out_weights, out_inertia, n_threads)
+        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
+                    centers_sq_norms.astype(np.float32), margins_low, margins_high,
+                    X.dtype != np.float32, stripe_bounds(X.shape[0], stripe_sums.shape[0]),
+                    with_inertia, labels, stripe_sums, stripe_weights, out_sums, out_weights,
+                    out_inertia, out_n_changed, n_threads)
+
+
+def kmeans_center(X, with_variance, out_centred, out_mean, out_variance, n_threads):
+    """Means, centred data and variances, bit for bit NumPy's (see :func:`kmeans_numpy.kmeans_center`)."""
+    _center(X, with_variance, out_centred, out_mean, out_variance, n_threads)
 
 
 def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):

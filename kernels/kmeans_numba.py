@@ -2,10 +2,18 @@ r"""K-means iterations (Lloyd and Elkan): the Numba kernels.
 
 Same arithmetic as :mod:`kmeans_numpy` (read it for the math): the samples are
 cut into ``n_stripes(n, k, d)`` contiguous stripes, one parallel task each;
-a stripe walks its samples ``BLOCK_ROWS`` at a time, gets the block's
-:math:`x_i \cdot c_j` from one GEMM (``np.dot``, single-threaded BLAS) into a
-task-local buffer, picks each label and adds :math:`w_i x_i`, :math:`w_i` and
-:math:`w_i \lVert x_i - c_{\ell_i} \rVert^2` to the stripe's float64 buffers.
+a stripe walks its samples ``BLOCK_ROWS`` at a time. Lloyd, per block:
+
+1. copy the block transposed (features x rows) into the ranking dtype, with
+   each row's squared norm, and prefetch the next block;
+2. one GEMM gives ``products_t`` (centres x rows) and one pass over it, rows
+   along the vector lanes, the best and second-best value of every row;
+3. rows whose gap is inside :func:`kmeans_numpy.ranking_margin` get
+   scikit-learn's exact values (its GEMM on the block) and first-minimum scan;
+4. move :math:`w_i x_i` and :math:`w_i` of the rows whose label changed
+   between the stripe's float64 sums (and add :math:`w_i \lVert x_i -
+   c_{\ell_i} \rVert^2` of every row when asked for the inertia).
+
 The stripes are then added in order, so the result does not depend on the
 number of threads.
 """
@@ -13,8 +21,9 @@ number of threads.
 import numba
 import numpy as np
 
+from ._numba_prefetch import prefetch_row
 from ._threads import blas_single_threaded, numba_threads
-from .kmeans_numpy import BLOCK_ROWS, n_stripes, stripe_bounds
+from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, ranking_margin, stripe_bounds
 
 
 @numba.njit(cache=True, nogil=True)
@@ -35,39 +44,6 @@ def _sq_distance(x, c):
         l += 4
     while l < n_features:
         d0 = np.float64(x[l]) - np.float64(c[l])
-        t0 += d0 * d0
-        l += 1
-    return (t0 + t1) + (t2 + t3)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _accumulate_and_distance(x, c, w, sums, label):
-    """sums[label] += w x, and return sum_l (x_l - c_l)^2 (float64), in one sweep over x."""
-    n_features = x.shape[0]
-    t0 = t1 = t2 = t3 = 0.0
-    l = 0
-    while l + 4 <= n_features:
-        x0 = np.float64(x[l])
-        x1 = np.float64(x[l + 1])
-        x2 = np.float64(x[l + 2])
-        x3 = np.float64(x[l + 3])
-        sums[label, l] += w * x0
-        sums[label, l + 1] += w * x1
-        sums[label, l + 2] += w * x2
-        sums[label, l + 3] += w * x3
-        d0 = x0 - np.float64(c[l])
-        d1 = x1 - np.float64(c[l + 1])
-        d2 = x2 - np.float64(c[l + 2])
-        d3 = x3 - np.float64(c[l + 3])
-        t0 += d0 * d0
-        t1 += d1 * d1
-        t2 += d2 * d2
-        t3 += d3 * d3
-        l += 4
-    while l < n_features:
-        x0 = np.float64(x[l])
-        sums[label, l] += w * x0
-        d0 = x0 - np.float64(c[l])
         t0 += d0 * d0
         l += 1
     return (t0 + t1) + (t2 + t3)
@@ -108,45 +84,159 @@ def _reduce_stripes(stripe_sums, stripe_weights, stripe_inertia, out_sums, out_w
     out_inertia[0] = total
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _load_block(X, start, n_rows, n_prefetch, xt, x_sq_norms):
+    """xt[:, i] = X[start + i] in xt's dtype, x_sq_norms[i] = ||X[start + i]||^2 (float64).
+
+    Also prefetches the ``n_prefetch`` rows after the block, one per row copied.
+    """
+    n_features = X.shape[1]
+    for i in range(n_rows):
+        if i < n_prefetch:
+            prefetch_row(X, start + n_rows + i)
+        t0 = t1 = 0.0
+        l = 0
+        while l + 2 <= n_features:
+            v0 = X[start + i, l]
+            v1 = X[start + i, l + 1]
+            xt[l, i] = v0
+            xt[l + 1, i] = v1
+            t0 += np.float64(v0) * np.float64(v0)
+            t1 += np.float64(v1) * np.float64(v1)
+            l += 2
+        if l < n_features:
+            v0 = X[start + i, l]
+            xt[l, i] = v0
+            t0 += np.float64(v0) * np.float64(v0)
+        x_sq_norms[i] = t0 + t1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rank_block(X, start, n_rows, n_prefetch, centers_rank, norms_rank, margin_a, margin_b,
+                x_sq_limit, xt_buffer, products_buffer, labels, best, second, x_sq_norms, uncertain):
+    """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
+
+    ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
+    the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
+    """
+    n_features = X.shape[1]
+    n_clusters = centers_rank.shape[0]
+    xt = xt_buffer[:n_features * n_rows].reshape((n_features, n_rows))
+    products_t = products_buffer[:n_clusters * n_rows].reshape((n_clusters, n_rows))
+    _load_block(X, start, n_rows, n_prefetch, xt, x_sq_norms)
+    np.dot(centers_rank, xt, products_t)
+    # Rows along the lanes: no data-dependent branch, no dependency between rows.
+    for i in range(n_rows):
+        best[i] = norms_rank[0] - (products_t[0, i] + products_t[0, i])
+        second[i] = np.inf
+        labels[i] = 0
+    for j in range(1, n_clusters):
+        norm = norms_rank[j]
+        label = labels.dtype.type(j)
+        for i in range(n_rows):
+            value = norm - (products_t[j, i] + products_t[j, i])
+            current = best[i]
+            closer = value < current
+            second[i] = current if closer else min(second[i], value)
+            best[i] = value if closer else current
+            labels[i] = label if closer else labels[i]
+    count = 0
+    for i in range(n_rows):
+        gap = np.float64(second[i]) - np.float64(best[i])
+        certain = (gap > margin_a * np.sqrt(x_sq_norms[i]) + margin_b
+                   and second[i] < np.inf and x_sq_norms[i] <= x_sq_limit)
+        if not certain:
+            uncertain[count] = i
+            count += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _first_nearest(products, centers_sq_norms):
+    """scikit-learn's scan: the first j minimising ||c_j||^2 - 2 x . c_j."""
+    best = centers_sq_norms[0] - (products[0] + products[0])
+    label = 0
+    for j in range(1, products.shape[0]):
+        value = centers_sq_norms[j] - (products[j] + products[j])
+        if value < best:
+            best = value
+            label = j
+    return label
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, starts, with_inertia,
-                out_labels, out_sums, out_weights, out_inertia):
+def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low, margins_low,
+                margins_high, can_switch, starts, with_inertia, labels, stripe_sums, stripe_weights,
+                out_sums, out_weights, out_inertia, out_n_changed):
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
     n_stripes_ = starts.shape[0] - 1
-    stripe_sums = np.zeros((n_stripes_, n_clusters, n_features))
-    stripe_weights = np.zeros((n_stripes_, n_clusters))
     stripe_inertia = np.zeros(n_stripes_)
+    stripe_changed = np.zeros(n_stripes_, dtype=np.intp)
     centers_t = centers.T
     for s in numba.prange(n_stripes_):
-        products = np.empty((BLOCK_ROWS, n_clusters), dtype=X.dtype)  # task-local GEMM buffer
+        # Task-local buffers: the low-precision ranking, the data-dtype ranking, the exact GEMM.
+        xt_low = np.empty(n_features * BLOCK_ROWS, dtype=centers_low.dtype)
+        products_low = np.empty(n_clusters * BLOCK_ROWS, dtype=centers_low.dtype)
+        best_low = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
+        second_low = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
+        xt_high = np.empty(n_features * BLOCK_ROWS, dtype=X.dtype)
+        products_high = np.empty(n_clusters * BLOCK_ROWS, dtype=X.dtype)
+        best_high = np.empty(BLOCK_ROWS, dtype=X.dtype)
+        second_high = np.empty(BLOCK_ROWS, dtype=X.dtype)
+        exact = np.empty((BLOCK_ROWS, n_clusters), dtype=X.dtype)
+        nearest = np.zeros(BLOCK_ROWS, dtype=np.int32)
+        x_sq_norms = np.empty(BLOCK_ROWS)
+        uncertain = np.empty(BLOCK_ROWS, dtype=np.intp)
+        rank_low = True
         sums = stripe_sums[s]
         weights = stripe_weights[s]
         inertia = 0.0
+        changed = 0
         for start in range(starts[s], starts[s + 1], BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, starts[s + 1])
-            block = products[:stop - start]
-            np.dot(X[start:stop], centers_t, block)
-            for i in range(stop - start):
-                # argmin_j ||c_j||^2 - 2 x.c_j, the first minimum (ties to the smaller index)
-                # (p + p is 2p exactly and keeps float32 arithmetic in float32)
-                best = centers_sq_norms[0] - (block[i, 0] + block[i, 0])
-                label = 0
-                for j in range(1, n_clusters):
-                    value = centers_sq_norms[j] - (block[i, j] + block[i, j])
-                    if value < best:
-                        best = value
-                        label = j
+            n_rows = stop - start
+            n_prefetch = min(BLOCK_ROWS, starts[s + 1] - stop)
+            n_uncertain = 0
+            if n_clusters > 1 and rank_low:
+                n_uncertain = _rank_block(X, start, n_rows, n_prefetch, centers_low, norms_low,
+                                          margins_low[0], margins_low[1], margins_low[2],
+                                          xt_low, products_low, nearest, best_low, second_low,
+                                          x_sq_norms, uncertain)
+                # Float32 cannot separate these centres here: use the data dtype from now on.
+                rank_low = n_uncertain * RANK_SWITCH <= n_rows or not can_switch
+            elif n_clusters > 1:
+                n_uncertain = _rank_block(X, start, n_rows, n_prefetch, centers, centers_sq_norms,
+                                          margins_high[0], margins_high[1], margins_high[2],
+                                          xt_high, products_high, nearest, best_high, second_high,
+                                          x_sq_norms, uncertain)
+            if n_uncertain > 0:
+                # scikit-learn's own GEMM on its own 256-row chunk, then its scan.
+                block = exact[:n_rows]
+                np.dot(X[start:stop], centers_t, block)
+                for u in range(n_uncertain):
+                    i = uncertain[u]
+                    nearest[i] = _first_nearest(block[i], centers_sq_norms)
+            # Step 4: only the rows whose label changed move between the stripe's sums.
+            for i in range(n_rows):
                 row = start + i
-                out_labels[row] = label
+                label = nearest[i]
+                previous = labels[row]
                 w = np.float64(sample_weight[row])
-                weights[label] += w
                 if with_inertia:
-                    inertia += w * _accumulate_and_distance(X[row], centers[label], w, sums, label)
-                else:
+                    inertia += w * _sq_distance(X[row], centers[label])
+                if label != previous:
+                    changed += 1
+                    labels[row] = label
+                    if previous >= 0:
+                        weights[previous] -= w
+                        _accumulate_sample(X[row], -w, previous, sums)
+                    weights[label] += w
                     _accumulate_sample(X[row], w, label, sums)
         stripe_inertia[s] = inertia
+        stripe_changed[s] = changed
     _reduce_stripes(stripe_sums, stripe_weights, stripe_inertia, out_sums, out_weights, out_inertia)
+    out_n_changed[0] = stripe_changed.sum()
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -228,16 +318,68 @@ def _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_
         out_weights += stripe_weights[s]
 
 
+@numba.njit(cache=True, nogil=True)
+def _column_sums(X, out):
+    """out[l] = sum_i X[i, l], row after row in X's dtype (NumPy's order over axis 0)."""
+    out[:] = 0
+    for i in range(X.shape[0]):
+        for l in range(X.shape[1]):
+            out[l] += X[i, l]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _subtract(X, mean, out_centred):
+    for i in numba.prange(X.shape[0]):
+        for l in range(X.shape[1]):
+            out_centred[i, l] = X[i, l] - mean[l]
+
+
+@numba.njit(cache=True, nogil=True)
+def _subtract_and_square_sums(X, mean, out_centred, out_sq_sums):
+    """Centre row after row and sum the squares in NumPy's order (one pass)."""
+    out_sq_sums[:] = 0
+    for i in range(X.shape[0]):
+        for l in range(X.shape[1]):
+            centred = X[i, l] - mean[l]
+            out_centred[i, l] = centred
+            out_sq_sums[l] += centred * centred
+
+
 def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
-def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
-                      out_labels, out_sums, out_weights, out_inertia, n_threads):
+def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia, labels,
+                      stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
+                      out_n_changed, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
+    n_features = X.shape[1]
+    centers_low = centers.astype(np.float32)
+    norms_low = centers_sq_norms.astype(np.float32)
+    margins_low = np.array(ranking_margin(n_features, centers_sq_norms, np.float32))
+    margins_high = np.array(ranking_margin(n_features, centers_sq_norms, X.dtype))
     with numba_threads(n_threads), blas_single_threaded():
-        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, _starts(X, centers),
-                    bool(with_inertia), out_labels, out_sums, out_weights, out_inertia)
+        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low,
+                    margins_low, margins_high, X.dtype != np.float32,
+                    stripe_bounds(X.shape[0], stripe_sums.shape[0]),
+                    bool(with_inertia), labels, stripe_sums, stripe_weights, out_sums, out_weights,
+                    out_inertia, out_n_changed)
+
+
+def kmeans_center(X, with_variance, out_centred, out_mean, out_variance, n_threads):
+    """Means, centred data and variances, bit for bit NumPy's (see :func:`kmeans_numpy.kmeans_center`).
+
+    The sums run on one thread in row order (the order fixes the rounding);
+    centring alone runs on ``n_threads``.
+    """
+    _column_sums(X, out_mean)
+    out_mean /= X.dtype.type(X.shape[0])
+    if with_variance:
+        _subtract_and_square_sums(X, out_mean, out_centred, out_variance)
+        out_variance /= X.dtype.type(X.shape[0])
+    else:
+        with numba_threads(n_threads):
+            _subtract(X, out_mean, out_centred)
 
 
 def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from fastscratch import KMeans
 from fastscratch.kernels import available_backends, get_kernel
-from fastscratch.kernels.kmeans_numpy import BLOCK_ROWS, n_stripes
+from fastscratch.kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state, n_stripes
 
 # Centres and inertia relative to scikit-learn: sums differ only in order and
 # precision (we accumulate in float64, scikit-learn in the input dtype).
@@ -201,9 +201,11 @@ def kernel_inputs(n, d, k, dtype, seed=0):
 
 def run_lloyd(backend, X, weights, centers, n_threads=2):
     k = centers.shape[0]
-    out = (np.empty(X.shape[0], np.intp), np.empty((k, X.shape[1])), np.empty(k), np.empty(1))
+    labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], k, X.shape[1])
+    out = (labels, np.empty((k, X.shape[1])), np.empty(k), np.empty(1))
     get_kernel("kmeans_lloyd_iter", backend)(X, weights, centers, np.einsum("ij,ij->i", centers, centers),
-                                             True, *out, n_threads)
+                                             True, labels, stripe_sums, stripe_weights, *out[1:],
+                                             np.empty(1, np.intp), n_threads)
     return out
 
 
@@ -269,6 +271,104 @@ def test_lloyd_ties_go_to_smaller_index(backend):
     labels = run_lloyd(backend, X, np.ones(X.shape[0]), centers)[0]
     exact = ((X[:, None] - centers[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(labels, np.argmin(exact, axis=1))
+
+
+def near_tie_inputs(dtype):
+    """Rows a hair's breadth from the bisector of two mirrored centres.
+
+    With ``x_0`` the offset from the bisector, ``d_0 - d_1 = -4 x_0``: the
+    nearest centre is the sign of ``x_0``. The offsets are below float32's
+    ranking precision but well above the data dtype's rounding, so the
+    compiled kernels must take the exact path to get the labels right.
+    """
+    rng = np.random.default_rng(3)
+    n = 3 * BLOCK_ROWS + 17
+    X = rng.normal(size=(n, 5))
+    low, high = (-12, -7) if dtype == np.float64 else (-6, -5)
+    X[:, 0] = rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(low, high, n)
+    centers = np.array([[1.0, 0.3, -0.2, 0.1, 0.5], [-1.0, 0.3, -0.2, 0.1, 0.5]])
+    return X.astype(dtype), np.ones(n, dtype), centers.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lloyd_near_ties_take_the_exact_path(backend, dtype):
+    X, weights, centers = near_tie_inputs(dtype)
+    labels = run_lloyd(backend, X, weights, centers)[0]
+    np.testing.assert_array_equal(labels, (X[:, 0] < 0).astype(np.intp))
+    np.testing.assert_array_equal(labels, run_lloyd("numpy", X, weights, centers)[0])
+
+
+def test_lloyd_far_from_the_origin(backend):
+    # Clusters 0.05 apart around 1e4: float32 cannot rank these (every row is
+    # uncertain); the kernels switch to float64 ranking and keep the labels exact.
+    rng = np.random.default_rng(4)
+    centers = 1e4 + rng.normal(scale=0.05, size=(6, 3))
+    X = centers[rng.integers(0, 6, 20 * BLOCK_ROWS)] + rng.normal(scale=0.01, size=(20 * BLOCK_ROWS, 3))
+    weights = np.ones(X.shape[0])
+    ours = run_lloyd(backend, X, weights, centers)
+    ref = run_lloyd("numpy", X, weights, centers)
+    np.testing.assert_array_equal(ours[0], ref[0])
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-12)
+    exact = ((X[:, None] - centers[None]) ** 2).sum(-1)
+    assert np.mean(ours[0] == np.argmin(exact, axis=1)) > 0.99
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lloyd_passes_update_the_sums_of_changed_rows(optimised_backend, dtype):
+    # Several passes on one state (as fit runs them) give the sums a fresh pass gives.
+    X, weights, centers = kernel_inputs(5 * BLOCK_ROWS + 3, 6, 7, dtype, seed=5)
+    k = centers.shape[0]
+    labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], k, X.shape[1])
+    sums, weight_sums, inertia, n_changed = np.empty((k, X.shape[1])), np.empty(k), np.empty(1), np.empty(1, np.intp)
+    kernel = get_kernel("kmeans_lloyd_iter", optimised_backend)
+    previous = labels.copy()
+    for step in range(4):
+        moved = (centers + 0.3 * step * np.random.default_rng(step).normal(size=centers.shape)).astype(dtype)
+        kernel(X, weights, moved, np.einsum("ij,ij->i", moved, moved), step == 3, labels, stripe_sums,
+               stripe_weights, sums, weight_sums, inertia, n_changed, 2)
+        fresh = run_lloyd("numpy", X, weights, moved)
+        np.testing.assert_array_equal(labels, fresh[0])
+        assert n_changed[0] == np.count_nonzero(labels != previous)
+        np.testing.assert_allclose(sums, fresh[1], rtol=1e-12, atol=1e-12 * np.abs(fresh[1]).max())
+        np.testing.assert_allclose(weight_sums, fresh[2], rtol=1e-12)
+        previous = labels.copy()
+    np.testing.assert_allclose(inertia, fresh[3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (150, 4), (3 * BLOCK_ROWS + 1, 17)])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_center_kernel_is_numpy_bit_for_bit(backend, dtype, shape, in_place):
+    X = (np.random.default_rng(6).normal(size=shape) * 7 + 3).astype(dtype)
+    for with_variance in (True, False):
+        data = X.copy()
+        centred = data if in_place else np.empty_like(data)
+        mean, variance = np.empty(shape[1], dtype), np.zeros(shape[1], dtype)
+        get_kernel("kmeans_center", backend)(data, with_variance, centred, mean, variance, 2)
+        np.testing.assert_array_equal(mean, X.mean(axis=0))
+        np.testing.assert_array_equal(centred, X - X.mean(axis=0))
+        if with_variance:
+            np.testing.assert_array_equal(variance, np.var(X, axis=0))
+
+
+def test_fit_with_ties_on_a_grid_matches_sklearn(backend):
+    # Integer grid, centres symmetric about the origin: many samples are exactly
+    # equidistant; scikit-learn's rounding decides, and so must ours.
+    X = np.array([[x, y] for x in range(-6, 7) for y in range(-6, 7)], dtype=np.float64)
+    init = np.array([[1.5, 0.0], [0.0, 1.5], [-1.5, 0.0], [0.0, -1.5]])
+    ours = KMeans(4, init=init, backend=backend).fit(X)
+    ref = sk_fit(SKKMeans(4, init=init, n_init=1), X)
+    assert_same_fit(ours, ref, np.float64)
+
+
+def test_predict_far_from_the_origin_matches_sklearn(backend):
+    X, _ = make_blobs(4000, 3, centers=5, cluster_std=0.02, center_box=(-0.2, 0.2), random_state=1)
+    X += 1e4
+    init = init_centers(X, 5)
+    ref = sk_fit(SKKMeans(5, init=init, n_init=1), X)
+    ours = KMeans(5, init=init, backend=backend).fit(X)
+    assert_same_fit(ours, ref, np.float64)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
 
 
 # scikit-learn expects the same failure of its own KMeans (k-means++ seeding draws
