@@ -17,10 +17,10 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
-from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, ranking_margin, stripe_bounds
+from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, rank_first, ranking_margin, stripe_bounds
 
 DEF BLOCK = 256  # = kmeans_numpy.BLOCK_ROWS (checked at import below)
-DEF SWITCH = 8  # = kmeans_numpy.RANK_SWITCH
+DEF SWITCH = 4  # = kmeans_numpy.RANK_SWITCH
 
 if BLOCK != BLOCK_ROWS or SWITCH != RANK_SWITCH:
     raise ImportError("kmeans_cython was built with other block constants than kmeans_numpy's.")
@@ -31,9 +31,6 @@ cdef extern from *:
     """
     void prefetch "FASTSCRATCH_PREFETCH"(const void* address) noexcept nogil
 
-ctypedef fused rank_t:  # the dtype the Lloyd kernel ranks in
-    float
-    double
 
 
 cdef inline void partial_distances(int n_rows, int n_clusters, int n_features,
@@ -120,7 +117,7 @@ cdef void reduce_stripes(double[:, :, ::1] stripe_sums, double[:, ::1] stripe_we
 
 
 cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
-                            intp_t n_prefetch, rank_t* xt, double* x_sq_norms) noexcept nogil:
+                            intp_t n_prefetch, float* xt, double* x_sq_norms) noexcept nogil:
     """xt[l, i] = x[i, l] in the ranking dtype (features x rows), and each row's squared norm.
 
     Also prefetches the ``n_prefetch`` rows after the block, one per row copied.
@@ -143,10 +140,10 @@ cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
             v1 = row[l + 1]
             v2 = row[l + 2]
             v3 = row[l + 3]
-            xt[l * n_rows + i] = <rank_t> v0
-            xt[(l + 1) * n_rows + i] = <rank_t> v1
-            xt[(l + 2) * n_rows + i] = <rank_t> v2
-            xt[(l + 3) * n_rows + i] = <rank_t> v3
+            xt[l * n_rows + i] = <float> v0
+            xt[(l + 1) * n_rows + i] = <float> v1
+            xt[(l + 2) * n_rows + i] = <float> v2
+            xt[(l + 3) * n_rows + i] = <float> v3
             t0 = t0 + v0 * v0
             t1 = t1 + v1 * v1
             t2 = t2 + v2 * v2
@@ -154,23 +151,23 @@ cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
             l = l + 4
         while l < n_features:
             v0 = row[l]
-            xt[l * n_rows + i] = <rank_t> v0
+            xt[l * n_rows + i] = <float> v0
             t0 = t0 + v0 * v0
             l = l + 1
         x_sq_norms[i] = (t0 + t1) + (t2 + t3)
 
 
-cdef void best_and_second(const rank_t* products_t, const rank_t* norms_rank, intp_t n_rows,
-                          intp_t n_clusters, int* labels, rank_t* best,
-                          rank_t* second) noexcept nogil:
+cdef void best_and_second(const float* products_t, const float* norms_rank, intp_t n_rows,
+                          intp_t n_clusters, int* labels, float* best,
+                          float* second) noexcept nogil:
     """Per row i: the first j minimising norms_rank[j] - 2 products_t[j, i], its value, the runner-up.
 
     Rows along the vector lanes: no data-dependent branch, no dependency between rows.
     """
     cdef intp_t i, j
     cdef int label, previous
-    cdef rank_t norm, value, current, runner_up
-    cdef const rank_t* products
+    cdef float norm, value, current, runner_up
+    cdef const float* products
     cdef bint closer
     norm = norms_rank[0]
     for i in range(n_rows):
@@ -194,9 +191,9 @@ cdef void best_and_second(const rank_t* products_t, const rank_t* norms_rank, in
 
 
 cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp_t n_prefetch,
-                       const rank_t* centers_rank, const rank_t* norms_rank, intp_t n_clusters,
-                       const double* margins, rank_t* xt, rank_t* products_t, int* labels,
-                       rank_t* best, rank_t* second, double* x_sq_norms,
+                       const float* centers_rank, const float* norms_rank, intp_t n_clusters,
+                       const double* margins, float* xt, float* products_t, int* labels,
+                       float* best, float* second, double* x_sq_norms,
                        intp_t* uncertain) noexcept nogil:
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
@@ -204,19 +201,15 @@ cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp
     the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
     """
     cdef char no_trans = b"N"
-    cdef rank_t one = 1.0, zero = 0.0
+    cdef float one = 1.0, zero = 0.0
     cdef int m = <int> n_rows, n = <int> n_clusters, k = <int> n_features
     cdef intp_t i, count = 0
     cdef double excess
     load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
     # products_t (k x rows, row-major) = centers_rank @ xt; in BLAS's column-major
     # terms, products_t^T (rows x k) = xt^T (rows x d) centers_rank^T (d x k).
-    if rank_t is float:
-        sgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <float*> centers_rank, &k,
-              &zero, products_t, &m)
-    else:
-        dgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <double*> centers_rank, &k,
-              &zero, products_t, &m)
+    sgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <float*> centers_rank, &k,
+          &zero, products_t, &m)
     best_and_second(products_t, norms_rank, n_rows, n_clusters, labels, best, second)
     for i in range(n_rows):
         # certain when gap > a ||x|| + b, that is gap - b > 0 and (gap - b)^2 > a^2 ||x||^2
@@ -231,9 +224,8 @@ cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp
 def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,      # IN
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
                 const float[:, ::1] centers_low, const float[::1] norms_low,      # IN
-                const double[::1] margins_low, const double[::1] margins_high,    # IN
-                bint can_switch, const intp_t[::1] starts,                        # IN
-                bint with_inertia,                                                # IN
+                const double[::1] margins, bint rank,                             # IN
+                const intp_t[::1] starts, bint with_inertia,                      # IN
                 intp_t[::1] labels, double[:, :, ::1] stripe_sums,                # INOUT
                 double[:, ::1] stripe_weights,                                    # INOUT
                 double[:, ::1] out_sums, double[::1] out_weights,                 # OUT
@@ -244,64 +236,58 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     cdef intp_t n_stripes_ = starts.shape[0] - 1
     cdef double[::1] stripe_inertia = np.zeros(n_stripes_)
     cdef intp_t[::1] stripe_changed = np.zeros(n_stripes_, dtype=np.intp)
-    cdef intp_t s, start, stop, n_rows, n_prefetch, n_uncertain, u, i, j, row, label, previous
-    cdef intp_t changed
-    cdef bint rank_low
+    cdef intp_t s, start, stop, n_rows, n_uncertain, u, i, j, row, label, previous
+    cdef intp_t changed, blocks_ranked, blocks_exact
+    cdef bint ranking
     cdef floating best_value
     cdef double inertia, total, w
-    # Thread-local buffers: the float32 ranking, the data-dtype ranking, the exact GEMM.
-    cdef float* xt_low
-    cdef float* products_low
-    cdef float* best_low
-    cdef float* second_low
-    cdef floating* xt_high
-    cdef floating* products_high
-    cdef floating* best_high
-    cdef floating* second_high
+    # Thread-local buffers: the float32 ranking, then the exact GEMM.
+    cdef float* xt
+    cdef float* products_t
+    cdef float* best
+    cdef float* second
+    cdef double* x_sq_norms
     cdef floating* exact
     cdef floating* p
     cdef int* nearest
-    cdef double* x_sq_norms
     cdef intp_t* uncertain
 
     with nogil, parallel(num_threads=n_threads):
-        xt_low = <float*> malloc(BLOCK * n_features * sizeof(float))
-        products_low = <float*> malloc(BLOCK * n_clusters * sizeof(float))
-        best_low = <float*> malloc(BLOCK * sizeof(float))
-        second_low = <float*> malloc(BLOCK * sizeof(float))
-        xt_high = <floating*> malloc(BLOCK * n_features * sizeof(floating))
-        products_high = <floating*> malloc(BLOCK * n_clusters * sizeof(floating))
-        best_high = <floating*> malloc(BLOCK * sizeof(floating))
-        second_high = <floating*> malloc(BLOCK * sizeof(floating))
+        xt = <float*> malloc(BLOCK * n_features * sizeof(float))
+        products_t = <float*> malloc(BLOCK * n_clusters * sizeof(float))
+        best = <float*> malloc(BLOCK * sizeof(float))
+        second = <float*> malloc(BLOCK * sizeof(float))
+        x_sq_norms = <double*> malloc(BLOCK * sizeof(double))
         exact = <floating*> malloc(BLOCK * n_clusters * sizeof(floating))
         nearest = <int*> malloc(BLOCK * sizeof(int))
-        x_sq_norms = <double*> malloc(BLOCK * sizeof(double))
         uncertain = <intp_t*> malloc(BLOCK * sizeof(intp_t))
         for s in prange(n_stripes_, schedule="dynamic"):
             inertia = 0.0
             changed = 0
-            rank_low = True
+            ranking = rank and n_clusters > 1
+            blocks_ranked = 0
+            blocks_exact = 0
             start = starts[s]
             while start < starts[s + 1]:
                 stop = min(start + BLOCK, starts[s + 1])
                 n_rows = stop - start
-                n_prefetch = min(BLOCK, starts[s + 1] - stop)
                 n_uncertain = 0
-                if n_clusters == 1:
+                for i in range(n_rows):
+                    nearest[i] = 0
+                if ranking:
+                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows,
+                                             min(BLOCK, starts[s + 1] - stop), &centers_low[0, 0],
+                                             &norms_low[0], n_clusters, &margins[0], xt, products_t,
+                                             nearest, best, second, x_sq_norms, uncertain)
+                    # Float32 cannot separate these centres here: the exact path for every row from now on.
+                    blocks_ranked = blocks_ranked + 1
+                    if n_uncertain > 0:
+                        blocks_exact = blocks_exact + 1
+                    ranking = blocks_ranked < SWITCH or 2 * blocks_exact <= blocks_ranked
+                elif n_clusters > 1:
                     for i in range(n_rows):
-                        nearest[i] = 0
-                elif rank_low:
-                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows, n_prefetch,
-                                             &centers_low[0, 0], &norms_low[0], n_clusters,
-                                             &margins_low[0], xt_low, products_low, nearest,
-                                             best_low, second_low, x_sq_norms, uncertain)
-                    # Float32 cannot separate these centres here: use the data dtype from now on.
-                    rank_low = n_uncertain * SWITCH <= n_rows or not can_switch
-                else:
-                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows, n_prefetch,
-                                             &centers[0, 0], &centers_sq_norms[0], n_clusters,
-                                             &margins_high[0], xt_high, products_high, nearest,
-                                             best_high, second_high, x_sq_norms, uncertain)
+                        uncertain[i] = i
+                    n_uncertain = n_rows
                 if n_uncertain > 0:
                     # scikit-learn's own GEMM on its own 256-row chunk, then its scan.
                     partial_distances(<int> n_rows, <int> n_clusters, <int> n_features,
@@ -335,17 +321,13 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                 start = stop
             stripe_inertia[s] = inertia
             stripe_changed[s] = changed
-        free(xt_low)
-        free(products_low)
-        free(best_low)
-        free(second_low)
-        free(xt_high)
-        free(products_high)
-        free(best_high)
-        free(second_high)
+        free(xt)
+        free(products_t)
+        free(best)
+        free(second)
+        free(x_sq_norms)
         free(exact)
         free(nearest)
-        free(x_sq_norms)
         free(uncertain)
     # (with_inertia False: out_inertia is 0)
 
@@ -493,15 +475,13 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
                       out_n_changed, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
-    n_features = X.shape[1]
-    margins_low = np.array(ranking_margin(n_features, centers_sq_norms, np.float32))
-    margins_high = np.array(ranking_margin(n_features, centers_sq_norms, X.dtype))
+    margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins_low, margins_high,
-                    X.dtype != np.float32, stripe_bounds(X.shape[0], stripe_sums.shape[0]),
-                    with_inertia, labels, stripe_sums, stripe_weights, out_sums, out_weights,
-                    out_inertia, out_n_changed, n_threads)
+                    centers_sq_norms.astype(np.float32), margins, rank_first(*X.shape, centers.shape[0]),
+                    stripe_bounds(X.shape[0], stripe_sums.shape[0]), with_inertia, labels,
+                    stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed,
+                    n_threads)
 
 
 def kmeans_center(X, with_variance, out_centred, out_mean, out_variance, n_threads):

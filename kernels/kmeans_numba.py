@@ -23,7 +23,7 @@ import numpy as np
 
 from ._numba_prefetch import prefetch_row
 from ._threads import blas_single_threaded, numba_threads
-from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, ranking_margin, stripe_bounds
+from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, rank_first, ranking_margin, stripe_bounds
 
 
 @numba.njit(cache=True, nogil=True)
@@ -165,9 +165,9 @@ def _first_nearest(products, centers_sq_norms):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low, margins_low,
-                margins_high, can_switch, starts, with_inertia, labels, stripe_sums, stripe_weights,
-                out_sums, out_weights, out_inertia, out_n_changed):
+def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low, margins,
+                rank, starts, with_inertia, labels, stripe_sums, stripe_weights, out_sums,
+                out_weights, out_inertia, out_n_changed):
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
     n_stripes_ = starts.shape[0] - 1
@@ -175,20 +175,18 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_
     stripe_changed = np.zeros(n_stripes_, dtype=np.intp)
     centers_t = centers.T
     for s in numba.prange(n_stripes_):
-        # Task-local buffers: the low-precision ranking, the data-dtype ranking, the exact GEMM.
-        xt_low = np.empty(n_features * BLOCK_ROWS, dtype=centers_low.dtype)
-        products_low = np.empty(n_clusters * BLOCK_ROWS, dtype=centers_low.dtype)
-        best_low = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
-        second_low = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
-        xt_high = np.empty(n_features * BLOCK_ROWS, dtype=X.dtype)
-        products_high = np.empty(n_clusters * BLOCK_ROWS, dtype=X.dtype)
-        best_high = np.empty(BLOCK_ROWS, dtype=X.dtype)
-        second_high = np.empty(BLOCK_ROWS, dtype=X.dtype)
+        # Task-local buffers: the float32 ranking, then the exact GEMM.
+        xt = np.empty(n_features * BLOCK_ROWS, dtype=centers_low.dtype)
+        products_t = np.empty(n_clusters * BLOCK_ROWS, dtype=centers_low.dtype)
+        best = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
+        second = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
+        x_sq_norms = np.empty(BLOCK_ROWS)
         exact = np.empty((BLOCK_ROWS, n_clusters), dtype=X.dtype)
         nearest = np.zeros(BLOCK_ROWS, dtype=np.int32)
-        x_sq_norms = np.empty(BLOCK_ROWS)
         uncertain = np.empty(BLOCK_ROWS, dtype=np.intp)
-        rank_low = True
+        ranking = rank and n_clusters > 1
+        blocks_ranked = 0
+        blocks_exact = 0
         sums = stripe_sums[s]
         weights = stripe_weights[s]
         inertia = 0.0
@@ -196,20 +194,20 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_
         for start in range(starts[s], starts[s + 1], BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, starts[s + 1])
             n_rows = stop - start
-            n_prefetch = min(BLOCK_ROWS, starts[s + 1] - stop)
             n_uncertain = 0
-            if n_clusters > 1 and rank_low:
-                n_uncertain = _rank_block(X, start, n_rows, n_prefetch, centers_low, norms_low,
-                                          margins_low[0], margins_low[1], margins_low[2],
-                                          xt_low, products_low, nearest, best_low, second_low,
+            if ranking:
+                n_uncertain = _rank_block(X, start, n_rows, min(BLOCK_ROWS, starts[s + 1] - stop),
+                                          centers_low, norms_low, margins[0], margins[1],
+                                          margins[2], xt, products_t, nearest, best, second,
                                           x_sq_norms, uncertain)
-                # Float32 cannot separate these centres here: use the data dtype from now on.
-                rank_low = n_uncertain * RANK_SWITCH <= n_rows or not can_switch
+                # Float32 cannot separate these centres here: the exact path for every row from now on.
+                blocks_ranked += 1
+                blocks_exact += n_uncertain > 0
+                ranking = blocks_ranked < RANK_SWITCH or 2 * blocks_exact <= blocks_ranked
             elif n_clusters > 1:
-                n_uncertain = _rank_block(X, start, n_rows, n_prefetch, centers, centers_sq_norms,
-                                          margins_high[0], margins_high[1], margins_high[2],
-                                          xt_high, products_high, nearest, best_high, second_high,
-                                          x_sq_norms, uncertain)
+                for i in range(n_rows):
+                    uncertain[i] = i
+                n_uncertain = n_rows
             if n_uncertain > 0:
                 # scikit-learn's own GEMM on its own 256-row chunk, then its scan.
                 block = exact[:n_rows]
@@ -353,17 +351,12 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
                       out_n_changed, n_threads):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
-    n_features = X.shape[1]
-    centers_low = centers.astype(np.float32)
-    norms_low = centers_sq_norms.astype(np.float32)
-    margins_low = np.array(ranking_margin(n_features, centers_sq_norms, np.float32))
-    margins_high = np.array(ranking_margin(n_features, centers_sq_norms, X.dtype))
+    margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with numba_threads(n_threads), blas_single_threaded():
-        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low,
-                    margins_low, margins_high, X.dtype != np.float32,
-                    stripe_bounds(X.shape[0], stripe_sums.shape[0]),
-                    bool(with_inertia), labels, stripe_sums, stripe_weights, out_sums, out_weights,
-                    out_inertia, out_n_changed)
+        _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
+                    centers_sq_norms.astype(np.float32), margins, rank_first(*X.shape, centers.shape[0]),
+                    stripe_bounds(X.shape[0], stripe_sums.shape[0]), bool(with_inertia), labels,
+                    stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed)
 
 
 def kmeans_center(X, with_variance, out_centred, out_mean, out_variance, n_threads):

@@ -43,18 +43,20 @@ features at a time in scikit-learn's order, so that labels agree on ties.
 How the compiled Lloyd kernels rank quickly and still give those labels
 (:func:`ranking_margin`): scanning a row of the GEMM output for its minimum is
 as slow as the GEMM itself, so they rank a block of rows at once, rows along
-the vector lanes (``products_t`` is k x rows), in float32 when the data are
-float64 (half the memory traffic and twice the lanes), and keep the best and
-second-best values of each row. The rank values :math:`\tilde d_{ij}` and
+the vector lanes (``products_t`` is k x rows), in float32 (twice the lanes of
+float64; the test below says when that is not precise enough), and keep the
+best and second-best values of each row. The rank values :math:`\tilde d_{ij}` and
 scikit-learn's :math:`d_{ij}` are both within a rounding bound :math:`E_i` of
 the same exact value, so when the gap between second and best exceeds
 :math:`2 E_i` of each side the label is certain. Rows that fail that test (a
 few per million on typical data; every exact tie) get the exact values from
 scikit-learn's own GEMM on the block and its first-minimum scan. The labels
-are therefore scikit-learn's, whatever the ranking precision. A stripe whose
-blocks need the exact path for more than ``1 / RANK_SWITCH`` of their rows
-(data far from the origin, where float32 cannot separate the centres) ranks
-in the data's dtype from then on.
+are therefore scikit-learn's, whatever the ranking precision. The exact path
+costs scikit-learn's GEMM on the whole block, so a stripe where more than half
+of the first ``RANK_SWITCH`` or more blocks needed it (data far from the
+origin, many features, centres float32 cannot separate) takes the exact path
+for every row from then on, as it does from the start where ranking cannot
+pay (:func:`rank_first`).
 
 Every backend splits the samples into ``n_stripes(n, k, d)`` contiguous stripes
 (a number that depends on the data shape only, never on the thread count),
@@ -68,20 +70,22 @@ work in blocks of ``BLOCK_ROWS`` samples and never hold more than a block.
 import numpy as np
 
 # Fastest first, as measured by benchmarks/test_bench_kmeans.py
-# (1,000,000 x 16 blobs, 16 centres, 20 iterations, 2 cores, idle machine):
-# lloyd float64 numba 0.626 s, cython 0.673 s; float32 numba 0.489 s, cython
-# 0.564 s; elkan float64 numba 0.891 s, cython 0.992 s.
+# (1,000,000 x 16 blobs, 16 centres, 20 iterations, 2 cores, idle machine,
+# median fit of 5): lloyd float64 numba 0.365 s, cython 0.415 s; float32 numba
+# 0.302 s, cython 0.319 s; elkan float64 numba 0.829 s, cython 0.922 s.
 AUTO_BACKEND_ORDER = {
     "kmeans_lloyd_iter": ("numba", "cython", "numpy"),
     "kmeans_elkan_init": ("numba", "cython", "numpy"),
     "kmeans_elkan_iter": ("numba", "cython", "numpy"),
     "kmeans_inertia": ("numba", "cython", "numpy"),
-    # (1,000,000 x 16 float64, fit's centring with the variances: numpy 0.18 s)
+    # (1,000,000 x 16 float64, centring with the variances: numba 39 ms, cython 46 ms,
+    # numpy 187 ms; without: 31 ms, 25 ms, 73 ms)
     "kmeans_center": ("numba", "cython", "numpy"),
 }
 
 BLOCK_ROWS = 256            # samples per GEMM block (scikit-learn's chunk) in the compiled kernels
-RANK_SWITCH = 8             # > 1/8 of a block on the exact path: rank the stripe in the data dtype
+RANK_SWITCH = 4             # blocks ranked before a stripe may give up ranking
+RANK_MAX_FEATURES = 32      # more features: the exact path only (see rank_first)
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -105,7 +109,19 @@ def stripe_bounds(n_samples, n_stripes_):
     return np.minimum(block_starts * BLOCK_ROWS, n_samples).astype(np.intp)
 
 
-def ranking_margin(n_features, centers_sq_norms, rank_dtype):
+def rank_first(n_samples, n_features, n_clusters):
+    """Whether the compiled Lloyd kernels start by ranking in float32 (else: the exact path only).
+
+    Ranking costs a transposed copy of each block (about a cycle per feature
+    and row) and its margin grows with the number of features; it saves
+    scikit-learn's row-by-row scan of the centres. Measured per pass on this
+    machine (2 threads, one float32 rank against the exact path): 0.4-0.8x
+    the time with 2 to 32 features, 1.3-3.9x with 64 to 300.
+    """
+    return n_clusters > 1 and n_features <= RANK_MAX_FEATURES
+
+
+def ranking_margin(n_features, centers_sq_norms, rank_dtype=np.float32):
     r"""Coefficients ``(a, b, x_sq_limit)``: a row's label is certain when its gap exceeds ``a ||x|| + b``.
 
     The compiled Lloyd kernels rank with :math:`\tilde d_j = \tilde N_j - 2

@@ -225,7 +225,8 @@ def run_elkan(backend, X, weights, centers, n_threads=2):
     return init, (labels, upper, lower, sums, weight_sums)
 
 
-KERNEL_SHAPES = [(1000, 8, 5), (37, 3, 1), (300, 1, 4), (70 * BLOCK_ROWS + 5, 6, 3), (50, 20, 50)]
+KERNEL_SHAPES = [(1000, 8, 5), (37, 3, 1), (300, 1, 4), (70 * BLOCK_ROWS + 5, 6, 3), (50, 20, 50),
+                 (3 * BLOCK_ROWS + 7, 40, 6)]  # (the last: too many features to rank, exact path only)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -300,7 +301,7 @@ def test_lloyd_near_ties_take_the_exact_path(backend, dtype):
 
 def test_lloyd_far_from_the_origin(backend):
     # Clusters 0.05 apart around 1e4: float32 cannot rank these (every row is
-    # uncertain); the kernels switch to float64 ranking and keep the labels exact.
+    # uncertain); the kernels give up ranking and keep the labels exact.
     rng = np.random.default_rng(4)
     centers = 1e4 + rng.normal(scale=0.05, size=(6, 3))
     X = centers[rng.integers(0, 6, 20 * BLOCK_ROWS)] + rng.normal(scale=0.01, size=(20 * BLOCK_ROWS, 3))
