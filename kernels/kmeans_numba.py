@@ -142,8 +142,9 @@ def _rank_block(X, start, n_rows, n_prefetch, centers_rank, norms_rank, margin_a
             labels[i] = label if closer else labels[i]
     count = 0
     for i in range(n_rows):
-        gap = np.float64(second[i]) - np.float64(best[i])
-        certain = (gap > margin_a * np.sqrt(x_sq_norms[i]) + margin_b
+        # certain when gap > a ||x|| + b, that is gap - b > 0 and (gap - b)^2 > a^2 ||x||^2
+        excess = np.float64(second[i]) - np.float64(best[i]) - margin_b
+        certain = (excess > 0 and excess * excess > margin_a * margin_a * x_sq_norms[i]
                    and second[i] < np.inf and x_sq_norms[i] <= x_sq_limit)
         if not certain:
             uncertain[count] = i
