@@ -208,13 +208,14 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     centers_sq_norms : ndarray of shape (k,), same dtype
         ``np.einsum("ij,ij->i", centers, centers)`` (as scikit-learn's row_norms).
     with_inertia : bool
-        Whether to compute the inertia (it costs about as much as the sums).
+        Whether to compute the inertia (one distance per sample).
     labels : ndarray of shape (n,), intp
         Read (the labels of the previous pass, -1 where none), then written:
         index of the nearest centre (ties to the smaller index).
     stripe_sums : ndarray of shape (n_stripes(n, k, d), k, d), float64
         Read and written: :math:`S_j` of each stripe for ``labels`` (on entry,
-        those of the labels on entry; zeros where they are -1).
+        the sums of the labels on entry: all zeros when they are all -1, as
+        :func:`lloyd_state` makes them).
     stripe_weights : ndarray of shape (n_stripes(n, k, d), k), float64
         Read and written: :math:`W_j` of each stripe, likewise.
     out_sums : ndarray of shape (k, d), float64
