@@ -83,6 +83,8 @@ AUTO_BACKEND_ORDER = {
     "kmeans_center": ("numba", "cython", "numpy"),
 }
 
+# The compiled kernels take these constants at build time (Cython checks them at import);
+# Numba's cache keys on kmeans_numba.py only: touch it after changing one here.
 BLOCK_ROWS = 256            # samples per GEMM block (scikit-learn's chunk) in the compiled kernels
 RANK_SWITCH = 4             # blocks ranked before a stripe may give up ranking
 RANK_MAX_FEATURES = 32      # more features: the exact path only (see rank_first)
