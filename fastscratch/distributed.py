@@ -1385,6 +1385,15 @@ class _DaskTreeGrower(TreeGrower):
 class _DaskBoostingMixin(_DaskPredictMixin):
     """``fit`` of a Dask collection: data-parallel histograms (xgboost.dask, LightGBM data-parallel)."""
 
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
+        """The in-memory ``fit``, or, for a Dask collection X, the data-parallel one."""
+        if not is_dask_collection(X):
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
+                               verbose=verbose, cuts=cuts)
+        _no_eval_set(eval_set)
+        X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
+        return self._fit_dask_target(X, y, sample_weight, cuts)
+
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         self._check_params()
         objective = objective or self.objective or self._objectives[0]
@@ -1525,12 +1534,7 @@ def _no_eval_set(eval_set):
 class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
     __doc__ = _BOOST_DOC.format(name="XGBRegressor")
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
-        if not is_dask_collection(X):
-            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
-                               verbose=verbose, cuts=cuts)
-        _no_eval_set(eval_set)
-        X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
+    def _fit_dask_target(self, X, y, sample_weight, cuts):
         if not bool(da.isfinite(y).all().compute()):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         return self._fit_dask(X, y.astype(np.float32), sample_weight, cuts)
@@ -1539,12 +1543,7 @@ class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
 class XGBClassifier(_DaskBoostingMixin, _boosting.XGBClassifier):
     __doc__ = _BOOST_DOC.format(name="XGBClassifier")
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
-        if not is_dask_collection(X):
-            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
-                               verbose=verbose, cuts=cuts)
-        _no_eval_set(eval_set)
-        X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
+    def _fit_dask_target(self, X, y, sample_weight, cuts):
         classes, codes = _classes_and_codes(y)
         n_classes = classes.shape[0]
         if n_classes < 2:
