@@ -104,6 +104,28 @@ def _euclidean_rows(a, b):
     return np.sqrt(total)
 
 
+def _move_to_empty(sums, weights, new_id, old_id, moved, weight):
+    """Give the empty cluster ``new_id`` one sample (``moved`` = its weighted row) of ``old_id``."""
+    sums[old_id] -= moved
+    sums[new_id] = moved
+    weights[new_id] = weight
+    weights[old_id] -= weight
+
+
+def _centers_from_sums(sums, weights, centers_old, dtype):
+    """c_j = S_j / W_j; a cluster still empty goes where scikit-learn puts it."""
+    centers = np.empty_like(centers_old)
+    heaviest = int(np.argmax(weights))
+    for j in range(centers.shape[0]):
+        if weights[j] > 0:
+            centers[j] = sums[j] * (1.0 / weights[j])
+        else:
+            # Still empty (more clusters than distinct samples): scikit-learn puts it on
+            # the heaviest cluster, as that row stands at this point of the loop.
+            centers[j] = centers[heaviest] if heaviest < j else sums[heaviest]
+    return centers.astype(dtype, copy=False)
+
+
 def _same_clustering(labels1, labels2, n_clusters):
     """True if two labelings are equal up to a permutation of the labels."""
     mapping = np.full(n_clusters, -1, dtype=np.intp)
@@ -323,22 +345,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             if np.max(distances) > 0:
                 far = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
                 for new_id, far_id in zip(empty, far):
-                    old_id = labels[far_id]
-                    moved = X[far_id].astype(np.float64) * np.float64(sample_weight[far_id])
-                    sums[old_id] -= moved
-                    sums[new_id] = moved
-                    weights[new_id] = sample_weight[far_id]
-                    weights[old_id] -= sample_weight[far_id]
-        centers = np.empty_like(centers_old)
-        heaviest = int(np.argmax(weights))
-        for j in range(centers.shape[0]):
-            if weights[j] > 0:
-                centers[j] = sums[j] * (1.0 / weights[j])
-            else:
-                # Still empty (more clusters than distinct samples): scikit-learn puts it on
-                # the heaviest cluster, as that row stands at this point of the loop.
-                centers[j] = centers[heaviest] if heaviest < j else sums[heaviest]
-        return centers.astype(dtype, copy=False)
+                    _move_to_empty(sums, weights, new_id, labels[far_id],
+                                   X[far_id].astype(np.float64) * np.float64(sample_weight[far_id]),
+                                   sample_weight[far_id])
+        return _centers_from_sums(sums, weights, centers_old, dtype)
 
     def _run_lloyd(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
         n_samples, n_clusters = X.shape[0], centers.shape[0]

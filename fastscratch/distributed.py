@@ -936,19 +936,8 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
                 parts, lambda p: _farthest_combine(p, empty.size)).compute()
             if distances.size and np.max(distances) > 0:
                 for new_id, row, w, old_id in zip(empty, rows, row_weights, row_labels):
-                    moved = row * w
-                    sums[old_id] -= moved
-                    sums[new_id] = moved
-                    weights[new_id] = w
-                    weights[old_id] -= w
-        centers = np.empty_like(centers_old)
-        heaviest = int(np.argmax(weights))
-        for j in range(centers.shape[0]):
-            if weights[j] > 0:
-                centers[j] = sums[j] * (1.0 / weights[j])
-            else:
-                centers[j] = centers[heaviest] if heaviest < j else sums[heaviest]
-        return centers.astype(dtype, copy=False)
+                    _cluster._move_to_empty(sums, weights, new_id, old_id, row * w, w)
+        return _cluster._centers_from_sums(sums, weights, centers_old, dtype)
 
     def transform(self, X):
         if is_dask_collection(X):
