@@ -118,7 +118,7 @@ cdef void reduce_stripes(double[:, :, ::1] stripe_sums, double[:, ::1] stripe_we
 
 cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
                             intp_t n_prefetch, float* xt, double* x_sq_norms) noexcept nogil:
-    """xt[l, i] = x[i, l] in the ranking dtype (features x rows), and each row's squared norm.
+    """xt[l, i] = x[i, l] in float32 (features x rows), and each row's squared norm.
 
     Also prefetches the ``n_prefetch`` rows after the block, one per row copied.
     """
@@ -223,7 +223,7 @@ cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp
 
 def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,      # IN
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
-                const float[:, ::1] centers_low, const float[::1] norms_low,      # IN
+                const float[:, ::1] centers_f32, const float[::1] norms_f32,      # IN
                 const double[::1] margins, bint rank,                             # IN
                 const intp_t[::1] starts, bint with_inertia,                      # IN
                 intp_t[::1] labels, double[:, :, ::1] stripe_sums,                # INOUT
@@ -276,8 +276,8 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                     nearest[i] = 0
                 if ranking:
                     n_uncertain = rank_block(&X[start, 0], n_features, n_rows,
-                                             min(BLOCK, starts[s + 1] - stop), &centers_low[0, 0],
-                                             &norms_low[0], n_clusters, &margins[0], xt, products_t,
+                                             min(BLOCK, starts[s + 1] - stop), &centers_f32[0, 0],
+                                             &norms_f32[0], n_clusters, &margins[0], xt, products_t,
                                              nearest, best, second, x_sq_norms, uncertain)
                     # Float32 cannot separate these centres here: the exact path for every row from now on.
                     blocks_ranked = blocks_ranked + 1
@@ -478,7 +478,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_first(*X.shape, centers.shape[0]),
+                    centers_sq_norms.astype(np.float32), margins, rank_first(X.shape[1], centers.shape[0]),
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), with_inertia, labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed,
                     n_threads)

@@ -166,7 +166,7 @@ def _first_nearest(products, centers_sq_norms):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_low, margins,
+def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_f32, margins,
                 rank, starts, with_inertia, labels, stripe_sums, stripe_weights, out_sums,
                 out_weights, out_inertia, out_n_changed):
     n_features = X.shape[1]
@@ -177,10 +177,10 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_
     centers_t = centers.T
     for s in numba.prange(n_stripes_):
         # Task-local buffers: the float32 ranking, then the exact GEMM.
-        xt = np.empty(n_features * BLOCK_ROWS, dtype=centers_low.dtype)
-        products_t = np.empty(n_clusters * BLOCK_ROWS, dtype=centers_low.dtype)
-        best = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
-        second = np.empty(BLOCK_ROWS, dtype=centers_low.dtype)
+        xt = np.empty(n_features * BLOCK_ROWS, dtype=centers_f32.dtype)
+        products_t = np.empty(n_clusters * BLOCK_ROWS, dtype=centers_f32.dtype)
+        best = np.empty(BLOCK_ROWS, dtype=centers_f32.dtype)
+        second = np.empty(BLOCK_ROWS, dtype=centers_f32.dtype)
         x_sq_norms = np.empty(BLOCK_ROWS)
         exact = np.empty((BLOCK_ROWS, n_clusters), dtype=X.dtype)
         nearest = np.zeros(BLOCK_ROWS, dtype=np.int32)
@@ -198,7 +198,7 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_low, norms_
             n_uncertain = 0
             if ranking:
                 n_uncertain = _rank_block(X, start, n_rows, min(BLOCK_ROWS, starts[s + 1] - stop),
-                                          centers_low, norms_low, margins[0], margins[1],
+                                          centers_f32, norms_f32, margins[0], margins[1],
                                           margins[2], xt, products_t, nearest, best, second,
                                           x_sq_norms, uncertain)
                 # Float32 cannot separate these centres here: the exact path for every row from now on.
@@ -355,7 +355,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with numba_threads(n_threads), blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_first(*X.shape, centers.shape[0]),
+                    centers_sq_norms.astype(np.float32), margins, rank_first(X.shape[1], centers.shape[0]),
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), bool(with_inertia), labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed)
 

@@ -111,7 +111,7 @@ def stripe_bounds(n_samples, n_stripes_):
     return np.minimum(block_starts * BLOCK_ROWS, n_samples).astype(np.intp)
 
 
-def rank_first(n_samples, n_features, n_clusters):
+def rank_first(n_features, n_clusters):
     """Whether the compiled Lloyd kernels start by ranking in float32 (else: the exact path only).
 
     Ranking costs a transposed copy of each block (about a cycle per feature
@@ -123,11 +123,11 @@ def rank_first(n_samples, n_features, n_clusters):
     return n_clusters > 1 and n_features <= RANK_MAX_FEATURES
 
 
-def ranking_margin(n_features, centers_sq_norms, rank_dtype=np.float32):
+def ranking_margin(n_features, centers_sq_norms):
     r"""Coefficients ``(a, b, x_sq_limit)``: a row's label is certain when its gap exceeds ``a ||x|| + b``.
 
     The compiled Lloyd kernels rank with :math:`\tilde d_j = \tilde N_j - 2
-    \tilde p_j` computed in ``rank_dtype`` (unit roundoff :math:`u`, data
+    \tilde p_j` computed in float32 (unit roundoff :math:`u = 2^{-24}`, data
     and centres rounded to it, any summation order), scikit-learn with
     :math:`d_j = N_j - 2 p_j` in the data dtype (unit roundoff at most
     :math:`u`). With :math:`C^2 = \max_j N_j` and :math:`S_j = \sum_l |x_l
@@ -147,13 +147,12 @@ def ranking_margin(n_features, centers_sq_norms, rank_dtype=np.float32):
     (absolute error of the smallest subnormal per rounding).
 
     ``x_sq_limit``: rows with :math:`\lVert x \rVert^2` above it (or centres
-    with norms above its root) could overflow the ranking dtype; they always
+    with norms above its root) could overflow float32; they always
     take the exact path (``a = inf`` for huge centres).
     """
-    rank_dtype = np.dtype(rank_dtype)
-    unit = float(np.finfo(rank_dtype).eps) / 2
-    subnormal = float(np.finfo(rank_dtype).smallest_subnormal)
-    limit = 1e15 if rank_dtype == np.float32 else 1e150
+    unit = float(np.finfo(np.float32).eps) / 2
+    subnormal = float(np.finfo(np.float32).smallest_subnormal)
+    limit = 1e15  # |x|, |c| below it: products and sums stay far from float32's 3.4e38
     c_max = float(np.sqrt(max(float(np.max(centers_sq_norms)), 0.0)))
     if not c_max <= limit:
         return np.inf, np.inf, 0.0
