@@ -2,25 +2,25 @@
 
 A plain ``pytest`` runs the test suite in tests/ only; the benchmark suite in
 benchmarks/ runs with ``pytest --benchmark-only`` (or when benchmarks/ is named
-on the command line). ``--bench-size {tiny,default,large}`` sets the problem
-size of the benchmarks:
-
-- tiny: seconds; the CI smoke run (``pytest --benchmark-only --benchmark-disable
-  --bench-size tiny``), so the suite cannot rot;
-- default: the sizes the issues name where they fit in a few minutes;
-- large: the largest sizes the issues name (minutes each).
+on the command line). ``--bench-size {tiny,small,medium,large}`` sets the problem
+size of the benchmarks, in the one size vocabulary of the project
+(:mod:`fastscratch._sizes`, shared with ``fastscratch compare`` and
+``fastscratch profile``); the default is "medium", the sizes the issues name
+where they fit in a few minutes. The CI smoke run uses "tiny".
 """
 
 from pathlib import Path
 
 import pytest
 
+from fastscratch._sizes import DEFAULT_BENCH_SIZE, SIZE_NAMES
+
 BENCHMARK_DIR = Path(__file__).parent / "benchmarks"
 
 
 def pytest_addoption(parser):
-    parser.addoption("--bench-size", choices=("tiny", "default", "large"), default="default",
-                     help="problem size of the benchmark suite (default: default)")
+    parser.addoption("--bench-size", choices=SIZE_NAMES, default=DEFAULT_BENCH_SIZE,
+                     help=f"problem size of the benchmark suite (default: {DEFAULT_BENCH_SIZE})")
 
 
 def _benchmarks_requested(config):

@@ -5,5 +5,5 @@ import pytest
 
 @pytest.fixture(scope="session")
 def bench_size(request):
-    """"tiny", "default" or "large", from ``--bench-size``."""
+    """A name of :data:`fastscratch._sizes.SIZE_NAMES`, from ``--bench-size``."""
     return request.config.getoption("--bench-size")

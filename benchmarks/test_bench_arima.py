@@ -116,7 +116,7 @@ def _auto_kwargs(bench_size):
 
 @pytest.mark.parametrize("backend", available_backends())
 def test_auto_arima_electric(benchmark, bench_size, backend):
-    if backend == "numpy" and bench_size == "default":
+    if backend == "numpy" and bench_size == "medium":
         pytest.skip("the NumPy reference takes minutes here; run --bench-size large")
     y = _electric(bench_size)
     _warm_up(backend)

@@ -3,12 +3,12 @@
 Issue "Gradient boosting from scratch, part 1": 1,000,000 x 28
 ``make_classification(n_informative=20)`` training rows, 100 trees, max_depth 6,
 256 bins, learning rate 0.1; AUC on 200k held-out rows (``extra_info["auc"]``);
-prediction of the 200k held-out rows. That is the "large" size; "default" is
+prediction of the 200k held-out rows. That is the "large" size; "medium" is
 200k training rows (the same shape otherwise), "tiny" 10k rows and 5 trees.
 The NumPy backend's fit runs at the tiny size only (minutes beyond).
 
 Part 2 adds, vs xgboost: multiclass (10 classes, 200k x 28, 50 rounds; tiny 5k,
-5 rounds) and 10% missing values (1M x 28 at "large", 200k at "default", 100
+5 rounds) and 10% missing values (1M x 28 at "large", 200k at "medium", 100
 trees; max_bin 255).
 Every model uses 2 threads. Numba kernels are compiled before timing.
 """
@@ -18,12 +18,13 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
 
+from fastscratch._sizes import sized
 from fastscratch import XGBClassifier
 from fastscratch.kernels import available_backends
 
 SIZES = {  # (n_train, n_test, n_trees)
     "tiny": (10_000, 2_000, 5),
-    "default": (200_000, 200_000, 100),
+    "medium": (200_000, 200_000, 100),
     "large": (1_000_000, 200_000, 100),
 }
 PARAMS = dict(max_depth=6, learning_rate=0.1)
@@ -32,7 +33,7 @@ N_THREADS = 2
 
 @pytest.fixture(scope="module")
 def data(bench_size):
-    n_train, n_test, n_trees = SIZES[bench_size]
+    n_train, n_test, n_trees = sized(SIZES, bench_size)
     X, y = make_classification(n_samples=n_train + n_test, n_features=28, n_informative=20,
                                random_state=0)
     X = X.astype(np.float32)
@@ -143,13 +144,13 @@ def test_predict_xgboost(benchmark, data):
 
 
 # Part 2 (issue "Gradient boosting, part 2"): multiclass and missing values, vs xgboost.
-MULTICLASS_SIZES = {"tiny": (5_000, 5), "default": (200_000, 50), "large": (200_000, 50)}
-MISSING_SIZES = {"tiny": (10_000, 5), "default": (200_000, 100), "large": (1_000_000, 100)}
+MULTICLASS_SIZES = {"tiny": (5_000, 5), "medium": (200_000, 50), "large": (200_000, 50)}
+MISSING_SIZES = {"tiny": (10_000, 5), "medium": (200_000, 100), "large": (1_000_000, 100)}
 
 
 @pytest.fixture(scope="module")
 def multiclass_data(bench_size):
-    n, n_rounds = MULTICLASS_SIZES[bench_size]
+    n, n_rounds = sized(MULTICLASS_SIZES, bench_size)
     X, y = make_classification(n_samples=n, n_features=28, n_informative=20, n_classes=10,
                                random_state=0)
     return X.astype(np.float32), y, n_rounds
@@ -157,7 +158,7 @@ def multiclass_data(bench_size):
 
 @pytest.fixture(scope="module")
 def missing_data(bench_size):
-    n, n_trees = MISSING_SIZES[bench_size]
+    n, n_trees = sized(MISSING_SIZES, bench_size)
     X, y = make_classification(n_samples=n, n_features=28, n_informative=20, random_state=0)
     X = X.astype(np.float32)
     X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan

@@ -3,10 +3,10 @@
 Sizes (``--bench-size``; "large" is the issue's):
 
 - k-means, 16 clusters, k-means|| init, 10 Lloyd iterations at most, on blobs of
-  n x 16 float32: tiny 10,000, default 2,000,000, large 20,000,000 rows;
+  n x 16 float32: tiny 10,000, medium 2,000,000, large 20,000,000 rows;
 - GaussianNB fit on the same data (16 classes);
 - boosting (binary classification, 20 trees (tiny: 3) of depth 6, 256 bins) on n x 28 float32
-  (HIGGS-shaped: a noisy linear-plus-interaction rule): tiny 5,000, default 200,000,
+  (HIGGS-shaped: a noisy linear-plus-interaction rule): tiny 5,000, medium 200,000,
   large 2,000,000 rows; vs ``xgboost.dask.DaskXGBClassifier`` (``tree_method="hist"``).
 
 The data are generated lazily, block by block on the workers (one seed per
@@ -29,18 +29,19 @@ import dask  # noqa: E402
 import dask.array as da  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
+from fastscratch._sizes import sized  # noqa: E402
 from fastscratch import distributed as fd  # noqa: E402
 
-SIZES = {"tiny": 10_000, "default": 2_000_000, "large": 20_000_000}
-CHUNK_ROWS = {"tiny": 2_500, "default": 250_000, "large": 1_000_000}
+SIZES = {"tiny": 10_000, "medium": 2_000_000, "large": 20_000_000}
+CHUNK_ROWS = {"tiny": 2_500, "medium": 250_000, "large": 1_000_000}
 N_FEATURES = 16
 N_CLUSTERS = 16
 MAX_ITER = 10
-BOOST_SIZES = {"tiny": 5_000, "default": 200_000, "large": 2_000_000}
-BOOST_CHUNK_ROWS = {"tiny": 2_500, "default": 50_000, "large": 250_000}
+BOOST_SIZES = {"tiny": 5_000, "medium": 200_000, "large": 2_000_000}
+BOOST_CHUNK_ROWS = {"tiny": 2_500, "medium": 50_000, "large": 250_000}
 BOOST_FEATURES = 28
 BOOST_PARAMS = dict(max_depth=6, learning_rate=0.3, max_bin=256)
-BOOST_TREES = {"tiny": 3, "default": 20, "large": 20}
+BOOST_TREES = {"tiny": 3, "medium": 20, "large": 20}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def _reset_peak():
 
 @pytest.fixture(scope="module")
 def data(client, bench_size):
-    X, y = lazy_data(_blob_block, SIZES[bench_size], N_FEATURES, CHUNK_ROWS[bench_size], 0)
+    X, y = lazy_data(_blob_block, sized(SIZES, bench_size), N_FEATURES, sized(CHUNK_ROWS, bench_size), 0)
     X, y = client.persist([X, y])
     client.wait_for_workers(2)
     return X, y
@@ -120,7 +121,7 @@ def _run(benchmark, client, library, fit, bench_size):
 @pytest.mark.parametrize("library", ["fastscratch", "dask-ml"])
 def test_kmeans(benchmark, client, data, library, bench_size):
     X, _ = data
-    benchmark.group = f"dask k-means {SIZES[bench_size]}x{N_FEATURES} float32, k={N_CLUSTERS}"
+    benchmark.group = f"dask k-means {sized(SIZES, bench_size)}x{N_FEATURES} float32, k={N_CLUSTERS}"
     if library == "fastscratch":
         model = fd.KMeans(N_CLUSTERS, init="k-means||", max_iter=MAX_ITER, random_state=0)
     else:
@@ -135,7 +136,7 @@ def test_kmeans(benchmark, client, data, library, bench_size):
 @pytest.mark.parametrize("library", ["fastscratch", "dask-ml"])
 def test_gaussian_nb_fit(benchmark, client, data, library, bench_size):
     X, y = data
-    benchmark.group = f"dask GaussianNB fit {SIZES[bench_size]}x{N_FEATURES} float32"
+    benchmark.group = f"dask GaussianNB fit {sized(SIZES, bench_size)}x{N_FEATURES} float32"
     if library == "fastscratch":
         model = fd.GaussianNB()
     else:
@@ -156,7 +157,7 @@ def test_gaussian_nb_fit(benchmark, client, data, library, bench_size):
 
 @pytest.fixture(scope="module")
 def higgs(client, bench_size):
-    X, y = lazy_data(_higgs_block, BOOST_SIZES[bench_size], BOOST_FEATURES,
+    X, y = lazy_data(_higgs_block, sized(BOOST_SIZES, bench_size), BOOST_FEATURES,
                      BOOST_CHUNK_ROWS[bench_size], 1)
     X, y = client.persist([X, y])
     return X, y
@@ -165,8 +166,8 @@ def higgs(client, bench_size):
 @pytest.mark.parametrize("library", ["fastscratch", "xgboost.dask"])
 def test_boosting_fit(benchmark, client, higgs, library, bench_size):
     X, y = higgs
-    n_trees = BOOST_TREES[bench_size]
-    benchmark.group = (f"dask boosting fit {BOOST_SIZES[bench_size]}x{BOOST_FEATURES} float32, "
+    n_trees = sized(BOOST_TREES, bench_size)
+    benchmark.group = (f"dask boosting fit {sized(BOOST_SIZES, bench_size)}x{BOOST_FEATURES} float32, "
                        f"{n_trees} trees")
     if library == "fastscratch":
         model = fd.XGBClassifier(n_estimators=n_trees, **BOOST_PARAMS, random_state=0)

@@ -10,18 +10,19 @@ import pytest
 from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.neighbors import NearestNeighbors
 
+from fastscratch._sizes import sized
 from fastscratch.kernels import available_backends, get_kernel
 
 SIZES = {  # (n_reference, n_queries, n_features, k)
     "tiny": (2_000, 200, 32, 10),
-    "default": (100_000, 5_000, 32, 10),
+    "medium": (100_000, 5_000, 32, 10),
     "large": (1_000_000, 20_000, 32, 10),
 }
 
 
 @pytest.fixture(scope="module")
 def data(bench_size):
-    n_reference, n_queries, n_features, k = SIZES[bench_size]
+    n_reference, n_queries, n_features, k = sized(SIZES, bench_size)
     rng = np.random.default_rng(0)
     reference = rng.standard_normal((n_reference, n_features), dtype=np.float32)
     queries = rng.standard_normal((n_queries, n_features), dtype=np.float32)
@@ -80,14 +81,14 @@ def test_argmin_sklearn(benchmark, data):
 # so a smaller shape) top-k, each against scikit-learn's brute force.
 OTHER_SIZES = {  # (n_reference, n_queries, n_features, k)
     "tiny": (2_000, 200, 32, 10),
-    "default": (20_000, 2_000, 32, 10),
+    "medium": (20_000, 2_000, 32, 10),
     "large": (100_000, 5_000, 32, 10),
 }
 
 
 @pytest.fixture(scope="module")
 def other_data(bench_size):
-    n_reference, n_queries, n_features, k = OTHER_SIZES[bench_size]
+    n_reference, n_queries, n_features, k = sized(OTHER_SIZES, bench_size)
     rng = np.random.default_rng(1)
     reference = rng.standard_normal((n_reference, n_features), dtype=np.float32)
     queries = rng.standard_normal((n_queries, n_features), dtype=np.float32)

@@ -17,12 +17,13 @@ import pytest
 from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 
+from fastscratch._sizes import sized
 from fastscratch import KMeans
 from fastscratch.kernels import available_backends
 
 SIZES = {  # (n_samples, n_features, n_clusters)
     "tiny": (20_000, 16, 16),
-    "default": (1_000_000, 16, 16),
+    "medium": (1_000_000, 16, 16),
     "large": (4_000_000, 16, 16),
 }
 MAX_ITER = 20
@@ -31,7 +32,7 @@ CASES = [("lloyd", np.float64), ("lloyd", np.float32), ("elkan", np.float64)]
 
 @pytest.fixture(scope="module")
 def blobs(bench_size):
-    n_samples, n_features, n_clusters = SIZES[bench_size]
+    n_samples, n_features, n_clusters = sized(SIZES, bench_size)
     X, _ = make_blobs(n_samples, n_features, centers=n_clusters, cluster_std=4.0, random_state=0)
     init = X[np.random.default_rng(0).choice(n_samples, n_clusters, replace=False)]
     return X, init

@@ -1,6 +1,6 @@
 """KNeighborsClassifier fit + predict: each backend vs scikit-learn's brute force.
 
-Issue size ("default" and "large"): 200k x 32 float32 training points, 20k
+Issue size ("medium" and "large"): 200k x 32 float32 training points, 20k
 queries, k = 10. ``faiss.IndexFlatL2`` (plus a majority vote) is a second
 reference when faiss-cpu is installed; it runs in its own spawned process,
 because importing faiss in this process changes scikit-learn's OpenMP
@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier as SklearnKNeighborsClassifier
 
+from fastscratch._sizes import sized
 from fastscratch._memory import peak_memory_above_inputs_mb
 from fastscratch.kernels import available_backends
 from fastscratch.neighbors import KNeighborsClassifier
 
 SIZES = {  # (n_train, n_queries, n_features, k)
     "tiny": (2_000, 200, 32, 10),
-    "default": (200_000, 20_000, 32, 10),
+    "medium": (200_000, 20_000, 32, 10),
     "large": (200_000, 20_000, 32, 10),
 }
 N_CLASSES = 5
@@ -34,7 +35,7 @@ HAS_FAISS = importlib.util.find_spec("faiss") is not None
 
 
 def make_data(size):
-    n_train, n_queries, n_features, k = SIZES[size]
+    n_train, n_queries, n_features, k = sized(SIZES, size)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n_train, n_features), dtype=np.float32)
     # Labels that depend on the features, so the vote means something.

@@ -21,14 +21,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fastscratch._sizes import sized  # noqa: E402
 from fastscratch.timeseries.lstm import LSTM  # noqa: E402
 
 SIZES = {  # (batch, lookback, hidden, layers)
     "tiny": (8, 8, 16, 2),
-    "default": (64, 24, 64, 2),
+    "medium": (64, 24, 64, 2),
     "large": (256, 48, 128, 2),
 }
-ROUNDS = {"tiny": (3, 2), "default": (15, 5), "large": (10, 3)}  # (rounds, iterations)
+ROUNDS = {"tiny": (3, 2), "medium": (15, 5), "large": (10, 3)}  # (rounds, iterations)
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -70,7 +71,7 @@ def _training_step(impl, size, device):
 def test_lstm_training_step(benchmark, bench_size, impl, device):
     if device == "cuda" and impl == "plain":
         pytest.skip("the plain cell on CUDA is launch-bound; the fused one and cuDNN are compared")
-    size = SIZES[bench_size]
+    size = sized(SIZES, bench_size)
     step = _training_step(impl, size, device)
     for _ in range(3):  # warm up: allocator, oneDNN / cuDNN plans
         step()
@@ -79,5 +80,5 @@ def test_lstm_training_step(benchmark, bench_size, impl, device):
     benchmark.extra_info["backend"] = "torch.nn.LSTM" if impl == "torch" else f"scratch {impl}"
     benchmark.extra_info["device"] = device
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
-    rounds, iterations = ROUNDS[bench_size]
+    rounds, iterations = sized(ROUNDS, bench_size)
     benchmark.pedantic(step, rounds=rounds, iterations=iterations, warmup_rounds=1)

@@ -23,17 +23,18 @@ import scipy.sparse as sp
 import sklearn.naive_bayes as sk
 
 import fastscratch.naive_bayes as fs
+from fastscratch._sizes import sized
 from fastscratch._memory import peak_memory_above_inputs_mb
 from fastscratch.kernels import available_backends
 
 GAUSSIAN_SIZES = {  # (n_samples, n_features, n_classes)
     "tiny": (20_000, 50, 10),
-    "default": (1_000_000, 50, 10),
+    "medium": (1_000_000, 50, 10),
     "large": (1_000_000, 50, 10),
 }
 SPARSE_SIZES = {  # (n_samples, n_features, density, n_classes)
     "tiny": (5_000, 2_000, 0.01, 10),
-    "default": (100_000, 20_000, 0.01, 10),
+    "medium": (100_000, 20_000, 0.01, 10),
     "large": (100_000, 20_000, 0.01, 10),
 }
 N_THREADS = 2
@@ -136,19 +137,19 @@ def _record(benchmark, library, group, setup, run):
 
 @pytest.fixture(scope="module")
 def gaussian_inputs(bench_size):
-    n_samples, n_features, n_classes = GAUSSIAN_SIZES[bench_size]
+    n_samples, n_features, n_classes = sized(GAUSSIAN_SIZES, bench_size)
     X, _ = _gaussian_data(n_samples, n_features, n_classes)
     return X
 
 
 @pytest.fixture(scope="module")
 def sparse_inputs(bench_size):
-    return _sparse_counts(*SPARSE_SIZES[bench_size])
+    return _sparse_counts(*sized(SPARSE_SIZES, bench_size))
 
 
 @pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
 def test_gaussian_predict_proba(benchmark, bench_size, gaussian_inputs, library):
-    size = GAUSSIAN_SIZES[bench_size]
+    size = sized(GAUSSIAN_SIZES, bench_size)
     n_samples, n_features, n_classes = size
     model = _gaussian_model(library, n_features, n_classes)
     X = gaussian_inputs
@@ -160,7 +161,7 @@ def test_gaussian_predict_proba(benchmark, bench_size, gaussian_inputs, library)
 
 @pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
 def test_multinomial_csr_predict_proba(benchmark, bench_size, sparse_inputs, library):
-    size = SPARSE_SIZES[bench_size]
+    size = sized(SPARSE_SIZES, bench_size)
     X, y = sparse_inputs
     model = _multinomial_model(library).fit(X, y)
     model.predict_proba(X[:100])
@@ -172,7 +173,7 @@ def test_multinomial_csr_predict_proba(benchmark, bench_size, sparse_inputs, lib
 @pytest.mark.parametrize("library", [BACKENDS[0], REFERENCE])
 def test_multinomial_csr_fit(benchmark, bench_size, sparse_inputs, library):
     # Fitting is plain NumPy/SciPy in every backend; one backend suffices.
-    size = SPARSE_SIZES[bench_size]
+    size = sized(SPARSE_SIZES, bench_size)
     X, y = sparse_inputs
     model = _multinomial_model(library)
     group = f"MultinomialNB.fit CSR {X.shape[0]}x{X.shape[1]}-density{size[2]}"

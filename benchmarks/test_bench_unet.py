@@ -18,7 +18,7 @@ deformation) of PatchDataset, the work DataLoader workers do per step.
 Sizes (issue "U-Net"): 1 x 1 x 572 x 572 with padding="valid" (the paper's
 tile) and 4 x 1 x 256 x 256 with padding="same", base_channels 64 and 16.
 - tiny: base 4, depth 2, 1 x 1 x 92 x 92 and 2 x 1 x 64 x 64 (seconds, CI smoke run);
-- default: base 16 at the issue's shapes;
+- medium: base 16 at the issue's shapes;
 - large: base 64 and base 16 at the issue's shapes (a base-64 step takes
   seconds on a CPU).
 On a CUDA machine every group also runs on "cuda" and "cuda+amp".
@@ -40,6 +40,7 @@ torch = pytest.importorskip("torch")
 from torch.nn import functional as F  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from fastscratch._sizes import sized  # noqa: E402
 from fastscratch.datasets import load_isbi2012  # noqa: E402
 from fastscratch.segmentation.losses import weight_map  # noqa: E402
 from fastscratch.segmentation.train import PatchDataset, Trainer, default_augmentation  # noqa: E402
@@ -49,11 +50,11 @@ from fastscratch.segmentation.unet import UNet  # noqa: E402
 # (padding, batch, input size, base_channels, depth)
 CASES = {
     "tiny": [("valid", 1, 92, 4, 2), ("same", 2, 64, 4, 2)],
-    "default": [("valid", 1, 572, 16, 4), ("same", 4, 256, 16, 4)],
+    "medium": [("valid", 1, 572, 16, 4), ("same", 4, 256, 16, 4)],
     "large": [("valid", 1, 572, 64, 4), ("same", 4, 256, 64, 4), ("valid", 1, 572, 16, 4), ("same", 4, 256, 16, 4)],
 }
 DEVICES = ["cpu"] + (["cuda", "cuda+amp"] if torch.cuda.is_available() else [])
-ROUNDS = {"tiny": 3, "default": 5, "large": 3}
+ROUNDS = {"tiny": 3, "medium": 5, "large": 3}
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +147,7 @@ def test_torch_step(benchmark, isbi, case, device, bench_size):
     step = _torch_step(isbi, case, device)
     benchmark.group = _group(case, device)
     benchmark.extra_info["backend"] = "torch step"
-    benchmark.pedantic(step, rounds=ROUNDS[bench_size], iterations=1)
+    benchmark.pedantic(step, rounds=sized(ROUNDS, bench_size), iterations=1)
 
 
 def _trainer(case, device):
@@ -174,7 +175,7 @@ def test_trainer(benchmark, isbi, case, device, bench_size, member):
     run()
     benchmark.group = _group(case, device)
     benchmark.extra_info["backend"] = f"fastscratch Trainer.{member}" + (" (1 batch)" if member == "train_epoch" else "")
-    benchmark.pedantic(run, rounds=ROUNDS[bench_size], iterations=1)
+    benchmark.pedantic(run, rounds=sized(ROUNDS, bench_size), iterations=1)
 
 
 def test_loop_overhead_interleaved(benchmark, isbi, case, device, bench_size):
@@ -201,7 +202,7 @@ def test_loop_overhead_interleaved(benchmark, isbi, case, device, bench_size):
     ratios.clear()
     benchmark.group = _group(case, device) + " interleaved"
     benchmark.extra_info["backend"] = "torch step + Trainer.train_epoch, alternated"
-    benchmark.pedantic(pair, rounds=2 * ROUNDS[bench_size], iterations=1)
+    benchmark.pedantic(pair, rounds=2 * sized(ROUNDS, bench_size), iterations=1)
     benchmark.extra_info["overhead"] = float(np.median(ratios) - 1.0)
     print(f"\n{_group(case, device)}: loop overhead {100 * (np.median(ratios) - 1):+.1f} % "
           f"(median of {len(ratios)} alternated rounds)")

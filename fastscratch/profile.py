@@ -28,9 +28,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import _backend
+from ._sizes import DEFAULT_COMMAND_SIZE
 from .kernels import available_backends, get_kernel, kernel_names
 
-SIZES = {"tiny": 0, "small": 1, "medium": 2}
+# Size name (fastscratch._sizes) -> workload level; "large" runs the medium workloads.
+SIZES = {"tiny": 0, "small": 1, "medium": 2, "large": 2}
 
 
 # ---------------------------------------------------------------- workloads
@@ -265,7 +267,8 @@ def profile_kernel(kernel_name, size="small", repeats=3, memory=True, line_level
 def add_arguments(parser):
     parser.add_argument("kernel", nargs="?", help="kernel name (see --list)")
     parser.add_argument("--list", action="store_true", help="list the kernels")
-    parser.add_argument("--size", choices=tuple(SIZES), default="small", help="workload size (default: small)")
+    parser.add_argument("--size", choices=tuple(SIZES), default=DEFAULT_COMMAND_SIZE,
+                        help=f"workload size (default: {DEFAULT_COMMAND_SIZE})")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per backend (default: 3)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--no-lines", action="store_true", help="skip line-level profiling")

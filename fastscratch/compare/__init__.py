@@ -12,6 +12,7 @@ ratio to the reference, the quality metric and whether the answers agree.
 import os
 from pathlib import Path
 
+from .._sizes import DEFAULT_COMMAND_SIZE, SIZE_NAMES, check_size
 from . import tasks
 from ._runner import Row, TaskResult, speedup_plot, table_lines
 
@@ -26,10 +27,10 @@ TASKS = {
     "timeseries": tasks.timeseries,
     "unet": tasks.unet,
 }
-SIZES = ("tiny", "small", "medium", "large")
+SIZES = SIZE_NAMES
 
 
-def run_compare(task_names=None, size="small", backends=None, verbose=True, out_dir=None):
+def run_compare(task_names=None, size=DEFAULT_COMMAND_SIZE, backends=None, verbose=True, out_dir=None):
     """Run the comparisons and return one :class:`TaskResult` per task.
 
     Parameters
@@ -53,8 +54,7 @@ def run_compare(task_names=None, size="small", backends=None, verbose=True, out_
     unknown = [name for name in task_names if name not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
-    if size not in SIZES:
-        raise ValueError(f"size={size!r} is not one of {SIZES}.")
+    check_size(size)
     installed = available_backends()
     backends = installed if not backends else list(backends)
     missing = [b for b in backends if b not in installed]
@@ -93,7 +93,7 @@ def write_report(results, out_dir, size):
 
 def add_arguments(parser):
     parser.add_argument("tasks", nargs="*", metavar="TASK", help=f"tasks to run: {', '.join(TASKS)} (default: all)")
-    parser.add_argument("--size", choices=SIZES, default="small",
+    parser.add_argument("--size", choices=SIZES, default=DEFAULT_COMMAND_SIZE,
                         help="problem size (default: small, a few minutes on 2 cores)")
     parser.add_argument("--backend", action="append", dest="backends", choices=("numpy", "numba", "cython"),
                         help="our backend(s) to run (repeatable; default: every installed one)")
