@@ -66,7 +66,7 @@ def torch_threads():
 
 
 def _cases(size):
-    return [(case, device) for case in CASES[size] for device in DEVICES]
+    return [(case, device) for case in sized(CASES, size) for device in DEVICES]
 
 
 def pytest_generate_tests(metafunc):
