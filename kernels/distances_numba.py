@@ -68,15 +68,20 @@ def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
     """Sort candidates by (exact float64 sum of |q - x|^p, index); write the first k.
 
     p = 2 gives the squared euclidean distance; :mod:`minkowski_numba` uses
-    the same re-ranking for p = 1 and general p.
+    the same re-ranking for p = 1, general p and p = inf (Chebyshev: the
+    maximum of |q - x| instead of the sum).
     """
     candidates = np.sort(candidates)
     exact = np.empty(candidates.shape[0], dtype=np.float64)
     for c in range(candidates.shape[0]):
         row = reference[candidates[c]]
         total = 0.0
-        for l in range(query.shape[0]):
-            total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
+        if p == np.inf:
+            for l in range(query.shape[0]):
+                total = max(total, abs(np.float64(query[l]) - np.float64(row[l])))
+        else:
+            for l in range(query.shape[0]):
+                total += _reduced(np.float64(query[l]) - np.float64(row[l]), p)
         exact[c] = total
     order = np.argsort(exact, kind="mergesort")  # stable: ties keep index order
     for j in range(out_distances.shape[0]):

@@ -2,7 +2,8 @@
 r"""Manhattan and Minkowski distances and their k smallest: the Cython kernels.
 
 Same two steps and blocking as :mod:`minkowski_numba`: sums in the input dtype
-(Manhattan) or in float64 (general ``p``) pushed into a per-query max-heap of
+(Manhattan) or in float64 (general ``p``), or the maximum of float64
+differences (Chebyshev, ``p = inf``), pushed into a per-query max-heap of
 ``candidate_count(k, n)`` candidates, then an exact float64 re-ranking. OpenMP
 threads over blocks of ``QUERY_BLOCK`` queries; each reference row is read
 once per block while the block's queries stay in cache.
@@ -60,6 +61,17 @@ cdef inline floating manhattan_ranking(const floating* a, const floating* b, int
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+cdef inline double chebyshev(const floating* a, const floating* b, intp_t n) noexcept nogil:
+    """max_l |a_l - b_l| of float64 differences (exact: no rounding in a maximum)."""
+    cdef double result = 0.0, term
+    cdef intp_t l
+    for l in range(n):
+        term = fabs(<double> a[l] - <double> b[l])
+        if term > result:
+            result = term
+    return result
+
+
 cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] reference, double p,
                  intp_t start, intp_t stop, intp_t n_candidates,
                  double* heap_values, intp_t* heap_indices, double* exact, intp_t* sorted_candidates,
@@ -83,6 +95,8 @@ cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] referenc
             query = &queries[start + i, 0]
             if p == 1.0:
                 total = manhattan_ranking(query, row, n_features)
+            elif p == INFINITY:
+                total = chebyshev(query, row, n_features)
             else:
                 total = 0.0
                 for l in range(n_features):
@@ -96,10 +110,13 @@ cdef void _block(const floating[:, ::1] queries, const floating[:, ::1] referenc
     for i in range(n_block):
         for c in range(n_candidates):
             sorted_candidates[c] = heap_indices[i * n_candidates + c]
-            total = 0.0
-            for l in range(n_features):
-                total = total + reduced(<double> queries[start + i, l]
-                                        - <double> reference[sorted_candidates[c], l], p)
+            if p == INFINITY:
+                total = chebyshev(&queries[start + i, 0], &reference[sorted_candidates[c], 0], n_features)
+            else:
+                total = 0.0
+                for l in range(n_features):
+                    total = total + reduced(<double> queries[start + i, l]
+                                            - <double> reference[sorted_candidates[c], l], p)
             exact[c] = total
         sort_pairs(exact, sorted_candidates, n_candidates)
         for j in range(k):
@@ -147,3 +164,9 @@ def minkowski_topk(queries, reference, p, out_distances, out_indices, n_threads)
     """k smallest reduced Minkowski distances (see :mod:`minkowski_numpy`)."""
     n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
     _minkowski_topk(queries, reference, float(p), n_candidates, out_distances, out_indices, n_threads)
+
+
+def chebyshev_topk(queries, reference, out_distances, out_indices, n_threads):
+    """k smallest Chebyshev distances (see :mod:`minkowski_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    _minkowski_topk(queries, reference, INFINITY, n_candidates, out_distances, out_indices, n_threads)

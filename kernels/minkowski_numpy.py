@@ -9,7 +9,8 @@ For queries :math:`Q` (m x d), reference points :math:`X` (n x d) and
     \qquad D_{ij} = R_{ij}^{1/p} ,
 
 with :math:`p = 1` (Manhattan, ``manhattan_topk``) on its own fast path
-without any power. The kernels return the *reduced* distance :math:`R` (the
+without any power, and the limit :math:`p = \infty` (Chebyshev,
+``chebyshev_topk``): :math:`R_{ij} = D_{ij} = \max_l \lvert q_{il} - x_{jl} \rvert`. The kernels return the *reduced* distance :math:`R` (the
 sum, without the root, as ``sqeuclidean_topk`` returns squared distances);
 the caller takes the root. There is no matrix product here: each distance is
 a direct sum of ``d`` terms, so there is no cancellation either, only the
@@ -37,16 +38,28 @@ from .distances_numpy import _smallest_with_index_ties, candidate_count, query_c
 AUTO_BACKEND_ORDER = {
     "manhattan_topk": ("cython", "numba", "numpy"),
     "minkowski_topk": ("cython", "numba", "numpy"),
+    # Same loops with a max instead of a sum (no power): follows the Manhattan order.
+    "chebyshev_topk": ("cython", "numba", "numpy"),
 }
 
 
 def _reduced(diff, p):
-    """|diff| ** p, without a power call when p is 1 or 2."""
+    """|diff| ** p, without a power call when p is 1, 2 or inf (then |diff|, combined by max)."""
     if p == 1.0:
         return np.abs(diff)
     if p == 2.0:
         return diff * diff
+    if p == np.inf:
+        return np.abs(diff)
     return np.abs(diff) ** p
+
+
+def _combine(total, terms, p):
+    """Add the terms to the running reduced distance (the maximum for p = inf), in place."""
+    if p == np.inf:
+        np.maximum(total, terms, out=total)
+    else:
+        total += terms
 
 
 def _minkowski_topk(queries, reference, p, out_distances, out_indices):
@@ -61,13 +74,13 @@ def _minkowski_topk(queries, reference, p, out_distances, out_indices):
         # Step 1: reduced distances, one feature at a time, a full (chunk x n) matrix.
         approx = np.zeros((chunk.shape[0], n_reference))
         for l in range(n_features):
-            approx += _reduced(chunk[:, l, None] - reference64[None, :, l], p)
+            _combine(approx, _reduced(chunk[:, l, None] - reference64[None, :, l], p), p)
         for row in range(chunk.shape[0]):
             candidates = np.sort(_smallest_with_index_ties(approx[row], n_keep))
             # Step 2: exact float64 sums in feature order, sorted by (distance, index).
             exact = np.zeros(candidates.shape[0])
             for l in range(n_features):
-                exact += _reduced(chunk[row, l] - reference64[candidates, l], p)
+                _combine(exact, _reduced(chunk[row, l] - reference64[candidates, l], p), p)
             order = np.argsort(exact, kind="stable")[:k]
             out_distances[start + row] = exact[order]
             out_indices[start + row] = candidates[order]
@@ -107,3 +120,13 @@ def minkowski_topk(queries, reference, p, out_distances, out_indices, n_threads)
         Ignored.
     """
     _minkowski_topk(queries, reference, float(p), out_distances, out_indices)
+
+
+def chebyshev_topk(queries, reference, out_distances, out_indices, n_threads):
+    r"""k smallest Chebyshev distances :math:`\max_l |q_{il} - x_{jl}|` from each query.
+
+    The Minkowski distance for :math:`p = \infty`; same parameters as
+    :func:`manhattan_topk`. The maximum of float64 differences is exact, so
+    the ranking and the re-ranking agree; the second step only sorts.
+    """
+    _minkowski_topk(queries, reference, np.inf, out_distances, out_indices)

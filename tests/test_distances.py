@@ -140,9 +140,10 @@ def test_topk_property(data, n_reference, n_queries, n_features, dtype):
         np.testing.assert_array_equal(distances, np.take_along_axis(exact, expected_indices, 1).astype(dtype))
 
 
-# cosine_topk (distances family), manhattan_topk and minkowski_topk (minkowski family).
+# cosine_topk (distances family), manhattan_topk, minkowski_topk and chebyshev_topk
+# (minkowski family).
 NEW_KERNELS = [("cosine_topk", ()), ("manhattan_topk", ()), ("minkowski_topk", (3.0,)),
-               ("minkowski_topk", (0.5,))]
+               ("minkowski_topk", (0.5,)), ("chebyshev_topk", ())]
 
 
 def run_named_topk(name, extra, backend, queries, reference, k, n_threads=2):
@@ -163,6 +164,8 @@ def exact_reduced(name, extra, queries, reference):
             out = np.minimum(0.5 * ((x / xn - q / qn) ** 2).sum(-1), 2.0)
         out[((qn == 0) | (xn == 0))[..., 0]] = 1.0
         return out
+    if name == "chebyshev_topk":
+        return np.abs(q - x).max(-1)
     p = extra[0] if extra else 1.0
     return (np.abs(q - x) ** p).sum(-1)
 
@@ -206,7 +209,7 @@ def test_cosine_zero_rows(backend):
     np.testing.assert_allclose(distances, [[1, 1, 1, 1], [0, 1, 1, 2]], atol=1e-15)
 
 
-@pytest.mark.parametrize("name, extra", NEW_KERNELS[:3])
+@pytest.mark.parametrize("name, extra", NEW_KERNELS[:3] + NEW_KERNELS[4:])
 def test_other_metrics_one_and_two_threads(optimised_backend, name, extra, rng):
     reference = rng.standard_normal((1500, 16)).astype(np.float32)
     queries = rng.standard_normal((700, 16)).astype(np.float32)
