@@ -64,3 +64,55 @@ def test_profile_reports_every_backend():
 def test_profile_list(capsys):
     assert main(["profile", "--list"]) == 0
     assert "sqeuclidean_topk" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- sweeps
+def test_sweep_points_vary_one_axis_at_a_time():
+    from fastscratch.compare.sweeps import FAMILIES, sweep_points
+
+    for family in FAMILIES:
+        for size in ("tiny", "small", "medium", "large"):
+            points = sweep_points(family, size)
+            base = points[0].as_dict()
+            assert points[0].id == "base"
+            assert len({point.id for point in points}) == len(points)
+            for point in points[1:]:
+                changed = [name for name, value in point.as_dict().items() if value != base[name]]
+                assert changed == [point.axis]
+
+
+def test_sweep_size_names_and_unknown_family():
+    from fastscratch._sizes import sized
+    from fastscratch.compare.sweeps import sweep_points
+
+    assert sized({"tiny": 1, "medium": 2}, "small") == 1
+    assert sized({"tiny": 1, "medium": 2}, "large") == 2
+    with pytest.raises(ValueError, match="size="):
+        sweep_points("kmeans", "huge")
+    with pytest.raises(ValueError, match="unknown sweep family"):
+        sweep_points("svm", "tiny")
+
+
+def test_run_sweep_times_both_and_checks_answers(tmp_path):
+    from fastscratch.compare.sweeps import plot_sweep, ratio_range, run_sweep, sweep_table_lines
+
+    rows = run_sweep("kmeans", "tiny", repeats=1)
+    assert [row.point.id for row in rows][:3] == ["base", "n=1000", "n=4000"]
+    for row in rows:
+        assert row.ours_s > 0 and row.reference_s > 0
+        assert row.agree is True  # same labels as scikit-learn at every point
+    worst, best = ratio_range(rows)
+    assert worst >= best > 0
+    text = "\n".join(sweep_table_lines("kmeans", rows))
+    assert "| d=2 |" in text and "worst" in text
+    plot = plot_sweep("kmeans", rows, tmp_path / "sweep_kmeans.png")
+    assert plot.stat().st_size > 1000
+
+
+def test_compare_cli_sweep_writes_report(tmp_path, capsys):
+    assert main(["compare", "naive_bayes", "--sweep", "--size", "tiny", "--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sweep gaussian_nb" in out and "sweep multinomial_nb" in out
+    report = (tmp_path / "sweep.md").read_text()
+    assert "sweep_gaussian_nb.png" in report and "sweep_multinomial_nb.png" in report
+    assert (tmp_path / "sweep_multinomial_nb.png").stat().st_size > 1000

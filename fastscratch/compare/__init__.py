@@ -5,6 +5,11 @@ data go through our estimator on every backend and through the library it
 imitates; one table per task gives the median time (compilation apart), the
 ratio to the reference, the quality metric and whether the answers agree.
 
+With ``--sweep`` (:func:`run_sweeps`), each task instead varies the sizes its
+cost depends on, one axis at a time (:mod:`fastscratch.compare.sweeps`), and
+reports the ratio of our time to the reference's at every point, with a plot
+of that ratio against each axis.
+
 >>> from fastscratch.compare import run_compare
 >>> results = run_compare(["knn"], size="tiny")  # doctest: +SKIP
 """
@@ -16,7 +21,7 @@ from .._sizes import DEFAULT_COMMAND_SIZE, SIZE_NAMES, check_size
 from . import tasks
 from ._runner import Row, TaskResult, speedup_plot, table_lines
 
-__all__ = ["TASKS", "run_compare", "write_report", "Row", "TaskResult"]
+__all__ = ["TASKS", "run_compare", "run_sweeps", "write_report", "write_sweep_report", "Row", "TaskResult"]
 
 # task name -> function(size, backends, progress, out_dir=None) returning a TaskResult
 TASKS = {
@@ -71,6 +76,62 @@ def run_compare(task_names=None, size=DEFAULT_COMMAND_SIZE, backends=None, verbo
     return results
 
 
+def run_sweeps(task_names=None, size=DEFAULT_COMMAND_SIZE, backend="auto", repeats=None, verbose=True):
+    """Run the speed sweeps of the tasks; return ``{family: [SweepRow, ...]}``.
+
+    Parameters
+    ----------
+    task_names : list of str, default=None
+        Tasks whose sweeps run (see ``TASKS``; "naive_bayes" and "timeseries"
+        have two families each); None runs all.
+    size : {"tiny", "small", "medium", "large"}, default="small"
+        Size of the sweep grids.
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Our backend; "auto" is what a user gets.
+    repeats : int, default=None
+        Timed runs per contender and point after one untimed run; None: 1 at
+        "tiny", 3 otherwise.
+    verbose : bool, default=True
+        Show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    from . import sweeps
+
+    task_names = list(TASKS) if not task_names else list(task_names)
+    unknown = [name for name in task_names if name not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    check_size(size)
+    repeats = (1 if size == "tiny" else 3) if repeats is None else repeats
+    families = [family for name in task_names for family in sweeps.TASK_FAMILIES[name]]
+    total = sum(len(sweeps.sweep_points(family, size)) for family in families)
+    results = {}
+    with tqdm(total=total, desc="sweep", disable=not verbose, unit="point") as bar:
+        for family in families:
+            bar.set_postfix_str(family)
+            results[family] = sweeps.run_sweep(family, size, backend=backend, repeats=repeats,
+                                               progress=lambda: bar.update(1))
+    return results
+
+
+def write_sweep_report(sweep_results, out_dir, size):
+    """Write ``sweep.md`` (a table per family) and one ratio plot per family into ``out_dir``."""
+    from . import sweeps
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# fastscratch compare --sweep", "", f"Size: `{size}`. Each point varies one axis of the base "
+             "point; times are medians after one untimed run; 'ours / reference' below 1 is faster.", ""]
+    for family, rows in sweep_results.items():
+        lines += sweeps.sweep_table_lines(family, rows)
+        plot = sweeps.plot_sweep(family, rows, out_dir / f"sweep_{family}.png")
+        lines += ["", f"![sweep {family}]({plot.name})", ""]
+    report = out_dir / "sweep.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
 def write_report(results, out_dir, size):
     """Write ``report.md`` (every table) and the PNG plots into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -98,6 +159,9 @@ def add_arguments(parser):
     parser.add_argument("--backend", action="append", dest="backends", choices=("numpy", "numba", "cython"),
                         help="our backend(s) to run (repeatable; default: every installed one)")
     parser.add_argument("--out", metavar="DIR", help="write report.md and PNG plots into DIR")
+    parser.add_argument("--sweep", action="store_true",
+                        help="vary the sizes each task's cost depends on, one axis at a time, and report the "
+                             "ratio to the reference at every point (with --out: a plot per axis)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -108,6 +172,8 @@ def run(args):
             raise SystemExit(f"fastscratch compare: unknown task {name!r}; choose from {', '.join(TASKS)}.")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.sweep:
+        return _run_sweep_command(args)
     results = run_compare(args.tasks, size=args.size, backends=args.backends, verbose=not args.quiet,
                           out_dir=args.out)
     for result in results:
@@ -116,4 +182,20 @@ def run(args):
     if args.out:
         report = write_report(results, args.out, args.size)
         print(f"report written to {report}")
+    return 0
+
+
+def _run_sweep_command(args):
+    from .sweeps import sweep_table_lines
+
+    backends = args.backends or ["auto"]
+    if len(backends) > 1:
+        raise SystemExit("fastscratch compare --sweep: give at most one --backend (default: auto).")
+    sweep_results = run_sweeps(args.tasks, size=args.size, backend=backends[0], verbose=not args.quiet)
+    for family, rows in sweep_results.items():
+        print("\n".join(sweep_table_lines(family, rows)))
+        print()
+    if args.out:
+        report = write_sweep_report(sweep_results, args.out, args.size)
+        print(f"sweep report written to {report}")
     return 0
