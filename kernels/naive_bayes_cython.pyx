@@ -10,16 +10,29 @@ the tolerance; the dense discrete kernel copies
 (and binarises if asked) each block of rows into a thread-local float64 buffer
 and calls BLAS ``dgemm`` from ``scipy.linalg.cython_blas`` (float64 ``X``
 without binarisation goes to ``dgemm`` directly, no copy).
+
+The fit kernels (``gaussian_class_moments``, ``class_feature_sums_dense`` /
+``_csr``) run one OpenMP thread per fixed row chunk of
+:func:`naive_bayes_numpy.fit_partition` into the chunk's own tables, then
+merge (or add) the tables in chunk order, as the Numba kernels do.
 """
 
 include "_common.pxi"
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log, log1p, isnan, isfinite
+from libc.string cimport memset
+
+import numpy as np
 from scipy.linalg.cython_blas cimport dgemm
 
 from ._threads import blas_single_threaded
-from .naive_bayes_numpy import GAUSSIAN_TOL_ABS, GAUSSIAN_TOL_REL, gaussian_expanded_terms
+from .naive_bayes_numpy import (
+    GAUSSIAN_TOL_ABS,
+    GAUSSIAN_TOL_REL,
+    fit_partition,
+    gaussian_expanded_terms,
+)
 
 DEF ROW_BLOCK = 256
 
@@ -304,3 +317,258 @@ def nb_normalize(const double[:, ::1] jll,                  # IN
                     for c in range(n_classes):
                         value = jll[i, c] - log_norm
                         out[i, c] = exp(value) if exponentiate else value
+
+
+# ---------------------------------------------------------------------------------------------
+# Fits
+# ---------------------------------------------------------------------------------------------
+
+
+cdef inline void merge_class_moments(double* weight, double* mean, double* m2, intp_t n_features,
+                                     double weight_b, const double* mean_b,
+                                     const double* m2_b) noexcept nogil:
+    """Merge the moments ``(weight_b, mean_b, m2_b)`` of new rows into one class's."""
+    cdef intp_t j
+    cdef double total, share, cross, delta
+    if weight[0] == 0.0:
+        weight[0] = weight_b
+        for j in range(n_features):
+            mean[j] = mean_b[j]
+            m2[j] = m2_b[j]
+        return
+    total = weight[0] + weight_b
+    share = weight_b / total
+    cross = weight[0] * weight_b / total
+    for j in range(n_features):
+        delta = mean_b[j] - mean[j]
+        mean[j] = mean[j] + delta * share
+        m2[j] = m2[j] + m2_b[j] + delta * delta * cross
+    weight[0] = total
+
+
+cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
+                          const double[::1] sample_weight, intp_t start, intp_t stop,
+                          intp_t block_rows, intp_t n_classes,
+                          double* weight, double* mean, double* m2,
+                          double* block_weight, double* block_mean, double* block_m2,
+                          char* seen, intp_t* present) noexcept nogil:
+    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order."""
+    cdef intp_t n_features = X.shape[1]
+    cdef bint weighted = sample_weight.shape[0] > 0
+    cdef intp_t block_start, block_stop, i, j, c, p, n_present
+    cdef double w, diff
+    cdef double* row_mean
+    cdef double* row_m2
+    block_start = start
+    while block_start < stop:
+        block_stop = min(block_start + block_rows, stop)
+        n_present = 0
+        # Pass 1: weights and weighted sums of the block's classes.
+        for i in range(block_start, block_stop):
+            c = y_index[i]
+            row_mean = &block_mean[c * n_features]
+            if not seen[c]:
+                seen[c] = 1
+                present[n_present] = c
+                n_present = n_present + 1
+                block_weight[c] = 0.0
+                memset(row_mean, 0, n_features * sizeof(double))
+                memset(&block_m2[c * n_features], 0, n_features * sizeof(double))
+            w = sample_weight[i] if weighted else 1.0
+            block_weight[c] = block_weight[c] + w
+            for j in range(n_features):
+                row_mean[j] = row_mean[j] + w * <double> X[i, j]
+        for p in range(n_present):
+            c = present[p]
+            seen[c] = 0
+            if block_weight[c] != 0.0:
+                row_mean = &block_mean[c * n_features]
+                for j in range(n_features):
+                    row_mean[j] = row_mean[j] / block_weight[c]
+        # Pass 2: squared deviations from the block's class means (rows still in cache).
+        for i in range(block_start, block_stop):
+            c = y_index[i]
+            if block_weight[c] == 0.0:
+                continue
+            w = sample_weight[i] if weighted else 1.0
+            row_mean = &block_mean[c * n_features]
+            row_m2 = &block_m2[c * n_features]
+            for j in range(n_features):
+                diff = <double> X[i, j] - row_mean[j]
+                row_m2[j] = row_m2[j] + w * diff * diff
+        for p in range(n_present):
+            c = present[p]
+            if block_weight[c] != 0.0:
+                merge_class_moments(&weight[c], &mean[c * n_features], &m2[c * n_features],
+                                    n_features, block_weight[c], &block_mean[c * n_features],
+                                    &block_m2[c * n_features])
+        block_start = block_stop
+
+
+def _gaussian_moments(const floating[:, ::1] X,                 # IN
+                      const intp_t[::1] y_index,                # IN
+                      const double[::1] sample_weight,          # IN (empty: unit weights)
+                      intp_t block_rows,                        # IN
+                      double[:, ::1] chunk_weight,              # OUT (scratch, zeros)
+                      double[:, :, ::1] chunk_mean,             # OUT (scratch, zeros)
+                      double[:, :, ::1] chunk_m2,               # OUT (scratch, zeros)
+                      double[::1] class_weight,                 # OUT
+                      double[:, ::1] mean,                      # OUT
+                      double[:, ::1] m2,                        # OUT
+                      int n_threads):
+    cdef intp_t n_samples = X.shape[0]
+    cdef intp_t n_features = X.shape[1]
+    cdef intp_t n_classes = class_weight.shape[0]
+    cdef intp_t n_chunks = chunk_weight.shape[0]
+    cdef intp_t chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    cdef intp_t chunk, c, start, stop
+    cdef double* block_weight = NULL
+    cdef double* block_mean = NULL
+    cdef double* block_m2 = NULL
+    cdef char* seen = NULL
+    cdef intp_t* present = NULL
+
+    class_weight[:] = 0.0
+    mean[:, :] = 0.0
+    m2[:, :] = 0.0
+    if n_samples == 0 or n_features == 0:
+        return
+    with nogil, parallel(num_threads=n_threads):
+        # Thread-local block buffers, reused by every chunk of the thread.
+        block_weight = <double*> malloc(n_classes * sizeof(double))
+        block_mean = <double*> malloc(n_classes * n_features * sizeof(double))
+        block_m2 = <double*> malloc(n_classes * n_features * sizeof(double))
+        seen = <char*> malloc(n_classes * sizeof(char))
+        present = <intp_t*> malloc(n_classes * sizeof(intp_t))
+        memset(seen, 0, n_classes * sizeof(char))
+        for chunk in prange(n_chunks, schedule="dynamic"):
+            start = chunk * chunk_rows
+            stop = min(start + chunk_rows, n_samples)
+            moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, n_classes,
+                            &chunk_weight[chunk, 0], &chunk_mean[chunk, 0, 0],
+                            &chunk_m2[chunk, 0, 0], block_weight, block_mean, block_m2,
+                            seen, present)
+        free(block_weight)
+        free(block_mean)
+        free(block_m2)
+        free(seen)
+        free(present)
+    with nogil:
+        for chunk in range(n_chunks):  # in chunk order, whatever the threads did
+            for c in range(n_classes):
+                if chunk_weight[chunk, c] != 0.0:
+                    merge_class_moments(&class_weight[c], &mean[c, 0], &m2[c, 0], n_features,
+                                        chunk_weight[chunk, c], &chunk_mean[chunk, c, 0],
+                                        &chunk_m2[chunk, c, 0])
+
+
+def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):
+    """Per-class weight, mean and centred sum of squares (see :mod:`naive_bayes_numpy`)."""
+    n_classes, n_features = mean.shape
+    n_chunks, block_rows = fit_partition(X.shape[0], n_features, n_classes)
+    chunk_weight = np.zeros((n_chunks, n_classes))
+    chunk_mean = np.zeros((n_chunks, n_classes, n_features))
+    chunk_m2 = np.zeros((n_chunks, n_classes, n_features))
+    _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk_mean, chunk_m2,
+                      class_weight, mean, m2, n_threads)
+
+
+cdef void add_chunks(const double[:, :, ::1] partial, double[:, ::1] out) noexcept nogil:
+    """``out = partial[0] + partial[1] + ...``, in chunk order."""
+    cdef intp_t chunk, c, j
+    for c in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[c, j] = partial[0, c, j]
+    for chunk in range(1, partial.shape[0]):
+        for c in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[c, j] = out[c, j] + partial[chunk, c, j]
+
+
+def _sums_dense(const floating[:, ::1] X,                       # IN
+                const intp_t[::1] y_index,                      # IN
+                const double[::1] sample_weight,                # IN (empty: unit weights)
+                double binarize_threshold,                      # IN
+                double[:, :, ::1] partial,                      # OUT (scratch, zeros)
+                double[:, ::1] out,                             # OUT
+                int n_threads):
+    cdef intp_t n_samples = X.shape[0]
+    cdef intp_t n_features = X.shape[1]
+    cdef intp_t n_chunks = partial.shape[0]
+    cdef intp_t chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    cdef bint weighted = sample_weight.shape[0] > 0
+    cdef bint binarize = not isnan(binarize_threshold)
+    cdef intp_t chunk, i, j
+    cdef double w
+    cdef double* row
+    cdef const floating* x
+
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic"):
+            for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+                row = &partial[chunk, y_index[i], 0]
+                w = sample_weight[i] if weighted else 1.0
+                x = &X[i, 0]
+                if binarize:
+                    for j in range(n_features):
+                        if x[j] > binarize_threshold:
+                            row[j] = row[j] + w
+                else:
+                    for j in range(n_features):
+                        row[j] = row[j] + w * <double> x[j]
+        add_chunks(partial, out)
+
+
+def class_feature_sums_dense(X, y_index, sample_weight, binarize_threshold, out, n_threads):
+    """Weighted per-class feature sums of dense ``X`` (see :mod:`naive_bayes_numpy`)."""
+    n_chunks, _ = fit_partition(X.shape[0], out.shape[1], out.shape[0])
+    partial = np.zeros((n_chunks,) + out.shape)
+    if X.shape[0] == 0 or out.shape[1] == 0:
+        out[:] = 0.0
+        return
+    _sums_dense(X, y_index, sample_weight, float(binarize_threshold), partial, out, n_threads)
+
+
+def _sums_csr(const floating[::1] data,                         # IN
+              const index_t[::1] indices,                       # IN
+              const index_t[::1] indptr,                        # IN
+              const intp_t[::1] y_index,                        # IN
+              const double[::1] sample_weight,                  # IN (empty: unit weights)
+              double binarize_threshold,                        # IN
+              double[:, :, ::1] partial,                        # OUT (scratch, zeros)
+              double[:, ::1] out,                               # OUT
+              int n_threads):
+    cdef intp_t n_samples = indptr.shape[0] - 1
+    cdef intp_t n_chunks = partial.shape[0]
+    cdef intp_t chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    cdef bint weighted = sample_weight.shape[0] > 0
+    cdef bint binarize = not isnan(binarize_threshold)
+    cdef intp_t chunk, i, k
+    cdef double w
+    cdef double* row
+
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic"):
+            for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+                row = &partial[chunk, y_index[i], 0]
+                w = sample_weight[i] if weighted else 1.0
+                if binarize:
+                    for k in range(indptr[i], indptr[i + 1]):
+                        if data[k] > binarize_threshold:
+                            row[indices[k]] = row[indices[k]] + w
+                else:
+                    for k in range(indptr[i], indptr[i + 1]):
+                        row[indices[k]] = row[indices[k]] + w * <double> data[k]
+        add_chunks(partial, out)
+
+
+def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binarize_threshold,
+                           out, n_threads):
+    """Weighted per-class feature sums over the stored entries of a CSR matrix."""
+    n_chunks, _ = fit_partition(indptr.shape[0] - 1, out.shape[1], out.shape[0])
+    partial = np.zeros((n_chunks,) + out.shape)
+    if indptr.shape[0] <= 1 or out.shape[1] == 0 or data.shape[0] == 0:
+        out[:] = 0.0
+        return
+    _sums_csr(data, indices, indptr, y_index, sample_weight, float(binarize_threshold), partial,
+              out, n_threads)

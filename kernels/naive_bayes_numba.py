@@ -15,6 +15,14 @@ threads:
   ``weights_t``; float32 ``X`` is never copied as a whole.
 - Discrete CSR: per row, the stored entries in storage order.
 - Categorical: per row, one table look-up per feature.
+- Gaussian fit (``gaussian_class_moments``): threads over the fixed row
+  chunks of :func:`naive_bayes_numpy.fit_partition`; within a chunk, blocks
+  of rows in order, each block's per-class moments in two passes while it is
+  in cache, merged into the chunk's by Chan et al.'s update; chunks merged
+  in order at the end.
+- Discrete fit (``class_feature_sums_dense`` / ``_csr``): each chunk adds its
+  rows into its own (n_classes, n_features) table, row by row into the row
+  of the sample's class; the tables are added in chunk order.
 - Normalisation: one pass per row (max, sum of exponentials, subtract);
   probabilities reuse the exponentials, ``exp(jll_c - max) / (1 + rest)``,
   one exponential per entry.
@@ -26,7 +34,12 @@ import numba
 import numpy as np
 
 from ._threads import blas_single_threaded, numba_threads
-from .naive_bayes_numpy import GAUSSIAN_TOL_ABS, GAUSSIAN_TOL_REL, gaussian_expanded_terms
+from .naive_bayes_numpy import (
+    GAUSSIAN_TOL_ABS,
+    GAUSSIAN_TOL_REL,
+    fit_partition,
+    gaussian_expanded_terms,
+)
 
 ROW_BLOCK = 256
 
@@ -224,3 +237,181 @@ def nb_normalize(jll, exponentiate, out, n_threads):
     """Row-wise log-sum-exp normalisation (see :mod:`naive_bayes_numpy`)."""
     with numba_threads(n_threads):
         _normalize(jll, bool(exponentiate), out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fits
+# ---------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_class_moments(weight, mean, m2, c, weight_b, mean_b, m2_b):
+    """Merge the moments ``(weight_b, mean_b, m2_b)`` of new rows into class ``c``."""
+    if weight[c] == 0.0:
+        weight[c] = weight_b
+        for j in range(mean.shape[1]):
+            mean[c, j] = mean_b[j]
+            m2[c, j] = m2_b[j]
+        return
+    total = weight[c] + weight_b
+    share = weight_b / total
+    cross = weight[c] * weight_b / total
+    for j in range(mean.shape[1]):
+        delta = mean_b[j] - mean[c, j]
+        mean[c, j] += delta * share
+        m2[c, j] += m2_b[j] + delta * delta * cross
+    weight[c] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, weight, mean, m2):
+    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order."""
+    n_features = X.shape[1]
+    n_classes = weight.shape[0]
+    weighted = sample_weight.shape[0] > 0
+    block_weight = np.zeros(n_classes)
+    block_mean = np.zeros((n_classes, n_features))
+    block_m2 = np.zeros((n_classes, n_features))
+    seen = np.zeros(n_classes, dtype=np.bool_)
+    present = np.empty(n_classes, dtype=np.intp)
+    for block_start in range(start, stop, block_rows):
+        block_stop = min(block_start + block_rows, stop)
+        n_present = 0
+        # Pass 1: weights and weighted sums of the block's classes.
+        for i in range(block_start, block_stop):
+            c = y_index[i]
+            if not seen[c]:
+                seen[c] = True
+                present[n_present] = c
+                n_present += 1
+                block_weight[c] = 0.0
+                block_mean[c, :] = 0.0
+                block_m2[c, :] = 0.0
+            w = sample_weight[i] if weighted else 1.0
+            block_weight[c] += w
+            for j in range(n_features):
+                block_mean[c, j] += w * np.float64(X[i, j])
+        for p in range(n_present):
+            c = present[p]
+            seen[c] = False
+            if block_weight[c] != 0.0:
+                for j in range(n_features):
+                    block_mean[c, j] /= block_weight[c]
+        # Pass 2: squared deviations from the block's class means (rows still in cache).
+        for i in range(block_start, block_stop):
+            c = y_index[i]
+            if block_weight[c] == 0.0:
+                continue
+            w = sample_weight[i] if weighted else 1.0
+            for j in range(n_features):
+                diff = np.float64(X[i, j]) - block_mean[c, j]
+                block_m2[c, j] += w * diff * diff
+        for p in range(n_present):
+            c = present[p]
+            if block_weight[c] != 0.0:
+                _merge_class_moments(weight, mean, m2, c, block_weight[c], block_mean[c],
+                                     block_m2[c])
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk_mean, chunk_m2,
+                      class_weight, mean, m2):
+    n_samples = X.shape[0]
+    n_chunks = chunk_weight.shape[0]
+    chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    for chunk in numba.prange(n_chunks):
+        start = chunk * chunk_rows
+        stop = min(start + chunk_rows, n_samples)
+        _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows,
+                         chunk_weight[chunk], chunk_mean[chunk], chunk_m2[chunk])
+    class_weight[:] = 0.0
+    mean[:] = 0.0
+    m2[:] = 0.0
+    for chunk in range(n_chunks):  # in chunk order, whatever the threads did
+        for c in range(class_weight.shape[0]):
+            if chunk_weight[chunk, c] != 0.0:
+                _merge_class_moments(class_weight, mean, m2, c, chunk_weight[chunk, c],
+                                     chunk_mean[chunk, c], chunk_m2[chunk, c])
+
+
+def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):
+    """Per-class weight, mean and centred sum of squares (see :mod:`naive_bayes_numpy`)."""
+    n_classes, n_features = mean.shape
+    n_chunks, block_rows = fit_partition(X.shape[0], n_features, n_classes)
+    chunk_weight = np.zeros((n_chunks, n_classes))
+    chunk_mean = np.zeros((n_chunks, n_classes, n_features))
+    chunk_m2 = np.zeros((n_chunks, n_classes, n_features))
+    with numba_threads(n_threads):
+        _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk_mean,
+                          chunk_m2, class_weight, mean, m2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_chunks(partial, out):
+    """``out = partial[0] + partial[1] + ...``, in chunk order."""
+    out[:] = partial[0]
+    for chunk in range(1, partial.shape[0]):
+        for c in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[c, j] += partial[chunk, c, j]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sums_dense(X, y_index, sample_weight, binarize_threshold, partial):
+    n_samples, n_features = X.shape
+    n_chunks = partial.shape[0]
+    chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    weighted = sample_weight.shape[0] > 0
+    binarize = not math.isnan(binarize_threshold)
+    for chunk in numba.prange(n_chunks):
+        table = partial[chunk]
+        for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+            row = table[y_index[i]]
+            w = sample_weight[i] if weighted else 1.0
+            if binarize:
+                for j in range(n_features):
+                    if X[i, j] > binarize_threshold:
+                        row[j] += w
+            else:
+                for j in range(n_features):
+                    row[j] += w * np.float64(X[i, j])
+
+
+def class_feature_sums_dense(X, y_index, sample_weight, binarize_threshold, out, n_threads):
+    """Weighted per-class feature sums of dense ``X`` (see :mod:`naive_bayes_numpy`)."""
+    n_chunks, _ = fit_partition(X.shape[0], out.shape[1], out.shape[0])
+    partial = np.zeros((n_chunks,) + out.shape)
+    with numba_threads(n_threads):
+        _sums_dense(X, y_index, sample_weight, float(binarize_threshold), partial)
+    _add_chunks(partial, out)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sums_csr(data, indices, indptr, y_index, sample_weight, binarize_threshold, partial):
+    n_samples = indptr.shape[0] - 1
+    n_chunks = partial.shape[0]
+    chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    weighted = sample_weight.shape[0] > 0
+    binarize = not math.isnan(binarize_threshold)
+    for chunk in numba.prange(n_chunks):
+        table = partial[chunk]
+        for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+            row = table[y_index[i]]
+            w = sample_weight[i] if weighted else 1.0
+            for k in range(indptr[i], indptr[i + 1]):
+                if binarize:
+                    if data[k] > binarize_threshold:
+                        row[indices[k]] += w
+                else:
+                    row[indices[k]] += w * np.float64(data[k])
+
+
+def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binarize_threshold,
+                           out, n_threads):
+    """Weighted per-class feature sums over the stored entries of a CSR matrix."""
+    n_chunks, _ = fit_partition(indptr.shape[0] - 1, out.shape[1], out.shape[0])
+    partial = np.zeros((n_chunks,) + out.shape)
+    with numba_threads(n_threads):
+        _sums_csr(data, indices, indptr, y_index, sample_weight, float(binarize_threshold),
+                  partial)
+    _add_chunks(partial, out)

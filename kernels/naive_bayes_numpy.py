@@ -43,6 +43,34 @@ kernels:
     :math:`\mathrm{out}_{ic} = \sum_j \mathrm{log\_prob}_{o_j + x_{ij},\,c}
     + \mathrm{class\_const}_c`: a table look-up per feature, where the
     per-feature tables are stacked in ``log_prob`` and ``o = offsets``.
+``gaussian_class_moments`` (fit)
+    Per class :math:`c`, the weight :math:`W_c = \sum_{y_i = c} w_i`, the mean
+    :math:`\bar x_{cj} = \sum_{y_i = c} w_i x_{ij} / W_c` and the centred sum of
+    squares :math:`M_{cj} = \sum_{y_i = c} w_i (x_{ij} - \bar x_{cj})^2`, in one
+    pass over ``X``. The compiled kernels split the rows into ``n_chunks``
+    fixed chunks (a function of the shape only, see :func:`fit_partition`),
+    each chunk into blocks of ``block_rows`` rows; a block's moments are
+    computed in two passes over the block while it is in cache (its mean, then
+    the squares about that mean, as NumPy's ``var``), and merged into the
+    chunk's by the pairwise update of Chan, Golub and LeVeque (1979),
+
+    .. math::
+
+        W = W_a + W_b,\quad \delta = \bar x_b - \bar x_a,\quad
+        \bar x = \bar x_a + \delta \frac{W_b}{W},\quad
+        M = M_a + M_b + \delta^2 \frac{W_a W_b}{W};
+
+    the chunks are then merged in chunk order. No sum of squares is ever
+    formed about the origin, so there is no cancellation, and the order of
+    every sum is fixed whatever the number of threads.
+``class_feature_sums_dense`` / ``_csr`` (fit)
+    :math:`\mathrm{out}_{cj} = \sum_{y_i = c} w_i\, v(x_{ij})`, the
+    ``feature_count_`` of the discrete models (``Y^T v(X)`` with ``Y`` the
+    weighted one-hot labels), in one pass over ``X``: each row adds into the
+    row of its own class only, so the cost is that of reading ``X``
+    (``nnz`` entries for CSR, never densified), not ``n_classes`` times it.
+    The compiled kernels sum fixed row chunks into partial tables and add
+    the tables in chunk order.
 ``nb_normalize``
     Log-sum-exp normalisation of each row, in log space:
     :math:`\log P(c \mid x) = \mathrm{jll}_c - m - \operatorname{log1p}
@@ -68,6 +96,10 @@ AUTO_BACKEND_ORDER = {
     "discrete_joint_log_likelihood_csr": ("cython", "numba", "numpy"),
     "categorical_joint_log_likelihood": ("cython", "numba", "numpy"),
     "nb_normalize": ("cython", "numba", "numpy"),
+    # Fits (benchmarks/test_bench_naive_bayes.py, the fit sweeps; 2 cores).
+    "gaussian_class_moments": ("cython", "numba", "numpy"),
+    "class_feature_sums_dense": ("cython", "numba", "numpy"),
+    "class_feature_sums_csr": ("cython", "numba", "numpy"),
 }
 
 ROW_BLOCK = 4096
@@ -248,3 +280,135 @@ def nb_normalize(jll, exponentiate, out, n_threads):
         if exponentiate:
             np.exp(result, out=result)
         out[start:start + ROW_BLOCK] = result
+
+
+# ---------------------------------------------------------------------------------------------
+# Fits
+# ---------------------------------------------------------------------------------------------
+
+# The row partition of the compiled fit kernels depends on the shape only (never on the
+# number of threads), so their sums are added in the same order on any machine.
+FIT_MAX_CHUNKS = 32
+FIT_MIN_CHUNK_ROWS = 4096
+FIT_PARTIAL_BUDGET = 1 << 20  # float64 entries of one (n_chunks, n_classes, n_features) table
+
+
+def fit_partition(n_samples, n_features, n_classes):
+    """Fixed row partition of the compiled fit kernels.
+
+    Returns
+    -------
+    n_chunks : int
+        Chunks of ``ceil(n_samples / n_chunks)`` consecutive rows, each summed
+        by one thread into its own table; at most ``FIT_MAX_CHUNKS``, at least
+        ``FIT_MIN_CHUNK_ROWS`` rows each, and with the partial tables within
+        ``FIT_PARTIAL_BUDGET`` entries (one chunk, serial, beyond).
+    block_rows : int
+        Rows per block of :func:`gaussian_class_moments` (about 256 KiB of
+        float64 rows, so a block is still in cache for its second pass).
+    """
+    block_rows = max(64, min(4096, 32768 // max(n_features, 1)))
+    by_rows = -(-n_samples // FIT_MIN_CHUNK_ROWS)
+    by_memory = FIT_PARTIAL_BUDGET // max(1, n_classes * n_features)
+    return max(1, min(FIT_MAX_CHUNKS, by_rows, by_memory)), block_rows
+
+
+def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):
+    """Per-class weight, mean and centred sum of squares of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+    y_index : ndarray of shape (n_samples,), intp
+        Class of each row, ``0 <= y_index[i] < n_classes``.
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        Weight of each row; an empty array means every weight is 1.
+    class_weight : ndarray of shape (n_classes,), float64
+        Written: :math:`W_c`, the summed weight (the row count if unweighted).
+    mean : ndarray of shape (n_classes, n_features), float64
+        Written: the weighted mean of each class (0 where :math:`W_c = 0`).
+    m2 : ndarray of shape (n_classes, n_features), float64
+        Written: :math:`M_{cj} = \sum_{y_i = c} w_i (x_{ij} - \bar x_{cj})^2`
+        (so the biased variance is ``m2 / class_weight``; 0 where
+        :math:`W_c = 0`).
+    n_threads : int
+        Ignored.
+
+    Notes
+    -----
+    Scikit-learn's computation, class by class: ``np.mean`` and the mean of
+    the squared deviations (``np.average`` with weights). This reference
+    copies the rows of each class to float64.
+    """
+    weighted = sample_weight.shape[0] > 0
+    for c in range(class_weight.shape[0]):
+        rows = y_index == c
+        X_c = X[rows].astype(np.float64)
+        w = sample_weight[rows] if weighted else None
+        total = float(w.sum()) if weighted else float(X_c.shape[0])
+        class_weight[c] = total
+        if X_c.shape[0] == 0 or total == 0.0:
+            mean[c] = 0.0
+            m2[c] = 0.0
+            continue
+        mean[c] = (w @ X_c) / total if weighted else X_c.mean(axis=0)
+        squares = (X_c - mean[c]) ** 2
+        m2[c] = w @ squares if weighted else squares.sum(axis=0)
+
+
+def class_feature_sums_dense(X, y_index, sample_weight, binarize_threshold, out, n_threads):
+    """Weighted per-class sums of the (binarised) features of dense ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+    y_index : ndarray of shape (n_samples,), intp
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        Empty: every weight is 1.
+    binarize_threshold : float
+        NaN: sum ``X`` as it is; else sum ``X > binarize_threshold`` (0 or 1).
+    out : ndarray of shape (n_classes, n_features), float64
+        Written: :math:`\sum_{y_i = c} w_i v(x_{ij})`.
+    n_threads : int
+        Ignored.
+
+    Notes
+    -----
+    Scikit-learn's product ``Y.T @ v(X)`` with the one-hot, weighted ``Y``,
+    over blocks of ``ROW_BLOCK`` rows (so ``X`` is never copied whole). It
+    costs ``n_classes`` multiply-adds per entry of ``X``.
+    """
+    n_classes = out.shape[0]
+    weights = sample_weight if sample_weight.shape[0] > 0 else np.ones(X.shape[0])
+    out[:] = 0.0
+    for start in range(0, X.shape[0], ROW_BLOCK):
+        labels = y_index[start:start + ROW_BLOCK]
+        Y = np.zeros((labels.shape[0], n_classes))
+        Y[np.arange(labels.shape[0]), labels] = weights[start:start + ROW_BLOCK]
+        out += Y.T @ _values(X[start:start + ROW_BLOCK], binarize_threshold)
+
+
+def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binarize_threshold,
+                           out, n_threads):
+    """Weighted per-class sums of the (binarised) features of a CSR matrix.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        The three arrays of a CSR matrix with ``out.shape[1]`` columns (any
+        order of the indices, duplicates allowed; checked by the caller).
+    y_index, sample_weight, binarize_threshold, out, n_threads
+        As in :func:`class_feature_sums_dense`.
+
+    Notes
+    -----
+    Only the stored entries are visited (``v(0) = 0``): one ``np.add.at``
+    of ``w_i v(data[k])`` at ``(y_index[i], indices[k])``. The reference
+    expands the row of each stored entry (an ``nnz`` array).
+    """
+    weights = sample_weight if sample_weight.shape[0] > 0 else np.ones(indptr.shape[0] - 1)
+    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+    first = indptr[0]
+    values = _values(data[first:first + rows.shape[0]], binarize_threshold) * weights[rows]
+    out[:] = 0.0
+    np.add.at(out, (y_index[rows], indices[first:first + rows.shape[0]]), values)
