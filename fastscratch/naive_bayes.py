@@ -20,9 +20,11 @@ never by multiplying probabilities.
 - :class:`BernoulliNB`: binary features, present or absent.
 - :class:`CategoricalNB`: each feature a categorical variable with its own table.
 
-The hot loop (the joint log-likelihood over all samples, and its
-normalisation) runs in the kernels of :mod:`fastscratch.kernels.naive_bayes_numpy`
-(and its Numba and Cython twins), picked by the ``backend`` parameter. The
+The hot loops (the per-class statistics of ``fit``, the joint
+log-likelihood over all samples, and its normalisation) run in the kernels of
+:mod:`fastscratch.kernels.naive_bayes_numpy` (and its Numba and Cython twins),
+picked by the ``backend`` parameter. Sparse input is checked for a consistent
+structure (index ranges, ``indptr``) before any kernel, or SciPy, reads it. The
 parameters, fitted attributes and semantics (``force_alpha``, ``partial_fit``,
 ``sample_weight``, ``class_prior``, ``min_categories``, ``norm``) follow
 scikit-learn 1.9, so the two can be swapped and compared.
@@ -49,7 +51,7 @@ from ._config import BACKEND_NAMES
 
 __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"]
 
-# Rows per chunk when float32 (or binarised) data are counted in float64.
+# Rows per chunk of _mean_var (float32 data are summed in float64 a chunk at a time).
 _COUNT_CHUNK = 8192
 # Below this much work (multiply-adds) per thread, kernels run on fewer threads.
 _MIN_WORK_PER_THREAD = 1 << 18
@@ -151,6 +153,110 @@ class _BaseNB(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return self._normalized(X, True)
 
 
+def _encode_labels(y):
+    """Sorted classes of ``y`` and each label's position in them.
+
+    The result of ``np.unique(y, return_inverse=True)``; integer labels of a
+    small range are counted with ``np.bincount`` instead of sorted or hashed
+    (linear time, a few ms on a million labels).
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iu" and y.size:
+        low, high = y.min(), y.max()
+        span = int(high) - int(low) + 1
+        if span <= max(1 << 16, y.size):
+            offset = (y - low).astype(np.intp, copy=False)
+            present = np.bincount(offset, minlength=span) > 0
+            position = np.cumsum(present) - 1
+            classes = (np.flatnonzero(present) + int(low)).astype(y.dtype)
+            return classes, position[offset].astype(np.intp, copy=False)
+    classes, y_index = np.unique(y, return_inverse=True)
+    return classes, y_index.reshape(-1).astype(np.intp, copy=False)
+
+
+def _check_targets(y, classes):
+    """scikit-learn's ``check_classification_targets``, given the classes found already.
+
+    The classes ride along in the dtype metadata that scikit-learn's
+    ``cached_unique`` reads, so its target-type check does not find them
+    again (if that mechanism ever goes, the check only gets slower).
+    """
+    try:
+        y = y.view(np.dtype(y.dtype, metadata={"unique": classes}))
+    except (TypeError, ValueError, AttributeError):
+        pass
+    check_classification_targets(y)
+
+
+def _check_sparse_structure(X):
+    """Raise a ValueError if the index arrays of a SciPy sparse ``X`` are inconsistent.
+
+    SciPy does not check them when a matrix is built from its arrays, and its
+    own routines (and the kernels) would read out of bounds: column indices
+    must lie in ``[0, n_columns)``, ``indptr`` must start at 0, never
+    decrease, end at most at ``len(indices)``, and have ``n_rows + 1``
+    entries. Unsorted and duplicate indices are fine (the kernels do not
+    need sorted rows; duplicates add up, as in SciPy).
+    """
+    if not sp.issparse(X):
+        return
+    fmt = X.format
+    if fmt in ("csr", "csc"):
+        n_major, n_minor = X.shape if fmt == "csr" else X.shape[::-1]
+        major, minor = ("row", "column") if fmt == "csr" else ("column", "row")
+        what = f"X (a {fmt.upper()} matrix of shape {X.shape})"
+        indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+        data = np.asarray(X.data)
+        if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1:
+            raise ValueError(f"{what} has indptr, indices or data that is not 1-D; rebuild it "
+                             f"with scipy.sparse.{fmt}_matrix((data, indices, indptr)).")
+        if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+            raise ValueError(f"{what} has non-integer indices or indptr "
+                             f"({indices.dtype}, {indptr.dtype}); use integer index arrays.")
+        if indptr.shape[0] != n_major + 1:
+            raise ValueError(
+                f"{what} has {indptr.shape[0]} entries in indptr, but a {fmt.upper()} matrix "
+                f"with {n_major} {major}s needs {n_major + 1}; fix indptr or the shape.")
+        if indices.shape[0] != data.shape[0]:
+            raise ValueError(f"{what} has {indices.shape[0]} indices but {data.shape[0]} data "
+                             "values; they must have the same length.")
+        if indptr[0] != 0:
+            raise ValueError(f"{what} has indptr[0] = {indptr[0]}; indptr must start at 0.")
+        steps = np.diff(indptr)
+        if steps.size and steps.min() < 0:
+            where = int(np.argmax(steps < 0))
+            raise ValueError(
+                f"{what} has a decreasing indptr (indptr[{where}] = {indptr[where]} > "
+                f"indptr[{where + 1}] = {indptr[where + 1]}); indptr must be non-decreasing.")
+        nnz = int(indptr[-1])
+        if nnz > indices.shape[0]:
+            raise ValueError(f"{what} has indptr[-1] = {nnz} but only {indices.shape[0]} "
+                             "stored entries; indptr must end at most at len(indices).")
+        used = indices[:nnz]
+        if used.size and (used.min() < 0 or used.max() >= n_minor):
+            bad = int(np.flatnonzero((used < 0) | (used >= n_minor))[0])
+            raise ValueError(
+                f"{what} has {minor} index {used[bad]} at position {bad}, outside [0, "
+                f"{n_minor}) for its {n_minor} {minor}s; fix the indices or the shape "
+                "(SciPy does not check them when the matrix is built from its arrays).")
+    elif fmt == "coo":
+        what = f"X (a COO matrix of shape {X.shape})"
+        coords = (X.row, X.col) if hasattr(X, "row") else tuple(X.coords)
+        for axis, (name, index) in enumerate(zip(("row", "column"), coords)):
+            index = np.asarray(index)
+            if index.shape[0] != np.asarray(X.data).shape[0]:
+                raise ValueError(f"{what} has {index.shape[0]} {name} indices but "
+                                 f"{np.asarray(X.data).shape[0]} values; they must match.")
+            if index.size and (index.min() < 0 or index.max() >= X.shape[axis]):
+                raise ValueError(f"{what} has a {name} index outside [0, {X.shape[axis]}); "
+                                 "fix the indices or the shape.")
+    elif fmt == "bsr":
+        try:
+            X.check_format(full_check=True)
+        except ValueError as exc:
+            raise ValueError(f"X (a BSR matrix of shape {X.shape}) is inconsistent: {exc}") from exc
+
+
 def _labels_to_indices(y, classes):
     """Positions of ``y`` in the sorted ``classes``; unknown labels are an error."""
     indices = np.searchsorted(classes, y)
@@ -191,6 +297,23 @@ def _mean_var(X, weights=None):
         var = sum(weights[start:start + _COUNT_CHUNK] @ (block(start) - mean) ** 2
                   for start in chunks) / n
     return n, mean, var
+
+
+def _merge_classes(class_weight, mean, m2):
+    """Total ``(W, mean, M)`` of all classes, merged in class order (Chan et al.)."""
+    total_weight, total_mean, total_m2 = 0.0, np.zeros(mean.shape[1]), np.zeros(mean.shape[1])
+    for c in range(class_weight.shape[0]):
+        if class_weight[c] == 0:
+            continue
+        if total_weight == 0:
+            total_weight, total_mean, total_m2 = class_weight[c], mean[c].copy(), m2[c].copy()
+            continue
+        weight = total_weight + class_weight[c]
+        delta = mean[c] - total_mean
+        total_mean += delta * (class_weight[c] / weight)
+        total_m2 += m2[c] + delta ** 2 * (total_weight * class_weight[c] / weight)
+        total_weight = weight
+    return total_weight, total_mean, total_m2
 
 
 class GaussianNB(_BaseNB):
@@ -301,9 +424,11 @@ class GaussianNB(_BaseNB):
         self : GaussianNB
         """
         self._validate_params()
-        y = validate_data(self, y=y)
-        check_classification_targets(y)
-        return self._partial_fit(X, y, np.unique(y), refit=True, sample_weight=sample_weight)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
+        classes, y_index = _encode_labels(y)
+        _check_targets(y, classes)
+        self.classes_ = classes
+        return self._update(X, y_index, first_call=True, sample_weight=sample_weight)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Update the model with one batch (see Notes on ``epsilon_``).
@@ -322,25 +447,51 @@ class GaussianNB(_BaseNB):
         self : GaussianNB
         """
         self._validate_params()
-        return self._partial_fit(X, y, classes, refit=False, sample_weight=sample_weight)
+        first_call = _check_partial_fit_first_call(self, classes)
+        X, y = validate_data(self, X, y, reset=first_call, dtype=[np.float64, np.float32],
+                             order="C")
+        check_classification_targets(y)
+        if not first_call and X.shape[1] != self.theta_.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features but the model was fitted with "
+                f"{self.theta_.shape[1]}; pass the same columns to every partial_fit."
+            )
+        y_index = _labels_to_indices(np.asarray(y), self.classes_)
+        return self._update(X, y_index, first_call, sample_weight)
 
     def _check_X(self, X):
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
 
-    def _partial_fit(self, X, y, classes, refit, sample_weight):
-        if refit:
-            self.classes_ = None
-        first_call = _check_partial_fit_first_call(self, classes)
-        X, y = validate_data(self, X, y, reset=first_call, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+    def _moments(self, X, y_index, n_classes, weights):
+        """``(W_c, mean_c, M_c)`` of each class, by the ``gaussian_class_moments`` kernel."""
+        class_weight = np.empty(n_classes)
+        mean = np.empty((n_classes, X.shape[1]))
+        m2 = np.empty((n_classes, X.shape[1]))
+        self._run("gaussian_class_moments", 4 * X.size, X, y_index, weights, class_weight, mean, m2)
+        return class_weight, mean, m2
+
+    def _update(self, X, y_index, first_call, sample_weight):
+        """Merge the moments of the batch ``X, y_index`` into the model (Notes)."""
         float_dtype = X.dtype
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=float_dtype)
-
-        # epsilon from this batch alone, as scikit-learn.
-        self.epsilon_ = float_dtype.type(self.var_smoothing * np.max(_mean_var(X)[2]))
-
         n_classes = len(self.classes_)
+        if sample_weight is None:
+            weights = np.empty(0)
+        else:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=float_dtype)
+            weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        batch_weight, batch_mean, batch_m2 = self._moments(X, y_index, n_classes, weights)
+
+        # epsilon from the unweighted variance of this batch alone, as scikit-learn: the
+        # classes' moments merged (unweighted), or one more pass when the batch is weighted.
+        if sample_weight is None:
+            parts = (batch_weight, batch_mean, batch_m2)
+        else:
+            parts = self._moments(X, np.zeros(X.shape[0], dtype=np.intp), 1, np.empty(0))
+        n_total, _, m2_total = _merge_classes(*parts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = m2_total / n_total
+        self.epsilon_ = float_dtype.type(self.var_smoothing * np.max(variance))
+
         if first_call:
             self.theta_ = np.zeros((n_classes, X.shape[1]), dtype=float_dtype)
             self.var_ = np.zeros((n_classes, X.shape[1]), dtype=float_dtype)
@@ -360,33 +511,27 @@ class GaussianNB(_BaseNB):
             else:
                 self.class_prior_ = np.zeros(n_classes, dtype=float_dtype)
         else:
-            if X.shape[1] != self.theta_.shape[1]:
-                raise ValueError(
-                    f"X has {X.shape[1]} features but the model was fitted with "
-                    f"{self.theta_.shape[1]}; pass the same columns to every partial_fit."
-                )
             self.var_ -= self.epsilon_  # scikit-learn removes the new batch's epsilon
 
-        y_index = _labels_to_indices(np.asarray(y), self.classes_)
-        for i in np.unique(y_index):
-            mask = y_index == i
-            weights = None if sample_weight is None else sample_weight[mask]
-            if weights is not None and np.isclose(float(weights.sum()), 0.0):
-                # No weight in this batch: the statistics stay, as in scikit-learn.
-                self.class_count_[i] += float(weights.sum())
-                continue
-            n_new, new_mean, new_var = _mean_var(X[mask], weights)
-            if self.class_count_[i] == 0:
-                self.theta_[i], self.var_[i] = new_mean, new_var
-            else:
-                n_past = float(self.class_count_[i])
-                mean = self.theta_[i].astype(np.float64)
-                var = self.var_[i].astype(np.float64)
-                n_total = n_past + n_new
-                self.theta_[i] = (n_new * new_mean + n_past * mean) / n_total
-                self.var_[i] = (n_past * var + n_new * new_var
-                                + (n_new * n_past / n_total) * (mean - new_mean) ** 2) / n_total
-            self.class_count_[i] += n_new
+        # Classes whose weight in the batch is (close to) 0 keep their statistics, as in
+        # scikit-learn; their (near-zero) weight still adds to class_count_.
+        update = ~np.isclose(batch_weight, 0.0)
+        n_past = self.class_count_.astype(np.float64)
+        new = update & (n_past == 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            batch_var = batch_m2 / batch_weight[:, None]
+        self.theta_[new] = batch_mean[new]
+        self.var_[new] = batch_var[new]
+        old = update & (n_past != 0)
+        if np.any(old):
+            n_new, n_old = batch_weight[old, None], n_past[old, None]
+            mean = self.theta_[old].astype(np.float64)
+            var = self.var_[old].astype(np.float64)
+            n_total = n_old + n_new
+            self.theta_[old] = (n_new * batch_mean[old] + n_old * mean) / n_total
+            self.var_[old] = (n_old * var + n_new * batch_var[old]
+                              + (n_new * n_old / n_total) * (mean - batch_mean[old]) ** 2) / n_total
+        self.class_count_ += batch_weight.astype(float_dtype)
 
         self.var_ += self.epsilon_
         if self.priors is None:
@@ -411,33 +556,12 @@ class GaussianNB(_BaseNB):
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_values(block, binarize_threshold):
-    """``block`` (dense or CSR) as float64, binarised at the threshold if one is given."""
-    if sp.issparse(block):
-        block = block.astype(np.float64)
-        if binarize_threshold is not None:
-            block.data = (block.data > binarize_threshold).astype(np.float64)
-        return block
-    if binarize_threshold is not None:
-        return (block > binarize_threshold).astype(np.float64)
-    return block.astype(np.float64, copy=False)
-
-
-def _class_sums(X, Y, binarize_threshold=None):
-    """``Y.T @ v(X)`` in float64, shape (n_classes, n_features).
-
-    ``v`` binarises when a threshold is given. float64 data go to one product;
-    float32 or binarised data are converted ``_COUNT_CHUNK`` rows at a time, so
-    ``X`` is never copied whole.
-    """
-    if X.dtype == np.float64 and binarize_threshold is None:
-        return np.asarray(X.T @ Y).T if sp.issparse(X) else Y.T @ X
-    total = np.zeros((Y.shape[1], X.shape[1]))
-    for start in range(0, X.shape[0], _COUNT_CHUNK):
-        block = _as_values(X[start:start + _COUNT_CHUNK], binarize_threshold)
-        weights = Y[start:start + _COUNT_CHUNK]
-        total += np.asarray(block.T @ weights).T if sp.issparse(block) else weights.T @ block
-    return total
+def _csr_arrays(X):
+    """``data, indices, indptr`` of a CSR matrix, the index arrays of one integer type."""
+    indices, indptr = X.indices, X.indptr
+    if indices.dtype != indptr.dtype:
+        indptr = indptr.astype(indices.dtype)
+    return X.data, indices, indptr
 
 
 class _BaseDiscreteNB(_BaseNB):
@@ -454,23 +578,42 @@ class _BaseDiscreteNB(_BaseNB):
     _binarize_threshold = None  # BernoulliNB overrides
 
     @abstractmethod
-    def _count(self, X, Y, y_index, sample_weight):
-        """Add the (weighted) counts of one batch to the count attributes."""
+    def _count(self, X, y_index, sample_weight):
+        """Add the (weighted) counts of one batch to the count attributes.
+
+        ``y_index``: intp class positions; ``sample_weight``: float64 or None.
+        """
 
     @abstractmethod
     def _update_feature_log_prob(self, alpha):
         """Recompute ``feature_log_prob_`` from the counts."""
 
-    def _count_features(self, X, Y):
-        """Add ``Y.T @ v(X)`` to ``feature_count_`` and the class weights to ``class_count_``."""
-        self.feature_count_ += _class_sums(X, Y, self._binarize_threshold)
-        self.class_count_ += Y.sum(axis=0)
+    def _count_features(self, X, y_index, sample_weight):
+        """Add ``Y^T v(X)`` to ``feature_count_`` (``Y``: the one-hot labels times the
+        sample weights) and the class weights to ``class_count_``.
+
+        One kernel pass over ``X`` (its stored entries if sparse), each row
+        added into its class's row of the table.
+        """
+        n_classes = len(self.class_count_)
+        weights = np.empty(0) if sample_weight is None else sample_weight
+        threshold = np.nan if self._binarize_threshold is None else float(self._binarize_threshold)
+        sums = np.empty((n_classes, X.shape[1]))
+        if sp.issparse(X):
+            self._run("class_feature_sums_csr", X.nnz, *_csr_arrays(X), y_index, weights,
+                      threshold, sums)
+        else:
+            self._run("class_feature_sums_dense", X.size, X, y_index, weights, threshold, sums)
+        self.feature_count_ += sums
+        self.class_count_ += np.bincount(y_index, weights=sample_weight, minlength=n_classes)
 
     def _check_X(self, X):
+        _check_sparse_structure(X)
         return validate_data(self, X, accept_sparse="csr", reset=False,
                              dtype=[np.float64, np.float32], order="C")
 
     def _check_X_y(self, X, y, reset=True):
+        _check_sparse_structure(X)
         return validate_data(self, X, y, accept_sparse="csr", reset=reset,
                              dtype=[np.float64, np.float32], order="C")
 
@@ -516,22 +659,14 @@ class _BaseDiscreteNB(_BaseNB):
         else:
             self.class_log_prior_ = np.full(n_classes, -np.log(n_classes))
 
-    def _weights(self, X, y_index, sample_weight):
-        """One-hot class indicators times the sample weights, float64 (n_samples, n_classes)."""
-        n_classes = len(self.classes_)
-        if n_classes == 1:  # a single class: every sample belongs to it
-            Y = np.ones((X.shape[0], 1))
-        else:
-            Y = np.zeros((X.shape[0], n_classes))
-            Y[np.arange(X.shape[0]), y_index] = 1.0
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
-            Y *= sample_weight[:, None]
-        return Y, sample_weight
-
     def _update(self, X, y_index, sample_weight):
-        Y, sample_weight = self._weights(X, y_index, sample_weight)
-        self._count(X, Y, y_index, sample_weight)
+        if len(self.classes_) == 1:  # a single class: every sample belongs to it
+            y_index = np.zeros(X.shape[0], dtype=np.intp)
+        y_index = np.ascontiguousarray(y_index, dtype=np.intp)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(_check_sample_weight(sample_weight, X),
+                                                 dtype=np.float64)
+        self._count(X, y_index, sample_weight)
         self._update_feature_log_prob(self._check_alpha())
         self._update_class_log_prior()
         return self
@@ -551,8 +686,8 @@ class _BaseDiscreteNB(_BaseNB):
         """
         self._validate_params()
         X, y = self._check_X_y(X, y)
-        check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        self.classes_, y_index = _encode_labels(y)
+        _check_targets(y, self.classes_)
         self._init_counters(len(self.classes_), X.shape[1])
         return self._update(X, y_index, sample_weight)
 
@@ -589,11 +724,8 @@ class _BaseDiscreteNB(_BaseNB):
         threshold = np.nan if self._binarize_threshold is None else float(self._binarize_threshold)
         out = np.empty((X.shape[0], weights.shape[0]), dtype=np.float64)
         if sp.issparse(X):
-            indices, indptr = X.indices, X.indptr
-            if indices.dtype != indptr.dtype:
-                indptr = indptr.astype(indices.dtype)
             self._run("discrete_joint_log_likelihood_csr", X.nnz * out.shape[1],
-                      X.data, indices, indptr, weights_t, class_const, threshold, out)
+                      *_csr_arrays(X), weights_t, class_const, threshold, out)
         else:
             self._run("discrete_joint_log_likelihood_dense", X.size * out.shape[1],
                       X, weights_t, class_const, threshold, out)
@@ -680,9 +812,9 @@ class MultinomialNB(_BaseDiscreteNB):
         tags.input_tags.positive_only = True
         return tags
 
-    def _count(self, X, Y, y_index, sample_weight):
+    def _count(self, X, y_index, sample_weight):
         check_non_negative(X, "MultinomialNB (input X): counts cannot be negative")
-        self._count_features(X, Y)
+        self._count_features(X, y_index, sample_weight)
 
     def _update_feature_log_prob(self, alpha):
         smoothed_fc = self.feature_count_ + alpha
@@ -763,9 +895,9 @@ class ComplementNB(_BaseDiscreteNB):
         tags.input_tags.positive_only = True
         return tags
 
-    def _count(self, X, Y, y_index, sample_weight):
+    def _count(self, X, y_index, sample_weight):
         check_non_negative(X, "ComplementNB (input X): counts cannot be negative")
-        self._count_features(X, Y)
+        self._count_features(X, y_index, sample_weight)
         self.feature_all_ = self.feature_count_.sum(axis=0)
 
     def _update_feature_log_prob(self, alpha):
@@ -854,8 +986,8 @@ class BernoulliNB(_BaseDiscreteNB):
     def _binarize_threshold(self):
         return self.binarize
 
-    def _count(self, X, Y, y_index, sample_weight):
-        self._count_features(X, Y)
+    def _count(self, X, y_index, sample_weight):
+        self._count_features(X, y_index, sample_weight)
 
     def _update_feature_log_prob(self, alpha):
         smoothed_fc = self.feature_count_ + alpha
@@ -979,12 +1111,10 @@ class CategoricalNB(_BaseDiscreteNB):
             )
         return np.maximum(n_categories_X, min_categories_, dtype=np.int64)
 
-    def _count(self, X, Y, y_index, sample_weight):
-        self.class_count_ += Y.sum(axis=0)
-        self.n_categories_ = self._validate_n_categories(X, self.min_categories)
+    def _count(self, X, y_index, sample_weight):
         n_classes = len(self.class_count_)
-        if n_classes == 1:
-            y_index = np.zeros(X.shape[0], dtype=np.intp)
+        self.class_count_ += np.bincount(y_index, weights=sample_weight, minlength=n_classes)
+        self.n_categories_ = self._validate_n_categories(X, self.min_categories)
         for j in range(self.n_features_in_):
             counts = self.category_count_[j]
             width = max(counts.shape[1], int(self.n_categories_[j]))
