@@ -6,15 +6,27 @@
   floating-point results whatever the number of threads).
 """
 
+import threading
 from contextlib import contextmanager
-from functools import lru_cache
+
+_CONTROLLER = None
+_CONTROLLER_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=1)
 def _threadpool_controller():
-    from threadpoolctl import ThreadpoolController
+    """The process's threadpoolctl controller, built once on first use.
 
-    return ThreadpoolController()
+    Building it inspects every loaded library; the lock makes the first use
+    safe when several threads (Dask's threaded workers) start kernels at once.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        with _CONTROLLER_LOCK:
+            if _CONTROLLER is None:
+                from threadpoolctl import ThreadpoolController
+
+                _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 @contextmanager

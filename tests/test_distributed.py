@@ -326,3 +326,35 @@ def test_clear_error_without_dask():
             "except ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert 'pip install "fastscratch[dask]"' in out.stdout
+
+
+# ---------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_set_config_backend_reaches_the_workers(monkeypatch, blobs, wine, backend):
+    """set_config is thread-local: the backend in force where a fit is called must be the one
+    that the Dask worker threads run (they would otherwise resolve "auto" on their own)."""
+    import fastscratch._backend as backend_module
+
+    if backend not in fastscratch.kernels.available_backends():
+        pytest.skip(f"{backend} is not installed")
+    ran = []
+    original = backend_module.get_kernel
+
+    def recording_get_kernel(name, backend_name):
+        ran.append((name, backend_name))
+        return original(name, backend_name)
+
+    monkeypatch.setattr(backend_module, "get_kernel", recording_get_kernel)
+    X, y = wine
+    # Threads in this process, so the recording sees the workers' kernel look-ups.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster), fastscratch.config_context(backend=backend):
+        kmeans = fd.KMeans(n_clusters=3, init=blobs[:3], n_init=1, max_iter=3).fit(chunked(blobs, 4))
+        kmeans.predict(chunked(blobs, 3)).compute()
+        fd.XGBClassifier(n_estimators=2, max_depth=2).fit(chunked(X, 3), chunked(y, 3))
+        knn = fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2))
+        knn.predict(chunked(X, 3)).compute()
+    kernels_run = {name for name, _ in ran}
+    assert {"kmeans_lloyd_iter", "build_histograms", "partition_rows"} <= kernels_run
+    assert {backend_name for _, backend_name in ran} == {backend}
+    assert kmeans.backend_ == backend
