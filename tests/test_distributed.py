@@ -358,3 +358,29 @@ def test_set_config_backend_reaches_the_workers(monkeypatch, blobs, wine, backen
     assert {"kmeans_lloyd_iter", "build_histograms", "partition_rows"} <= kernels_run
     assert {backend_name for _, backend_name in ran} == {backend}
     assert kmeans.backend_ == backend
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("name", ["GaussianNB", "XGBClassifier", "KNeighborsClassifier"])
+def test_nan_in_y_is_no_class(client, wine, name):
+    X, y = wine
+    y = y.astype(float)
+    y[7] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        getattr(fastscratch, name)().fit(X, y)  # the in-memory message ...
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        getattr(fd, name)().fit(chunked(X, 3), chunked(y, 3))  # ... is the Dask one
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_knn_queries_checked_for_nan_and_inf(client, wine, bad):
+    X, y = wine
+    model = fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2))
+    queries = X[:20].copy()
+    queries[11, 2] = bad
+    message = "Input X contains (NaN|infinity)"
+    with pytest.raises(ValueError, match=message):
+        model.predict(queries)
+    lazy = model.predict(chunked(queries, 3))  # Dask input: checked when computed
+    with pytest.raises(ValueError, match=message):
+        lazy.compute()

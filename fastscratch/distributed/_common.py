@@ -3,6 +3,7 @@
 import functools
 
 import numpy as np
+from sklearn.utils.validation import assert_all_finite
 
 try:
     import dask
@@ -125,11 +126,31 @@ def _task_threads(n_jobs):
 
 
 def _classes_and_codes(y):
-    """Sorted classes of a Dask ``y`` (computed) and the Dask array of their positions."""
+    """Sorted classes of a Dask ``y`` (computed) and the Dask array of their positions.
+
+    NaN is no class: a float ``y`` holding NaN gets the in-memory estimators'
+    ValueError ("Input y contains NaN.").
+    """
     classes = np.unique(np.asarray(da.unique(y).compute()))
+    if classes.dtype.kind == "f" and np.isnan(classes).any():
+        raise ValueError("Input y contains NaN.")
     codes = y.map_blocks(lambda block: np.searchsorted(classes, block).astype(np.intp),
                          dtype=np.intp)
     return classes, codes
+
+
+def _checked_finite_block(block, input_name):
+    assert_all_finite(block, input_name=input_name)
+    return block
+
+
+def _finite(X, input_name="X"):
+    """``X`` (a Dask array) with every block checked for NaN and infinity when computed.
+
+    The check is lazy, as the data are; a bad block raises the in-memory
+    estimators' own ValueError ("Input X contains NaN.").
+    """
+    return X.map_blocks(_checked_finite_block, input_name=input_name, dtype=X.dtype, meta=X._meta)
 
 
 def _predict_log_proba(part, estimator):

@@ -4,6 +4,7 @@ import dask
 import dask.array as da
 import numpy as np
 from sklearn.base import clone
+from sklearn.utils.validation import assert_all_finite
 
 from .. import neighbors as _neighbors
 from ._common import (
@@ -12,6 +13,7 @@ from ._common import (
     _blocks,
     _classes_and_codes,
     _delayed,
+    _finite,
     _float_dtype,
     _moments_block,
     _moments_combine,
@@ -151,8 +153,10 @@ class _DaskKNeighborsMixin:
         dask_input = is_dask_collection(X)
         if dask_input:
             X, _ = _as_dask_array(X, "X", ndim=(2,))
+            X = _finite(X)
         else:
             X = np.asarray(X)
+            assert_all_finite(X, input_name="X")
             X = da.from_array(X, chunks=(max(1, X.shape[0]),) + X.shape[1:])
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has shape {X.shape} but the model was fitted with "
