@@ -352,8 +352,7 @@ def test_set_config_backend_reaches_the_workers(monkeypatch, blobs, wine, backen
         kmeans = fd.KMeans(n_clusters=3, init=blobs[:3], n_init=1, max_iter=3).fit(chunked(blobs, 4))
         kmeans.predict(chunked(blobs, 3)).compute()
         fd.XGBClassifier(n_estimators=2, max_depth=2).fit(chunked(X, 3), chunked(y, 3))
-        knn = fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2))
-        knn.predict(chunked(X, 3)).compute()
+        fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2)).predict(chunked(X, 3)).compute()
     kernels_run = {name for name, _ in ran}
     assert {"kmeans_lloyd_iter", "build_histograms", "partition_rows"} <= kernels_run
     assert {backend_name for _, backend_name in ran} == {backend}
@@ -384,3 +383,14 @@ def test_knn_queries_checked_for_nan_and_inf(client, wine, bad):
     lazy = model.predict(chunked(queries, 3))  # Dask input: checked when computed
     with pytest.raises(ValueError, match=message):
         lazy.compute()
+
+
+def test_knn_lazy_prediction_outlives_the_estimator(client, wine):
+    """fit(...).predict(dask) in one expression: the training partitions kept on the workers must
+    stay alive as long as the lazy prediction does, not as long as the (discarded) estimator."""
+    import gc
+
+    X, y = wine
+    lazy = fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2)).predict(chunked(X, 3))
+    gc.collect()
+    np.testing.assert_array_equal(lazy.compute(), fastscratch.KNeighborsClassifier(n_neighbors=3).fit(X, y).predict(X))

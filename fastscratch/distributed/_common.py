@@ -95,12 +95,22 @@ def _delayed(function, **kwargs):
     return dask.delayed(functools.partial(_run_with_config, get_config(), function), **kwargs)
 
 
+def _combine_parts(combine, *parts):
+    return combine(list(parts))
+
+
 def _tree_reduce(parts, combine, split_every=SPLIT_EVERY):
-    """Delayed tree reduction of delayed ``parts`` with ``combine(list) -> part``."""
-    combine = _delayed(combine, pure=True)
+    """Delayed tree reduction of delayed ``parts`` with ``combine(list) -> part``.
+
+    The parts are passed to each task as separate arguments, not as one list:
+    Dask does not carry the futures of persisted parts (a model kept on the
+    workers) through a list argument, so a result built from a list would
+    lose them once the estimator that held them is gone.
+    """
+    task = _delayed(_combine_parts, pure=True)
     parts = list(parts)
     while len(parts) > 1:
-        parts = [combine(parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
+        parts = [task(combine, *parts[i:i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]
 
 
