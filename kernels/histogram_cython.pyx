@@ -20,6 +20,27 @@ from libc.math cimport isnan
 DEF PARALLEL_MIN_ROWS = 4096
 DEF PARALLEL_MIN_SUBTRACT = 1048576
 
+# One row's (gradient, hessian) added to one bin's two adjacent float64 sums.
+# With SSE2 (every x86-64) the two additions are one packed addition: one load,
+# one add and one store per (row, feature) instead of two of each, which is
+# what the histogram loop spends its time on. Each lane is the same IEEE
+# float64 addition as the scalar fallback, so the sums are bit-identical.
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline void fs_add_pair(double* bin, double g, double h) {
+        _mm_storeu_pd(bin, _mm_add_pd(_mm_loadu_pd(bin), _mm_set_pd(h, g)));
+    }
+    #else
+    static inline void fs_add_pair(double* bin, double g, double h) {
+        bin[0] += g;
+        bin[1] += h;
+    }
+    #endif
+    """
+    void fs_add_pair(double* bin, double g, double h) noexcept nogil
+
 
 cdef void _histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
                             const intp_t[::1] node_starts, const intp_t[::1] node_stops,
@@ -42,9 +63,7 @@ cdef void _histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows
             h = hessians[r]
             row = &binned[r, 0]
             for f in range(f_start, f_stop):
-                b = (f * n_slots + row[f]) * 2
-                hist[b] += g
-                hist[b + 1] += h
+                fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
 
 
 def _build_histograms(const uint8_t[:, ::1] binned, const intp_t[::1] rows,           # IN

@@ -7,7 +7,11 @@ rows once, writing the left ones forward from its start in ``scratch`` and the
 right ones backward from its end; the
 counts become offsets within the node; each block then copies its two parts to
 their final places. The blocks never depend on the number of threads, and the
-result is the serial stable partition.
+result is the serial stable partition. Blocks are handed out dynamically: a
+thread that the OS pauses on a shared machine does not hold up the others
+(which block a thread takes never changes what the block writes). ``binned``
+may have any strides: the grower passes a column-major copy, so that a
+level's reads of one feature stay within one column.
 """
 
 include "_common.pxi"
@@ -17,31 +21,32 @@ import numpy as np
 from cython.parallel cimport prange
 
 
-cdef inline bint goes_left(intp_t code, intp_t split_bin, intp_t missing,
-                           bint default_left) noexcept nogil:
-    if code == missing:
-        return default_left
-    return code <= split_bin
-
-
-cdef intp_t _partition_block(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
+cdef intp_t _partition_block(const uint8_t[:, :] binned, const intp_t[::1] rows,
                              intp_t[::1] scratch, intp_t start, intp_t stop, intp_t f,
                              intp_t split_bin, intp_t missing, bint default_left) noexcept nogil:
     """Read rows[start:stop] once: left rows forward from scratch[start], right rows
-    backward from scratch[stop - 1]; returns the left count."""
-    cdef intp_t i, r, left_position = start, right_position = stop - 1
+    backward from scratch[stop - 1]; returns the left count.
+
+    Branch-free: every row is written at both ends and only the end it belongs
+    to advances (a split sends rows left or right at random, so a branch would
+    be mispredicted for about half of them). The write at the other end lands
+    on a free slot, as ``left_position <= right_position`` until the last row.
+    """
+    cdef intp_t i, r, code, left_position = start, right_position = stop - 1
+    cdef intp_t left
     for i in range(start, stop):
         r = rows[i]
-        if goes_left(binned[r, f], split_bin, missing, default_left):
-            scratch[left_position] = r
-            left_position = left_position + 1
-        else:
-            scratch[right_position] = r
-            right_position = right_position - 1
+        code = binned[r, f]
+        # The missing code lies above every split bin, so it goes left only by default.
+        left = (code <= split_bin) | ((code == missing) & default_left)
+        scratch[left_position] = r
+        scratch[right_position] = r
+        left_position = left_position + left
+        right_position = right_position - (1 - left)
     return left_position - start
 
 
-def _partition_rows(const uint8_t[:, ::1] binned,                                     # IN
+def _partition_rows(const uint8_t[:, :] binned,                                     # IN
                     intp_t[::1] rows,                                                 # IN/OUT
                     const intp_t[::1] node_starts, const intp_t[::1] node_stops,      # IN
                     const intp_t[::1] features, const intp_t[::1] split_bins,         # IN
@@ -69,7 +74,7 @@ def _partition_rows(const uint8_t[:, ::1] binned,                               
             start += PARTITION_BLOCK
     with nogil:
         # Pass 1: each block partitions itself into scratch, left rows first.
-        for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
             j = block_nodes[b]
             block_lefts[b] = _partition_block(binned, rows, scratch, block_starts[b],
                                               block_stops[b], features[j], split_bins[j],
@@ -89,7 +94,7 @@ def _partition_rows(const uint8_t[:, ::1] binned,                               
                 right_offsets[c] = position
                 position = position + block_stops[c] - block_starts[c] - block_lefts[c]
         # Pass 2: each block copies its parts to their places.
-        for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
+        for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
             for k in range(block_lefts[b]):
                 rows[left_offsets[b] + k] = scratch[block_starts[b] + k]
             for k in range(block_stops[b] - block_starts[b] - block_lefts[b]):

@@ -17,13 +17,6 @@ from ._threads import numba_threads
 BLOCK = 16384
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _goes_left(code, split_bin, missing_bin, default_left):
-    if code == missing_bin:
-        return default_left != 0
-    return code <= split_bin
-
-
 def _partition_body(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
                     missing_bins, scratch, out_n_left):
     n_nodes = node_starts.shape[0]
@@ -49,18 +42,21 @@ def _partition_body(binned, rows, node_starts, node_stops, features, split_bins,
         f = features[j]
         split_bin = split_bins[j]
         missing = missing_bins[f]
-        default_left = default_lefts[j] != 0
+        default_left = np.intp(default_lefts[j] != 0)
         left_position = block_starts[b]
         right_position = block_stops[b] - 1
+        # Branch-free (a split sends rows left or right at random): each row is
+        # written at both ends and only its own end advances; the other write
+        # lands on a free slot (left_position <= right_position until the last row).
         for i in range(block_starts[b], block_stops[b]):
             r = rows[i]
             code = np.intp(binned[r, f])
-            if (default_left if code == missing else code <= split_bin):
-                scratch[left_position] = r
-                left_position += 1
-            else:
-                scratch[right_position] = r
-                right_position -= 1
+            # The missing code lies above every split bin: it goes left only by default.
+            left = np.intp(code <= split_bin) | (np.intp(code == missing) & default_left)
+            scratch[left_position] = r
+            scratch[right_position] = r
+            left_position += left
+            right_position -= 1 - left
         block_lefts[b] = left_position - block_starts[b]
     # Offsets: where each block's left and right rows go in its node.
     left_offsets = np.empty(n_blocks, dtype=np.intp)

@@ -35,7 +35,10 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
 
     Parameters
     ----------
-    binned : ndarray of shape (n, d), uint8
+    binned : ndarray of shape (n, d), uint8, any memory layout
+        Column-major (``np.asfortranarray``) is the fast layout: each node
+        reads one feature of its rows, so one column (n bytes) stays in cache,
+        where row-major data bring a cache line per row.
     rows : ndarray of shape (n,), intp
         IN and OUT: node ``j``'s rows ``rows[node_starts[j]:node_stops[j]]``
         are reordered in place, left rows first.

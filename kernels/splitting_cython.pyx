@@ -100,8 +100,10 @@ def _find_best_splits(const double[:, :, :, ::1] hists, const intp_t[::1] n_bins
                       int n_threads):
     cdef intp_t n_features = hists.shape[1]
     cdef intp_t task, j, f
-    for task in prange(hists.shape[0] * n_features, num_threads=n_threads, schedule="static",
-                       nogil=True):
+    # Dynamic: a thread paused by the OS on a shared machine does not hold up the
+    # level (each task writes only its own outputs, whichever thread runs it).
+    for task in prange(hists.shape[0] * n_features, num_threads=n_threads, schedule="dynamic",
+                       chunksize=8, nogil=True):
         j = task // n_features
         f = task % n_features
         if allowed_features[j, f]:

@@ -136,12 +136,13 @@ def test_partition_rows(backend, rng, n):
                                    default_lefts, n_bins, np.empty(n, np.intp), reference_left, 1)
     assert_array_equal(reference, expected)
     assert_array_equal(reference_left, expected_left)
-    for n_threads in (1, 2):
+    # The grower passes a column-major copy (one feature per split is read).
+    for layout, n_threads in [("C", 1), ("C", 2), ("F", 1), ("F", 2)]:
         out = rows.copy()
         n_left = np.empty(3, dtype=np.intp)
-        get_kernel("partition_rows", backend)(binned, out, starts, stops, features, split_bins,
-                                              default_lefts, n_bins, np.empty(n, np.intp),
-                                              n_left, n_threads)
+        get_kernel("partition_rows", backend)(np.asarray(binned, order=layout), out, starts,
+                                              stops, features, split_bins, default_lefts, n_bins,
+                                              np.empty(n, np.intp), n_left, n_threads)
         assert_array_equal(out, reference)
         assert_array_equal(n_left, reference_left)
 

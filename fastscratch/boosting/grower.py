@@ -59,13 +59,21 @@ class TreeGrower:
     feature_sampler : callable or None
         ``feature_sampler(depth, n_nodes)`` returns the (n_nodes, d) uint8 mask of
         the features each node of a level may split on (column subsampling).
+    grow_policy : {"depthwise", "lossguide"}
+    max_leaves : int
+    binned_columns : ndarray of shape (n, d), uint8, column-major, or None
+        The same codes as ``binned`` stored feature by feature (``np.asfortranarray``),
+        read by the partitions: a split reads one feature of each row, and one
+        column (n bytes) stays in cache where the rows (n x d bytes) do not.
+        None: the partitions read ``binned``.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
                  has_missing=False, n_root_rows=None, feature_sampler=None,
-                 grow_policy="depthwise", max_leaves=0):
+                 grow_policy="depthwise", max_leaves=0, binned_columns=None):
         self.binned = binned
+        self.binned_columns = binned if binned_columns is None else binned_columns
         self.n_bins = n_bins
         self.n_slots = int(n_bins.max()) + 1
         self.gradients = gradients
@@ -251,9 +259,9 @@ class TreeGrower:
         split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
         default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
         n_left = np.empty(k, dtype=np.intp)
-        self.kernels["partition_rows"](self.binned, self.rows, starts, stops, features, split_bins,
-                                       default_lefts, self.n_bins, self.scratch, n_left,
-                                       self.n_threads)
+        self.kernels["partition_rows"](self.binned_columns, self.rows, starts, stops, features,
+                                       split_bins, default_lefts, self.n_bins, self.scratch,
+                                       n_left, self.n_threads)
         for node, count in zip(splitting, n_left):
             node["n_left"] = int(count)
 

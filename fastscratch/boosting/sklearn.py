@@ -302,6 +302,8 @@ class _XGBModel(BaseEstimator):
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {X.shape[1]}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
         binned = binner.transform(X)
+        # Feature-major copy for the partitions (one column is read per split).
+        binned_columns = np.asfortranarray(binned)
         has_missing = bool(np.isnan(X).any())
 
         if self.base_score is None and weights is not binning_weights:
@@ -346,7 +348,8 @@ class _XGBModel(BaseEstimator):
                                     self.learning_rate, kernels, n_threads,
                                     has_missing=has_missing, n_root_rows=n_root_rows,
                                     feature_sampler=sampler.feature_sampler(),
-                                    grow_policy=self.grow_policy, max_leaves=self.max_leaves)
+                                    grow_policy=self.grow_policy, max_leaves=self.max_leaves,
+                                    binned_columns=binned_columns)
                 tree = grower.grow()
                 split = tree["left"] >= 0
                 thresholds = np.zeros(split.shape[0], dtype=np.float32)
