@@ -394,3 +394,22 @@ def test_knn_lazy_prediction_outlives_the_estimator(client, wine):
     lazy = fd.KNeighborsClassifier(n_neighbors=3).fit(chunked(X, 2), chunked(y, 2)).predict(chunked(X, 3))
     gc.collect()
     np.testing.assert_array_equal(lazy.compute(), fastscratch.KNeighborsClassifier(n_neighbors=3).fit(X, y).predict(X))
+
+
+def test_boosting_lossguide_equals_in_memory(client):
+    X, y = load_diabetes(return_X_y=True)
+    params = dict(n_estimators=3, grow_policy="lossguide", max_depth=0, max_leaves=8, backend="numpy")
+    dist = fd.XGBRegressor(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBRegressor(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-5)
+    assert np.std(dist.predict(X)) > 1  # not a constant model
+    np.testing.assert_allclose(dist.predict(chunked(X, 2)).compute(), ref.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{"subsample": 0.5}, {"colsample_bytree": 0.5}, {"scale_pos_weight": 2.0},
+                                    {"objective": lambda y, p: (p - y, np.ones_like(p))}])
+def test_boosting_parameters_not_on_dask_are_refused(client, params):
+    X, y = load_breast_cancer(return_X_y=True)
+    name = next(iter(params))
+    with pytest.raises(ValueError, match=name if name != "objective" else "callable objective"):
+        fd.XGBClassifier(n_estimators=2, **params).fit(chunked(X, 2), chunked(y, 2))

@@ -141,10 +141,11 @@ class _DaskTreeGrower(TreeGrower):
     VIRTUAL_ROWS = 1 << 62
 
     def __init__(self, blocks, block_rows, gradients_hessians, group, n_features, n_bins, params,
-                 max_depth, gamma, learning_rate, kernels, backend, n_threads, has_missing):
+                 max_depth, gamma, learning_rate, kernels, backend, n_threads, has_missing,
+                 grow_policy="depthwise", max_leaves=0):
         super().__init__(_ShapeOnly((self.VIRTUAL_ROWS, n_features)), n_bins, None, None, None,
                          None, params, max_depth, gamma, learning_rate, kernels, 1,
-                         has_missing=has_missing)
+                         has_missing=has_missing, grow_policy=grow_policy, max_leaves=max_leaves)
         self.group = group
         self.blocks = blocks
         self.block_rows = list(block_rows)
@@ -212,8 +213,19 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
         return self._fit_dask_target(X, y, sample_weight, cuts)
 
+    # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
+    _IN_MEMORY_ONLY = {"subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
+                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0}
+
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         self._check_params()
+        for name, neutral in self._IN_MEMORY_ONLY.items():
+            if getattr(self, name) != neutral:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not supported on Dask input; "
+                                 f"leave it at {neutral} or fit in memory (X.compute()).")
+        if callable(self.objective):
+            raise ValueError("a callable objective is not supported on Dask input; use a named "
+                             "objective or fit in memory (X.compute()).")
         objective = objective or self.objective or self._objectives[0]
         self._check_objective(objective)
         n_threads = _task_threads(self.n_jobs)
@@ -290,7 +302,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                 grower = _DaskTreeGrower(binned, identity, gradients, k, n_features,
                                          binner.n_bins_, params, self.max_depth,
                                          float(np.float32(self.gamma)), self.learning_rate,
-                                         kernels, self.backend, n_threads, has_missing)
+                                         kernels, self.backend, n_threads, has_missing,
+                                         grow_policy=self.grow_policy, max_leaves=self.max_leaves)
                 tree = grower.grow()
                 raw = list(dask.persist(*grower.add_leaves(tree, raw)))
                 split = tree["left"] >= 0
