@@ -4,9 +4,11 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import effective_n_threads, resolve_kernel
@@ -16,21 +18,39 @@ __all__ = ["KMeans", "kmeans_plusplus"]
 
 _KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia",
             "kmeans_center")
+_SPARSE_KERNELS = ("kmeans_sparse_lloyd_iter", "kmeans_sparse_elkan_init", "kmeans_sparse_elkan_iter",
+                   "kmeans_sparse_sq_distances")
 _DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
+
+
+def _row_sq_norms(X):
+    """||x_i||^2 in float64 for each row of a dense array or a CSR matrix."""
+    if sp.issparse(X):
+        squares = X.astype(np.float64)
+        squares.data **= 2
+        return np.asarray(squares.sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+
+
+def _dense_rows(X, rows):
+    """X[rows] as a dense array (only these rows are densified when X is CSR)."""
+    return X[rows].toarray() if sp.issparse(X) else X[rows]
 
 
 def _sq_distances_to(X, x_sq_norms, points):
     """Squared distances (m x n, float64) from ``points`` (m x d) to every row of X.
 
     Expanded form ``||p||^2 - 2 p.x + ||x||^2`` in float64, clipped at 0; X
-    is upcast one chunk of rows at a time, so float32 data is never copied whole.
+    (dense or CSR) is upcast one chunk of rows at a time, so float32 data is
+    never copied whole, and CSR data never densified.
     """
     points = points.astype(np.float64)
     points_sq = np.einsum("ij,ij->i", points, points)
     out = np.empty((points.shape[0], X.shape[0]))
     for start in range(0, X.shape[0], _DISTANCE_CHUNK):
         chunk = X[start:start + _DISTANCE_CHUNK].astype(np.float64, copy=False)
-        block = points @ chunk.T  # (m x chunk) temporary: out's column slice is not C-contiguous
+        # (m x chunk) temporary: out's column slice is not C-contiguous
+        block = np.asarray((chunk @ points.T).T) if sp.issparse(chunk) else points @ chunk.T
         block *= -2
         block += points_sq[:, None]
         block += x_sq_norms[None, start:start + _DISTANCE_CHUNK]
@@ -50,7 +70,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_l
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : {ndarray, CSR matrix} of shape (n_samples, n_features)
     n_clusters : int
     sample_weight : ndarray of shape (n_samples,), default=None
     random_state : int, RandomState instance or None, default=None
@@ -63,45 +83,46 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_l
     indices : ndarray of shape (n_clusters,)
         Rows of X chosen as centres.
     """
-    X = np.asarray(X)
+    X = X.tocsr() if sp.issparse(X) else np.asarray(X)
     random_state = check_random_state(random_state)
     n_samples = X.shape[0]
     sample_weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
     weights = sample_weight.astype(np.float64)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    x_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    x_sq_norms = _row_sq_norms(X)
 
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     indices = np.full(n_clusters, -1, dtype=int)
     center_id = random_state.choice(n_samples, p=weights / weights.sum())
-    centers[0], indices[0] = X[center_id], center_id
-    closest_sq = _sq_distances_to(X, x_sq_norms, X[[center_id]])[0]
+    centers[0], indices[0] = _dense_rows(X, [center_id])[0], center_id
+    closest_sq = _sq_distances_to(X, x_sq_norms, _dense_rows(X, [center_id]))[0]
     current_pot = closest_sq @ weights
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
         candidate_ids = np.searchsorted(np.cumsum(weights * closest_sq), rand_vals)
         np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
-        candidate_sq = _sq_distances_to(X, x_sq_norms, X[candidate_ids])
+        candidates = _dense_rows(X, candidate_ids)
+        candidate_sq = _sq_distances_to(X, x_sq_norms, candidates)
         np.minimum(closest_sq, candidate_sq, out=candidate_sq)
         candidate_pot = candidate_sq @ weights
         best = int(np.argmin(candidate_pot))
         current_pot, closest_sq = candidate_pot[best], candidate_sq[best]
-        centers[c], indices[c] = X[candidate_ids[best]], candidate_ids[best]
+        centers[c], indices[c] = candidates[best], candidate_ids[best]
     return centers, indices
 
 
 def _euclidean_rows(a, b):
     """Row-wise ||a_j - b_j|| in the dtype of a, four features at a time (as scikit-learn)."""
     squares = (a - b) ** 2
-    total = np.zeros(a.shape[0], dtype=a.dtype)
     n_groups = a.shape[1] // 4
-    for g in range(n_groups):
-        t = squares[:, 4 * g:4 * g + 4]
-        total += ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]
-    for l in range(4 * n_groups, a.shape[1]):
-        total += squares[:, l]
-    return np.sqrt(total)
+    t = squares[:, :4 * n_groups].reshape(a.shape[0], n_groups, 4)
+    terms = np.concatenate([((t[..., 0] + t[..., 1]) + t[..., 2]) + t[..., 3],
+                            squares[:, 4 * n_groups:]], axis=1)
+    if terms.shape[1] == 0:
+        return np.zeros(a.shape[0], dtype=a.dtype)
+    # add.accumulate adds strictly left to right (a sum may pair terms up): the running total.
+    return np.sqrt(np.add.accumulate(terms, axis=1)[:, -1])
 
 
 def _move_to_empty(sums, weights, new_id, old_id, moved, weight):
@@ -134,11 +155,84 @@ def _same_clustering(labels1, labels2, n_clusters):
     return bool(np.array_equal(mapping[labels1], labels2))
 
 
+class _CSRData:
+    """A CSR matrix as the sparse kernels take it, with those kernels behind the dense signatures.
+
+    ``_run_lloyd`` and ``_run_elkan`` call the same methods on this object as
+    on the dense kernels; the CSR arrays are passed as they are (indices as
+    ``np.intp``), never densified. The centres' squared norms (scikit-learn's
+    ``row_norms``) and their transpose are made here, once per call.
+    """
+
+    def __init__(self, X, kernels):
+        self.data = X.data
+        self.indices = X.indices.astype(np.intp, copy=False)
+        self.indptr = X.indptr.astype(np.intp, copy=False)
+        self.shape = X.shape
+        self.dtype = X.dtype
+        self.kernels = kernels
+
+    def __getitem__(self, rows):
+        """X[rows] densified (the few rows the empty-cluster rule moves)."""
+        indptr = self.indptr
+        out = np.zeros((len(rows), self.shape[1]), dtype=self.dtype)
+        for r, i in enumerate(rows):
+            out[r, self.indices[indptr[i]:indptr[i + 1]]] = self.data[indptr[i]:indptr[i + 1]]
+        return out
+
+    @property
+    def arrays(self):
+        return self.data, self.indices, self.indptr
+
+    def lloyd_state(self, n_clusters):
+        """Labels -1; the sparse kernel needs no per-stripe sums (empty buffers)."""
+        return (np.full(self.shape[0], -1, dtype=np.intp), np.zeros((0, n_clusters, 0)),
+                np.zeros((0, n_clusters)))
+
+    def kmeans_lloyd_iter(self, X, sample_weight, centers, centers_sq_norms, with_inertia, labels,
+                          stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
+                          out_n_changed, n_threads):
+        self.kernels["kmeans_sparse_lloyd_iter"](
+            *self.arrays, sample_weight, centers, np.ascontiguousarray(centers.T), centers_sq_norms,
+            with_inertia, labels, out_sums, out_weights, out_inertia, out_n_changed, n_threads)
+
+    def kmeans_elkan_init(self, X, centers, center_half_distances, out_labels, out_upper, out_lower,
+                          n_threads):
+        self.kernels["kmeans_sparse_elkan_init"](
+            *self.arrays, centers, np.einsum("ij,ij->i", centers, centers), center_half_distances,
+            out_labels, out_upper, out_lower, n_threads)
+
+    def kmeans_elkan_iter(self, X, sample_weight, centers, center_half_distances,
+                          distance_next_center, center_shift, labels, upper, lower, out_sums,
+                          out_weights, n_threads):
+        self.kernels["kmeans_sparse_elkan_iter"](
+            *self.arrays, sample_weight, centers, np.einsum("ij,ij->i", centers, centers),
+            center_half_distances, distance_next_center, center_shift, labels, upper, lower,
+            out_sums, out_weights, n_threads)
+
+    def sq_distances(self, centers, labels, n_threads=1):
+        """||x_i - c_{l_i}||^2 in scikit-learn's sparse arithmetic (input dtype)."""
+        out = np.empty(self.shape[0], dtype=self.dtype)
+        self.kernels["kmeans_sparse_sq_distances"](
+            *self.arrays, centers, np.einsum("ij,ij->i", centers, centers), labels, out, n_threads)
+        return out
+
+    def kmeans_inertia(self, X, sample_weight, centers, labels, out_inertia, n_threads):
+        weighted = self.sq_distances(centers, labels, n_threads).astype(np.float64) * sample_weight
+        out_inertia[0] = weighted.sum()
+
+    def as_kernels(self):
+        """The methods above, by the names of the dense kernels they stand in for."""
+        return {name: getattr(self, name) for name in
+                ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia")}
+
+
 class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
     r"""K-means clustering, scikit-learn's ``KMeans`` with fused Lloyd and Elkan kernels.
 
     Given the same initial centres, the labels and iteration count equal
-    scikit-learn's and the centres and inertia agree to rounding.
+    scikit-learn's and the centres and inertia agree to rounding, on dense
+    arrays and on scipy CSR matrices (which are never densified).
 
     Parameters
     ----------
@@ -224,6 +318,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     centre :math:`j` when :math:`u_i \le \max(l_{ij}, \tfrac12\lVert c_{\ell_i}
     - c_j \rVert)`.
 
+    On CSR input the products :math:`x_i \cdot c_j` are sparse dot products
+    over the stored values of :math:`x_i` in scikit-learn's order (see
+    ``kernels/kmeans_sparse_numpy.py``), the data is not centred, and the
+    tolerance uses the column variances of the sparse matrix.
+
     Examples
     --------
     >>> import numpy as np
@@ -251,6 +350,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.backend = backend
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR (other formats are converted to it)
+        return tags
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, X):
@@ -305,6 +409,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             backends.add(backend)
         return kernels, "+".join(sorted(backends))
 
+    def _sparse_kernels(self, X):
+        """The CSR kernels, behind the names and signatures of the dense ones (:class:`_CSRData`)."""
+        kernels, backends = {}, set()
+        for name in _SPARSE_KERNELS:
+            kernels[name], backend = resolve_kernel(name, self.backend)
+            backends.add(backend)
+        return _CSRData(X, kernels), "+".join(sorted(backends))
+
     def _n_threads(self, X):
         """Threads for the kernels: ``n_jobs``, but at least four row blocks per thread.
 
@@ -315,7 +427,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return max(1, min(effective_n_threads(self.n_jobs), n_blocks // 4))
 
     def _check_test_data(self, X):
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C",
+                             accept_sparse="csr", accept_large_sparse=False)
 
     # ---------------------------------------------------------------- one run
     def _init_centroids(self, X, init, random_state, sample_weight):
@@ -325,7 +438,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if isinstance(init, str) and init == "random":
             seeds = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
                                         p=sample_weight / sample_weight.sum())
-            return X[seeds]
+            return _dense_rows(X, seeds)
         if callable(init):
             centers = check_array(init(X, self.n_clusters, random_state=random_state),
                                   dtype=X.dtype, copy=False, order="C")
@@ -341,20 +454,26 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         empty = np.flatnonzero(weights == 0)
         if empty.size:
             # Move each empty cluster to one of the samples farthest from their centres.
-            distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+            if isinstance(X, _CSRData):
+                distances = X.sq_distances(centers_old, labels)
+            else:
+                distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
             if np.max(distances) > 0:
                 far = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
                 for new_id, far_id in zip(empty, far):
+                    row = X[[far_id]][0].astype(np.float64)
                     _move_to_empty(sums, weights, new_id, labels[far_id],
-                                   X[far_id].astype(np.float64) * np.float64(sample_weight[far_id]),
-                                   sample_weight[far_id])
+                                   row * np.float64(sample_weight[far_id]), sample_weight[far_id])
         return _centers_from_sums(sums, weights, centers_old, dtype)
 
     def _run_lloyd(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
         n_samples, n_clusters = X.shape[0], centers.shape[0]
         lloyd = kernels["kmeans_lloyd_iter"]
         # Labels and per-stripe sums live across passes: each pass moves only the changed rows.
-        labels, stripe_sums, stripe_weights = lloyd_state(n_samples, n_clusters, X.shape[1])
+        if isinstance(X, _CSRData):
+            labels, stripe_sums, stripe_weights = X.lloyd_state(n_clusters)
+        else:
+            labels, stripe_sums, stripe_weights = lloyd_state(n_samples, n_clusters, X.shape[1])
         sums = np.empty((n_clusters, X.shape[1]))
         weights = np.empty(n_clusters)
         inertia = np.empty(1)
@@ -435,8 +554,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            float32 data stays float32; anything else becomes float64.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            float32 data stays float32; anything else becomes float64. Sparse
+            input is converted to CSR and never densified (nor centred, as in
+            scikit-learn); the sparse kernels (``kmeans_sparse_*``) run on it.
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; None weights every sample 1. Not used by an
@@ -446,7 +567,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         -------
         self : KMeans
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", accept_sparse="csr",
+                          accept_large_sparse=False)
         n_init, algorithm, init_is_array = self._check_params(X)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         if not sample_weight.sum() > 0:
@@ -456,30 +578,37 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
 
-        # Tolerance relative to the data's spread, then centre the data (both as scikit-learn,
-        # with NumPy's exact arithmetic: the centred numbers decide the ties).
-        X_mean = np.empty(X.shape[1], dtype=X.dtype)
-        variances = np.empty(X.shape[1], dtype=X.dtype)
-        centred = np.empty_like(X) if self.copy_x else X  # else in place, added back below
-        kernels["kmeans_center"](X, self.tol != 0, centred, X_mean, variances, n_threads)
-        tol = np.mean(variances) * self.tol if self.tol != 0 else 0
-        X = centred
-        if init_is_array:
-            init -= X_mean
+        if sp.issparse(X):
+            # As scikit-learn: CSR data is not centred (that would densify it).
+            X_mean = np.zeros(X.shape[1], dtype=X.dtype)
+            tol = np.mean(mean_variance_axis(X, axis=0)[1]) * self.tol if self.tol != 0 else 0
+            data, self.backend_ = self._sparse_kernels(X)
+            kernels = data.as_kernels()
+        else:
+            # Tolerance relative to the data's spread, then centre the data (both as
+            # scikit-learn, with NumPy's exact arithmetic: the centred numbers decide the ties).
+            X_mean = np.empty(X.shape[1], dtype=X.dtype)
+            variances = np.empty(X.shape[1], dtype=X.dtype)
+            centred = np.empty_like(X) if self.copy_x else X  # else in place, added back below
+            kernels["kmeans_center"](X, self.tol != 0, centred, X_mean, variances, n_threads)
+            tol = np.mean(variances) * self.tol if self.tol != 0 else 0
+            X = data = centred
+            if init_is_array:
+                init -= X_mean
 
         run = self._run_elkan if algorithm == "elkan" else self._run_lloyd
         best = None
         for _ in range(n_init):
             centers = self._init_centroids(X, init, random_state, sample_weight)
             with _Progress(self.verbose, self.max_iter) as progress:
-                labels, inertia, centers, n_iter = run(X, sample_weight, centers, tol, kernels,
+                labels, inertia, centers, n_iter = run(data, sample_weight, centers, tol, kernels,
                                                        n_threads, progress)
             if best is None or (inertia < best[1]
                                 and not _same_clustering(labels, best[0], self.n_clusters)):
                 best = (labels, inertia, centers, n_iter)
         labels, inertia, centers, n_iter = best
 
-        if not self.copy_x:
+        if not self.copy_x and not sp.issparse(X):
             X += X_mean
         centers += X_mean
         distinct = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
@@ -495,9 +624,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return self
 
     def _labels_inertia(self, X, sample_weight, with_inertia=True):
-        kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
         centers = self.cluster_centers_
-        labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], *centers.shape)
+        if sp.issparse(X):
+            data = self._sparse_kernels(X)[0]
+            kernel = data.kmeans_lloyd_iter
+            labels, stripe_sums, stripe_weights = data.lloyd_state(centers.shape[0])
+        else:
+            kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
+            labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], *centers.shape)
         sums = np.empty(centers.shape)
         weights = np.empty(centers.shape[0])
         inertia = np.empty(1)
@@ -551,7 +685,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return self._transform(self._check_test_data(X))
 
     def _transform(self, X):
-        x_sq_norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        x_sq_norms = _row_sq_norms(X)
         squared = _sq_distances_to(X, x_sq_norms, self.cluster_centers_)
         return np.sqrt(squared.T).astype(X.dtype)
 

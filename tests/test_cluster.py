@@ -377,6 +377,8 @@ def test_predict_far_from_the_origin_matches_sklearn(backend):
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data":
         "sample_weight is not equivalent to removing/repeating samples (as scikit-learn's KMeans).",
+    "check_sample_weight_equivalence_on_sparse_data":
+        "sample_weight is not equivalent to removing/repeating samples (as scikit-learn's KMeans).",
 }
 
 
