@@ -413,3 +413,45 @@ def test_boosting_parameters_not_on_dask_are_refused(client, params):
     name = next(iter(params))
     with pytest.raises(ValueError, match=name if name != "objective" else "callable objective"):
         fd.XGBClassifier(n_estimators=2, **params).fit(chunked(X, 2), chunked(y, 2))
+
+
+_BAD_X = {
+    "0 features": (np.empty((60, 0)), "0 feature"),
+    "0 samples": (np.empty((0, 3)), "0 sample"),
+    "complex": (np.ones((60, 3)) + 1j, "Complex data"),
+    "NaN": (np.where(np.arange(180).reshape(60, 3) == 7, np.nan, 1.0), "Input X contains NaN"),
+    "infinity": (np.where(np.arange(180).reshape(60, 3) == 7, np.inf, 1.0), "Input X contains infinity"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_X))
+@pytest.mark.parametrize("name", ["GaussianNB", "MultinomialNB", "KMeans", "KNeighborsClassifier",
+                                  "KNeighborsRegressor", "XGBRegressor"])
+def test_dask_fit_checks_X_as_in_memory(client, name, case):
+    X, message = _BAD_X[case]
+    if name == "XGBRegressor" and case == "NaN":
+        pytest.skip("NaN is a missing value for boosting")
+    y = np.arange(X.shape[0]) % 2
+    model = getattr(fd, name)(**({"n_clusters": 2, "n_init": 1} if name == "KMeans" else {}))
+    Xd = da.from_array(X, chunks=(max(1, X.shape[0] // 3), X.shape[1]))
+    with pytest.raises(ValueError, match=message):
+        model.fit(Xd) if name == "KMeans" else model.fit(Xd, da.from_array(y, chunks=max(1, len(y) // 3)))
+
+
+def test_dask_targets_of_the_wrong_kind(client, wine):
+    X, y = wine
+    mixed = np.array(["a", None], dtype=object)[y % 2]
+    with pytest.raises(ValueError, match="labels of one type"):
+        fd.GaussianNB().fit(chunked(X, 3), chunked(mixed, 3))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        fd.GaussianNB().fit(chunked(X, 3), chunked(y + 0.5 * np.arange(len(y)), 3))  # continuous
+    with pytest.raises(ValueError, match="must hold numbers"):
+        fd.XGBRegressor(n_estimators=2).fit(chunked(X, 3), chunked(np.array(["a", "b"])[y % 2], 3))
+
+
+def test_dask_kmeans_on_duplicated_rows_as_in_memory(client):
+    X = np.repeat(np.array([[1.0, 2.0], [3.0, 4.0]]), 30, axis=0)
+    dist = fd.KMeans(n_clusters=3, n_init=1, random_state=0).fit(chunked(X, 3))
+    assert dist.cluster_centers_.shape == (3, 2)
+    np.testing.assert_allclose(np.unique(dist.cluster_centers_, axis=0), [[1.0, 2.0], [3.0, 4.0]])
+    assert dist.inertia_ == pytest.approx(0.0, abs=1e-12)

@@ -3,6 +3,7 @@
 import functools
 
 import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite
 
 try:
@@ -50,6 +51,37 @@ def _as_dask_array(X, name, ndim=None):
     if X.ndim == 2 and X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     return X, columns
+
+
+def _checked_X(X, estimator, *, allow_nan=False):
+    """``(X, column names)``: a Dask X checked as the in-memory estimator's ``check_array``.
+
+    Shape and dtype are checked at once, with scikit-learn's messages; values
+    (NaN, infinity, strings that are no numbers) when the blocks are computed,
+    as the data are lazy. ``allow_nan`` lets NaN through (boosting's missing
+    values) but not infinity.
+    """
+    X, columns = _as_dask_array(X, "X", ndim=(2,))
+    name = type(estimator).__name__
+    if X.shape[0] < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                         f"required by {name}.")
+    if X.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                         f"required by {name}.")
+    if X.dtype.kind == "c":
+        raise ValueError("Complex data not supported; pass the real (or absolute) values.")
+    if X.dtype.kind not in "biuf":
+        X = X.astype(np.float64)  # as check_array: numbers held as objects or strings
+    return _finite(X, allow_nan=allow_nan), columns
+
+
+def _numeric_target(y):
+    """A regressor's Dask ``y`` must hold numbers (the in-memory estimators convert to float)."""
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold numbers for a regressor, got dtype {y.dtype}; convert the "
+                         "targets to float, or use a classifier for labels.")
+    return y
 
 
 def _aligned(X, *others):
@@ -141,26 +173,32 @@ def _classes_and_codes(y):
     NaN is no class: a float ``y`` holding NaN gets the in-memory estimators'
     ValueError ("Input y contains NaN.").
     """
-    classes = np.unique(np.asarray(da.unique(y).compute()))
+    try:
+        classes = np.unique(np.asarray(da.unique(y).compute()))
+    except TypeError as exc:  # labels that cannot be ordered: strings mixed with None or numbers
+        raise ValueError(f"y mixes labels of types that cannot be compared ({exc}); pass labels "
+                         "of one type.") from None
     if classes.dtype.kind == "f" and np.isnan(classes).any():
         raise ValueError("Input y contains NaN.")
+    check_classification_targets(classes)
     codes = y.map_blocks(lambda block: np.searchsorted(classes, block).astype(np.intp),
                          dtype=np.intp)
     return classes, codes
 
 
-def _checked_finite_block(block, input_name):
-    assert_all_finite(block, input_name=input_name)
+def _checked_finite_block(block, input_name, allow_nan):
+    assert_all_finite(block, allow_nan=allow_nan, input_name=input_name)
     return block
 
 
-def _finite(X, input_name="X"):
+def _finite(X, input_name="X", allow_nan=False):
     """``X`` (a Dask array) with every block checked for NaN and infinity when computed.
 
     The check is lazy, as the data are; a bad block raises the in-memory
     estimators' own ValueError ("Input X contains NaN.").
     """
-    return X.map_blocks(_checked_finite_block, input_name=input_name, dtype=X.dtype, meta=X._meta)
+    return X.map_blocks(_checked_finite_block, input_name=input_name, allow_nan=allow_nan, dtype=X.dtype,
+                        meta=X._meta)
 
 
 def _predict_log_proba(part, estimator):

@@ -13,11 +13,12 @@ from ..boosting.loss import OBJECTIVES
 from ..boosting.predictor import Forest
 from ._common import (
     _aligned,
-    _as_dask_array,
     _blocks,
+    _checked_X,
     _classes_and_codes,
     _DaskPredictMixin,
     _delayed,
+    _numeric_target,
     _set_feature_names,
     _ShapeOnly,
     _sum_combine,
@@ -326,7 +327,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return self
 
     def _dask_inputs(self, X, y, sample_weight):
-        X, columns = _as_dask_array(X, "X", ndim=(2,))
+        X, columns = _checked_X(X, self, allow_nan=True)  # NaN is a missing value, infinity an error
         X = X.astype(np.float32)
         y, sample_weight = _aligned(X, y, sample_weight)
         if y.ndim != 1:
@@ -366,6 +367,7 @@ class XGBRegressor(_DaskBoostingMixin, _boosting.XGBRegressor):
     __doc__ = _BOOST_DOC.format(name="XGBRegressor")
 
     def _fit_dask_target(self, X, y, sample_weight, cuts):
+        y = _numeric_target(y)
         if not bool(da.isfinite(y).all().compute()):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         return self._fit_dask(X, y.astype(np.float32), sample_weight, cuts)

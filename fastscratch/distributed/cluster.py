@@ -14,6 +14,7 @@ from ._common import (
     _aligned,
     _as_dask_array,
     _blocks,
+    _checked_X,
     _DaskPredictMixin,
     _delayed,
     _float_dtype,
@@ -238,7 +239,7 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         return n_init, init_is_array
 
     def _fit_dask(self, X, sample_weight):
-        X, columns = _as_dask_array(X, "X", ndim=(2,))
+        X, columns = _checked_X(X, self)
         dtype = _float_dtype(X)
         (sample_weight,) = _aligned(X, sample_weight)
         n_init, init_is_array = self._check_dask_params(X)
@@ -337,7 +338,10 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         if candidates.shape[0] < self.n_clusters:
             extra = random_state.choice(n_samples, size=self.n_clusters, replace=False)
             candidates = np.concatenate([candidates, self._rows(centred, sizes, extra, dtype)])
-            candidates = np.unique(candidates, axis=0)[:max(self.n_clusters, candidates.shape[0])]
+            distinct = np.unique(candidates, axis=0)
+            # Fewer distinct points than clusters (duplicated rows): keep repeats, as the
+            # in-memory k-means++ would, so that n_clusters seeds exist.
+            candidates = distinct if distinct.shape[0] >= self.n_clusters else candidates
         counts = [_delayed(_kmeans_parallel_counts, pure=True)(b, w, candidates)
                   for b, w in zip(centred, w_blocks)]
         (weights,) = _tree_reduce(counts, _sum_combine).compute()

@@ -10,6 +10,7 @@ from ._common import (
     _as_dask_array,
     _blocks,
     _BoundMethods,
+    _checked_X,
     _classes_and_codes,
     _column_moments,
     _DaskPredictMixin,
@@ -103,12 +104,10 @@ class _DaskNBMixin(_DaskPredictMixin):
         if not is_dask_collection(X):
             return super().fit(X, y, sample_weight=sample_weight)
         self._validate_params()
-        X, columns = _as_dask_array(X, "X", ndim=(2,))
+        X, columns = _checked_X(X, self)
         y, sample_weight = _aligned(X, y, sample_weight)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D, got shape {y.shape}; pass y.ravel().")
-        if X.shape[0] == 0:
-            raise ValueError("X has 0 samples; pass at least one row.")
         classes, codes = _classes_and_codes(y)
         self._fit_dask(X, codes, classes, sample_weight)
         _set_feature_names(self, columns, X.shape[1])

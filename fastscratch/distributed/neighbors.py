@@ -11,12 +11,14 @@ from ._common import (
     _aligned,
     _as_dask_array,
     _blocks,
+    _checked_X,
     _classes_and_codes,
     _delayed,
     _finite,
     _float_dtype,
     _moments_block,
     _moments_combine,
+    _numeric_target,
     _set_feature_names,
     _task_threads,
     _tree_reduce,
@@ -111,18 +113,16 @@ class _DaskKNeighborsMixin:
         if not is_dask_collection(X):
             return super().fit(X, y)
         metric, p = self._check_params()
-        X, columns = _as_dask_array(X, "X", ndim=(2,))
+        X, columns = _checked_X(X, self)
         (y,) = _aligned(X, y)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D for a partitioned fit, got shape {y.shape}; fit "
                              "one estimator per output.")
-        if X.shape[0] == 0:
-            raise ValueError("X has 0 samples; pass at least one row.")
         if self._is_classifier:
             self.classes_, targets = _classes_and_codes(y)
             self.outputs_2d_ = False
         else:
-            targets = y.astype(np.float64)
+            targets = _finite(_numeric_target(y).astype(np.float64), "y")
         template = self._in_memory_type(**self.get_params())
         shift = None
         if metric in ("euclidean", "sqeuclidean") and X.shape[0] > 1:
