@@ -10,7 +10,7 @@ OpenMP threads, each model on one thread with its own buffers.
 include "_common.pxi"
 
 from cython.parallel cimport parallel, prange
-from libc.math cimport fabs, log
+from libc.math cimport fabs, log, isnan
 
 
 cdef inline double _theta0(const double[::1] theta, intp_t j) noexcept nogil:
@@ -161,13 +161,13 @@ def arima_kalman_filter(const double[::1] w, const double[::1] intercept,       
     free(work)
 
 
-def arima_kalman_loglike(const double[::1] w, const double[:, ::1] intercept,       # IN
+def arima_kalman_loglike(const double[:, ::1] w, const double[:, ::1] intercept,    # IN
                          const double[:, ::1] phi, const double[:, ::1] theta,      # IN
                          const double[:, ::1] a0,                                   # IN
                          double[::1] out_sum_log_F, double[::1] out_sum_squares,    # OUT
                          int n_threads):
     """Likelihood pieces of a batch of ARMA models, in parallel (see :mod:`arima_numpy`)."""
-    cdef intp_t n = w.shape[0]
+    cdef intp_t n = w.shape[1]
     cdef intp_t n_models = phi.shape[0]
     cdef intp_t m = phi.shape[1]
     cdef intp_t b, t
@@ -181,13 +181,157 @@ def arima_kalman_loglike(const double[::1] w, const double[:, ::1] intercept,   
         v = buffer
         F = v + n
         for b in prange(n_models, schedule="static"):
-            _filter(w, intercept[b], phi[b], theta[b], a0[b], v, F, F + n, F + n + m,
+            _filter(w[b], intercept[b], phi[b], theta[b], a0[b], v, F, F + n, F + n + m,
                     F + n + m + m * m, F + n + 2 * m + m * m)
             sum_log_F = 0.0
             sum_squares = 0.0
             for t in range(n):
                 sum_log_F = sum_log_F + log(F[t])
                 sum_squares = sum_squares + v[t] * v[t] / F[t]
+            out_sum_log_F[b] = sum_log_F
+            out_sum_squares[b] = sum_squares
+        free(buffer)
+
+
+cdef void _apply_transition(const double* x, const double[::1] phi, const double[::1] delta,
+                            double* out) noexcept nogil:
+    """out = T x for the augmented state (alpha, y_{t-1}, ..., y_{t-k}); O(m + k)."""
+    cdef intp_t m = phi.shape[0]
+    cdef intp_t k = delta.shape[0]
+    cdef intp_t i, j
+    cdef double x0 = x[0]
+    cdef double value
+    for i in range(m - 1):
+        out[i] = phi[i] * x0 + x[i + 1]
+    out[m - 1] = phi[m - 1] * x0
+    if k > 0:
+        value = x0
+        for j in range(k):
+            value = value - delta[j] * x[m + j]
+        out[m] = value
+        for j in range(1, k):
+            out[m + j] = x[m + j - 1]
+
+
+cdef inline intp_t _missing_work_size(intp_t m, intp_t k) noexcept nogil:
+    """Doubles of _filter_missing's work: P0 work, T P, two vectors, P Z'."""
+    return _work_size(m) + m * m + (m + k) * (m + k) + 3 * (m + k)
+
+
+cdef void _filter_missing(const double[::1] y, const double[::1] lags0, const double[::1] delta,
+                          const double[::1] intercept, const double[::1] phi,
+                          const double[::1] theta, const double[::1] a0, double* out_pred,
+                          double* out_F, double* state, double* cov,
+                          double* work) noexcept nogil:
+    """Augmented-state filter, NaN skipped; state / cov (row-major) hold a_t / P_t."""
+    cdef intp_t m = phi.shape[0]
+    cdef intp_t k = delta.shape[0]
+    cdef intp_t dim = m + k
+    cdef intp_t n = y.shape[0]
+    cdef intp_t t, i, j, c, r
+    cdef double prediction, value, F, scaled, r_i
+    cdef double* p0 = work + _work_size(m)
+    cdef double* moved_cov = p0 + m * m
+    cdef double* column = moved_cov + dim * dim
+    cdef double* moved = column + dim
+    cdef double* pz = moved + dim
+    _stationary_cov(phi, theta, p0, work)
+    for i in range(dim):
+        state[i] = a0[i] if i < m else lags0[i - m]
+        for j in range(dim):
+            cov[i * dim + j] = p0[i * m + j] if (i < m and j < m) else 0.0
+    for t in range(n):
+        prediction = state[0]
+        for j in range(k):
+            prediction = prediction - delta[j] * state[m + j]
+        for i in range(dim):
+            value = cov[i * dim]
+            for j in range(k):
+                value = value - delta[j] * cov[i * dim + m + j]
+            pz[i] = value
+        F = pz[0]
+        for j in range(k):
+            F = F - delta[j] * pz[m + j]
+        out_pred[t] = prediction
+        out_F[t] = F
+        if not isnan(y[t]):
+            scaled = (y[t] - prediction) / F
+            for i in range(dim):
+                state[i] = state[i] + pz[i] * scaled
+            for i in range(dim):
+                for j in range(dim):
+                    cov[i * dim + j] = cov[i * dim + j] - pz[i] * pz[j] / F
+        _apply_transition(state, phi, delta, moved)
+        for i in range(dim):
+            state[i] = moved[i]
+        state[0] = state[0] + intercept[t]
+        for c in range(dim):
+            for i in range(dim):
+                column[i] = cov[i * dim + c]
+            _apply_transition(column, phi, delta, moved)
+            for i in range(dim):
+                moved_cov[i * dim + c] = moved[i]
+        for r in range(dim):
+            _apply_transition(moved_cov + r * dim, phi, delta, moved)
+            for i in range(dim):
+                cov[i * dim + r] = moved[i]
+        for i in range(m):
+            r_i = _theta0(theta, i)
+            for j in range(m):
+                cov[i * dim + j] = cov[i * dim + j] + r_i * _theta0(theta, j)
+
+
+def arima_kalman_filter_missing(const double[::1] y, const double[::1] lags0,        # IN
+                                const double[::1] delta, const double[::1] intercept,  # IN
+                                const double[::1] phi, const double[::1] theta,        # IN
+                                const double[::1] a0,                                  # IN
+                                double[::1] out_pred, double[::1] out_F,               # OUT
+                                double[::1] out_state, double[:, ::1] out_cov,         # OUT
+                                int n_threads):
+    """Augmented-state Kalman filter, NaN skipped (see :mod:`arima_numpy`)."""
+    cdef intp_t m = phi.shape[0]
+    cdef intp_t k = delta.shape[0]
+    cdef double* work = <double*> malloc(_missing_work_size(m, k) * sizeof(double))
+    with nogil:
+        _filter_missing(y, lags0, delta, intercept, phi, theta, a0, &out_pred[0], &out_F[0],
+                        &out_state[0], &out_cov[0, 0], work)
+    free(work)
+
+
+def arima_kalman_loglike_missing(const double[:, ::1] y, const double[:, ::1] lags0,  # IN
+                                 const double[::1] delta,                            # IN
+                                 const double[:, ::1] intercept,                     # IN
+                                 const double[:, ::1] phi, const double[:, ::1] theta,  # IN
+                                 const double[:, ::1] a0,                            # IN
+                                 double[::1] out_sum_log_F,                          # OUT
+                                 double[::1] out_sum_squares,                        # OUT
+                                 int n_threads):
+    """Likelihood pieces of a batch of models on series with NaN (see :mod:`arima_numpy`)."""
+    cdef intp_t n = y.shape[1]
+    cdef intp_t n_models = phi.shape[0]
+    cdef intp_t m = phi.shape[1]
+    cdef intp_t k = delta.shape[0]
+    cdef intp_t dim = m + k
+    cdef intp_t b, t
+    cdef double sum_log_F, sum_squares, v
+    cdef double* buffer
+    cdef double* pred
+    cdef double* F
+    with nogil, parallel(num_threads=n_threads):
+        buffer = <double*> malloc((2 * n + dim + dim * dim + _missing_work_size(m, k))
+                                  * sizeof(double))
+        pred = buffer
+        F = pred + n
+        for b in prange(n_models, schedule="static"):
+            _filter_missing(y[b], lags0[b], delta, intercept[b], phi[b], theta[b], a0[b], pred,
+                            F, F + n, F + n + dim, F + n + dim + dim * dim)
+            sum_log_F = 0.0
+            sum_squares = 0.0
+            for t in range(n):
+                if not isnan(y[b, t]):
+                    v = y[b, t] - pred[t]
+                    sum_log_F = sum_log_F + log(F[t])
+                    sum_squares = sum_squares + v * v / F[t]
             out_sum_log_F[b] = sum_log_F
             out_sum_squares[b] = sum_squares
         free(buffer)

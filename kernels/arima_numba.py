@@ -147,7 +147,7 @@ def _kalman_filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_co
 
 
 def _kalman_loglike_body(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_squares):
-    n = w.shape[0]
+    n = w.shape[1]
     n_models, m = phi.shape
     for b in numba.prange(n_models):
         v = np.empty(n)
@@ -155,7 +155,7 @@ def _kalman_loglike_body(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_sq
         state = np.empty(m)
         cov = np.empty((m, m))
         gain = np.empty(m)
-        _filter(w, intercept[b], phi[b], theta[b], a0[b], v, F, state, cov, gain)
+        _filter(w[b], intercept[b], phi[b], theta[b], a0[b], v, F, state, cov, gain)
         sum_log_F = 0.0
         sum_squares = 0.0
         for t in range(n):
@@ -169,6 +169,121 @@ def _kalman_loglike_body(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_sq
 # Numba's thread count, which costs more than a small batch on one thread.
 _kalman_loglike = numba.njit(parallel=True, cache=True, nogil=True)(_kalman_loglike_body)
 _kalman_loglike_serial = numba.njit(cache=True, nogil=True)(_kalman_loglike_body)
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_transition(x, phi, delta, out):
+    """out = T x for the augmented state (alpha, y_{t-1}, ..., y_{t-k}); O(m + k)."""
+    m = phi.shape[0]
+    k = delta.shape[0]
+    x0 = x[0]
+    for i in range(m - 1):
+        out[i] = phi[i] * x0 + x[i + 1]
+    out[m - 1] = phi[m - 1] * x0
+    if k > 0:
+        value = x0
+        for j in range(k):
+            value -= delta[j] * x[m + j]
+        out[m] = value
+        for j in range(1, k):
+            out[m + j] = x[m + j - 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _filter_missing(y, lags0, delta, intercept, phi, theta, a0, out_pred, out_F, state, cov,
+                    work_cov, column, moved, pz):
+    """Augmented-state filter, NaN skipped; state / cov hold the running a_t / P_t.
+
+    The prediction step P <- T P T' + R R' is two passes of the O(m + k)
+    transition: M = T P column by column, then T M' (P is symmetric).
+    """
+    m = phi.shape[0]
+    k = delta.shape[0]
+    dim = m + k
+    n = y.shape[0]
+    _stationary_cov(phi, theta, work_cov)
+    for i in range(dim):
+        state[i] = a0[i] if i < m else lags0[i - m]
+        for j in range(dim):
+            cov[i, j] = work_cov[i, j] if (i < m and j < m) else 0.0
+    for t in range(n):
+        # PZ = P Z', prediction Z a, F = Z P Z'.
+        prediction = state[0]
+        for j in range(k):
+            prediction -= delta[j] * state[m + j]
+        for i in range(dim):
+            value = cov[i, 0]
+            for j in range(k):
+                value -= delta[j] * cov[i, m + j]
+            pz[i] = value
+        F = pz[0]
+        for j in range(k):
+            F -= delta[j] * pz[m + j]
+        out_pred[t] = prediction
+        out_F[t] = F
+        if not np.isnan(y[t]):
+            scaled = (y[t] - prediction) / F
+            for i in range(dim):
+                state[i] += pz[i] * scaled
+            for i in range(dim):
+                for j in range(dim):
+                    cov[i, j] -= pz[i] * pz[j] / F
+        _apply_transition(state, phi, delta, moved)
+        for i in range(dim):
+            state[i] = moved[i]
+        state[0] += intercept[t]
+        # work = T P (column by column), then P = T work' + R R'.
+        for c in range(dim):
+            for i in range(dim):
+                column[i] = cov[i, c]
+            _apply_transition(column, phi, delta, moved)
+            for i in range(dim):
+                work_cov[i, c] = moved[i]
+        for r in range(dim):
+            for i in range(dim):
+                column[i] = work_cov[r, i]
+            _apply_transition(column, phi, delta, moved)
+            for i in range(dim):
+                cov[i, r] = moved[i]
+        for i in range(m):
+            r_i = 1.0 if i == 0 else theta[i - 1]
+            for j in range(m):
+                cov[i, j] += r_i * (1.0 if j == 0 else theta[j - 1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _kalman_filter_missing(y, lags0, delta, intercept, phi, theta, a0, out_pred, out_F,
+                           out_state, out_cov):
+    dim = out_state.shape[0]
+    _filter_missing(y, lags0, delta, intercept, phi, theta, a0, out_pred, out_F, out_state,
+                    out_cov, np.empty((dim, dim)), np.empty(dim), np.empty(dim), np.empty(dim))
+
+
+def _kalman_loglike_missing_body(y, lags0, delta, intercept, phi, theta, a0, out_sum_log_F,
+                                 out_sum_squares):
+    n = y.shape[1]
+    n_models, m = phi.shape
+    dim = m + delta.shape[0]
+    for b in numba.prange(n_models):
+        pred = np.empty(n)
+        F = np.empty(n)
+        _filter_missing(y[b], lags0[b], delta, intercept[b], phi[b], theta[b], a0[b], pred, F,
+                        np.empty(dim), np.empty((dim, dim)), np.empty((dim, dim)),
+                        np.empty(dim), np.empty(dim), np.empty(dim))
+        sum_log_F = 0.0
+        sum_squares = 0.0
+        for t in range(n):
+            if not np.isnan(y[b, t]):
+                v = y[b, t] - pred[t]
+                sum_log_F += np.log(F[t])
+                sum_squares += v * v / F[t]
+        out_sum_log_F[b] = sum_log_F
+        out_sum_squares[b] = sum_squares
+
+
+_kalman_loglike_missing = numba.njit(parallel=True, cache=True, nogil=True)(
+    _kalman_loglike_missing_body)
+_kalman_loglike_missing_serial = numba.njit(cache=True, nogil=True)(_kalman_loglike_missing_body)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -206,3 +321,22 @@ def arima_kalman_loglike(w, intercept, phi, theta, a0, out_sum_log_F, out_sum_sq
 def arima_css_residuals(w, intercept, phi, theta, out_resid, n_threads):
     """Conditional-sum-of-squares residuals (see :mod:`arima_numpy`)."""
     _css_residuals(w, intercept, phi, theta, out_resid)
+
+
+def arima_kalman_filter_missing(y, lags0, delta, intercept, phi, theta, a0, out_pred, out_F,
+                                out_state, out_cov, n_threads):
+    """Augmented-state Kalman filter, NaN skipped (see :mod:`arima_numpy`)."""
+    _kalman_filter_missing(y, lags0, delta, intercept, phi, theta, a0, out_pred, out_F,
+                           out_state, out_cov)
+
+
+def arima_kalman_loglike_missing(y, lags0, delta, intercept, phi, theta, a0, out_sum_log_F,
+                                 out_sum_squares, n_threads):
+    """Likelihood pieces of a batch of models on series with NaN (see :mod:`arima_numpy`)."""
+    if n_threads == 1:
+        _kalman_loglike_missing_serial(y, lags0, delta, intercept, phi, theta, a0,
+                                       out_sum_log_F, out_sum_squares)
+        return
+    with numba_threads(n_threads):
+        _kalman_loglike_missing(y, lags0, delta, intercept, phi, theta, a0, out_sum_log_F,
+                                out_sum_squares)

@@ -11,15 +11,14 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
 from .._backend import effective_n_threads, resolve_kernel
 from ..kernels._threads import blas_single_threaded
-from ..kernels.arima_numpy import stationary_cov
 
-__all__ = ["ARIMA", "ARIMAResults", "PredictionResults", "auto_arima"]
+__all__ = ["ARIMA", "SARIMAX", "ARIMAResults", "PredictionResults", "auto_arima"]
 
 _TREND_POWERS = {"n": (), "c": (0,), "t": (1,), "ct": (0, 1)}
 _TREND_NAMES = {0: "intercept", 1: "drift"}
@@ -83,9 +82,14 @@ def _check_order(value, name, length):
 
 
 class _Spec:
-    """Orders, parameter names and polynomial expansion of one SARIMA model."""
+    """Orders, parameter names and polynomial expansion of one SARIMA model.
 
-    def __init__(self, order, seasonal_order, trend, enforce_stationarity, enforce_invertibility):
+    Parameter layout (statsmodels' order): trend, exog coefficients, ar, ma,
+    seasonal ar, seasonal ma, sigma2.
+    """
+
+    def __init__(self, order, seasonal_order, trend, enforce_stationarity, enforce_invertibility,
+                 exog_names=()):
         self.p, self.d, self.q = _check_order(order, "order", 3)
         self.P, self.D, self.Q, self.s = _check_order(seasonal_order, "seasonal_order", 4)
         if (self.P or self.D or self.Q) and self.s < 2:
@@ -102,10 +106,13 @@ class _Spec:
         self.trend_powers = _TREND_POWERS[trend]
         self.enforce_stationarity = bool(enforce_stationarity)
         self.enforce_invertibility = bool(enforce_invertibility)
+        self.exog_names = list(exog_names)
+        self.k_exog = len(self.exog_names)
         self.k_trend = len(self.trend_powers)
         self.k_arma = self.p + self.q + self.P + self.Q
-        self.k_params = self.k_trend + self.k_arma + 1
-        self._bounds = [int(b) for b in np.cumsum([0, self.k_trend, self.p, self.q, self.P, self.Q])]
+        self.k_params = self.k_trend + self.k_exog + self.k_arma + 1
+        self._bounds = [int(b) for b in np.cumsum(
+            [0, self.k_trend, self.k_exog, self.p, self.q, self.P, self.Q])]
         self.p_full = self.p + self.s * self.P
         self.q_full = self.q + self.s * self.Q
         self.m = max(self.p_full, self.q_full + 1)
@@ -120,39 +127,53 @@ class _Spec:
         self.delta = delta
         self.n_diff = delta.shape[0] - 1
 
+    def with_exog(self, exog_names):
+        return _Spec((self.p, self.d, self.q), (self.P, self.D, self.Q, self.s), self.trend,
+                     self.enforce_stationarity, self.enforce_invertibility, exog_names)
+
     @property
     def param_names(self):
         names = [_TREND_NAMES[power] for power in self.trend_powers]
+        names += [str(name) for name in self.exog_names]
         names += [f"ar.L{i}" for i in range(1, self.p + 1)]
         names += [f"ma.L{i}" for i in range(1, self.q + 1)]
         names += [f"ar.S.L{i * self.s}" for i in range(1, self.P + 1)]
         names += [f"ma.S.L{i * self.s}" for i in range(1, self.Q + 1)]
         return names + ["sigma2"]
 
+    @property
+    def title(self):
+        """statsmodels' model name, e.g. ``SARIMAX(1, 1, 1)x(1, 1, 1, 12)``."""
+        text = f"SARIMAX{(self.p, self.d, self.q)}"
+        return text + (f"x{(self.P, self.D, self.Q, self.s)}" if self.s else "")
+
     def split(self, params):
-        """(trend, ar, ma, seasonal ar, seasonal ma) slices of a parameter vector."""
+        """(trend, exog, ar, ma, seasonal ar, seasonal ma) slices of a parameter vector."""
         bounds = self._bounds
-        return tuple(params[bounds[i]:bounds[i + 1]] for i in range(5))
+        return tuple(params[bounds[i]:bounds[i + 1]] for i in range(6))
 
     def constrain(self, unconstrained):
-        trend, ar, ma, sar, sma = self.split(np.asarray(unconstrained, dtype=np.float64))
+        trend, exog, ar, ma, sar, sma = self.split(np.asarray(unconstrained, dtype=np.float64))
         if self.enforce_stationarity:
             ar, sar = constrain_stationary(ar), constrain_stationary(sar)
         if self.enforce_invertibility:
             ma, sma = -constrain_stationary(ma), -constrain_stationary(sma)
-        return np.concatenate([trend, ar, ma, sar, sma])
+        return np.concatenate([trend, exog, ar, ma, sar, sma])
 
     def unconstrain(self, constrained):
-        trend, ar, ma, sar, sma = self.split(np.asarray(constrained, dtype=np.float64))
+        trend, exog, ar, ma, sar, sma = self.split(np.asarray(constrained, dtype=np.float64))
         if self.enforce_stationarity:
             ar, sar = unconstrain_stationary(ar), unconstrain_stationary(sar)
         if self.enforce_invertibility:
             ma, sma = unconstrain_stationary(-ma), unconstrain_stationary(-sma)
-        return np.concatenate([trend, ar, ma, sar, sma])
+        return np.concatenate([trend, exog, ar, ma, sar, sma])
 
-    def polynomials(self, arma):
-        """Multiplied-out (phi, theta): w_t = sum phi_i w_{t-i} + e_t + sum theta_j e_{t-j}."""
-        trend, ar, ma, sar, sma = self.split(np.concatenate([np.zeros(self.k_trend), arma]))
+    def polynomials(self, params):
+        """Multiplied-out (phi, theta) of a parameter vector (sigma2 excluded or not).
+
+        w_t = sum phi_i w_{t-i} + e_t + sum theta_j e_{t-j}.
+        """
+        _, _, ar, ma, sar, sma = self.split(params)
         ar_poly = np.concatenate([[1.0], -ar])
         ma_poly = np.concatenate([[1.0], ma])
         if self.s:
@@ -184,32 +205,63 @@ class _Spec:
 # Likelihood evaluation (the kernels do the recursions).
 # ---------------------------------------------------------------------------
 class _Likelihood:
-    """Concentrated exact log-likelihood and CSS of one model on one series."""
+    """Concentrated exact log-likelihood and CSS of one model on one series.
 
-    def __init__(self, spec, y, backend, n_threads):
+    With regressors, u_t = y_t - x_t' beta follows the SARIMA model; the
+    differenced w_t = delta(L) u_t is what the (NaN-free) kernels filter. A
+    series with NaN goes through the augmented-state kernels instead, which
+    skip the update at a missing value.
+    """
+
+    def __init__(self, spec, y, exog, backend, n_threads):
         self.spec = spec
         self.y = y
+        self.exog = exog if exog is not None else np.zeros((y.shape[0], 0))
         self.n = y.shape[0]
-        self.w = np.ascontiguousarray(np.convolve(y, spec.delta)[spec.n_diff:self.n])
-        self.n_eff = self.w.shape[0]
-        self.trend = spec.trend_data(0, self.n)  # c_t rows for t = 0..n-1
+        k = spec.n_diff
+        self.n_eff = self.n - k
+        self.observed = ~np.isnan(y[k:])
+        self.n_obs = int(self.observed.sum())
+        self.missing = self.n_obs < self.n_eff
+        self.trend = spec.trend_data(0, self.n)
+        self.delta_lags = np.ascontiguousarray(spec.delta[1:])
+        self.w0 = np.ascontiguousarray(_difference(y, spec.delta))
+        self.dx = np.ascontiguousarray(_difference(self.exog, spec.delta))
         self.filter_kernel, self.backend = resolve_kernel("arima_kalman_filter", backend)
         self.loglike_kernel, _ = resolve_kernel("arima_kalman_loglike", self.backend)
         self.css_kernel, _ = resolve_kernel("arima_css_residuals", self.backend)
+        self.missing_filter_kernel, _ = resolve_kernel("arima_kalman_filter_missing", self.backend)
+        self.missing_loglike_kernel, _ = resolve_kernel("arima_kalman_loglike_missing",
+                                                        self.backend)
         self.n_threads = n_threads
 
     # -- one model's state-space pieces -------------------------------------------------
-    def pieces(self, params):
-        """(intercept, phi, theta, a0) of the Kalman filter for constrained ``params``."""
+    def beta(self, params):
+        return params[self.spec.k_trend:self.spec.k_trend + self.spec.k_exog]
+
+    def series(self, params):
+        """u_t = y_t - x_t' beta (the series whose SARIMA model is filtered)."""
+        return self.y - self.exog @ self.beta(params) if self.spec.k_exog else self.y
+
+    def differenced(self, params):
+        return self.w0 - self.dx @ self.beta(params) if self.spec.k_exog else self.w0
+
+    def pieces(self, params, n_total=None):
+        """(intercept, phi, theta, a0) of the Kalman filter for constrained ``params``.
+
+        ``intercept[j]`` is the trend term added after observation j + d + sD,
+        for observations up to ``n_total`` (default: the sample).
+        """
         spec = self.spec
         m = spec.m
+        n_total = self.n if n_total is None else n_total
         trend = params[:spec.k_trend]
-        phi_full, theta_full = spec.polynomials(params[spec.k_trend:])
+        phi_full, theta_full = spec.polynomials(params)
         phi = np.zeros(m)
         phi[:phi_full.shape[0]] = phi_full
         theta = np.zeros(m - 1)
         theta[:theta_full.shape[0]] = theta_full
-        c = self.trend @ trend if spec.k_trend else np.zeros(self.n)
+        c = spec.trend_data(0, n_total) @ trend if spec.k_trend else np.zeros(n_total)
         a0 = _stationary_mean(phi, c[0])
         if spec.k_trend:
             # The first n_diff observations only identify the differencing states:
@@ -221,16 +273,20 @@ class _Likelihood:
 
     def concentrated(self, sum_log_F, sum_squares):
         """(llf, sigma2) from the kernel sums, with sigma2 concentrated out."""
-        n = self.n_eff
+        n = self.n_obs
         sigma2 = sum_squares / n
         with np.errstate(divide="ignore", invalid="ignore"):
             llf = -0.5 * n * (np.log(2 * np.pi * sigma2) + 1.0) - 0.5 * sum_log_F
         return llf, sigma2
 
-    def batch_loglike(self, unconstrained_rows):
-        """Concentrated llf of each row of unconstrained parameters (one kernel call)."""
+    def batch_sums(self, constrained_rows):
+        """Kernel sums (sum log F, sum v^2 / F) of each row of constrained parameters.
+
+        Rows that are not stationary (possible with enforce_stationarity=False)
+        get NaN.
+        """
         spec = self.spec
-        rows = np.atleast_2d(unconstrained_rows)
+        rows = np.atleast_2d(constrained_rows)
         b = rows.shape[0]
         m = spec.m
         intercept = np.empty((b, self.n_eff))
@@ -239,48 +295,117 @@ class _Likelihood:
         a0 = np.empty((b, m))
         valid = np.ones(b, dtype=bool)
         for i in range(b):
-            params = spec.constrain(rows[i])
-            intercept[i], phi[i], theta[i], a0[i] = self.pieces(params)
+            intercept[i], phi[i], theta[i], a0[i] = self.pieces(rows[i])
             if not spec.enforce_stationarity and not spec.is_stationary(phi[i]):
                 valid[i] = False
                 phi[i] = 0.0
         sum_log_F = np.empty(b)
         sum_squares = np.empty(b)
-        self.loglike_kernel(self.w, intercept, phi, theta, a0, sum_log_F, sum_squares,
-                            self.n_threads)
-        llf, _ = self.concentrated(sum_log_F, sum_squares)
-        llf[~valid] = -np.inf
+        k = spec.n_diff
+        if self.missing:
+            if spec.k_exog:
+                u = np.stack([self.series(row) for row in rows])
+            else:
+                u = np.broadcast_to(self.y, (b, self.n))
+            tails = np.ascontiguousarray(u[:, k:])
+            lags0 = np.ascontiguousarray(u[:, k - 1::-1] if k else np.zeros((b, 0)))
+            self.missing_loglike_kernel(tails, lags0, self.delta_lags, intercept, phi, theta, a0,
+                                        sum_log_F, sum_squares, self.n_threads)
+        else:
+            if spec.k_exog:
+                w = np.ascontiguousarray(np.stack([self.differenced(row) for row in rows]))
+            else:
+                w = np.ascontiguousarray(np.broadcast_to(self.w0, (b, self.n_eff)))
+            self.loglike_kernel(w, intercept, phi, theta, a0, sum_log_F, sum_squares,
+                                self.n_threads)
+        sum_log_F[~valid] = np.nan
+        sum_squares[~valid] = np.nan
+        return sum_log_F, sum_squares
+
+    def batch_loglike(self, unconstrained_rows):
+        """Concentrated llf of each row of unconstrained parameters (one kernel call)."""
+        rows = np.atleast_2d(unconstrained_rows)
+        constrained = np.stack([self.spec.constrain(row) for row in rows])
+        llf, _ = self.concentrated(*self.batch_sums(constrained))
         llf[~np.isfinite(llf)] = -np.inf
         return llf
 
+    def full_loglike(self, params_rows):
+        """Unconcentrated llf of rows of constrained parameters with sigma2 last."""
+        rows = np.atleast_2d(params_rows)
+        sum_log_F, sum_squares = self.batch_sums(rows[:, :-1])
+        sigma2 = rows[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -0.5 * (self.n_obs * np.log(2 * np.pi * sigma2) + sum_log_F
+                           + sum_squares / sigma2)
+
     def filter(self, params):
-        """Run the Kalman filter once: (v, F, state, cov, llf, sigma2)."""
-        intercept, phi, theta, a0 = self.pieces(params)
-        m = self.spec.m
-        v = np.empty(self.n_eff)
-        F = np.empty(self.n_eff)
-        state = np.empty(m)
-        cov = np.empty((m, m))
-        self.filter_kernel(self.w, intercept, phi, theta, a0, v, F, state, cov, self.n_threads)
-        llf, sigma2 = self.concentrated(np.sum(np.log(F)), np.sum(v * v / F))
-        return v, F, state, cov, llf, sigma2
+        """Run the Kalman filter once: (v, F, llf, sigma2), v NaN where y is missing."""
+        if self.missing:
+            pred, F, _, _ = self.predict(params, self.n)
+            v = self.series(params)[self.spec.n_diff:] - pred
+        else:
+            intercept, phi, theta, a0 = self.pieces(params)
+            m = self.spec.m
+            v = np.empty(self.n_eff)
+            F = np.empty(self.n_eff)
+            self.filter_kernel(self.differenced(params), intercept, phi, theta, a0, v, F,
+                               np.empty(m), np.empty((m, m)), self.n_threads)
+        observed = self.observed
+        llf, sigma2 = self.concentrated(np.sum(np.log(F[observed])),
+                                        np.sum(v[observed] ** 2 / F[observed]))
+        return v, F, llf, sigma2
+
+    def predict(self, params, n_total, masked_from=None):
+        """One-step predictions of u_t for t in [d + sD, n_total) (y missing beyond n).
+
+        Observations from ``masked_from`` on are treated as missing (dynamic
+        prediction). Returns (prediction, F, final state, final covariance).
+        """
+        spec = self.spec
+        k = spec.n_diff
+        u = np.full(n_total, np.nan)
+        u[:self.n] = self.series(params)
+        if masked_from is not None:
+            u[max(masked_from, k):] = np.nan
+        intercept, phi, theta, a0 = self.pieces(params, n_total)
+        dim = spec.m + k
+        pred = np.empty(n_total - k)
+        F = np.empty(n_total - k)
+        state = np.empty(dim)
+        cov = np.empty((dim, dim))
+        self.missing_filter_kernel(np.ascontiguousarray(u[k:]),
+                                   np.ascontiguousarray(u[k - 1::-1] if k else np.zeros(0)),
+                                   self.delta_lags, intercept, phi, theta, a0, pred, F, state,
+                                   cov, self.n_threads)
+        return pred, F, state, cov
 
     # -- conditional sum of squares ------------------------------------------------------
     def css_residuals(self, params):
         spec = self.spec
-        phi, theta = spec.polynomials(params[spec.k_trend:])
+        phi, theta = spec.polynomials(params)
         # The trend term entering w_j (time j + n_diff) is c at the time before.
         c = self.trend @ params[:spec.k_trend] if spec.k_trend else np.zeros(self.n)
         intercept = np.ascontiguousarray(np.concatenate([[c[0]], c[:-1]])[spec.n_diff:])
         resid = np.empty(self.n_eff)
-        self.css_kernel(self.w, intercept, np.ascontiguousarray(phi),
-                        np.ascontiguousarray(theta), resid, self.n_threads)
+        self.css_kernel(np.ascontiguousarray(self.differenced(params)), intercept,
+                        np.ascontiguousarray(phi), np.ascontiguousarray(theta), resid,
+                        self.n_threads)
         return resid[spec.p_full:]
 
     def css_objective(self, unconstrained):
         resid = self.css_residuals(self.spec.constrain(unconstrained))
         value = np.dot(resid, resid) / max(resid.shape[0], 1)
         return value if np.isfinite(value) else 1e300
+
+
+def _difference(x, delta):
+    """delta(L) x along the first axis, dropping the first len(delta) - 1 rows."""
+    k = delta.shape[0] - 1
+    out = x[k:].copy() if x.ndim == 1 else x[k:].astype(np.float64, copy=True)
+    for j in range(1, k + 1):
+        out += delta[j] * x[k - j:x.shape[0] - j]
+    return out
 
 
 def _stationary_mean(phi, intercept):
@@ -414,72 +539,194 @@ class ARIMA(BaseEstimator):
         self.backend = backend
         self.n_jobs = n_jobs
 
-    def _spec(self):
+    def _spec(self, exog_names=()):
         return _Spec(self.order, self.seasonal_order, self.trend, self.enforce_stationarity,
-                     self.enforce_invertibility)
+                     self.enforce_invertibility, exog_names)
 
-    def fit(self, y, method="mle", start_params=None, maxiter=500):
+    def fit(self, y, exog=None, method="mle", start_params=None, maxiter=500):
         """Estimate the parameters.
 
         Parameters
         ----------
         y : array-like of shape (n,) or pandas.Series
-            The series; a Series with a DatetimeIndex gives dated forecasts.
+            The series; a Series with a DatetimeIndex, PeriodIndex or integer
+            index gives forecasts labelled as statsmodels labels them. NaN
+            marks a missing value (skipped by the Kalman filter); the first
+            d + sD values must be observed.
+        exog : array-like of shape (n, k) or (n,), optional
+            Regressors :math:`x_t` of a regression with SARIMA errors,
+            :math:`y_t = x_t^\top \beta + u_t`; their coefficients are
+            estimated jointly with the others by exact maximum likelihood
+            (statsmodels' ``SARIMAX(y, exog, mle_regression=True)``).
+            Forecasts then need the future regressors (``exog=`` of
+            :meth:`ARIMAResults.get_forecast`).
         method : {"mle", "css"}, default="mle"
-            Exact maximum likelihood (started from CSS) or conditional sum of squares.
+            Exact maximum likelihood or conditional sum of squares.
         start_params : array-like, optional
-            Starting values in ``params`` order (sigma2 last, ignored);
-            default: the CSS estimate.
+            Starting values in ``params`` order (sigma2 last, optional and
+            ignored: it is concentrated out). Default: several starts (the
+            CSS estimate, the Hannan-Rissanen regressions and zeros), keeping
+            the one that reaches the highest likelihood.
         maxiter : int, default=500
-            Iteration limit of L-BFGS-B; reaching it warns (ConvergenceWarning).
+            Iteration limit of L-BFGS-B.
 
         Returns
         -------
         results : ARIMAResults
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the optimiser stops without reporting success (the message
+            says why), or the result is not finite; ``results.converged`` is
+            then False.
         """
         if method not in ("mle", "css"):
             raise ValueError(f"method must be 'mle' or 'css', got {method!r}.")
-        spec = self._spec()
+        if (isinstance(maxiter, (bool, np.bool_)) or not isinstance(maxiter, numbers.Integral)
+                or maxiter < 1):
+            raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}.")
         values, index, name = _validate_series(y)
-        n = values.shape[0]
-        n_needed = spec.n_diff + max(spec.k_params + 2, spec.p_full + spec.q_full + 1)
-        if n < n_needed:
-            raise ValueError(f"y has {n} observations but order={tuple(self.order)} and "
-                             f"seasonal_order={tuple(self.seasonal_order)} need at least "
-                             f"{n_needed}; use a longer series or smaller orders.")
-        lik = _Likelihood(spec, values, self.backend, effective_n_threads(self.n_jobs))
+        exog_values, exog_names = _validate_exog(exog, values.shape[0])
+        spec = self._spec(exog_names)
+        lik = _make_likelihood(spec, values, exog_values, self.backend,
+                               effective_n_threads(self.n_jobs), method)
         # L-BFGS-B's tiny BLAS calls are much slower on several threads.
         with blas_single_threaded():
-            params, sigma2, llf, converged = self._estimate(lik, method, start_params, maxiter)
+            params, sigma2, llf, converged, reason = _estimate(lik, method, start_params,
+                                                               maxiter)
         if not converged:
-            warnings.warn(f"ARIMA{spec.p, spec.d, spec.q}x{spec.P, spec.D, spec.Q, spec.s}: the "
-                          f"optimiser did not converge in {maxiter} iterations; raise maxiter or "
-                          "check the orders.", ConvergenceWarning, stacklevel=2)
+            warnings.warn(f"{spec.title}: the fit did not converge ({reason}); the estimates "
+                          "may not be the maximum. Try other start_params, a larger maxiter "
+                          "or other orders.", ConvergenceWarning, stacklevel=2)
+        from ._arima_results import ARIMAResults
+
         self.results_ = ARIMAResults(self, spec, lik, np.append(params, sigma2), float(llf),
                                      method, bool(converged), index, name)
         return self.results_
 
-    def _estimate(self, lik, method, start_params, maxiter):
-        """(params without sigma2, sigma2, llf, converged)."""
-        spec = lik.spec
-        x0 = _css_start(lik) if start_params is None else spec.unconstrain(
-            np.asarray(start_params, dtype=np.float64)[:spec.k_params - 1])
-        if method == "css":
-            x, converged = _minimise_css(lik, x0, maxiter)
-            params = spec.constrain(x)
-            resid = lik.css_residuals(params)
-            sigma2 = float(np.dot(resid, resid) / resid.shape[0])
-            n_used = resid.shape[0]
-            llf = -0.5 * n_used * (np.log(2 * np.pi * sigma2) + 1.0)
-        else:
-            x, converged = _minimise_mle(lik, x0, maxiter)
-            params = spec.constrain(x)
-            llf, sigma2 = lik.filter(params)[4:]
-        return params, sigma2, llf, converged
+    def filter(self, y, params, exog=None):
+        """Results at given parameters, without estimation (statsmodels' ``model.filter``).
+
+        Parameters
+        ----------
+        y, exog
+            As in :meth:`fit`.
+        params : array-like of shape (k_params,)
+            All parameters in ``params`` order, sigma2 last.
+
+        Returns
+        -------
+        results : ARIMAResults
+            ``llf`` is the log-likelihood at ``params`` (not concentrated);
+            ``converged`` is False (nothing was estimated).
+        """
+        from ._arima_results import ARIMAResults, _llf_obs
+
+        values, index, name = _validate_series(y)
+        exog_values, exog_names = _validate_exog(exog, values.shape[0])
+        spec = self._spec(exog_names)
+        params = np.asarray(params, dtype=np.float64).reshape(-1)
+        if params.shape[0] != spec.k_params:
+            raise ValueError(f"params must hold {spec.k_params} values {spec.param_names}, got "
+                             f"{params.shape[0]}.")
+        if not np.all(np.isfinite(params)) or params[-1] <= 0:
+            raise ValueError("params must be finite with a positive sigma2 (last).")
+        lik = _make_likelihood(spec, values, exog_values, self.backend,
+                               effective_n_threads(self.n_jobs))
+        llf = float(_llf_obs(lik, params).sum())
+        self.results_ = ARIMAResults(self, spec, lik, params, llf, "filter", False, index, name)
+        return self.results_
+
+
+class SARIMAX(ARIMA):
+    """statsmodels' name for :class:`ARIMA` (same parameters, same model).
+
+    ``SARIMAX(order, seasonal_order, trend).fit(y, exog)`` fits what
+    ``statsmodels.tsa.statespace.sarimax.SARIMAX(y, exog, order=order,
+    seasonal_order=seasonal_order, trend=trend).fit()`` fits; see
+    :class:`ARIMA` for the parameters and the math.
+    """
+
+
+def _make_likelihood(spec, values, exog, backend, n_threads, method="mle"):
+    """Check that the series can be fitted and build its likelihood; clear errors."""
+    n = values.shape[0]
+    n_needed = spec.n_diff + max(spec.k_params + 2, spec.p_full + spec.q_full + 1)
+    if n < n_needed:
+        raise ValueError(f"y has {n} observations but {spec.title} with {spec.k_exog} regressors "
+                         f"needs at least {n_needed}; use a longer series or smaller orders.")
+    if np.isnan(values[:spec.n_diff]).any():
+        raise ValueError(f"y has missing values (NaN) among its first d + sD = {spec.n_diff} "
+                         "observations, which start the differencing; drop them.")
+    lik = _Likelihood(spec, values, exog, backend, n_threads)
+    if lik.missing and method == "css":
+        raise ValueError("method='css' needs a complete series; y has NaN. Use method='mle' "
+                         "(the Kalman filter skips missing values).")
+    w = lik.w0[~np.isnan(lik.w0)]
+    if lik.n_obs < spec.k_params + 2 or w.shape[0] == 0:
+        raise ValueError(f"y has only {lik.n_obs} observed values after differencing; "
+                         f"{spec.title} needs at least {spec.k_params + 2}.")
+    if np.ptp(w) == 0 and spec.k_exog == 0:
+        raise ValueError(f"y is constant after differencing (d={spec.d}, D={spec.D}): the "
+                         "innovation variance is zero and the likelihood is unbounded. Fit "
+                         "fewer differences, or do not model a constant series.")
+    return lik
+
+
+def _estimate(lik, method, start_params, maxiter):
+    """(params without sigma2, sigma2, llf, converged, reason for not converging)."""
+    spec = lik.spec
+    if start_params is not None:
+        starts = [spec.unconstrain(_check_start_params(start_params, spec))]
+    elif method == "css":
+        starts = [_css_start(lik, refine=False)]
+    else:
+        starts = _starts(lik)
+    if method == "css":
+        x, converged, reason = _minimise_css(lik, starts[0], maxiter)
+        params = spec.constrain(x)
+        resid = lik.css_residuals(params)
+        n_used = resid.shape[0]
+        sigma2 = float(np.dot(resid, resid) / n_used)
+        llf = -0.5 * n_used * (np.log(2 * np.pi * sigma2) + 1.0)
+    else:
+        x, converged, reason = _minimise_mle_multistart(lik, starts, maxiter)
+        params = spec.constrain(x)
+        llf, sigma2 = lik.filter(params)[2:]
+    if converged and not (np.all(np.isfinite(params)) and np.isfinite(llf)
+                          and np.isfinite(sigma2) and sigma2 > 0):
+        converged, reason = False, "the log-likelihood or the parameters are not finite"
+    return params, sigma2, llf, converged, reason
+
+
+def _check_start_params(start_params, spec):
+    start = np.asarray(start_params, dtype=np.float64).reshape(-1)
+    k = spec.k_params
+    if start.shape[0] not in (k - 1, k):
+        raise ValueError(f"start_params must hold {k - 1} or {k} values ({spec.param_names}), "
+                         f"got {start.shape[0]}.")
+    start = start[:k - 1]
+    if not np.all(np.isfinite(start)):
+        raise ValueError("start_params must be finite.")
+    _, _, ar, ma, sar, sma = spec.split(start)
+    if spec.enforce_stationarity and not (_is_stationary_poly(ar, range(1, spec.p + 1))
+                                          and _is_stationary_poly(sar, range(1, spec.P + 1))):
+        raise ValueError("start_params has non-stationary autoregressive coefficients while "
+                         "enforce_stationarity=True; give stationary ones (all roots of the AR "
+                         "polynomials outside the unit circle) or omit start_params.")
+    if spec.enforce_invertibility and not (_is_stationary_poly(-ma, range(1, spec.q + 1))
+                                           and _is_stationary_poly(-sma, range(1, spec.Q + 1))):
+        raise ValueError("start_params has non-invertible moving-average coefficients while "
+                         "enforce_invertibility=True; give invertible ones or omit start_params.")
+    return start
 
 
 def _validate_series(y):
-    """(float64 values, pandas index or None, name) of a 1-D series; clear errors."""
+    """(float64 values, pandas index or None, name) of a 1-D series; clear errors.
+
+    NaN marks a missing value; infinite values are refused.
+    """
     index, name = None, None
     if hasattr(y, "index") and hasattr(y, "to_numpy"):
         index = y.index
@@ -499,10 +746,39 @@ def _validate_series(y):
     if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"y must hold real numbers, got dtype {values.dtype}.")
     values = np.ascontiguousarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("y contains NaN or infinite values; fill or drop them (missing "
-                         "observations are not supported).")
+    if np.isinf(values).any():
+        raise ValueError("y contains infinite values; replace them (NaN marks a missing value).")
+    if np.isnan(values).all():
+        raise ValueError("y has no observed values (all NaN).")
     return values, index, name
+
+
+def _validate_exog(exog, n, what="exog"):
+    """(float64 array (n, k), column names) of regressors with n rows; (None, []) for None."""
+    if exog is None:
+        return None, []
+    names = None
+    if hasattr(exog, "columns"):
+        names = [str(column) for column in exog.columns]
+    elif hasattr(exog, "name") and hasattr(exog, "to_numpy"):
+        names = [str(exog.name) if exog.name is not None else "x1"]
+    values = np.asarray(exog.to_numpy() if hasattr(exog, "to_numpy") else exog)
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype,
+                                                                  np.complexfloating):
+        raise TypeError(f"{what} must hold real numbers, got dtype {values.dtype}.")
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (n_obs, n_regressors), got shape {values.shape}.")
+    if values.shape[0] != n:
+        raise ValueError(f"{what} has {values.shape[0]} rows but {n} are needed (one per "
+                         f"{'observation of y' if what == 'exog' else 'predicted step'}).")
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what} contains NaN or infinite values; regressors must be complete.")
+    if names is None:
+        names = [f"x{i + 1}" for i in range(values.shape[1])]
+    return values, names
 
 
 def _lag_matrix(x, lags, start):
@@ -554,9 +830,19 @@ def _is_stationary_poly(coefficients, lags):
 
 
 def _regression_start(lik):
-    """Constrained start values: Hannan-Rissanen regressions, non-seasonal then seasonal."""
+    """Constrained start values: OLS for the regressors, then Hannan-Rissanen regressions
+    (non-seasonal, then seasonal) on the differenced regression residuals."""
     spec = lik.spec
-    w = lik.w
+    w = lik.w0
+    if lik.missing:
+        # Start values only: interpolate the gaps linearly.
+        positions = np.arange(w.shape[0])
+        seen = ~np.isnan(w)
+        w = np.interp(positions, positions[seen], w[seen])
+    beta = np.zeros(spec.k_exog)
+    if spec.k_exog:
+        beta = np.linalg.lstsq(lik.dx, w, rcond=None)[0]
+        w = w - lik.dx @ beta
     trend = lik.trend[:w.shape[0]] if spec.k_trend else None
     params_trend, ar, ma = _hannan_rissanen(w, list(range(1, spec.p + 1)),
                                             list(range(1, spec.q + 1)), trend)
@@ -569,34 +855,73 @@ def _regression_start(lik):
     if spec.enforce_invertibility:
         ma = ma if _is_stationary_poly(-ma, range(1, spec.q + 1)) else 0 * ma
         sma = sma if _is_stationary_poly(-sma, range(1, spec.Q + 1)) else 0 * sma
-    return np.concatenate([params_trend, ar, ma, sar, sma])
+    return np.concatenate([params_trend, beta, ar, ma, sar, sma])
 
 
 def _css_start(lik, refine=True):
     """Unconstrained start values: the regression estimate, refined by CSS."""
     spec = lik.spec
     x0 = spec.unconstrain(_regression_start(lik))
-    if spec.k_arma == 0 or not refine:
+    if spec.k_arma == 0 or not refine or lik.missing:
         return x0
     # A start value only: at most 30 steps, fewer once CSS improves by < 1e-7 relative.
-    x, _ = _minimise_css(lik, x0, 30, ftol=1e-7)
+    x, _, _ = _minimise_css(lik, x0, 30, ftol=1e-7)
     # Keep the start away from the boundary of the stationary / invertible region.
-    x[spec.k_trend:] = np.clip(x[spec.k_trend:], -3.0, 3.0)
+    x[spec.k_trend + spec.k_exog:] = np.clip(x[spec.k_trend + spec.k_exog:], -3.0, 3.0)
     return x
+
+
+def _starts(lik):
+    """Distinct unconstrained starts: CSS-refined, Hannan-Rissanen, and zero ARMA terms."""
+    spec = lik.spec
+    regression = spec.unconstrain(_regression_start(lik))
+    zero = regression.copy()
+    zero[spec.k_trend + spec.k_exog:] = 0.0
+    starts = []
+    for start in (_css_start(lik), regression, zero):
+        if np.all(np.isfinite(start)) and not any(np.allclose(start, other, rtol=1e-6,
+                                                              atol=1e-8) for other in starts):
+            starts.append(start)
+    return starts or [zero]
 
 
 def _minimise_css(lik, x0, maxiter, ftol=2.2e-9):
     if x0.shape[0] == 0:
-        return x0, True
+        return x0, True, ""
     result = optimize.minimize(lik.css_objective, x0, method="L-BFGS-B",
                                options={"maxiter": maxiter, "ftol": ftol})
-    return result.x, bool(result.success) or result.nit < maxiter
+    return result.x, bool(result.success), f"L-BFGS-B: {result.message}"
 
 
-def _minimise_mle(lik, x0, maxiter):
+# Each start runs this many L-BFGS-B iterations; the best one then runs to convergence.
+_SCREEN_ITERATIONS = 25
+
+
+def _minimise_mle_multistart(lik, starts, maxiter):
+    """Maximise the likelihood from each start, keep the best: (x, converged, reason).
+
+    Every start runs a short screening optimisation; the one with the highest
+    likelihood is then optimised to convergence (a start that converged
+    during the screening is kept as it is).
+    """
+    if starts[0].shape[0] == 0:
+        return starts[0], True, ""
+    if len(starts) == 1:
+        return _minimise_mle(lik, starts[0], maxiter)
+    screened = [_minimise_mle(lik, x0, min(_SCREEN_ITERATIONS, maxiter), keep_result=True)
+                for x0 in starts]
+    best = max(screened, key=lambda item: -item[3].fun if np.isfinite(item[3].fun) else -np.inf)
+    x, converged, reason, result = best
+    if converged or maxiter <= _SCREEN_ITERATIONS:
+        return x, converged, reason
+    return _minimise_mle(lik, x, maxiter - result.nit)
+
+
+def _minimise_mle(lik, x0, maxiter, keep_result=False):
+    """L-BFGS-B on the concentrated llf, central-difference gradient in one kernel call."""
     if x0.shape[0] == 0:
-        return x0, True
-    scale = 1.0 / lik.n_eff
+        return (x0, True, "", None) if keep_result else (x0, True, "")
+    scale = 1.0 / lik.n_obs
 
     def objective(x):
         rows, h = _central_gradient_stencil(x)
@@ -610,300 +935,17 @@ def _minimise_mle(lik, x0, maxiter):
 
     result = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
                                options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-7})
-    converged = result.nit < maxiter and np.isfinite(result.fun)
-    return result.x, bool(converged)
+    if result.fun >= 1e300:
+        result.fun = np.inf
+    converged = bool(result.success) and np.isfinite(result.fun)
+    reason = "" if converged else (
+        "the log-likelihood is not finite" if not np.isfinite(result.fun)
+        else f"L-BFGS-B: {result.message}")
+    if keep_result:
+        return result.x, converged, reason, result
+    return result.x, converged, reason
 
 
-class PredictionResults:
-    """Forecasts with their variances: ``predicted_mean``, ``var_pred_mean``, ``conf_int``."""
-
-    def __init__(self, mean, variance, index, name):
-        self._mean = mean
-        self._variance = variance
-        self._index = index
-        self._name = name
-
-    @property
-    def predicted_mean(self):
-        if self._index is None:
-            return self._mean.copy()
-        import pandas as pd
-
-        return pd.Series(self._mean, index=self._index, name="predicted_mean")
-
-    @property
-    def var_pred_mean(self):
-        if self._index is None:
-            return self._variance.copy()
-        import pandas as pd
-
-        return pd.Series(self._variance, index=self._index, name="var_pred_mean")
-
-    @property
-    def se_mean(self):
-        return np.sqrt(self.var_pred_mean)
-
-    def conf_int(self, alpha=0.05):
-        """Normal (1 - alpha) intervals: ndarray (steps, 2), or a DataFrame for pandas input."""
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}.")
-        z = stats.norm.ppf(1 - alpha / 2)
-        half = z * np.sqrt(self._variance)
-        bounds = np.column_stack([self._mean - half, self._mean + half])
-        if self._index is None:
-            return bounds
-        import pandas as pd
-
-        label = self._name if self._name is not None else "y"
-        return pd.DataFrame(bounds, index=self._index, columns=[f"lower {label}", f"upper {label}"])
-
-    def summary_frame(self, alpha=0.05):
-        import pandas as pd
-
-        bounds = np.asarray(self.conf_int(alpha))
-        return pd.DataFrame({"mean": self._mean, "mean_se": np.sqrt(self._variance),
-                             "mean_ci_lower": bounds[:, 0], "mean_ci_upper": bounds[:, 1]},
-                            index=self._index)
-
-
-class ARIMAResults:
-    """A fitted :class:`ARIMA`: parameters, likelihood, residuals and forecasts.
-
-    Attributes
-    ----------
-    params : pandas.Series
-        Trend, ar.L*, ma.L*, ar.S.L*, ma.S.L*, sigma2 (statsmodels' names and order).
-    llf, aic, bic, aicc : float
-        Log-likelihood and information criteria, with statsmodels' definitions
-        (``nobs_effective = n - d - sD`` observations, ``df_model`` parameters
-        counting sigma2).
-    order, seasonal_order, trend : the model's specification.
-    converged : bool
-    backend : str
-        The kernel backend that ran.
-    """
-
-    def __init__(self, model, spec, lik, params, llf, method, converged, index, name):
-        import pandas as pd
-
-        self.model = model
-        self._spec = spec
-        self._lik = lik
-        self.params = pd.Series(params, index=spec.param_names, name="params")
-        self.llf = llf
-        self.method = method
-        self.converged = converged
-        self.order = (spec.p, spec.d, spec.q)
-        self.seasonal_order = (spec.P, spec.D, spec.Q, spec.s)
-        self.trend = spec.trend
-        self.backend = lik.backend
-        self.nobs = lik.n
-        self.nobs_effective = lik.n_eff
-        self.df_model = spec.k_params
-        self._index = index
-        self._name = name
-        self._filtered = None
-
-    # -- information criteria -----------------------------------------------------------
-    @property
-    def aic(self):
-        return -2.0 * self.llf + 2.0 * self.df_model
-
-    @property
-    def bic(self):
-        return -2.0 * self.llf + self.df_model * np.log(self.nobs_effective)
-
-    @property
-    def aicc(self):
-        k, n = self.df_model, self.nobs_effective
-        if n - k - 1 <= 0:
-            return np.inf
-        return self.aic + 2.0 * k * (k + 1) / (n - k - 1)
-
-    @property
-    def sigma2(self):
-        return float(self.params.iloc[-1])
-
-    # -- filter output (computed once, on first use) ------------------------------------
-    def _filter_output(self):
-        if self._filtered is None:
-            params = self.params.to_numpy()[:-1]
-            v, F, state, cov, _, _ = self._lik.filter(params)
-            self._filtered = (v, F, state, cov, self._presample_residuals(params))
-        return self._filtered
-
-    def _augmented(self, params):
-        """Augmented (Z, T, R) with state (alpha_1..alpha_m, y_{t-1}..y_{t-n_diff})."""
-        spec = self._spec
-        m, k = spec.m, spec.n_diff
-        _, phi, theta, _ = self._lik.pieces(params)
-        design = np.concatenate([[1.0], np.zeros(m - 1), -spec.delta[1:]])
-        transition = np.zeros((m + k, m + k))
-        transition[:m, 0] = phi
-        transition[:m - 1, 1:m] += np.eye(m - 1)
-        if k:
-            transition[m] = design
-            transition[m + 1:, m:m + k - 1] = np.eye(k - 1)
-        selection = np.concatenate([[1.0], theta, np.zeros(k)])
-        return design, transition, selection, phi, theta
-
-    def _diffuse_layout(self, phi, theta):
-        """statsmodels' SARIMAX state layout: (Z, T, R) with the differencing states first.
-
-        States: d integration states, D blocks of s seasonal states (a cyclic
-        shift), then the m ARMA states. Used for the first d + sD one-step
-        errors, whose values depend on how the approximate diffuse prior is
-        laid out.
-        """
-        spec = self._spec
-        d, D, s, m = spec.d, spec.D, spec.s, spec.m
-        k = d + s * D
-        seasonal_row = np.zeros(s)
-        if s:
-            seasonal_row[-1] = 1.0
-        design = np.concatenate([np.ones(d), np.tile(seasonal_row, D), [1.0], np.zeros(m - 1)])
-        transition = np.zeros((k + m, k + m))
-        transition[k:, k] = phi
-        transition[k:k + m - 1, k + 1:] += np.eye(m - 1)
-        for block in range(D):
-            start, stop = d + block * s, d + (block + 1) * s
-            transition[start + 1:stop, start:stop - 1] = np.eye(s - 1)
-            transition[start, stop - 1] = 1.0
-            if block < D - 1:
-                transition[start, stop + s - 1] = 1.0
-            transition[start, k] = 1.0
-        if d:
-            transition[np.triu_indices(d)] = 1.0
-            transition[:d, d:k] = np.tile(seasonal_row, D)
-            transition[:d, k] = 1.0
-        selection = np.concatenate([np.zeros(k), [1.0], theta])
-        return design, transition, selection
-
-    def _presample_residuals(self, params):
-        """One-step errors of the first d + sD observations, as statsmodels computes them.
-
-        statsmodels gives its differencing states the approximate diffuse
-        prior N(0, 1e6 I) (and the ARMA states their stationary distribution)
-        and runs the filter on the full state; the dense filter below does the
-        same for the first d + sD observations only (after them, the
-        differenced-series filter of the kernels is exact).
-        """
-        spec = self._spec
-        k, m = spec.n_diff, spec.m
-        if k == 0:
-            return np.zeros(0)
-        sigma2 = self.sigma2
-        _, phi, theta, _ = self._lik.pieces(params)
-        design, transition, selection = self._diffuse_layout(phi, theta)
-        y = self._lik.y
-        c = self._lik.trend @ params[:spec.k_trend] if spec.k_trend else np.zeros(self.nobs)
-        a = np.concatenate([np.zeros(k), _stationary_mean(phi, c[0])])
-        P = np.zeros((m + k, m + k))
-        P[k:, k:] = sigma2 * stationary_cov(phi, theta)
-        P[:k, :k] = _DIFFUSE_VARIANCE * np.eye(k)
-        noise = sigma2 * np.outer(selection, selection)
-        errors = np.empty(k)
-        for t in range(k):
-            v = y[t] - design @ a
-            F = design @ P @ design
-            gain = P @ design / F
-            errors[t] = v
-            a = transition @ (a + gain * v)
-            a[k] += c[t]
-            P = transition @ (P - np.outer(gain, design @ P)) @ transition.T + noise
-        return errors
-
-    @property
-    def resid(self):
-        v, _, _, _, presample = self._filter_output()
-        return self._wrap(np.concatenate([presample, v]), "resid")
-
-    @property
-    def fittedvalues(self):
-        v, _, _, _, presample = self._filter_output()
-        return self._wrap(self._lik.y - np.concatenate([presample, v]), "fittedvalues")
-
-    def _wrap(self, values, name):
-        if self._index is None:
-            return values
-        import pandas as pd
-
-        return pd.Series(values, index=self._index, name=name)
-
-    # -- forecasts ----------------------------------------------------------------------
-    def get_forecast(self, steps=1):
-        """Forecasts of the next ``steps`` values with their variances (PredictionResults)."""
-        if (isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral)
-                or steps < 1):
-            raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-        spec = self._spec
-        m, k = spec.m, spec.n_diff
-        params = self.params.to_numpy()[:-1]
-        sigma2 = self.sigma2
-        _, _, state, cov, _ = self._filter_output()
-        design, transition, selection, _, _ = self._augmented(params)
-        y = self._lik.y
-        n = self.nobs
-        x = np.concatenate([state, y[n - 1::-1][:k] if k else np.zeros(0)])
-        P = np.zeros((m + k, m + k))
-        P[:m, :m] = cov * sigma2
-        noise = sigma2 * np.outer(selection, selection)
-        trend = self._lik.spec.trend_data(n, n + steps) @ params[:spec.k_trend] if spec.k_trend \
-            else np.zeros(steps)
-        mean = np.empty(steps)
-        variance = np.empty(steps)
-        for h in range(steps):
-            mean[h] = design @ x
-            variance[h] = design @ P @ design
-            x = transition @ x
-            x[0] += trend[h]
-            P = transition @ P @ transition.T + noise
-        return PredictionResults(mean, variance, self._forecast_index(steps), self._name)
-
-    def forecast(self, steps=1):
-        """Point forecasts of the next ``steps`` values."""
-        return self.get_forecast(steps).predicted_mean
-
-    def _forecast_index(self, steps):
-        if self._index is None:
-            return None
-        import pandas as pd
-
-        index = self._index
-        if isinstance(index, pd.DatetimeIndex):
-            freq = index.freq or (pd.infer_freq(index) if len(index) >= 3 else None)
-            if freq is not None:
-                return pd.date_range(start=index[-1], periods=steps + 1, freq=freq)[1:]
-        if isinstance(index, pd.RangeIndex):
-            return pd.RangeIndex(index.stop, index.stop + steps * index.step, index.step)
-        return pd.RangeIndex(len(index), len(index) + steps)
-
-    # -- summary ------------------------------------------------------------------------
-    def summary(self):
-        """A plain-text table of the model, its criteria and its parameters."""
-        spec = self._spec
-        title = f"SARIMAX{self.order}x{self.seasonal_order}" if spec.s else f"ARIMA{self.order}"
-        lines = [
-            "fastscratch ARIMA results",
-            "=" * 52,
-            f"{'Model:':<22}{title}",
-            f"{'Trend:':<22}{self.trend}",
-            f"{'Method:':<22}{self.method}",
-            f"{'Observations:':<22}{self.nobs} ({self.nobs_effective} after differencing)",
-            f"{'Log likelihood:':<22}{self.llf:.4f}",
-            f"{'AIC / AICc / BIC:':<22}{self.aic:.3f} / {self.aicc:.3f} / {self.bic:.3f}",
-            f"{'Converged:':<22}{self.converged}",
-            f"{'Backend:':<22}{self.backend}",
-            "-" * 52,
-            f"{'parameter':<22}{'estimate':>18}",
-        ]
-        lines += [f"{name:<22}{value:>18.6f}" for name, value in self.params.items()]
-        lines.append("=" * 52)
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return f"<ARIMAResults order={self.order} seasonal_order={self.seasonal_order} " \
-               f"trend={self.trend!r} llf={self.llf:.4f}>"
-
-
-from ._arima_auto import auto_arima  # noqa: E402  (uses ARIMA above)
+# Imported last: both use the definitions above.
+from ._arima_auto import auto_arima
+from ._arima_results import ARIMAResults, PredictionResults
