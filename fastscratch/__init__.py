@@ -29,6 +29,7 @@ _LAZY_EXPORTS = {
     "XGBRegressor": "fastscratch.boosting",
     "XGBClassifier": "fastscratch.boosting",
     "ARIMA": "fastscratch.timeseries.arima",
+    "SARIMAX": "fastscratch.timeseries.arima",
     "auto_arima": "fastscratch.timeseries.arima",
     "LSTMForecaster": "fastscratch.timeseries.lstm",
     "UNet": "fastscratch.segmentation.unet",
@@ -38,6 +39,8 @@ __all__ = ["__version__", "config_context", "get_config", "set_config", *_LAZY_E
 
 
 def __getattr__(name):
+    if name == "datasets":  # fastscratch.datasets.load_... after a plain `import fastscratch`
+        return importlib.import_module("fastscratch.datasets")
     module_name = _LAZY_EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'fastscratch' has no attribute {name!r}")
