@@ -426,3 +426,14 @@ def test_forecast_index(index, expected_first):
     if isinstance(index, (pd.PeriodIndex, pd.DatetimeIndex)):
         assert type(forecast.index) is type(index)
         assert res.forecast(forecast.index[-1]).index.equals(forecast.index)
+
+
+def test_datasets_after_plain_import():
+    """fastscratch.datasets.load_electric_production() works after `import fastscratch`."""
+    import subprocess
+    import sys
+
+    code = ("import fastscratch; y = fastscratch.datasets.load_electric_production(); "
+            "print(len(y), y.index.freqstr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["397", "MS"]
