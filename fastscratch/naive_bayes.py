@@ -165,10 +165,13 @@ def _encode_labels(y):
         low, high = y.min(), y.max()
         span = int(high) - int(low) + 1
         if span <= max(1 << 16, y.size):
-            offset = (y - low).astype(np.intp, copy=False)
+            # The differences fit in y's own dtype (they are below span) unless it is
+            # narrower than intp, where the subtraction could wrap: widen it first.
+            offset = (y.astype(np.intp) - np.intp(low) if y.dtype.itemsize < 8
+                      else (y - low).astype(np.intp, copy=False))
             present = np.bincount(offset, minlength=span) > 0
             position = np.cumsum(present) - 1
-            classes = (np.flatnonzero(present) + int(low)).astype(y.dtype)
+            classes = np.flatnonzero(present).astype(y.dtype) + low
             return classes, position[offset].astype(np.intp, copy=False)
     classes, y_index = np.unique(y, return_inverse=True)
     return classes, y_index.reshape(-1).astype(np.intp, copy=False)

@@ -347,18 +347,24 @@ cdef inline void merge_class_moments(double* weight, double* mean, double* m2, i
 
 
 cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
-                          const double[::1] sample_weight, intp_t start, intp_t stop,
+                          const double[::1] sample_weight, const double* shift,
+                          intp_t start, intp_t stop,
                           intp_t block_rows, intp_t n_classes,
                           double* weight, double* mean, double* m2,
                           double* block_weight, double* block_mean, double* block_m2,
                           char* seen, intp_t* present) noexcept nogil:
-    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order."""
+    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order.
+
+    The means are kept relative to ``shift`` (a row of each class), so they are
+    small numbers whose differences in the merges lose nothing.
+    """
     cdef intp_t n_features = X.shape[1]
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef intp_t block_start, block_stop, i, j, c, p, n_present
     cdef double w, diff
     cdef double* row_mean
     cdef double* row_m2
+    cdef const double* row_shift
     block_start = start
     while block_start < stop:
         block_stop = min(block_start + block_rows, stop)
@@ -376,8 +382,9 @@ cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
                 memset(&block_m2[c * n_features], 0, n_features * sizeof(double))
             w = sample_weight[i] if weighted else 1.0
             block_weight[c] = block_weight[c] + w
+            row_shift = &shift[c * n_features]
             for j in range(n_features):
-                row_mean[j] = row_mean[j] + w * <double> X[i, j]
+                row_mean[j] = row_mean[j] + w * (<double> X[i, j] - row_shift[j])
         for p in range(n_present):
             c = present[p]
             seen[c] = 0
@@ -393,8 +400,9 @@ cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
             w = sample_weight[i] if weighted else 1.0
             row_mean = &block_mean[c * n_features]
             row_m2 = &block_m2[c * n_features]
+            row_shift = &shift[c * n_features]
             for j in range(n_features):
-                diff = <double> X[i, j] - row_mean[j]
+                diff = (<double> X[i, j] - row_shift[j]) - row_mean[j]
                 row_m2[j] = row_m2[j] + w * diff * diff
         for p in range(n_present):
             c = present[p]
@@ -409,6 +417,7 @@ def _gaussian_moments(const floating[:, ::1] X,                 # IN
                       const intp_t[::1] y_index,                # IN
                       const double[::1] sample_weight,          # IN (empty: unit weights)
                       intp_t block_rows,                        # IN
+                      double[:, ::1] shift,                     # OUT (scratch)
                       double[:, ::1] chunk_weight,              # OUT (scratch, zeros)
                       double[:, :, ::1] chunk_mean,             # OUT (scratch, zeros)
                       double[:, :, ::1] chunk_m2,               # OUT (scratch, zeros)
@@ -421,11 +430,12 @@ def _gaussian_moments(const floating[:, ::1] X,                 # IN
     cdef intp_t n_classes = class_weight.shape[0]
     cdef intp_t n_chunks = chunk_weight.shape[0]
     cdef intp_t chunk_rows = (n_samples + n_chunks - 1) // n_chunks
-    cdef intp_t chunk, c, start, stop
+    cdef intp_t chunk, c, i, j, start, stop, found = 0
     cdef double* block_weight = NULL
     cdef double* block_mean = NULL
     cdef double* block_m2 = NULL
     cdef char* seen = NULL
+    cdef char* class_seen = NULL
     cdef intp_t* present = NULL
 
     class_weight[:] = 0.0
@@ -433,6 +443,21 @@ def _gaussian_moments(const floating[:, ::1] X,                 # IN
     m2[:, :] = 0.0
     if n_samples == 0 or n_features == 0:
         return
+    with nogil:
+        # shift[c] = the first row of class c (0 for a class with no row).
+        class_seen = <char*> malloc(n_classes * sizeof(char))
+        memset(class_seen, 0, n_classes * sizeof(char))
+        shift[:, :] = 0.0
+        for i in range(n_samples):
+            c = y_index[i]
+            if not class_seen[c]:
+                class_seen[c] = 1
+                for j in range(n_features):
+                    shift[c, j] = <double> X[i, j]
+                found = found + 1
+                if found == n_classes:
+                    break
+        free(class_seen)
     with nogil, parallel(num_threads=n_threads):
         # Thread-local block buffers, reused by every chunk of the thread.
         block_weight = <double*> malloc(n_classes * sizeof(double))
@@ -444,7 +469,8 @@ def _gaussian_moments(const floating[:, ::1] X,                 # IN
         for chunk in prange(n_chunks, schedule="dynamic"):
             start = chunk * chunk_rows
             stop = min(start + chunk_rows, n_samples)
-            moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, n_classes,
+            moments_of_rows(X, y_index, sample_weight, &shift[0, 0], start, stop, block_rows,
+                            n_classes,
                             &chunk_weight[chunk, 0], &chunk_mean[chunk, 0, 0],
                             &chunk_m2[chunk, 0, 0], block_weight, block_mean, block_m2,
                             seen, present)
@@ -460,6 +486,10 @@ def _gaussian_moments(const floating[:, ::1] X,                 # IN
                     merge_class_moments(&class_weight[c], &mean[c, 0], &m2[c, 0], n_features,
                                         chunk_weight[chunk, c], &chunk_mean[chunk, c, 0],
                                         &chunk_m2[chunk, c, 0])
+        for c in range(n_classes):
+            if class_weight[c] != 0.0:
+                for j in range(n_features):
+                    mean[c, j] = mean[c, j] + shift[c, j]
 
 
 def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):
@@ -469,8 +499,8 @@ def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_
     chunk_weight = np.zeros((n_chunks, n_classes))
     chunk_mean = np.zeros((n_chunks, n_classes, n_features))
     chunk_m2 = np.zeros((n_chunks, n_classes, n_features))
-    _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk_mean, chunk_m2,
-                      class_weight, mean, m2, n_threads)
+    _gaussian_moments(X, y_index, sample_weight, block_rows, np.empty((n_classes, n_features)),
+                      chunk_weight, chunk_mean, chunk_m2, class_weight, mean, m2, n_threads)
 
 
 cdef void add_chunks(const double[:, :, ::1] partial, double[:, ::1] out) noexcept nogil:

@@ -19,7 +19,9 @@ threads:
   chunks of :func:`naive_bayes_numpy.fit_partition`; within a chunk, blocks
   of rows in order, each block's per-class moments in two passes while it is
   in cache, merged into the chunk's by Chan et al.'s update; chunks merged
-  in order at the end.
+  in order at the end. Sums and means are taken of ``x - shift_c``, the
+  first row of the class, so data far from the origin lose no digits in the
+  merges.
 - Discrete fit (``class_feature_sums_dense`` / ``_csr``): each chunk adds its
   rows into its own (n_classes, n_features) table, row by row into the row
   of the sample's class; the tables are added in chunk order.
@@ -264,8 +266,12 @@ def _merge_class_moments(weight, mean, m2, c, weight_b, mean_b, m2_b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, weight, mean, m2):
-    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order."""
+def _moments_of_rows(X, y_index, sample_weight, shift, start, stop, block_rows, weight, mean, m2):
+    """Moments of rows ``start:stop`` into ``(weight, mean, m2)``, block by block in order.
+
+    The means are kept relative to ``shift`` (a row of each class), so they are
+    small numbers whose differences in the merges lose nothing.
+    """
     n_features = X.shape[1]
     n_classes = weight.shape[0]
     weighted = sample_weight.shape[0] > 0
@@ -290,7 +296,7 @@ def _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, weight,
             w = sample_weight[i] if weighted else 1.0
             block_weight[c] += w
             for j in range(n_features):
-                block_mean[c, j] += w * np.float64(X[i, j])
+                block_mean[c, j] += w * (np.float64(X[i, j]) - shift[c, j])
         for p in range(n_present):
             c = present[p]
             seen[c] = False
@@ -304,7 +310,7 @@ def _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, weight,
                 continue
             w = sample_weight[i] if weighted else 1.0
             for j in range(n_features):
-                diff = np.float64(X[i, j]) - block_mean[c, j]
+                diff = (np.float64(X[i, j]) - shift[c, j]) - block_mean[c, j]
                 block_m2[c, j] += w * diff * diff
         for p in range(n_present):
             c = present[p]
@@ -313,16 +319,36 @@ def _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows, weight,
                                      block_m2[c])
 
 
+@numba.njit(cache=True, nogil=True)
+def _class_shift(X, y_index, shift):
+    """``shift[c]`` = the first row of class ``c`` (0 for a class with no row)."""
+    n_classes = shift.shape[0]
+    found = 0
+    seen = np.zeros(n_classes, dtype=np.bool_)
+    shift[:] = 0.0
+    for i in range(X.shape[0]):
+        c = y_index[i]
+        if not seen[c]:
+            seen[c] = True
+            for j in range(X.shape[1]):
+                shift[c, j] = X[i, j]
+            found += 1
+            if found == n_classes:
+                break
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk_mean, chunk_m2,
                       class_weight, mean, m2):
     n_samples = X.shape[0]
     n_chunks = chunk_weight.shape[0]
     chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    shift = np.empty(mean.shape)
+    _class_shift(X, y_index, shift)
     for chunk in numba.prange(n_chunks):
         start = chunk * chunk_rows
         stop = min(start + chunk_rows, n_samples)
-        _moments_of_rows(X, y_index, sample_weight, start, stop, block_rows,
+        _moments_of_rows(X, y_index, sample_weight, shift, start, stop, block_rows,
                          chunk_weight[chunk], chunk_mean[chunk], chunk_m2[chunk])
     class_weight[:] = 0.0
     mean[:] = 0.0
@@ -332,6 +358,10 @@ def _gaussian_moments(X, y_index, sample_weight, block_rows, chunk_weight, chunk
             if chunk_weight[chunk, c] != 0.0:
                 _merge_class_moments(class_weight, mean, m2, c, chunk_weight[chunk, c],
                                      chunk_mean[chunk, c], chunk_m2[chunk, c])
+    for c in range(class_weight.shape[0]):
+        if class_weight[c] != 0.0:
+            for j in range(mean.shape[1]):
+                mean[c, j] += shift[c, j]
 
 
 def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):

@@ -60,9 +60,12 @@ kernels:
         \bar x = \bar x_a + \delta \frac{W_b}{W},\quad
         M = M_a + M_b + \delta^2 \frac{W_a W_b}{W};
 
-    the chunks are then merged in chunk order. No sum of squares is ever
-    formed about the origin, so there is no cancellation, and the order of
-    every sum is fixed whatever the number of threads.
+    the chunks are then merged in chunk order. The sums are taken of
+    :math:`x_{ij} - s_{cj}`, with :math:`s_c` the first row of class :math:`c`,
+    so the means merged are small numbers even for data far from the origin;
+    no sum of squares is ever formed about the origin, so there is no
+    cancellation, and the order of every sum is fixed whatever the number of
+    threads.
 ``class_feature_sums_dense`` / ``_csr`` (fit)
     :math:`\mathrm{out}_{cj} = \sum_{y_i = c} w_i\, v(x_{ij})`, the
     ``feature_count_`` of the discrete models (``Y^T v(X)`` with ``Y`` the
@@ -314,7 +317,7 @@ def fit_partition(n_samples, n_features, n_classes):
 
 
 def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_threads):
-    """Per-class weight, mean and centred sum of squares of the rows of ``X``.
+    r"""Per-class weight, mean and centred sum of squares of the rows of ``X``.
 
     Parameters
     ----------
@@ -357,7 +360,7 @@ def gaussian_class_moments(X, y_index, sample_weight, class_weight, mean, m2, n_
 
 
 def class_feature_sums_dense(X, y_index, sample_weight, binarize_threshold, out, n_threads):
-    """Weighted per-class sums of the (binarised) features of dense ``X``.
+    r"""Weighted per-class sums of the (binarised) features of dense ``X``.
 
     Parameters
     ----------
@@ -375,17 +378,14 @@ def class_feature_sums_dense(X, y_index, sample_weight, binarize_threshold, out,
     Notes
     -----
     Scikit-learn's product ``Y.T @ v(X)`` with the one-hot, weighted ``Y``,
-    over blocks of ``ROW_BLOCK`` rows (so ``X`` is never copied whole). It
-    costs ``n_classes`` multiply-adds per entry of ``X``.
+    written as one sum per class over its rows. This reference copies the
+    rows of each class to float64.
     """
-    n_classes = out.shape[0]
     weights = sample_weight if sample_weight.shape[0] > 0 else np.ones(X.shape[0])
-    out[:] = 0.0
-    for start in range(0, X.shape[0], ROW_BLOCK):
-        labels = y_index[start:start + ROW_BLOCK]
-        Y = np.zeros((labels.shape[0], n_classes))
-        Y[np.arange(labels.shape[0]), labels] = weights[start:start + ROW_BLOCK]
-        out += Y.T @ _values(X[start:start + ROW_BLOCK], binarize_threshold)
+    for c in range(out.shape[0]):
+        rows = y_index == c
+        values = _values(X[rows], binarize_threshold)
+        out[c] = (weights[rows, None] * values).sum(axis=0)
 
 
 def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binarize_threshold,
