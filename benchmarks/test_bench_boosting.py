@@ -10,16 +10,21 @@ The NumPy backend's fit runs at the tiny size only (minutes beyond).
 Part 2 adds, vs xgboost: multiclass (10 classes, 200k x 28, 50 rounds; tiny 5k,
 5 rounds) and 10% missing values (1M x 28 at "large", 200k at "medium", 100
 trees; max_bin 255).
+Issue 19 ("faster than xgboost on every shape") adds LightGBM as a second
+reference in every group, ``make_friedman1`` regression (1M rows at "large")
+and a rows sweep (100k, 300k, 1M, 3M rows of the 28-feature problem at
+"large"; 30k, 100k, 300k at "medium"; seconds at "tiny"), timed over
+``ROUNDS`` rounds (pytest-benchmark reports the median).
 Every model uses 2 threads. Numba kernels are compiled before timing.
 """
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.metrics import roc_auc_score
+from sklearn.datasets import make_classification, make_friedman1
+from sklearn.metrics import r2_score, roc_auc_score
 
 from fastscratch._sizes import sized
-from fastscratch import XGBClassifier
+from fastscratch import XGBClassifier, XGBRegressor
 from fastscratch.kernels import available_backends
 
 SIZES = {  # (n_train, n_test, n_trees)
@@ -143,9 +148,16 @@ def test_predict_xgboost(benchmark, data):
     benchmark.pedantic(model.predict_proba, args=(X_test,), rounds=3, iterations=1)
 
 
-# Part 2 (issue "Gradient boosting, part 2"): multiclass and missing values, vs xgboost.
+# Part 2 (issue "Gradient boosting, part 2"): multiclass and missing values; issue 19 adds
+# LightGBM to these groups, the regression case and the rows sweep.
 MULTICLASS_SIZES = {"tiny": (5_000, 5), "medium": (200_000, 50), "large": (200_000, 50)}
 MISSING_SIZES = {"tiny": (10_000, 5), "medium": (200_000, 100), "large": (1_000_000, 100)}
+REGRESSION_SIZES = {"tiny": (10_000, 5), "medium": (200_000, 100), "large": (1_000_000, 100)}
+SWEEP_ROWS = {"tiny": (2_000, 6_000), "medium": (30_000, 100_000, 300_000),
+              "large": (100_000, 300_000, 1_000_000, 3_000_000)}
+SWEEP_TREES = {"tiny": 3, "medium": 50, "large": 100}
+ROUNDS = {"tiny": 1, "medium": 3, "large": 3}  # timed fits per case (the median is reported)
+CONTENDERS = [b for b in available_backends() if b != "numpy"] + ["xgboost", "lightgbm"]
 
 
 @pytest.fixture(scope="module")
@@ -165,35 +177,83 @@ def missing_data(bench_size):
     return X, y, n_trees
 
 
-def _xgboost_or_ours(name, n_estimators, **extra):
+@pytest.fixture(scope="module")
+def regression_data(bench_size):
+    n, n_trees = sized(REGRESSION_SIZES, bench_size)
+    X, y = make_friedman1(n_samples=n, n_features=10, noise=1.0, random_state=0)
+    return X.astype(np.float32), y, n_trees
+
+
+def _model(name, n_estimators, regression=False, **extra):
+    """Our estimator on backend ``name``, or the reference library ``name``, 2 threads."""
     if name == "xgboost":
         import xgboost
-        return xgboost.XGBClassifier(n_estimators=n_estimators, tree_method="hist",
-                                     n_jobs=N_THREADS, **PARAMS, **extra)
-    return XGBClassifier(n_estimators=n_estimators, backend=name, n_jobs=N_THREADS, **PARAMS,
-                         **extra)
+        kind = xgboost.XGBRegressor if regression else xgboost.XGBClassifier
+        return kind(n_estimators=n_estimators, tree_method="hist", n_jobs=N_THREADS, **PARAMS,
+                    **extra)
+    if name == "lightgbm":
+        lightgbm = pytest.importorskip("lightgbm")
+        kind = lightgbm.LGBMRegressor if regression else lightgbm.LGBMClassifier
+        # Depth 6 holds at most 64 leaves; LightGBM's max_bin counts the missing bin too.
+        return kind(n_estimators=n_estimators, max_depth=6, num_leaves=64, learning_rate=0.1,
+                    max_bin=min(extra.get("max_bin", 256), 255), n_jobs=N_THREADS, verbose=-1)
+    kind = XGBRegressor if regression else XGBClassifier
+    return kind(n_estimators=n_estimators, backend=name, n_jobs=N_THREADS, **PARAMS, **extra)
 
 
-@pytest.mark.parametrize("name", [b for b in available_backends() if b != "numpy"] + ["xgboost"])
-def test_fit_multiclass(benchmark, multiclass_data, name):
-    X, y, n_rounds = multiclass_data
-    if name != "xgboost":
+def _timed_fit(benchmark, bench_size, name, make, X, y):
+    if name not in ("xgboost", "lightgbm"):
         _warm_up(name)
-    benchmark.group = f"boosting fit multiclass 10 classes {X.shape[0]}x{X.shape[1]} rounds {n_rounds}"
     benchmark.extra_info["backend"] = name
-    model = benchmark.pedantic(lambda: _xgboost_or_ours(name, n_rounds).fit(X, y),
-                               rounds=1, iterations=1)
+    return benchmark.pedantic(lambda: make().fit(X, y), rounds=sized(ROUNDS, bench_size),
+                              iterations=1)
+
+
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_fit_multiclass(benchmark, bench_size, multiclass_data, name):
+    X, y, n_rounds = multiclass_data
+    benchmark.group = f"boosting fit multiclass 10 classes {X.shape[0]}x{X.shape[1]} rounds {n_rounds}"
+    model = _timed_fit(benchmark, bench_size, name, lambda: _model(name, n_rounds), X, y)
     benchmark.extra_info["train_accuracy"] = float(model.score(X, y))
 
 
-@pytest.mark.parametrize("name", [b for b in available_backends() if b != "numpy"] + ["xgboost"])
-def test_fit_missing_values(benchmark, missing_data, name):
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_fit_missing_values(benchmark, bench_size, missing_data, name):
     X, y, n_trees = missing_data
-    if name != "xgboost":
-        _warm_up(name)
     benchmark.group = f"boosting fit 10% NaN {X.shape[0]}x{X.shape[1]} trees {n_trees}"
-    benchmark.extra_info["backend"] = name
     # max_bin 255: a feature with missing values keeps one code for them.
-    model = benchmark.pedantic(lambda: _xgboost_or_ours(name, n_trees, max_bin=255).fit(X, y),
-                               rounds=1, iterations=1)
+    model = _timed_fit(benchmark, bench_size, name, lambda: _model(name, n_trees, max_bin=255),
+                       X, y)
     benchmark.extra_info["train_auc"] = float(roc_auc_score(y, model.predict_proba(X)[:, 1]))
+
+
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_fit_regression(benchmark, bench_size, regression_data, name):
+    X, y, n_trees = regression_data
+    benchmark.group = f"boosting fit regression friedman1 {X.shape[0]}x{X.shape[1]} trees {n_trees}"
+    model = _timed_fit(benchmark, bench_size, name,
+                       lambda: _model(name, n_trees, regression=True), X, y)
+    benchmark.extra_info["train_r2"] = float(r2_score(y, model.predict(X)))
+
+
+@pytest.fixture(scope="module")
+def sweep_data(bench_size):
+    """The largest sweep problem; each point takes its first rows."""
+    n = max(sized(SWEEP_ROWS, bench_size))
+    X, y = make_classification(n_samples=n, n_features=28, n_informative=20, random_state=0)
+    return X.astype(np.float32), y
+
+
+def pytest_generate_tests(metafunc):
+    """The rows sweep runs the points of the chosen ``--bench-size`` only."""
+    if "n_rows" in metafunc.fixturenames:
+        metafunc.parametrize("n_rows", sized(SWEEP_ROWS, metafunc.config.getoption("--bench-size")))
+
+
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_fit_rows_sweep(benchmark, bench_size, sweep_data, n_rows, name):
+    X, y = sweep_data[0][:n_rows], sweep_data[1][:n_rows]
+    n_trees = sized(SWEEP_TREES, bench_size)
+    benchmark.group = f"boosting fit rows sweep {n_rows}x{X.shape[1]} trees {n_trees}"
+    benchmark.extra_info["n_rows"] = n_rows
+    _timed_fit(benchmark, bench_size, name, lambda: _model(name, n_trees), X, y)
