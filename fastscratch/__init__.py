@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "KNeighborsClassifier": "fastscratch.neighbors",
     "KNeighborsRegressor": "fastscratch.neighbors",
+    "NearestNeighbors": "fastscratch.neighbors",
     "KMeans": "fastscratch.cluster",
     "GaussianNB": "fastscratch.naive_bayes",
     "MultinomialNB": "fastscratch.naive_bayes",

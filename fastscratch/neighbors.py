@@ -19,19 +19,27 @@ built (``kneighbors`` itself returns the m x k neighbour arrays).
 """
 
 import numbers
+import warnings
 
 import numpy as np
-from scipy.sparse import csr_matrix
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._backend import effective_n_threads, resolve_backend, resolve_kernel
 
-METRICS = ("euclidean", "sqeuclidean", "manhattan", "cosine", "minkowski")
-_METRIC_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan"}
+ALGORITHMS = ("auto", "kd_tree", "ball_tree", "brute")
+METRICS = ("euclidean", "sqeuclidean", "manhattan", "chebyshev", "cosine", "minkowski", "precomputed")
+_METRIC_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan",
+                   "infinity": "chebyshev"}
+# What each search can serve (effective metrics, after "minkowski" with p = 1, 2, inf is renamed).
+TREE_METRICS = ("euclidean", "sqeuclidean", "manhattan", "chebyshev", "minkowski")
+SPARSE_METRICS = ("euclidean", "sqeuclidean", "manhattan", "cosine")
 WEIGHTS = ("uniform", "distance")
 
 # Query rows per batch: the batch's neighbour arrays (k distances, k indices,
@@ -42,6 +50,72 @@ _MIN_BATCH, _MAX_BATCH = 1024, 65536
 _THREAD_BLOCK = 256
 # Show a progress bar when a search does more distance terms than this (minutes of work).
 _PROGRESS_MIN_WORK = 1e12
+# float64 entries of one block of a brute-force radius search or a precomputed top-k (32 MB).
+_BLOCK_ELEMENTS = 1 << 22
+
+# ----------------------------------------------------------------------------------------------
+# algorithm="auto": the rule, and the measurements it comes from
+# ----------------------------------------------------------------------------------------------
+# A KD-tree prunes well while the dimension d is low: its cost per query grows
+# roughly like 2^d leaves, while brute force costs n d per query through a GEMM
+# (euclidean) or a blocked loop (other metrics). "auto" takes the KD-tree when
+#
+#     metric in TREE_METRICS (and p >= 1), dense input, n_samples >= _AUTO_MIN_SAMPLES,
+#     k < n_samples / 2 and d <= _AUTO_MAX_TREE_DIM[metric],
+#
+# and brute force otherwise (always for cosine, precomputed and sparse input).
+# Measured with benchmarks/test_bench_knn.py::test_d_sweep_* and
+# fastscratch/_knn_auto_measurements.md (make_blobs with 5 centres, 2 threads, shared
+# 2-core machine, float32 and float64; see the README's results for the table):
+# the KD-tree beats our brute force up to d = 16 on blobs for the GEMM-based
+# euclidean search and at every measured d <= 16 for the loop-based metrics, and
+# loses from d = 32 on. The ball tree was never faster than the KD-tree on these
+# data, so "auto" never picks it. Below _AUTO_MIN_SAMPLES rows both take well
+# under a millisecond per 1000 queries and brute force skips the build.
+_AUTO_MIN_SAMPLES = 2048
+_AUTO_MAX_TREE_DIM = {"euclidean": 16, "sqeuclidean": 16, "manhattan": 16, "chebyshev": 16,
+                      "minkowski": 16}
+
+
+def auto_algorithm(metric, p, n_samples, n_features, n_neighbors, sparse=False):
+    """The search that ``algorithm="auto"`` runs (the rule above).
+
+    Parameters
+    ----------
+    metric : str
+        Effective metric ("minkowski" with p = 1, 2 or inf already renamed).
+    p : float or None
+        Minkowski exponent (None for the other metrics).
+    n_samples, n_features : int
+        Shape of the training data.
+    n_neighbors : int
+        The estimator's k.
+    sparse : bool, default=False
+        Whether the training data are a sparse matrix.
+
+    Returns
+    -------
+    method : {"kd_tree", "brute"}
+    """
+    if sparse or metric not in TREE_METRICS or (metric == "minkowski" and p < 1):
+        return "brute"
+    if n_samples < _AUTO_MIN_SAMPLES or n_neighbors >= n_samples // 2:
+        return "brute"
+    if n_features > _AUTO_MAX_TREE_DIM[metric]:
+        return "brute"
+    return "kd_tree"
+
+
+def _tree_available(kind, backend):
+    """Whether the ``kind`` tree's kernels exist for ``backend`` (else "auto" takes brute force)."""
+    try:
+        from ._spatial_tree import SpatialTree  # noqa: F401
+
+        for step in ("build", "query", "radius_count", "radius_fill"):
+            resolve_kernel(f"{kind}_{step}", backend)
+    except ImportError:
+        return False
+    return True
 
 
 def _batch_size(n_neighbors):
@@ -51,14 +125,14 @@ def _batch_size(n_neighbors):
 def _get_weights(distances, weights):
     """Neighbour weights from float64 distances (scikit-learn's rule).
 
-    ``"uniform"`` gives None (all ones). ``"distance"`` gives ``1 / d``,
-    except in a row that holds a zero distance: there the zero-distance
-    neighbours get weight 1 and the others 0. A callable is applied to the
-    distances of each batch of queries.
+    ``"uniform"`` (or None) gives None (all ones). ``"distance"`` gives
+    ``1 / d``, except in a row that holds a zero distance: there the
+    zero-distance neighbours get weight 1 and the others 0. A callable is
+    applied to the distances of each batch of queries.
     """
-    if weights == "uniform":
+    if weights is None or (isinstance(weights, str) and weights == "uniform"):
         return None
-    if weights == "distance":
+    if isinstance(weights, str) and weights == "distance":
         with np.errstate(divide="ignore"):
             inverse = 1.0 / distances
         infinite = np.isinf(inverse)
@@ -68,17 +142,55 @@ def _get_weights(distances, weights):
     return np.asarray(weights(distances))
 
 
-class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
-    """Parameters, fit and neighbour search shared by the two estimators."""
+def _needs_distances(weights):
+    return not (weights is None or (isinstance(weights, str) and weights == "uniform"))
 
-    def __init__(self, n_neighbors=5, *, weights="uniform", metric="minkowski", p=2, n_jobs=None,
-                 backend="auto"):
-        self.n_neighbors = n_neighbors
-        self.weights = weights
-        self.metric = metric
-        self.p = p
-        self.n_jobs = n_jobs
-        self.backend = backend
+
+def _canonical_csr(matrix, dtype):
+    """CSR copy (when needed) with sorted, unique column indices, in ``dtype``."""
+    matrix = sp.csr_matrix(matrix, dtype=dtype)
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+    return matrix
+
+
+def _csr_arrays(matrix):
+    """The three arrays the sparse kernels take (intp indices)."""
+    return (matrix.data, matrix.indices.astype(np.intp, copy=False),
+            matrix.indptr.astype(np.intp, copy=False))
+
+
+def _smallest_by_index(rows, k):
+    """Column indices of the k smallest entries of each row, ties to the smaller index."""
+    if k >= rows.shape[1]:
+        return np.argsort(rows, axis=1, kind="stable")
+    threshold = np.partition(rows, k - 1, axis=1)[:, k - 1:k]
+    candidates = rows <= threshold  # every winner, and ties beyond k
+    out = np.empty((rows.shape[0], k), dtype=np.intp)
+    for i in range(rows.shape[0]):
+        columns = np.flatnonzero(candidates[i])
+        out[i] = columns[np.argsort(rows[i, columns], kind="stable")[:k]]
+    return out
+
+
+def _object_array(rows):
+    out = np.empty(len(rows), dtype=object)
+    for i, row in enumerate(rows):
+        out[i] = row
+    return out
+
+
+def _check_radius(radius):
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not np.isfinite(radius):
+        raise TypeError(f"radius must be a finite number >= 0, got {radius!r}.")
+    if radius < 0:
+        raise ValueError(f"radius={radius} must be >= 0; pass a non-negative distance.")
+    return float(radius)
+
+
+class _NeighborsBase(MultiOutputMixin, BaseEstimator):
+    """Parameters, fit and neighbour searches shared by the three estimators."""
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -87,44 +199,122 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
             raise TypeError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}.")
         if self.n_neighbors < 1:
             raise ValueError(f"n_neighbors={self.n_neighbors} must be >= 1; pass a positive integer.")
-        if not (callable(self.weights) or (isinstance(self.weights, str) and self.weights in WEIGHTS)):
+        weights = getattr(self, "weights", None)
+        if not (weights is None or callable(weights) or (isinstance(weights, str) and weights in WEIGHTS)):
             raise ValueError(
-                f"weights={self.weights!r} is not supported; use 'uniform', 'distance' or a callable "
-                "that maps an array of distances to weights of the same shape."
+                f"weights={weights!r} is not supported; use 'uniform' (or None), 'distance' or a "
+                "callable that maps an array of distances to weights of the same shape."
             )
+        if not isinstance(self.algorithm, str) or self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm={self.algorithm!r} is not supported; use one of {ALGORITHMS}.")
+        if isinstance(self.leaf_size, bool) or not isinstance(self.leaf_size, numbers.Integral):
+            raise TypeError(f"leaf_size must be an integer >= 1, got {self.leaf_size!r}.")
+        if self.leaf_size < 1:
+            raise ValueError(f"leaf_size={self.leaf_size} must be >= 1; pass a positive integer such as 30.")
         metric = _METRIC_ALIASES.get(self.metric, self.metric) if isinstance(self.metric, str) else None
         if metric not in METRICS:
             raise ValueError(f"metric={self.metric!r} is not supported; use one of {METRICS}.")
+        p_value = self.p
+        if self.metric_params is not None:
+            if not isinstance(self.metric_params, dict) or set(self.metric_params) - {"p"}:
+                raise ValueError(
+                    f"metric_params={self.metric_params!r} is not supported; pass None or {{'p': value}} "
+                    "(the Minkowski exponent)."
+                )
+            if "p" in self.metric_params:
+                p_value = self.metric_params["p"]
         p = None
         if metric == "minkowski":
-            if (isinstance(self.p, bool) or not isinstance(self.p, numbers.Real)
-                    or not np.isfinite(self.p) or self.p <= 0):
-                raise ValueError(f"p={self.p!r} must be a finite number > 0 for metric='minkowski'.")
-            p = float(self.p)
+            if (isinstance(p_value, bool) or not isinstance(p_value, numbers.Real) or np.isnan(p_value)
+                    or p_value <= 0):
+                raise ValueError(f"p={p_value!r} must be a number > 0 (np.inf allowed) for metric='minkowski'.")
+            p = float(p_value)
             if p == 2.0:
                 metric, p = "euclidean", None
             elif p == 1.0:
                 metric, p = "manhattan", None
+            elif p == np.inf:
+                metric, p = "chebyshev", None
+        if self.algorithm in ("kd_tree", "ball_tree") and (
+                metric not in TREE_METRICS or (metric == "minkowski" and p < 1)):
+            raise ValueError(
+                f"algorithm={self.algorithm!r} cannot serve metric={self.metric!r}"
+                + (f" with p={p_value!r}" if metric == "minkowski" else "")
+                + f"; use algorithm='brute' (or 'auto'), or a metric in {TREE_METRICS} (p >= 1)."
+            )
         resolve_backend("sqeuclidean_topk", self.backend)  # raises on an unknown backend name
         effective_n_threads(self.n_jobs)  # raises on a bad n_jobs
         return metric, p
 
+    def _validate_fit_X(self, X, y=None, **y_kwargs):
+        """Validate the training data (dense, CSR, or a precomputed square distance matrix)."""
+        if self.metric == "precomputed":
+            if sp.issparse(X):
+                raise TypeError("metric='precomputed' takes a dense distance matrix; pass X.toarray().")
+            if y is None:
+                X = validate_data(self, X, dtype=np.float64, order="C")
+            else:
+                X, y = validate_data(self, X, y, dtype=np.float64, order="C", **y_kwargs)
+            check_array(X, ensure_non_negative=True, input_name="X (precomputed distances)")
+            if X.shape[0] != X.shape[1]:
+                raise ValueError(f"metric='precomputed' needs the square matrix of distances between "
+                                 f"training points; X has shape {X.shape}.")
+            return X, y
+        if y is None:
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C")
+        else:
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                                 order="C", **y_kwargs)
+        if sp.issparse(X):
+            X = _canonical_csr(X, X.dtype)
+        return X, y
+
     # --------------------------------------------------------------------- fit
     def _fit_search_structure(self, X, metric, p):
-        """Store the training data and what the kernels need to search it."""
+        """Store the training data, choose the search (``_fit_method``) and build it."""
         self.effective_metric_ = metric
         self.effective_metric_params_ = {} if p is None else {"p": p}
         self._fit_X = X
         self.n_samples_fit_ = X.shape[0]
+        self._tree = None
+        self._shift = None
+        self._search_X = X
+        sparse = sp.issparse(X)
+        if metric == "precomputed":
+            method = "brute"
+        elif sparse:
+            if metric not in SPARSE_METRICS:
+                raise ValueError(f"metric={self.metric!r} is not supported for sparse input; use one of "
+                                 f"{SPARSE_METRICS}, or pass a dense array.")
+            if self.algorithm in ("kd_tree", "ball_tree"):
+                warnings.warn("cannot use tree with sparse input: using brute force", stacklevel=3)
+            method = "brute"
+        elif self.algorithm == "auto":
+            method = auto_algorithm(metric, p, X.shape[0], X.shape[1], self.n_neighbors)
+            if method != "brute" and not _tree_available(method, self.backend):
+                method = "brute"
+        else:
+            method = self.algorithm
+        self._fit_method = method
+        if method in ("kd_tree", "ball_tree"):
+            from ._spatial_tree import SpatialTree
+
+            self._tree = SpatialTree(X, method, leaf_size=self.leaf_size, metric=metric,
+                                     p=2 if p is None else p, backend=self.backend,
+                                     n_threads=effective_n_threads(self.n_jobs))
+            self._backend = self._tree.backend_
+            return
+        if metric == "precomputed":
+            self._backend = "numpy"
+            return
+        self._backend = resolve_backend(self._kernel_name(), self.backend)
         # The euclidean kernel ranks with |q|^2 - 2 q.x + |x|^2 in the input
         # dtype, which loses every digit when the data sit far from the origin
         # compared with their spread (float32 data around 1e4, say). Distances
         # are translation invariant, so such data are searched after
         # subtracting their mean (a second copy of X, in its dtype); data
         # around the origin (standardised features) are searched as they are.
-        self._shift = None
-        self._search_X = X
-        if metric in ("euclidean", "sqeuclidean") and X.shape[0] > 1:
+        if not sparse and metric in ("euclidean", "sqeuclidean") and X.shape[0] > 1:
             # |mean|^2 > total variance  <=>  2 |mean|^2 > mean of |x|^2, in
             # float64 row chunks (no full-size temporary).
             mean = X.mean(axis=0, dtype=np.float64)
@@ -137,11 +327,18 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
                 self._search_X = np.subtract(X, self._shift, dtype=X.dtype)
 
     # ------------------------------------------------------------------ search
-    def _kernel_call(self):
+    def _kernel_name(self):
         name = {"euclidean": "sqeuclidean_topk", "sqeuclidean": "sqeuclidean_topk",
                 "cosine": "cosine_topk", "manhattan": "manhattan_topk",
-                "minkowski": "minkowski_topk"}[self.effective_metric_]
-        kernel, _ = resolve_kernel(name, self.backend)
+                "chebyshev": "chebyshev_topk", "minkowski": "minkowski_topk"}[self.effective_metric_]
+        if sp.issparse(self._fit_X):
+            name = "sparse_" + name
+        return name
+
+    def _kernel_call(self):
+        """``(kernel, extra arguments)`` of the brute-force search, on the backend chosen at fit."""
+        name = self._kernel_name()
+        kernel, _ = resolve_kernel(name, getattr(self, "_backend", self.backend))
         extra = (self.effective_metric_params_["p"],) if name == "minkowski_topk" else ()
         return kernel, extra
 
@@ -180,13 +377,15 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
                     reduced = (diff * diff).sum(axis=-1)
                 elif metric == "manhattan":
                     reduced = np.abs(diff).sum(axis=-1)
+                elif metric == "chebyshev":
+                    reduced = np.abs(diff).max(axis=-1)
                 else:
                     reduced = (np.abs(diff) ** self.effective_metric_params_["p"]).sum(axis=-1)
             out[start:start + step] = reduced
         return out
 
     def _search(self, queries, n_neighbors, return_distance, kernel, extra, n_threads):
-        """Neighbours of one batch of (validated) queries, ``(float64 distances or None, indices)``."""
+        """Brute-force neighbours of one batch of dense queries, ``(float64 distances or None, indices)``."""
         search_queries = queries
         if self._shift is not None:
             search_queries = np.subtract(queries, self._shift, dtype=queries.dtype)
@@ -200,6 +399,29 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
         else:
             distances = self._exact_reduced(queries, indices)
         return self._reduced_to_distance(distances), indices
+
+    def _search_batch(self, queries, n_neighbors, return_distance, n_threads):
+        """Neighbours of one batch of validated queries, by the search chosen at fit."""
+        if self._tree is not None:
+            distances, indices = self._tree.query(queries, n_neighbors, n_threads=n_threads)
+            return (distances if return_distance else None), indices
+        if self.effective_metric_ == "precomputed":
+            indices = _smallest_by_index(queries, n_neighbors)
+            distances = np.take_along_axis(queries, indices, axis=1) if return_distance else None
+            return distances, indices
+        kernel, extra = self._kernel_call()
+        if sp.issparse(self._fit_X):
+            distances = np.empty((queries.shape[0], n_neighbors))
+            indices = np.empty((queries.shape[0], n_neighbors), dtype=np.intp)
+            kernel(*_csr_arrays(queries), *self._sparse_arrays(), self._fit_X.shape[1],
+                   distances, indices, n_threads)
+            return (self._reduced_to_distance(distances) if return_distance else None), indices
+        return self._search(queries, n_neighbors, return_distance, kernel, extra, n_threads)
+
+    def _sparse_arrays(self):
+        if getattr(self, "_sparse_arrays_cache", None) is None or self._sparse_arrays_cache[0] is not self._fit_X:
+            self._sparse_arrays_cache = (self._fit_X, _csr_arrays(self._fit_X))
+        return self._sparse_arrays_cache[1]
 
     def _check_n_neighbors(self, n_neighbors, query_is_train, n_queries):
         if n_neighbors is None:
@@ -222,9 +444,35 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
         check_is_fitted(self, "n_samples_fit_")
         if X is None:
             return self._fit_X, True
-        queries = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C")
+        if self.effective_metric_ == "precomputed":
+            if sp.issparse(X):
+                raise TypeError("metric='precomputed' takes a dense distance matrix; pass X.toarray().")
+            queries = check_array(X, dtype=np.float64, order="C", ensure_non_negative=True,
+                                  input_name="X (precomputed distances)")
+            if queries.shape[1] != self.n_samples_fit_:
+                raise ValueError(
+                    f"metric='precomputed': X must hold the distances from each query to the "
+                    f"{self.n_samples_fit_} training points, shape (n_queries, {self.n_samples_fit_}); "
+                    f"got shape {queries.shape}."
+                )
+            return queries, False
+        queries = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32],
+                                order="C")
         # The kernels take one dtype: queries follow the training data's.
+        if sp.issparse(self._fit_X):
+            return _canonical_csr(queries, self._fit_X.dtype), False
+        if sp.issparse(queries):
+            if self._tree is not None:
+                raise ValueError(f"{self._fit_method} does not work with sparse matrices; densify the "
+                                 "queries, or set algorithm='brute'.")
+            queries = queries.toarray()
         return np.ascontiguousarray(queries, dtype=self._fit_X.dtype), False
+
+    def _search_threads(self, n_queries, batch):
+        if self._tree is not None:
+            return effective_n_threads(self.n_jobs)
+        # The kernels share out blocks of _THREAD_BLOCK queries: more threads would only wait.
+        return max(1, min(effective_n_threads(self.n_jobs), -(-min(batch, n_queries) // _THREAD_BLOCK)))
 
     def _kneighbors_batches(self, X, n_neighbors=None, return_distance=True):
         """Yield ``(start, stop, n_queries, distances, indices)`` over batches of queries.
@@ -237,17 +485,17 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
         n_queries = queries.shape[0]
         n_neighbors = self._check_n_neighbors(n_neighbors, query_is_train, n_queries)
         n_searched = n_neighbors + 1 if query_is_train else n_neighbors
-        kernel, extra = self._kernel_call()
         batch = _batch_size(n_searched)
-        # The kernels share out blocks of _THREAD_BLOCK queries: more threads would only wait.
-        n_threads = max(1, min(effective_n_threads(self.n_jobs), -(-min(batch, n_queries) // _THREAD_BLOCK)))
-        work = float(n_queries) * self.n_samples_fit_ * queries.shape[1]
+        if self.effective_metric_ == "precomputed":
+            batch = max(1, min(batch, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_)))
+        n_threads = self._search_threads(n_queries, batch)
+        work = 0.0 if self._tree is not None else float(n_queries) * self.n_samples_fit_ * queries.shape[1]
         with tqdm(total=n_queries, unit="queries", desc=type(self).__name__, leave=False,
                   disable=work < _PROGRESS_MIN_WORK) as progress:
             for start in range(0, n_queries, batch):
                 stop = min(start + batch, n_queries)
-                distances, indices = self._search(queries[start:stop], n_searched, return_distance,
-                                                  kernel, extra, n_threads)
+                distances, indices = self._search_batch(queries[start:stop], n_searched, return_distance,
+                                                        n_threads)
                 if query_is_train:
                     not_self = indices != np.arange(start, stop)[:, None]
                     self_missing = not_self.all(axis=1)
@@ -263,9 +511,10 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features), default=None
-            Queries. None means the training points, each excluded from its
-            own neighbours.
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            Queries (with ``metric="precomputed"``: their distances to the
+            training points, shape (n_queries, n_samples_fit_)). None means
+            the training points, each excluded from its own neighbours.
         n_neighbors : int, default=None
             Neighbours per query (default: the estimator's ``n_neighbors``).
         return_distance : bool, default=True
@@ -293,7 +542,7 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_queries, n_features), default=None
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
             Queries; None means the training points (each excluded from its own
             neighbours).
         n_neighbors : int, default=None
@@ -316,34 +565,222 @@ class _KNeighborsBase(MultiOutputMixin, BaseEstimator):
             data = distances.ravel()
         n_queries, k = indices.shape
         indptr = np.arange(0, n_queries * k + 1, k)
-        return csr_matrix((data, indices.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
+        return sp.csr_matrix((data, indices.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
 
+    # ------------------------------------------------------------ radius search
+    def _brute_radius_block(self, queries, radius):
+        """Exact float64 distances of a block of queries to every training point, and the mask <= radius."""
+        metric = self.effective_metric_
+        if metric == "precomputed":
+            distances = queries
+        elif sp.issparse(self._fit_X):
+            from sklearn.metrics.pairwise import cosine_distances, euclidean_distances, manhattan_distances
+
+            X = self._fit_X
+            if metric in ("euclidean", "sqeuclidean"):
+                distances = euclidean_distances(queries, X, squared=metric == "sqeuclidean")
+            elif metric == "manhattan":
+                distances = manhattan_distances(queries, X)
+            else:
+                distances = cosine_distances(queries, X)
+        else:
+            train = self._radius_train64
+            queries = queries.astype(np.float64)
+            if metric == "cosine":
+                distances = np.minimum(0.5 * cdist(self._unit_rows(queries), self._radius_unit_train,
+                                                   "sqeuclidean"), 2.0)
+                distances[np.all(queries == 0, axis=1)] = 1.0
+                distances[:, self._radius_zero_train] = 1.0
+            elif metric == "minkowski":
+                distances = cdist(queries, train, "minkowski", p=self.effective_metric_params_["p"])
+            else:
+                distances = cdist(queries, train, {"manhattan": "cityblock"}.get(metric, metric))
+        return distances, distances <= radius
+
+    @staticmethod
+    def _unit_rows(rows):
+        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+        scale = np.zeros_like(norms)
+        np.divide(1.0, norms, out=scale, where=norms > 0)
+        return rows * scale[:, None]
+
+    def _radius_search(self, X, radius, return_distance):
+        """``(list of distance rows or None, list of index rows)``, each sorted by (distance, index)."""
+        queries, query_is_train = self._validate_queries(X)
+        n_queries = queries.shape[0]
+        if self._tree is not None:
+            result = self._tree.query_radius(queries, radius, n_threads=effective_n_threads(self.n_jobs),
+                                             return_distance=True)
+            index_rows, distance_rows = list(result[0]), list(result[1])
+        else:
+            if self.effective_metric_ not in ("precomputed",) and not sp.issparse(self._fit_X):
+                self._radius_train64 = self._fit_X.astype(np.float64)
+                if self.effective_metric_ == "cosine":
+                    self._radius_unit_train = self._unit_rows(self._radius_train64)
+                    self._radius_zero_train = np.all(self._radius_train64 == 0, axis=1)
+            block = max(1, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_))
+            index_rows, distance_rows = [], []
+            try:
+                for start in range(0, n_queries, block):
+                    distances, within = self._brute_radius_block(queries[start:start + block], radius)
+                    for row, mask in zip(distances, within):
+                        columns = np.flatnonzero(mask)
+                        order = np.argsort(row[columns], kind="stable")
+                        index_rows.append(columns[order])
+                        distance_rows.append(row[columns][order])
+            finally:
+                for name in ("_radius_train64", "_radius_unit_train", "_radius_zero_train"):
+                    self.__dict__.pop(name, None)
+        if query_is_train:  # scikit-learn drops the query's own index, duplicates stay
+            for i in range(n_queries):
+                keep = index_rows[i] != i
+                index_rows[i] = index_rows[i][keep]
+                distance_rows[i] = distance_rows[i][keep]
+        return (distance_rows if return_distance else None), index_rows
+
+    def radius_neighbors(self, X=None, radius=None, return_distance=True, sort_results=False):
+        """Every training point within ``radius`` of each query.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            Queries (distances to the training points with
+            ``metric="precomputed"``); None means the training points, each
+            without itself.
+        radius : float, default=None
+            Inclusive limit on the distance, >= 0. None means the estimator's
+            ``radius`` (:class:`NearestNeighbors`); the two KNN estimators
+            have none and need it here.
+        return_distance : bool, default=True
+        sort_results : bool, default=False
+            Accepted for scikit-learn's signature: rows always come sorted by
+            (distance, index). Needs ``return_distance=True``, as in scikit-learn.
+
+        Returns
+        -------
+        neigh_dist : ndarray of shape (n_queries,), object
+            One float64 array of distances per query. Only with ``return_distance``.
+        neigh_ind : ndarray of shape (n_queries,), object
+            One intp array of training rows per query.
+        """
+        if sort_results and not return_distance:
+            raise ValueError("return_distance must be True if sort_results is True.")
+        if radius is None:
+            radius = getattr(self, "radius", None)
+            if radius is None:
+                raise ValueError(f"{type(self).__name__}.radius_neighbors needs radius=<distance>: the "
+                                 "estimator has no radius parameter.")
+        radius = _check_radius(radius)
+        distance_rows, index_rows = self._radius_search(X, radius, return_distance)
+        if return_distance:
+            return _object_array(distance_rows), _object_array(index_rows)
+        return _object_array(index_rows)
+
+    def radius_neighbors_graph(self, X=None, radius=None, mode="connectivity", sort_results=False):
+        """Sparse graph of the training points within ``radius`` of each query.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features), default=None
+            As in :meth:`radius_neighbors`.
+        radius : float, default=None
+            As in :meth:`radius_neighbors`.
+        mode : {"connectivity", "distance"}, default="connectivity"
+            Entries of the matrix: ones, or the distances.
+        sort_results : bool, default=False
+            Accepted for scikit-learn's signature (entries of a row are
+            always in (distance, index) order).
+
+        Returns
+        -------
+        graph : scipy.sparse.csr_matrix of shape (n_queries, n_samples_fit_)
+        """
+        if mode not in ("connectivity", "distance"):
+            raise ValueError(f"mode={mode!r} is not supported; use 'connectivity' or 'distance'.")
+        if radius is None:
+            radius = getattr(self, "radius", None)
+        if radius is None:
+            raise ValueError(f"{type(self).__name__}.radius_neighbors_graph needs radius=<distance>: "
+                             "the estimator has no radius parameter.")
+        radius = _check_radius(radius)
+        distance_rows, index_rows = self._radius_search(X, radius, mode == "distance")
+        lengths = np.array([len(row) for row in index_rows], dtype=np.intp)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.concatenate(index_rows) if index_rows else np.empty(0, dtype=np.intp)
+        data = (np.concatenate(distance_rows) if mode == "distance" and distance_rows
+                else np.ones(indices.shape[0]))
+        return sp.csr_matrix((data, indices, indptr), shape=(len(index_rows), self.n_samples_fit_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        metric = _METRIC_ALIASES.get(self.metric, self.metric) if isinstance(self.metric, str) else None
+        tags.input_tags.sparse = metric in SPARSE_METRICS or (metric == "minkowski" and self.p in (1, 2))
+        tags.input_tags.pairwise = self.metric == "precomputed"
+        tags.input_tags.positive_only = tags.input_tags.pairwise
+        return tags
+
+
+class _KNeighborsBase(_NeighborsBase):
+    """Constructor of the two supervised estimators."""
+
+    def __init__(self, n_neighbors=5, *, weights="uniform", algorithm="auto", leaf_size=30, p=2,
+                 metric="minkowski", metric_params=None, n_jobs=None, backend="auto"):
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.p = p
+        self.metric = metric
+        self.metric_params = metric_params
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+
+_COMMON_PARAMETERS_DOC = """
+    algorithm : {"auto", "kd_tree", "ball_tree", "brute"}, default="auto"
+        The search. "brute": the top-k distance kernels; "kd_tree" and
+        "ball_tree": an exact spatial tree (:mod:`fastscratch._spatial_tree`),
+        for the metrics in ``TREE_METRICS`` (Minkowski with p >= 1); "auto":
+        the rule of :func:`auto_algorithm`, measured on this project's
+        benchmarks. Every search gives the same neighbours and distances.
+        Sparse input and "precomputed" always run brute force. The choice
+        made at fit is ``_fit_method``.
+    leaf_size : int, default=30
+        Rows per leaf of a tree (between about ``leaf_size / 2`` and
+        ``leaf_size``); >= 1. Changes the speed, never the answers.
+    p : float, default=2
+        Exponent of the Minkowski distance, > 0; ``np.inf`` is Chebyshev.
+    metric : {"minkowski", "euclidean", "sqeuclidean", "manhattan", "chebyshev", "cosine", \
+"precomputed"}, default="minkowski"
+        Distance. "minkowski" uses ``p`` (p=2 is "euclidean", p=1
+        "manhattan", p=inf "chebyshev"); "l2", "l1", "cityblock" and
+        "infinity" are accepted as aliases. "precomputed": ``fit`` takes the
+        square matrix of distances between training points and the queries
+        are their distances to the training points, shape (n_queries,
+        n_samples_fit).
+    metric_params : dict, default=None
+        Only ``{"p": value}`` (it overrides ``p``), for scikit-learn's signature.
+    n_jobs : int, default=None
+        Threads of the search (None: the global setting, else every core).
+    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
+        Kernel implementation; "auto" takes the fastest installed one. Resolved at fit.
+"""
 
 _PARAMETERS_DOC = """
     Parameters
     ----------
     n_neighbors : int, default=5
         Number of neighbours k.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        "uniform": every neighbour counts the same. "distance": weight
-        :math:`1/d`; a query with neighbours at distance zero gives those
-        weight 1 and the others 0 (scikit-learn's rule). A callable maps an
-        array of distances (float64, one batch of queries at a time) to weights
-        of the same shape.
-    metric : {"minkowski", "euclidean", "sqeuclidean", "manhattan", "cosine"}, default="minkowski"
-        Distance. "minkowski" uses ``p`` (p=2 is "euclidean", p=1 is
-        "manhattan"). "l2", "l1" and "cityblock" are accepted as aliases.
-    p : float, default=2
-        Exponent of the Minkowski distance, finite and > 0.
-    n_jobs : int, default=None
-        Threads of the search (None: the global setting, else every core).
-    backend : {"auto", "numpy", "numba", "cython"}, default="auto"
-        Kernel implementation; "auto" takes the fastest installed one.
-"""
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+        "uniform" (or None): every neighbour counts the same. "distance":
+        weight :math:`1/d`; a query with neighbours at distance zero gives
+        those weight 1 and the others 0 (scikit-learn's rule). A callable
+        maps an array of distances (float64, one batch of queries at a time)
+        to weights of the same shape.""" + _COMMON_PARAMETERS_DOC
 
 _NOTES_DOC = r"""
-    The search is exact brute force. For queries :math:`q_i` and training
-    points :math:`x_j` the kernels rank, per query, with the reduced distance
+    The search is exact. Brute force ranks, per query :math:`q_i` and
+    training point :math:`x_j`, with the reduced distance
 
     .. math::
 
@@ -352,24 +789,28 @@ _NOTES_DOC = r"""
         R_{ij} = \sum_l \lvert q_{il} - x_{jl} \rvert^p
         \quad\text{(Minkowski)},
 
-    or :math:`1 - q_i \cdot x_j / (\lVert q_i\rVert \lVert x_j\rVert)`
-    (cosine), keep ``candidate_count(k, n)`` candidates in a max-heap, and
-    re-rank them with the exact float64 distance, ties to the smaller index.
-    Data far from the origin are centred at fit time for the euclidean
-    ranking (distances are translation invariant). Returned distances are
-    float64: :math:`d = \sqrt{R}` (euclidean), :math:`R^{1/p}` (Minkowski).
-    The neighbour weights of query :math:`i` are :math:`w_{ij} = 1` (uniform)
-    or :math:`w_{ij} = 1 / d_{ij}` (distance).
+    :math:`R_{ij} = \max_l \lvert q_{il} - x_{jl} \rvert` (Chebyshev) or
+    :math:`1 - q_i \cdot x_j / (\lVert q_i\rVert \lVert x_j\rVert)`
+    (cosine), keeps ``candidate_count(k, n)`` candidates in a max-heap, and
+    re-ranks them with the exact float64 distance, ties to the smaller index.
+    Sparse (CSR) data are scored over each training row's non-zeros only
+    (:mod:`fastscratch.kernels.sparse_distances_numpy`). Data far from the
+    origin are centred at fit time for the euclidean ranking (distances are
+    translation invariant). A KD-tree or ball tree finds the same neighbours
+    by skipping every node whose lower bound on :math:`R` exceeds the
+    current k-th distance. Returned distances are float64:
+    :math:`d = \sqrt{R}` (euclidean), :math:`R^{1/p}` (Minkowski), :math:`R`
+    otherwise. The neighbour weights of query :math:`i` are
+    :math:`w_{ij} = 1` (uniform) or :math:`w_{ij} = 1 / d_{ij}` (distance).
 """
 
 
 class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
     __doc__ = (
-        """Classifier voting among the k nearest neighbours (exact brute force).
+        """Classifier voting among the k nearest neighbours (exact search).
 
-    A drop-in for :class:`sklearn.neighbors.KNeighborsClassifier` with
-    ``algorithm="brute"``: same parameters (less ``algorithm``,
-    ``leaf_size`` and ``metric_params``), plus ``backend``.
+    A drop-in for :class:`sklearn.neighbors.KNeighborsClassifier`: same
+    parameters, plus ``backend``.
 """
         + _PARAMETERS_DOC
         + """
@@ -378,7 +819,8 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
     classes_ : ndarray of shape (n_classes,) or list of such arrays
         Class labels (one array per output for a 2-D target).
     effective_metric_ : str
-        The metric used ("minkowski" with p=2 becomes "euclidean", p=1 "manhattan").
+        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
+        "manhattan", p=inf "chebyshev").
     effective_metric_params_ : dict
         ``{"p": p}`` for a general Minkowski metric, else empty.
     n_features_in_ : int
@@ -422,8 +864,10 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (float32 stays float32, anything else becomes float64).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training points (float32 stays float32, anything else becomes
+            float64; sparse becomes CSR), or the (n_samples, n_samples)
+            distance matrix with ``metric="precomputed"``.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (numbers or strings).
 
@@ -432,7 +876,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         self : KNeighborsClassifier
         """
         metric, p = self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", multi_output=True)
+        X, y = self._validate_fit_X(X, y, multi_output=True)
         self._fit_search_structure(X, metric, p)
         check_classification_targets(y)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
@@ -491,7 +935,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         -------
         proba : ndarray of shape (n_queries, n_classes), or a list of such arrays (one per output)
         """
-        need_distances = self.weights != "uniform"
+        need_distances = _needs_distances(self.weights)
         out = None
         for start, stop, n_queries, distances, indices in self._kneighbors_batches(X, return_distance=need_distances):
             batch = self._batch_probabilities(distances, indices)
@@ -515,7 +959,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         y : ndarray of shape (n_queries,) or (n_queries, n_outputs)
         """
         check_is_fitted(self, "n_samples_fit_")
-        need_distances = self.weights != "uniform"
+        need_distances = _needs_distances(self.weights)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         out = None
         for start, stop, n_queries, distances, indices in self._kneighbors_batches(X, return_distance=need_distances):
@@ -531,16 +975,16 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
     __doc__ = (
         """Regression by the (weighted) mean target of the k nearest neighbours.
 
-    A drop-in for :class:`sklearn.neighbors.KNeighborsRegressor` with
-    ``algorithm="brute"``: same parameters (less ``algorithm``,
-    ``leaf_size`` and ``metric_params``), plus ``backend``.
+    A drop-in for :class:`sklearn.neighbors.KNeighborsRegressor`: same
+    parameters, plus ``backend``.
 """
         + _PARAMETERS_DOC
         + """
     Attributes
     ----------
     effective_metric_ : str
-        The metric used ("minkowski" with p=2 becomes "euclidean", p=1 "manhattan").
+        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
+        "manhattan", p=inf "chebyshev").
     effective_metric_params_ : dict
         ``{"p": p}`` for a general Minkowski metric, else empty.
     n_features_in_ : int
@@ -576,8 +1020,10 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training points (float32 stays float32, anything else becomes float64).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training points (float32 stays float32, anything else becomes
+            float64; sparse becomes CSR), or the (n_samples, n_samples)
+            distance matrix with ``metric="precomputed"``.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Numeric targets.
 
@@ -586,8 +1032,7 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
         self : KNeighborsRegressor
         """
         metric, p = self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", multi_output=True,
-                             y_numeric=True)
+        X, y = self._validate_fit_X(X, y, multi_output=True, y_numeric=True)
         self._fit_search_structure(X, metric, p)
         self._y = y
         return self
@@ -607,7 +1052,7 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
         """
         check_is_fitted(self, "n_samples_fit_")
         targets = self._y.reshape(self.n_samples_fit_, -1) if self._y.ndim == 1 else self._y
-        need_distances = self.weights != "uniform"
+        need_distances = _needs_distances(self.weights)
         out = None
         for start, stop, n_queries, distances, indices in self._kneighbors_batches(X, return_distance=need_distances):
             weights = _get_weights(distances, self.weights)
@@ -622,3 +1067,86 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
                 out = np.empty((n_queries, targets.shape[1]))
             out[start:stop] = batch
         return out.ravel() if self._y.ndim == 1 else out
+
+
+class NearestNeighbors(_NeighborsBase):
+    __doc__ = (
+        """Unsupervised nearest-neighbour search (k nearest and within a radius).
+
+    A drop-in for :class:`sklearn.neighbors.NearestNeighbors`: same
+    parameters, plus ``backend``.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+        Default k of :meth:`kneighbors`.
+    radius : float, default=1.0
+        Default radius of :meth:`radius_neighbors`, >= 0."""
+        + _COMMON_PARAMETERS_DOC
+        + """
+    Attributes
+    ----------
+    effective_metric_ : str
+        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
+        "manhattan", p=inf "chebyshev").
+    effective_metric_params_ : dict
+        ``{"p": p}`` for a general Minkowski metric, else empty.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    n_samples_fit_ : int
+        Number of training points.
+
+    Notes
+    -----"""
+        + _NOTES_DOC
+        + r"""
+    A radius query returns every :math:`x_j` with :math:`d(q_i, x_j) \le r`
+    (exact float64 distances), in (distance, index) order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastscratch.neighbors import NearestNeighbors
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [3.0, 0.0]])
+    >>> distances, indices = NearestNeighbors(n_neighbors=2).fit(X).kneighbors([[0.0, 0.2]])
+    >>> indices
+    array([[0, 1]])
+    >>> NearestNeighbors(radius=1.5).fit(X).radius_neighbors([[0.0, 0.2]], return_distance=False)[0]
+    array([0, 1])
+"""
+    )
+
+    def __init__(self, *, n_neighbors=5, radius=1.0, algorithm="auto", leaf_size=30, metric="minkowski",
+                 p=2, metric_params=None, n_jobs=None, backend="auto"):
+        self.n_neighbors = n_neighbors
+        self.radius = radius
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.metric = metric
+        self.p = p
+        self.metric_params = metric_params
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+    def fit(self, X, y=None):
+        """Store the training data and build the search chosen by ``algorithm``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training points (float32 stays float32, anything else becomes
+            float64; sparse becomes CSR), or the (n_samples, n_samples)
+            distance matrix with ``metric="precomputed"``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : NearestNeighbors
+        """
+        metric, p = self._check_params()
+        _check_radius(self.radius)
+        X, _ = self._validate_fit_X(X)
+        self._fit_search_structure(X, metric, p)
+        return self
