@@ -610,15 +610,31 @@ class _BaseDiscreteNB(_BaseNB):
         self.feature_count_ += sums
         self.class_count_ += np.bincount(y_index, weights=sample_weight, minlength=n_classes)
 
+    def _summed_duplicates(self, X):
+        """``X`` with its duplicate entries summed, where the model binarises.
+
+        A CSR matrix means the sum of duplicate entries; the linear models can
+        add them one by one, but binarising must see the sum (scikit-learn
+        binarises each entry and counts a split value twice). Copies only a
+        matrix that has duplicates or unsorted rows.
+        """
+        if sp.issparse(X) and self._binarize_threshold is not None \
+                and not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        return X
+
     def _check_X(self, X):
         _check_sparse_structure(X)
-        return validate_data(self, X, accept_sparse="csr", reset=False,
-                             dtype=[np.float64, np.float32], order="C")
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=[np.float64, np.float32], order="C")
+        return self._summed_duplicates(X)
 
     def _check_X_y(self, X, y, reset=True):
         _check_sparse_structure(X)
-        return validate_data(self, X, y, accept_sparse="csr", reset=reset,
+        X, y = validate_data(self, X, y, accept_sparse="csr", reset=reset,
                              dtype=[np.float64, np.float32], order="C")
+        return self._summed_duplicates(X), y
 
     def _init_counters(self, n_classes, n_features):
         self.class_count_ = np.zeros(n_classes, dtype=np.float64)
