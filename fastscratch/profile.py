@@ -58,6 +58,34 @@ def _knn_workload(level):
         model = KNeighborsClassifier(n_neighbors=10, metric=metric, backend="numpy", **params)
         model.fit(X[:n], y[:n]).predict(X[n:])
     sqeuclidean_argmin(X, X[:16], backend="numpy")  # nearest of a few centres, as in k-means
+    model = KNeighborsClassifier(n_neighbors=10, metric="chebyshev", algorithm="brute", backend="numpy")
+    model.fit(X[:n], y[:n]).predict(X[n:])
+
+
+def _sparse_knn_workload(level):
+    import scipy.sparse as sp
+
+    from . import KNeighborsClassifier
+
+    n = (300, 20_000, 100_000)[level]
+    X, y = _classification(n + n // 10, 200)
+    X = sp.csr_matrix(X * (np.random.default_rng(0).random(X.shape) < 0.05))
+    for metric in ("euclidean", "manhattan", "cosine"):
+        model = KNeighborsClassifier(n_neighbors=10, metric=metric, algorithm="brute", backend="numpy")
+        model.fit(X[:n], y[:n]).predict(X[n:])
+
+
+def _tree_workload(level):
+    from . import KNeighborsClassifier
+
+    from sklearn.datasets import make_blobs
+
+    n = (300, 20_000, 100_000)[level]
+    X, y = make_blobs(n_samples=n + n // 10, n_features=3, centers=5, random_state=0)
+    for algorithm in ("kd_tree", "ball_tree"):
+        model = KNeighborsClassifier(n_neighbors=10, algorithm=algorithm, backend="numpy").fit(X[:n], y[:n])
+        model.predict(X[n:])
+        model.radius_neighbors(X[n:], radius=0.5)
 
 
 def _kmeans_workload(level):
@@ -69,6 +97,18 @@ def _kmeans_workload(level):
     X, _ = make_blobs(n_samples=n, n_features=16, centers=8, cluster_std=4.0, random_state=0)
     for algorithm in ("lloyd", "elkan"):
         KMeans(n_clusters=8, init=X[:8], n_init=1, max_iter=10, algorithm=algorithm, backend="numpy").fit(X)
+
+
+def _sparse_kmeans_workload(level):
+    import scipy.sparse as sp
+
+    from . import KMeans
+
+    n = (500, 50_000, 200_000)[level]
+    rng = np.random.default_rng(0)
+    X = sp.random(n, 300, density=0.02, format="csr", random_state=rng)
+    for algorithm in ("lloyd", "elkan"):
+        KMeans(n_clusters=8, n_init=1, max_iter=10, algorithm=algorithm, random_state=0, backend="numpy").fit(X)
 
 
 def _naive_bayes_workload(level):
@@ -104,12 +144,18 @@ def _arima_workload(level):
     y = load_electric_production(as_series=False)
     ARIMA(order=(1, 1, 1), seasonal_order=(1, 1, 1, 12), backend="numpy").fit(y, method="mle")
     ARIMA(order=(1, 1, 1), backend="numpy").fit(y, method="css")
+    y_missing = y.copy()
+    y_missing[30::17] = np.nan  # NaN skipped in the Kalman filter (none among the first d + sD values)
+    ARIMA(order=(1, 1, 1), backend="numpy").fit(y_missing)
 
 
 WORKLOADS = {
     "distances": _knn_workload,
     "minkowski": _knn_workload,
+    "sparse_distances": _sparse_knn_workload,
+    "spatial_tree": _tree_workload,
     "kmeans": _kmeans_workload,
+    "kmeans_sparse": _sparse_kmeans_workload,
     "naive_bayes": _naive_bayes_workload,
     "histogram": _boosting_workload,
     "splitting": _boosting_workload,
