@@ -7,7 +7,15 @@ Default size (issue "Naive Bayes"):
 - MultinomialNB ``predict_proba`` and ``fit`` on a CSR matrix of 100,000 x
   20,000 counts at 1 % density, 10 classes.
 
-Each benchmark also records, in ``extra_info["peak_memory_mb"]``, how much
+Fit sweeps (issue "Fast on every shape"): GaussianNB ``fit`` over n, d, the
+number of classes and float32/float64, around 100,000 x 50 with 10 classes
+(with the issue's two bad points, 1,000,000 x 4 with 3 classes and 100,000 x
+50 with 100 classes); the count models' ``fit`` (Multinomial, Complement,
+Bernoulli) on CSR counts over the density (0.1 % to 10 %) and the classes, and
+on dense counts. Every backend and scikit-learn in the same run, one group
+per point; the first call (Numba's compilation) is untimed.
+
+Each benchmark of the prediction groups also records, in ``extra_info["peak_memory_mb"]``, how much
 the call adds to the peak resident memory above its inputs (measured in a
 fresh process by :func:`fastscratch._memory.peak_memory_above_inputs_mb`;
 skipped under ``--benchmark-disable``). Show it with
@@ -15,7 +23,7 @@ skipped under ``--benchmark-disable``). Show it with
 Numba kernels are compiled (and the Cython ones loaded) before timing.
 """
 
-from functools import partial
+from functools import lru_cache, partial
 
 import numpy as np
 import pytest
@@ -179,3 +187,84 @@ def test_multinomial_csr_fit(benchmark, bench_size, sparse_inputs, library):
     group = f"MultinomialNB.fit CSR {X.shape[0]}x{X.shape[1]}-density{size[2]}"
     _record(benchmark, library, group, partial(_sparse_fit_setup, library, size), _fit)
     benchmark.pedantic(model.fit, args=(X, y), rounds=3, iterations=1, warmup_rounds=0)
+
+
+# ---- fit sweeps: one axis at a time around a base point ----
+
+GAUSSIAN_FIT_POINTS = {  # (n_samples, n_features, n_classes)
+    "tiny": [(2_000, 8, 3), (10_000, 8, 3), (2_000, 50, 3), (2_000, 8, 20)],
+    "medium": [
+        (100_000, 50, 10),                          # base
+        (10_000, 50, 10), (1_000_000, 50, 10),      # n
+        (100_000, 4, 10), (100_000, 200, 10),       # d
+        (100_000, 50, 2), (100_000, 50, 100),       # classes
+        (1_000_000, 4, 3),                          # the issue's worst point
+    ],
+}
+COUNT_FIT_POINTS = {  # (n_samples, n_features, density, n_classes); density None: dense counts
+    "tiny": [(2_000, 500, 0.001, 3), (2_000, 500, 0.1, 3), (2_000, 500, 0.01, 20),
+             (2_000, 50, None, 3)],
+    "medium": [
+        (20_000, 10_000, 0.001, 10), (20_000, 10_000, 0.01, 10),
+        (20_000, 10_000, 0.1, 10),                  # density
+        (20_000, 10_000, 0.01, 2), (20_000, 10_000, 0.01, 100),  # classes
+        (200_000, 64, None, 10),                    # dense counts
+    ],
+}
+COUNT_MODELS = ["MultinomialNB", "ComplementNB", "BernoulliNB"]
+_FIT_ROUNDS = {"tiny": 1, "medium": 3, "large": 3}
+
+
+@lru_cache(maxsize=2)
+def _gaussian_fit_data(n_samples, n_features, n_classes, dtype):
+    X, y = _gaussian_data(n_samples, n_features, n_classes)
+    return X.astype(dtype), y
+
+
+@lru_cache(maxsize=2)
+def _count_fit_data(n_samples, n_features, density, n_classes):
+    if density is None:
+        rng = np.random.default_rng(0)
+        y = rng.integers(0, n_classes, n_samples)
+        X = rng.poisson(1.0 + y[:, None] % 3, (n_samples, n_features)).astype(np.float64)
+        return X, y
+    return _sparse_counts(n_samples, n_features, density, n_classes)
+
+
+def _fit_benchmark(benchmark, bench_size, model, X, y, group, library):
+    model.fit(X, y)  # compile / warm up
+    benchmark.group = group
+    benchmark.extra_info["backend"] = library
+    benchmark.pedantic(model.fit, args=(X, y), rounds=sized(_FIT_ROUNDS, bench_size),
+                       iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("point", range(len(GAUSSIAN_FIT_POINTS["medium"])))
+@pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
+def test_gaussian_fit_sweep(benchmark, bench_size, point, dtype, library):
+    points = sized(GAUSSIAN_FIT_POINTS, bench_size)
+    if point >= len(points):
+        pytest.skip(f"the {bench_size} sweep has {len(points)} points")
+    n_samples, n_features, n_classes = points[point]
+    X, y = _gaussian_fit_data(n_samples, n_features, n_classes, dtype)
+    model = (sk.GaussianNB() if library == REFERENCE
+             else fs.GaussianNB(backend=library, n_jobs=N_THREADS))
+    group = f"GaussianNB.fit {n_samples}x{n_features}-{dtype}-{n_classes}classes"
+    _fit_benchmark(benchmark, bench_size, model, X, y, group, library)
+
+
+@pytest.mark.parametrize("name", COUNT_MODELS)
+@pytest.mark.parametrize("point", range(len(COUNT_FIT_POINTS["medium"])))
+@pytest.mark.parametrize("library", [*BACKENDS, REFERENCE])
+def test_count_fit_sweep(benchmark, bench_size, point, name, library):
+    points = sized(COUNT_FIT_POINTS, bench_size)
+    if point >= len(points):
+        pytest.skip(f"the {bench_size} sweep has {len(points)} points")
+    n_samples, n_features, density, n_classes = points[point]
+    X, y = _count_fit_data(n_samples, n_features, density, n_classes)
+    model = (getattr(sk, name)() if library == REFERENCE
+             else getattr(fs, name)(backend=library, n_jobs=N_THREADS))
+    layout = "dense" if density is None else f"CSR-density{density}"
+    group = f"{name}.fit {n_samples}x{n_features}-{layout}-{n_classes}classes"
+    _fit_benchmark(benchmark, bench_size, model, X, y, group, library)
