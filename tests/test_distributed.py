@@ -455,3 +455,16 @@ def test_dask_kmeans_on_duplicated_rows_as_in_memory(client):
     assert dist.cluster_centers_.shape == (3, 2)
     np.testing.assert_allclose(np.unique(dist.cluster_centers_, axis=0), [[1.0, 2.0], [3.0, 4.0]])
     assert dist.inertia_ == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("grow_policy", ["depthwise", "lossguide"])
+def test_boosting_with_missing_values_equals_in_memory(client, grow_policy):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = X.copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.1] = np.nan
+    params = dict(n_estimators=3, max_depth=3, grow_policy=grow_policy, max_leaves=6, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)

@@ -96,6 +96,17 @@ def _boost_histograms(binned, rows, n_lefts, segments, keys, gradients_hessians,
     return out
 
 
+def _running_sums(previous, gradients_hessians, group):
+    """``previous`` (gradient, hessian sums, float64) plus this block's, added one row at a time.
+
+    Chained block after block, this is the in-memory grower's root sum with
+    missing values, ``np.add.accumulate(g, dtype=float64)[-1]`` over all rows in
+    order, to the same bits.
+    """
+    return np.array([np.add.accumulate(np.concatenate([[previous[i]], part[group].astype(np.float64)]))[-1]
+                     for i, part in enumerate(gradients_hessians)])
+
+
 def _add_arrays(parts):
     total = parts[0].copy()
     for part in parts[1:]:
@@ -190,6 +201,26 @@ class _DaskTreeGrower(TreeGrower):
             self.segments[(key[0], middle)] = (key, self.level, j, 0)
             self.segments[(middle, key[1])] = (key, self.level, j, 1)
         self.level += 1
+
+    def _root_histogram(self, root):
+        """The root's summed histogram, and its gradient sums as the in-memory grower takes them.
+
+        Without missing values the sums come from the first feature's histogram
+        (the parent's rule). With them, xgboost sums every row's gradient in row
+        order; the blocks hold the rows in order, so the running sum passes from
+        block to block.
+        """
+        hists = self._hists(1)
+        self._build([root], hists)
+        if self.has_missing:
+            sums = np.zeros(2)
+            for gh in self.gradients_hessians:
+                sums = _delayed(_running_sums, pure=True)(sums, gh, self.group)
+            root["g"], root["h"] = (float(value) for value in sums.compute())
+        else:
+            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
+            root["g"], root["h"] = float(sums[0]), float(sums[1])
+        return hists
 
     def add_leaves(self, tree, raw):
         """Each block's margins plus the tree's leaf values (delayed, one per block)."""
