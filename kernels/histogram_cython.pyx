@@ -19,6 +19,7 @@ from libc.math cimport isnan
 
 DEF PARALLEL_MIN_ROWS = 4096
 DEF PARALLEL_MIN_SUBTRACT = 1048576
+DEF CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
 
 # One row's (gradient, hessian) added to one bin's two adjacent float64 sums.
 # With SSE2 (every x86-64) the two additions are one packed addition: one load,
@@ -78,6 +79,49 @@ def _build_histograms(const uint8_t[:, ::1] binned, const intp_t[::1] rows,     
             _histograms_group(binned, rows, node_starts, node_stops, gradients, hessians,
                               out_hists, group * n_features // n_groups,
                               (group + 1) * n_features // n_groups)
+
+
+cdef void _class_histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
+                                  intp_t start, intp_t stop, const float[:, ::1] gradients,
+                                  const float[:, ::1] hessians, double[:, :, :, ::1] out_hists,
+                                  intp_t f_start, intp_t f_stop) noexcept nogil:
+    cdef intp_t n_slots = out_hists.shape[2]
+    cdef intp_t n_classes = out_hists.shape[0]
+    cdef intp_t k, i, f, r, block_start, block_stop
+    cdef double g, h
+    cdef double* hist
+    cdef const uint8_t* row
+    for k in range(n_classes):
+        hist = &out_hists[k, 0, 0, 0]
+        for f in range(f_start * n_slots * 2, f_stop * n_slots * 2):
+            hist[f] = 0.0
+    block_start = start
+    while block_start < stop:
+        block_stop = min(block_start + CLASS_BLOCK, stop)
+        for k in range(n_classes):
+            hist = &out_hists[k, 0, 0, 0]
+            for i in range(block_start, block_stop):
+                r = rows[i]
+                g = gradients[k, r]
+                h = hessians[k, r]
+                row = &binned[r, 0]
+                for f in range(f_start, f_stop):
+                    fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
+        block_start = block_stop
+
+
+def _build_class_histograms(const uint8_t[:, ::1] binned, const intp_t[::1] rows,    # IN
+                            intp_t start, intp_t stop,                                # IN
+                            const float[:, ::1] gradients, const float[:, ::1] hessians,  # IN
+                            double[:, :, :, ::1] out_hists,                           # OUT
+                            int n_groups, int n_threads):
+    cdef intp_t n_features = binned.shape[1]
+    cdef int group
+    with nogil:
+        for group in prange(n_groups, num_threads=n_threads, schedule="static"):
+            _class_histograms_group(binned, rows, start, stop, gradients, hessians, out_hists,
+                                    group * n_features // n_groups,
+                                    (group + 1) * n_features // n_groups)
 
 
 def _subtract_histograms(const double[:, :, :, ::1] parent_hists,                     # IN
@@ -143,6 +187,21 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
     n_groups = max(1, min(n_threads, binned.shape[1]))
     _build_histograms(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
                       n_groups, n_groups)
+
+
+def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
+                           n_threads):
+    """One node's histograms for every class (see :func:`histogram_numpy.build_class_histograms`).
+
+    Rows in blocks of ``CLASS_BLOCK``: every class adds a block while its codes
+    are in cache, so the binned data are read from memory once per round.
+    """
+    n_threads = max(1, int(n_threads))
+    if stop - start < PARALLEL_MIN_ROWS:
+        n_threads = 1
+    n_groups = max(1, min(n_threads, binned.shape[1]))
+    _build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
+                            n_groups, n_groups)
 
 
 def subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads):

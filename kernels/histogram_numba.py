@@ -18,6 +18,7 @@ from ._threads import numba_threads
 
 PARALLEL_MIN_ROWS = 4096  # below this, one thread is faster than waking others
 PARALLEL_MIN_SUBTRACT = 1 << 20  # histogram entries
+CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
 
 
 def _histograms_body(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
@@ -43,6 +44,33 @@ def _histograms_body(binned, rows, node_starts, node_stops, gradients, hessians,
                     hist[f, b, 1] += h
 
 
+def _class_histograms_body(binned, rows, start, stop, gradients, hessians, out_hists, n_groups):
+    # Blocks of CLASS_BLOCK rows: a block's codes are read from memory once and
+    # stay in cache while every class adds them to its own histogram.
+    n_features = binned.shape[1]
+    n_slots = out_hists.shape[2]
+    for group in numba.prange(n_groups):
+        f_start = group * n_features // n_groups
+        f_stop = (group + 1) * n_features // n_groups
+        for k in range(out_hists.shape[0]):
+            for f in range(f_start, f_stop):
+                for b in range(n_slots):
+                    out_hists[k, f, b, 0] = 0.0
+                    out_hists[k, f, b, 1] = 0.0
+        for block_start in range(start, stop, CLASS_BLOCK):
+            block_stop = min(block_start + CLASS_BLOCK, stop)
+            for k in range(out_hists.shape[0]):
+                hist = out_hists[k]
+                for i in range(block_start, block_stop):
+                    r = rows[i]
+                    g = np.float64(gradients[k, r])
+                    h = np.float64(hessians[k, r])
+                    for f in range(f_start, f_stop):
+                        b = binned[r, f]
+                        hist[f, b, 0] += g
+                        hist[f, b, 1] += h
+
+
 def _subtract_body(parent_hists, parent_index, child_hists, out_hists):
     n_features = child_hists.shape[1]
     n_slots = child_hists.shape[2]
@@ -57,6 +85,9 @@ def _subtract_body(parent_hists, parent_index, child_hists, out_hists):
 
 _histograms_serial = numba.njit(cache=True, nogil=True)(_histograms_body)
 _histograms_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_histograms_body)
+_class_histograms_serial = numba.njit(cache=True, nogil=True)(_class_histograms_body)
+_class_histograms_parallel = numba.njit(cache=True, nogil=True,
+                                        parallel=True)(_class_histograms_body)
 _subtract_serial = numba.njit(cache=True, nogil=True)(_subtract_body)
 _subtract_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_subtract_body)
 
@@ -106,6 +137,17 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
     with numba_threads(n_threads):
         _histograms_parallel(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
                              _groups(binned.shape[1], n_threads))
+
+
+def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
+                           n_threads):
+    """One node's histograms for every class (see :func:`histogram_numpy.build_class_histograms`)."""
+    if n_threads <= 1 or stop - start < PARALLEL_MIN_ROWS:
+        _class_histograms_serial(binned, rows, start, stop, gradients, hessians, out_hists, 1)
+        return
+    with numba_threads(n_threads):
+        _class_histograms_parallel(binned, rows, start, stop, gradients, hessians, out_hists,
+                                   _groups(binned.shape[1], n_threads))
 
 
 def subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads):

@@ -35,6 +35,7 @@ AUTO_BACKEND_ORDER = {
     "map_to_bins": ("cython", "numba", "numpy"),
     "build_histograms": ("cython", "numba", "numpy"),
     "subtract_histograms": ("cython", "numba", "numpy"),
+    "build_class_histograms": ("cython", "numba", "numpy"),
 }
 
 
@@ -94,6 +95,34 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
             # bincount adds the weights in row order, in float64.
             out_hists[j, f, :, 0] = np.bincount(bins, weights=node_gradients, minlength=n_slots)
             out_hists[j, f, :, 1] = np.bincount(bins, weights=node_hessians, minlength=n_slots)
+
+
+def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
+                           n_threads):
+    """One node's histograms for several sets of gradients (the classes of a round).
+
+    A multiclass round grows one tree per class from the same rows, so the
+    roots of all its trees are one pass over the binned data: the optimised
+    backends read each block of rows once for all the classes.
+
+    Parameters
+    ----------
+    binned : ndarray of shape (n, d), uint8, C-contiguous
+    rows : ndarray of shape (n,), intp
+        The node owns ``rows[start:stop]``; its rows are added in this order.
+    start, stop : int
+    gradients, hessians : ndarray of shape (K, n), float32
+        One row per class.
+    out_hists : ndarray of shape (K, d, n_slots, 2), float64
+        Overwritten: ``out_hists[k]`` is what :func:`build_histograms` gives
+        for ``gradients[k], hessians[k]`` (the same sums in the same order).
+    n_threads : int
+        Ignored.
+    """
+    starts, stops = np.array([start], dtype=np.intp), np.array([stop], dtype=np.intp)
+    for k in range(gradients.shape[0]):
+        build_histograms(binned, rows, starts, stops, gradients[k], hessians[k],
+                         out_hists[k:k + 1], n_threads)
 
 
 def subtract_histograms(parent_hists, parent_index, child_hists, out_hists, n_threads):

@@ -85,6 +85,29 @@ def test_build_and_subtract_histograms(backend, rng, n_nodes):
     assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("n_classes", [1, 3])
+def test_build_class_histograms(backend, rng, n_classes):
+    _, binned, n_bins, _, _ = _binned_problem(rng, n=9000)
+    gradients = rng.standard_normal((n_classes, 9000)).astype(np.float32)
+    hessians = rng.uniform(0.1, 1, (n_classes, 9000)).astype(np.float32)
+    rows = rng.permutation(9000).astype(np.intp)
+    start, stop = 100, 8900  # over 4,096 rows (the parallel path) and several row blocks
+    shape = (n_classes, binned.shape[1], int(n_bins.max()) + 1, 2)
+    reference = np.empty(shape)
+    histogram_numpy.build_class_histograms(binned, rows, start, stop, gradients, hessians,
+                                           reference, 1)
+    for k in range(n_classes):  # each class: the one-node histogram of its gradients
+        naive = np.empty(shape[1:])[None]
+        histogram_numpy._build_histograms_naive(binned, rows, np.array([start]), np.array([stop]),
+                                                gradients[k], hessians[k], naive, 1)
+        assert_allclose(reference[k], naive[0], rtol=1e-10, atol=1e-10)
+    build = get_kernel("build_class_histograms", backend)
+    for n_threads in (1, 2):
+        out = np.full(shape, np.nan)
+        build(binned, rows, start, stop, gradients, hessians, out, n_threads)
+        assert_array_equal(out, reference)
+
+
 @pytest.mark.parametrize("params", [PARAMS, np.array([0.0, 0.0, 0.0, 0.0]),
                                     np.array([2.0, 0.0, 5.0, 0.7])])
 def test_find_best_splits(backend, rng, params):

@@ -66,14 +66,19 @@ class TreeGrower:
         read by the partitions: a split reads one feature of each row, and one
         column (n bytes) stays in cache where the rows (n x d bytes) do not.
         None: the partitions read ``binned``.
+    root_histogram : ndarray of shape (d, n_slots, 2), float64, or None
+        The root's histogram when the caller built it already (a multiclass
+        round builds the roots of all its trees in one pass); None: built here.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
                  has_missing=False, n_root_rows=None, feature_sampler=None,
-                 grow_policy="depthwise", max_leaves=0, binned_columns=None):
+                 grow_policy="depthwise", max_leaves=0, binned_columns=None,
+                 root_histogram=None):
         self.binned = binned
         self.binned_columns = binned if binned_columns is None else binned_columns
+        self.root_histogram = root_histogram
         self.n_bins = n_bins
         self.n_slots = int(n_bins.max()) + 1
         self.gradients = gradients
@@ -146,17 +151,7 @@ class TreeGrower:
             return self._grow_lossguide(root, nodes)
         if self.max_depth < 1:
             return self._flatten(nodes)
-        hists = self._hists(1)
-        self._build([root], hists)
-        if self.has_missing:
-            # xgboost sums the gradients of all rows in order (float64) for sparse data...
-            sampled = self.rows[:self.n_root_rows]
-            sums = (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
-                    np.add.accumulate(self.hessians[sampled], dtype=np.float64)[-1])
-        else:
-            # ... and takes them from the first feature's histogram, in bin order, for dense data.
-            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
-        root["g"], root["h"] = float(sums[0]), float(sums[1])
+        hists = self._root_histogram(root)
         level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:
             self._evaluate(level, hists)
@@ -195,13 +190,19 @@ class TreeGrower:
         return self._flatten(nodes)
 
     def _root_histogram(self, root):
-        hists = self._hists(1)
-        self._build([root], hists)
+        """The root's histogram, shape (1, d, n_slots, 2), and its sums in ``root``."""
+        if self.root_histogram is not None:
+            hists = self.root_histogram[None]
+        else:
+            hists = self._hists(1)
+            self._build([root], hists)
         if self.has_missing:
+            # xgboost sums the gradients of all rows in order (float64) for sparse data...
             sampled = self.rows[:self.n_root_rows]
             sums = (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
                     np.add.accumulate(self.hessians[sampled], dtype=np.float64)[-1])
         else:
+            # ... and takes them from the first feature's histogram, in bin order, for dense data.
             sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
         root["g"], root["h"] = float(sums[0]), float(sums[1])
         return hists

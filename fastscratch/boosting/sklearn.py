@@ -15,8 +15,8 @@ from .grower import TreeGrower
 from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
 from .predictor import Forest
 
-KERNELS = ("build_histograms", "subtract_histograms", "find_best_splits",
-           "partition_rows", "add_leaf_values")
+KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
+           "find_best_splits", "partition_rows", "add_leaf_values")
 
 _NOTES = r"""
     Notes
@@ -341,6 +341,12 @@ class _XGBModel(BaseEstimator):
             else:
                 loss.gradients(y32, raw, weights, gradients, hessians)
             new_trees = Forest(n_groups=K)
+            root_hists = None
+            if K > 1 and self.subsample >= 1.0:
+                # Every class's tree starts from all the rows: one pass builds all the roots.
+                root_hists = np.empty((K, X.shape[1], int(binner.n_bins_.max()) + 1, 2))
+                kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
+                                                  root_hists, n_threads)
             for k in range(K):
                 n_root_rows = sampler.sample_rows(rows, identity)
                 grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows,
@@ -349,7 +355,8 @@ class _XGBModel(BaseEstimator):
                                     has_missing=has_missing, n_root_rows=n_root_rows,
                                     feature_sampler=sampler.feature_sampler(),
                                     grow_policy=self.grow_policy, max_leaves=self.max_leaves,
-                                    binned_columns=binned_columns)
+                                    binned_columns=binned_columns,
+                                    root_histogram=None if root_hists is None else root_hists[k])
                 tree = grower.grow()
                 split = tree["left"] >= 0
                 thresholds = np.zeros(split.shape[0], dtype=np.float32)
