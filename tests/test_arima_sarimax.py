@@ -437,3 +437,49 @@ def test_datasets_after_plain_import():
             "print(len(y), y.index.freqstr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["397", "MS"]
+
+
+# ---------------------------------------------------------------------------
+# (6) auto_arima: OCSB seasonal test, constant when d + D >= 2
+# ---------------------------------------------------------------------------
+def test_ocsb_matches_pmdarima(electric):
+    pm_seasonality = pytest.importorskip("pmdarima.arima.seasonality")
+    import statsmodels.api as sm
+    from pmdarima.arima import nsdiffs as pm_nsdiffs
+
+    from fastscratch.timeseries._arima_auto import (
+        nsdiffs,
+        ocsb_critical_value,
+        ocsb_statistic,
+    )
+
+    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().ffill().to_numpy()
+    rng = np.random.default_rng(0)
+    seasonal_walk = np.zeros(240)
+    for t in range(12, 240):
+        seasonal_walk[t] = seasonal_walk[t - 12] + rng.normal()
+    for x in (electric.to_numpy(), co2, seasonal_walk):
+        for lags in (1, 2, 3):
+            expected = pm_seasonality.OCSBTest(12, lag_method="fixed",
+                                               max_lag=lags)._compute_test_statistic(x)
+            np.testing.assert_allclose(ocsb_statistic(x, 12, lags, "fixed"), expected, rtol=1e-9)
+        assert nsdiffs(x, 12, 1, "ocsb") == pm_nsdiffs(x, 12, max_D=1, test="ocsb")
+    np.testing.assert_allclose(ocsb_critical_value(12),
+                               pm_seasonality.OCSBTest._calc_ocsb_crit_val(12), rtol=1e-12)
+    assert nsdiffs(seasonal_walk, 12, 1, "ocsb") == 1
+    assert nsdiffs(electric.to_numpy(), 12, 1, "ocsb") == 0  # seasonal strength says 1
+    with pytest.raises(ValueError, match="seasonal_test"):
+        fastscratch.auto_arima(electric, seasonal_test="ch")
+
+
+def test_auto_arima_constant_with_two_differences():
+    """A quadratic trend: after d = 2 a constant remains, found only with the option."""
+    rng = np.random.default_rng(3)
+    t = np.arange(150)
+    e = rng.normal(size=150)
+    y = 0.02 * t ** 2 + np.cumsum(e) + 3 * np.convolve(e, [1, 0.5])[:150]
+    with_option = fastscratch.auto_arima(y, seasonal=False, d=2, intercept_when_d2=True,
+                                         max_p=2, max_q=2)
+    without = fastscratch.auto_arima(y, seasonal=False, d=2, max_p=2, max_q=2)
+    assert with_option.trend == "c" and without.trend == "n"
+    assert with_option.aicc < without.aicc

@@ -3,9 +3,10 @@ r"""Automatic order selection for :class:`~fastscratch.timeseries.arima.ARIMA`.
 Hyndman and Khandakar (2008), as R's ``forecast::auto.arima`` and pmdarima's
 ``auto_arima``:
 
-1. the seasonal differences D from a seasonal-strength test (R's
-   ``nsdiffs(test="seas")``), then the differences d from repeated KPSS tests
-   on the seasonally differenced series;
+1. the seasonal differences D from a seasonal test (the seasonal strength of
+   R's ``nsdiffs(test="seas")`` by default, or the OCSB test of pmdarima's
+   default), then the differences d from repeated KPSS tests on the
+   seasonally differenced series;
 2. a stepwise search over (p, q, P, Q, constant) from four starting models,
    moving to the best neighbour (one or two orders changed by one, or the
    constant toggled) until no neighbour lowers the information criterion.
@@ -97,11 +98,99 @@ def seasonal_strength(x, m):
     return float(max(0.0, 1.0 - np.var(remainder) / total))
 
 
-def nsdiffs(x, m, max_D=1):
-    """Number of seasonal differences D: while the seasonal strength exceeds 0.64."""
+def _ols(design, target):
+    """(coefficients, t statistics, AIC) of a least-squares fit (Gaussian AIC, as statsmodels)."""
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    resid = target - design @ coef
+    n, k = design.shape
+    sse = float(resid @ resid)
+    sigma2 = sse / (n - k)
+    cov = sigma2 * np.linalg.pinv(design.T @ design)
+    llf = -0.5 * n * (np.log(2 * np.pi * sse / n) + 1.0)
+    return coef, coef / np.sqrt(np.diag(cov)), -2.0 * llf + 2.0 * k
+
+
+def _lags(x, n_lags):
+    """Rows (x[t-1], ..., x[t-n_lags]) for t = n_lags .. len(x) - 1."""
+    return np.column_stack([x[n_lags - lag:x.shape[0] - lag] for lag in range(1, n_lags + 1)])
+
+
+def _ocsb_regression(x, m, n_lags):
+    r"""(t statistic of the last term, AIC) of the OCSB regression with n_lags AR lags.
+
+    With :math:`z_t = \Delta\Delta_m x_t`, an AR(n_lags) with constant is
+    fitted to z; its AR filter (constant included) is applied to
+    :math:`\Delta_m x_{t-1}` and :math:`\Delta x_{t-m}`, and z is regressed on
+    the lags of z and these two filtered series (no constant).
+    """
+    seasonal = x[m:] - x[:-m]
+    z = np.diff(seasonal)
+    first = np.diff(x)
+    if n_lags == 0:
+        _, tvalues, aic = _ols(np.column_stack([seasonal[:-1], first[:z.shape[0]]]), z)
+        return float(tvalues[-1]), aic
+    lags_z = _lags(z, n_lags)
+    target = z[n_lags:]
+    ar, _, _ = _ols(np.column_stack([np.ones(target.shape[0]), lags_z]), target)
+
+    def filtered(series):
+        # series[t] - constant - sum_i ar_i series[t - i], for the rows of z's regression.
+        rows = _lags(np.concatenate([series, [0.0]]), n_lags)[:target.shape[0]]
+        return series[n_lags:n_lags + target.shape[0]] - ar[0] - rows @ ar[1:]
+
+    design = np.column_stack([lags_z, filtered(seasonal), filtered(first)])
+    _, tvalues, aic = _ols(design, target)
+    return float(tvalues[-1]), aic
+
+
+def ocsb_critical_value(m):
+    """Osborn et al. (1988) critical value at 5% for period m (R forecast's fit, as pmdarima)."""
+    log_m = np.log(m)
+    return float(-0.2937411 * np.exp(-0.2850853 * (log_m - 0.7656451)
+                                     - 0.05983644 * (log_m - 0.7656451) ** 2) - 1.652202)
+
+
+def ocsb_statistic(x, m, max_lag=3, lag_method="aic"):
+    r"""OCSB statistic (Osborn, Chui, Smith and Birchenhall, 1988) for a seasonal unit root.
+
+    The regression
+
+    .. math::
+
+        \Delta\Delta_m x_t = \sum_{i=1}^{L} a_i \Delta\Delta_m x_{t-i}
+            + \beta_1 \tilde z_{4,t} + \beta_2 \tilde z_{5,t} + e_t,
+
+    with :math:`z_4 = \Delta_m x_{t-1}`, :math:`z_5 = \Delta x_{t-m}` filtered
+    by the AR(L) fitted to :math:`\Delta\Delta_m x` (pmdarima's construction);
+    the statistic is the t value of :math:`\beta_2`. A statistic above
+    :func:`ocsb_critical_value` means a seasonal unit root: difference.
+    ``lag_method="aic"`` picks L in 1..max_lag by AIC; "fixed" uses max_lag.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if lag_method == "fixed" or max_lag <= 0:
+        return _ocsb_regression(x, m, max(max_lag, 0))[0]
+    fits = [_ocsb_regression(x, m, lag) for lag in range(1, max_lag + 1)]
+    return min(fits, key=lambda fit: fit[1])[0]
+
+
+def nsdiffs(x, m, max_D=1, test="seas"):
+    """Number of seasonal differences D.
+
+    ``test="seas"``: while the seasonal strength exceeds 0.64 (R's default).
+    ``test="ocsb"``: while the OCSB statistic exceeds its critical value
+    (pmdarima's default).
+    """
+    if test not in ("seas", "ocsb"):
+        raise ValueError(f"seasonal_test must be 'seas' or 'ocsb', got {test!r}.")
     x = np.asarray(x, dtype=np.float64)
     D = 0
-    while D < max_D and seasonal_strength(x, m) > SEASONAL_STRENGTH_THRESHOLD:
+    while D < max_D and x.shape[0] >= 2 * m + 8 and np.ptp(x) > 0:
+        if test == "seas":
+            seasonal_unit_root = seasonal_strength(x, m) > SEASONAL_STRENGTH_THRESHOLD
+        else:
+            seasonal_unit_root = ocsb_statistic(x, m) > ocsb_critical_value(m)
+        if not seasonal_unit_root:
+            break
         x = x[m:] - x[:-m]
         D += 1
     return D
@@ -110,7 +199,8 @@ def nsdiffs(x, m, max_D=1):
 def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, start_P=1,
                start_Q=1, max_p=5, max_q=5, max_P=2, max_Q=2, max_d=2, max_D=1,
                information_criterion="aicc", alpha=0.05, with_intercept="auto", max_models=100,
-               backend="auto", n_jobs=1, progress_bar=False):
+               backend="auto", n_jobs=1, progress_bar=False, seasonal_test="seas",
+               intercept_when_d2=False):
     """Choose the orders of a seasonal ARIMA by a stepwise search (Hyndman-Khandakar).
 
     Parameters
@@ -124,8 +214,8 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
         ``seasonal=False``; ``m < 2`` means no seasonal terms.
     d, D : int or None, default=None
         Differences; None chooses them by the KPSS test (d, level ``alpha``)
-        and the seasonal-strength test (D), on the seasonally differenced
-        series for d, as pmdarima and R do.
+        and the seasonal test ``seasonal_test`` (D), on the seasonally
+        differenced series for d, as pmdarima and R do.
     start_p, start_q, start_P, start_Q : int
         Orders of the first starting model.
     max_p, max_q, max_P, max_Q, max_d, max_D : int
@@ -137,13 +227,31 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     with_intercept : "auto" or bool, default="auto"
         Include the constant (trend "c"). "auto" (as R's ``auto.arima``)
         starts with it when d + D <= 1 and lets the search drop it, and never
-        uses it when d + D >= 2; True or False fixes it.
+        uses it when d + D >= 2 (unless ``intercept_when_d2``); True or False
+        fixes it.
     max_models : int, default=100
         Stop after this many fitted models.
     backend, n_jobs
         Passed to each :class:`ARIMA`.
     progress_bar : bool, default=False
         Show a tqdm bar of the fitted models.
+    seasonal_test : {"seas", "ocsb"}, default="seas"
+        How D is chosen: "seas", the seasonal strength of an additive
+        decomposition above 0.64 (Wang, Smith and Hyndman 2006; R
+        forecast's default since 8.0), or "ocsb", the OCSB seasonal
+        unit-root regression test at 5% (Osborn et al. 1988; pmdarima's
+        default). The default is "seas", as R's: it measures how much of
+        the variation is seasonal, needs no lag selection, and does not
+        under-difference strongly seasonal series the way OCSB can: on the
+        electric production series OCSB keeps D = 0 (statistic -2.19, below
+        the critical value -1.80) although its seasonal strength is 0.89,
+        and auto_arima then needs a SAR(2) to model the seasonality.
+        "ocsb" reproduces pmdarima's choices.
+    intercept_when_d2 : bool, default=False
+        With ``with_intercept="auto"``, also try a constant when d + D >= 2
+        (pmdarima's ``with_intercept="auto"`` keeps it in the search; R never
+        does). False by default, as R: after two differences a constant is a
+        quadratic trend in the forecasts, rarely what a forecaster wants.
 
     Returns
     -------
@@ -153,6 +261,8 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     """
     from .arima import ARIMA, _validate_series
 
+    if seasonal_test not in ("seas", "ocsb"):
+        raise ValueError(f"seasonal_test must be 'seas' or 'ocsb', got {seasonal_test!r}.")
     if information_criterion not in ("aicc", "aic", "bic"):
         raise ValueError(f"information_criterion must be 'aicc', 'aic' or 'bic', got "
                          f"{information_criterion!r}.")
@@ -168,16 +278,17 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     if not seasonal:
         D = 0
     elif D is None:
-        D = nsdiffs(values, m, max_D) if values.shape[0] >= 2 * m + 1 else 0
+        observed = values[~np.isnan(values)]
+        D = nsdiffs(observed, m, max_D, seasonal_test) if observed.shape[0] >= 2 * m + 1 else 0
     seasonal_diff = values
     for _ in range(D):
         seasonal_diff = seasonal_diff[m:] - seasonal_diff[:-m]
     if d is None:
-        d = ndiffs(seasonal_diff, alpha, max_d)
+        d = ndiffs(seasonal_diff[~np.isnan(seasonal_diff)], alpha, max_d)
     # As R: a constant (mean or drift) only when d + D <= 1, and then the search
     # also tries without it; an explicit with_intercept is kept throughout.
     if with_intercept == "auto":
-        constant = toggle_constant = d + D <= 1
+        constant = toggle_constant = d + D <= 1 or bool(intercept_when_d2)
     else:
         constant, toggle_constant = bool(with_intercept), False
     if not seasonal:
