@@ -110,13 +110,21 @@ cdef void _stationary_cov(const double[::1] phi, const double[::1] theta, double
 cdef void _filter(const double[::1] w, const double[::1] intercept, const double[::1] phi,
                   const double[::1] theta, const double[::1] a0, double* out_v, double* out_F,
                   double* state, double* cov, double* gain, double* work) noexcept nogil:
-    """Structured Kalman filter; state / cov (row-major) hold the running a_t / P_t."""
+    """Structured Kalman filter; state / cov (row-major) hold the running a_t / P_t.
+
+    Only the upper triangle of P is updated (it is symmetric); the lower one
+    is filled in at the end. work holds _work_size(m) doubles: P0's work,
+    then the selection vector R and the scaled gain K / F.
+    """
     cdef intp_t m = phi.shape[0]
     cdef intp_t n = w.shape[0]
     cdef intp_t t, i, j
-    cdef double v, F, next_value, r_i, value
+    cdef double v, F, next_value, r_i
+    cdef double* selection = work + _p0_work_size(m)
+    cdef double* scaled = selection + m
     _stationary_cov(phi, theta, cov, work)
     for i in range(m):
+        selection[i] = _theta0(theta, i)
         state[i] = a0[i]
     for t in range(n):
         v = w[t] - state[0]
@@ -124,24 +132,33 @@ cdef void _filter(const double[::1] w, const double[::1] intercept, const double
         out_v[t] = v
         out_F[t] = F
         for i in range(m):
-            gain[i] = cov[i * m]
+            gain[i] = cov[i]
+            scaled[i] = gain[i] / F
         for i in range(m):
             next_value = 0.0
             if i + 1 < m:
                 next_value = state[i + 1] + gain[i + 1] * (v / F)
             state[i] = phi[i] * w[t] + next_value
         state[0] = state[0] + intercept[t]
-        for i in range(m):
-            r_i = _theta0(theta, i)
-            for j in range(m):
-                value = r_i * _theta0(theta, j)
-                if i + 1 < m and j + 1 < m:
-                    value = value + (cov[(i + 1) * m + j + 1] - gain[i + 1] * gain[j + 1] / F)
-                cov[i * m + j] = value
+        for i in range(m - 1):
+            r_i = selection[i]
+            for j in range(i, m - 1):
+                cov[i * m + j] = r_i * selection[j] + (cov[(i + 1) * m + j + 1]
+                                                       - gain[i + 1] * scaled[j + 1])
+            cov[i * m + m - 1] = r_i * selection[m - 1]
+        cov[m * m - 1] = selection[m - 1] * selection[m - 1]
+    for i in range(m):
+        for j in range(i):
+            cov[i * m + j] = cov[j * m + i]
+
+
+cdef inline intp_t _p0_work_size(intp_t m) noexcept nogil:
+    return 9 * m * m + 4 * m + 2
 
 
 cdef inline intp_t _work_size(intp_t m) noexcept nogil:
-    return 9 * m * m + 4 * m + 2
+    """Doubles of _filter's work: P0's work, then two m-vectors."""
+    return _p0_work_size(m) + 2 * m
 
 
 def arima_kalman_filter(const double[::1] w, const double[::1] intercept,           # IN

@@ -109,10 +109,19 @@ def _stationary_cov(phi, theta, out_cov):
 
 @numba.njit(cache=True, nogil=True)
 def _filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_cov, gain):
-    """Structured Kalman filter; out_state / out_cov hold the running a_t / P_t."""
+    """Structured Kalman filter; out_state / out_cov hold the running a_t / P_t.
+
+    Only the upper triangle of P is updated (it is symmetric); the lower one
+    is filled in at the end.
+    """
     m = phi.shape[0]
     n = w.shape[0]
     _stationary_cov(phi, theta, out_cov)
+    selection = np.empty(m)
+    selection[0] = 1.0
+    for i in range(1, m):
+        selection[i] = theta[i - 1]
+    scaled = np.empty(m)
     for i in range(m):
         out_state[i] = a0[i]
     for t in range(n):
@@ -121,7 +130,8 @@ def _filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_cov, gain
         out_v[t] = v
         out_F[t] = F
         for i in range(m):
-            gain[i] = out_cov[i, 0]
+            gain[i] = out_cov[0, i]
+            scaled[i] = gain[i] / F
         # a_{t+1}[i] = phi_i * w_t + a_{t|t}[i+1]; a_{t|t}[0] = w_t exactly.
         for i in range(m):
             next_value = 0.0
@@ -129,15 +139,17 @@ def _filter(w, intercept, phi, theta, a0, out_v, out_F, out_state, out_cov, gain
                 next_value = out_state[i + 1] + gain[i + 1] * (v / F)
             out_state[i] = phi[i] * w[t] + next_value
         out_state[0] += intercept[t]
-        # P_{t+1}[i, j] = P[i+1, j+1] - K[i+1] K[j+1] / F + R_i R_j (in place, ascending).
-        for i in range(m):
-            r_i = 1.0 if i == 0 else theta[i - 1]
-            for j in range(m):
-                r_j = 1.0 if j == 0 else theta[j - 1]
-                value = r_i * r_j
-                if i + 1 < m and j + 1 < m:
-                    value += out_cov[i + 1, j + 1] - gain[i + 1] * gain[j + 1] / F
-                out_cov[i, j] = value
+        # P_{t+1}[i, j] = P[i+1, j+1] - K[i+1] K[j+1] / F + R_i R_j (in place, ascending, j >= i).
+        for i in range(m - 1):
+            r_i = selection[i]
+            for j in range(i, m - 1):
+                out_cov[i, j] = r_i * selection[j] + (out_cov[i + 1, j + 1]
+                                                      - gain[i + 1] * scaled[j + 1])
+            out_cov[i, m - 1] = r_i * selection[m - 1]
+        out_cov[m - 1, m - 1] = selection[m - 1] * selection[m - 1]
+    for i in range(m):
+        for j in range(i):
+            out_cov[i, j] = out_cov[j, i]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -893,28 +893,37 @@ def _minimise_css(lik, x0, maxiter, ftol=2.2e-9):
     return result.x, bool(result.success), f"L-BFGS-B: {result.message}"
 
 
-# Each start runs this many L-BFGS-B iterations; the best one then runs to convergence.
-_SCREEN_ITERATIONS = 25
+# Each start other than the best one gets this many L-BFGS-B iterations to show promise.
+_SCREEN_ITERATIONS = 10
 
 
 def _minimise_mle_multistart(lik, starts, maxiter):
-    """Maximise the likelihood from each start, keep the best: (x, converged, reason).
+    """Maximise the likelihood from several starts, keep the best: (x, converged, reason).
 
-    Every start runs a short screening optimisation; the one with the highest
-    likelihood is then optimised to convergence (a start that converged
-    during the screening is kept as it is).
+    The start with the highest likelihood is optimised to convergence. Each
+    other start gets a short screening run, and is optimised to convergence
+    only if it already beats that optimum (it is heading for a better local
+    maximum); the best converged result is kept.
     """
     if starts[0].shape[0] == 0:
         return starts[0], True, ""
-    if len(starts) == 1:
-        return _minimise_mle(lik, starts[0], maxiter)
-    screened = [_minimise_mle(lik, x0, min(_SCREEN_ITERATIONS, maxiter), keep_result=True)
-                for x0 in starts]
-    best = max(screened, key=lambda item: -item[3].fun if np.isfinite(item[3].fun) else -np.inf)
-    x, converged, reason, result = best
-    if converged or maxiter <= _SCREEN_ITERATIONS:
-        return x, converged, reason
-    return _minimise_mle(lik, x, maxiter - result.nit)
+    if len(starts) > 1:
+        order = np.argsort(-lik.batch_loglike(np.stack(starts)), kind="stable")
+        starts = [starts[i] for i in order]
+    best_x, best_converged, best_reason = _minimise_mle(lik, starts[0], maxiter)
+    best_llf = lik.batch_loglike(best_x[None])[0]
+    for x0 in starts[1:]:
+        x, converged, reason, result = _minimise_mle(lik, x0, min(_SCREEN_ITERATIONS, maxiter),
+                                                     keep_result=True)
+        llf = -result.fun * lik.n_obs
+        if not llf > best_llf + 1e-6 * max(1.0, abs(best_llf)):
+            continue
+        if not converged and maxiter > _SCREEN_ITERATIONS:
+            x, converged, reason = _minimise_mle(lik, x, maxiter - result.nit)
+        llf = lik.batch_loglike(x[None])[0]
+        if llf > best_llf:
+            best_x, best_converged, best_reason, best_llf = x, converged, reason, llf
+    return best_x, best_converged, best_reason
 
 
 def _minimise_mle(lik, x0, maxiter, keep_result=False):
