@@ -194,7 +194,10 @@ def test_check_series_errors():
 # --------------------------------------------------------------------------
 # The forecaster.
 # --------------------------------------------------------------------------
-FAST = {"hidden_size": 8, "num_layers": 1, "epochs": 2, "batch_size": 64}
+# The plain forecaster (no deseasonalising, one network, no early stopping, no linear skip):
+# what these tests check does not depend on the recipe (tests/test_lstm_recipe.py tests that).
+FAST = {"hidden_size": 8, "num_layers": 1, "epochs": 2, "batch_size": 64, "deseasonalize": None,
+        "n_ensemble": 1, "early_stopping": False, "linear_skip": False}
 
 
 @pytest.fixture(scope="module")
@@ -241,8 +244,8 @@ def test_torch_impl_and_scratch_impl_start_equal(series):
 
 
 def test_early_stopping_and_no_look_ahead(series):
-    model = LSTMForecaster(early_stopping=True, validation_fraction=0.1, n_iter_no_change=2, tol=10.0,
-                           random_state=0, **{**FAST, "epochs": 50})
+    model = LSTMForecaster(**{**FAST, "epochs": 50, "early_stopping": True, "validation_fraction": 0.1,
+                              "n_iter_no_change": 2, "tol": 10.0, "random_state": 0})
     model.fit(series)
     assert model.n_epochs_ == 3 and len(model.validation_scores_) == 3  # tol=10: never improves after 1
     # The windows: feed the positions 0..n-1 through the same split.
@@ -250,7 +253,8 @@ def test_early_stopping_and_no_look_ahead(series):
     positions = np.arange(n, dtype=np.float64)
     for strategy, horizon in (("recursive", 1), ("direct", 12)):
         probe = clone(model).set_params(strategy=strategy, horizon=horizon, scaler="minmax")
-        scaler, _, (X, Y), (X_val, Y_val) = probe._windows(positions)
+        (X, Y), (X_val, Y_val) = probe._windows(positions)
+        scaler = probe.scaler_
         X, Y, Y_val = (np.rint(scaler.inverse_transform(a)) for a in (X, Y, Y_val))  # back to positions
         n_tail = max(probe._n_outputs(), int(np.ceil(0.1 * n)))
         assert Y.max() < n - n_tail <= Y_val.min()  # training targets never reach the tail
@@ -300,6 +304,8 @@ def test_short_training_beats_seasonal_naive(series):
     """A few seconds of training on 1985-2016 beats the seasonal naive forecast of the last 24 months."""
     train, test = series.iloc[:-24], series.iloc[-24:]
     naive = rmse(test, seasonal_naive_forecast(train.to_numpy(), 24))
-    model = LSTMForecaster(strategy="direct", horizon=24, epochs=20, learning_rate=3e-3, random_state=0)
+    model = LSTMForecaster(strategy="direct", horizon=24, epochs=20, learning_rate=3e-3, random_state=0,
+                           deseasonalize=None, n_ensemble=1, early_stopping=False, linear_skip=False,
+                           hidden_size=64, num_layers=2)
     forecast = model.fit(train).predict(24)
     assert rmse(test, forecast) < 0.95 * naive

@@ -4,7 +4,7 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_electric_production", "load_isbi2012", "DATA_DIR"]
+__all__ = ["load_electric_production", "load_co2_mauna_loa", "load_isbi2012", "DATA_DIR"]
 
 DATA_DIR = resources.files(__name__) / "data"
 
@@ -36,6 +36,34 @@ def load_electric_production(as_series=True):
     index = pd.DatetimeIndex(dates, freq="MS")
     return pd.Series(values, index=index, name="electric_production")
 
+
+def load_co2_mauna_loa(as_series=True):
+    """Monthly mean atmospheric CO2 at Mauna Loa (ppmv), 1958-03 to 2001-12.
+
+    526 months: the monthly means of the weekly series of
+    ``statsmodels.datasets.co2``, five empty months linearly interpolated
+    (public domain, Keeling and Whorf 2004; see data/README.md). A trend with
+    one asymmetric yearly cycle (peak in May, trough in October).
+
+    Parameters
+    ----------
+    as_series : bool, default=True
+        Return a pandas Series with a monthly DatetimeIndex (frequency "MS");
+        if False, a float64 NumPy array.
+
+    Returns
+    -------
+    y : pandas.Series or ndarray of shape (526,)
+    """
+    import pandas as pd
+
+    with resources.as_file(DATA_DIR / "co2_mauna_loa_monthly.csv") as path:
+        frame = pd.read_csv(path)
+    values = frame["VALUE"].to_numpy(dtype=np.float64)
+    if not as_series:
+        return values
+    index = pd.DatetimeIndex(pd.to_datetime(frame["DATE"], format="%Y-%m-%d"), freq="MS")
+    return pd.Series(values, index=index, name="co2_mauna_loa")
 
 def load_isbi2012():
     """The 30 ISBI 2012 training images and membrane labels of the U-Net paper.

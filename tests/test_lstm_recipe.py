@@ -1,0 +1,234 @@
+"""The LSTMForecaster recipe: exponential smoothing against statsmodels, the deseasonalised
+windows, no look-ahead into a held-out or validation tail, the ensemble and its seeds, and
+direct multi-horizon shapes. Quick settings throughout (a few epochs)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("statsmodels")
+
+from sklearn.base import clone  # noqa: E402
+
+from fastscratch import LSTMForecaster  # noqa: E402
+from fastscratch.datasets import load_co2_mauna_loa, load_electric_production  # noqa: E402
+from fastscratch.timeseries._smoothing import SeasonalSmoother, seasonal_smoothing_states  # noqa: E402
+from fastscratch.timeseries.comparison import seasonal_naive_forecast  # noqa: E402
+
+QUICK = {"hidden_size": 8, "num_layers": 1, "epochs": 3, "batch_size": 64, "n_iter_no_change": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def electric():
+    return load_electric_production()
+
+
+def _statsmodels_smoothing(y, m=12):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    start = y[:m].mean()
+    return ExponentialSmoothing(y, seasonal="add", seasonal_periods=m, initialization_method="known",
+                                initial_level=start, initial_seasonal=y[:m] - start)
+
+
+# --------------------------------------------------------------------------
+# Exponential smoothing = statsmodels' additive Holt-Winters without trend.
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("loader", [load_electric_production, load_co2_mauna_loa])
+def test_smoothing_states_are_statsmodels(loader):
+    y = loader(as_series=False)[:200]
+    level, season, errors = seasonal_smoothing_states(y, 0.3, 0.2, 12)
+    reference = _statsmodels_smoothing(y).fit(smoothing_level=0.3, smoothing_seasonal=0.2, optimized=False)
+    np.testing.assert_allclose(level, reference.level, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(season[12:], reference.season, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(y - errors, reference.fittedvalues, rtol=0, atol=1e-10)
+    # Fitted constants: least squares at least as good as statsmodels' own optimiser.
+    ours = SeasonalSmoother(12).fit(y)
+    theirs = _statsmodels_smoothing(y).fit()
+    sse = float(np.sum(ours.states(y)[2] ** 2))
+    assert sse <= theirs.sse * (1 + 1e-6)
+    assert ours.alpha_ == pytest.approx(theirs.params["smoothing_level"], abs=2e-3)
+    assert ours.gamma_ == pytest.approx(theirs.params["smoothing_seasonal"], abs=2e-3)
+
+
+def test_smoothing_is_causal_and_needs_two_seasons():
+    y = load_co2_mauna_loa(as_series=False)[:120]
+    full = seasonal_smoothing_states(y, 0.5, 0.1, 12)
+    part = seasonal_smoothing_states(y[:70], 0.5, 0.1, 12)
+    np.testing.assert_array_equal(full[0][:70], part[0])
+    np.testing.assert_array_equal(full[1][:82], part[1])
+    with pytest.raises(ValueError, match="two seasons"):
+        SeasonalSmoother(12).fit(y[:20])
+
+
+# --------------------------------------------------------------------------
+# The base forecast: with a zero correction the forecaster is the smoothing's
+# (or the seasonal naive) forecast.
+# --------------------------------------------------------------------------
+def _zero_correction(model):
+    """Make every member output the scaled zero correction."""
+    zero = float(model.scaler_.transform(np.zeros(1))[0])
+    with torch.no_grad():
+        for member in model.members_:
+            network = member["network"]
+            network.head.weight.zero_()
+            network.head.bias.fill_(zero)
+            if network.skip is not None:
+                network.skip.weight.zero_()
+    return model
+
+
+def test_zero_correction_is_the_smoothing_forecast(electric):
+    train = electric.to_numpy()[:-24]
+    model = LSTMForecaster(deseasonalize="smoothing", early_stopping=False, n_ensemble=2, random_state=0,
+                           **QUICK).fit(train)
+    forecast = _zero_correction(model).predict(24)
+    smoother = model.smoother_
+    reference = _statsmodels_smoothing(train).fit(smoothing_level=smoother.alpha_,
+                                                 smoothing_seasonal=smoother.gamma_, optimized=False)
+    # The textbook forecast (Hyndman and Athanasopoulos, FPP 8.3) from statsmodels' own states:
+    # level_T + s_{T+h-m(k+1)}, k = floor((h-1)/m). (statsmodels' ``forecast`` differs at h = 12
+    # and 24, where it does not use the season of the last observation.)
+    h = np.arange(1, 25)
+    last = len(train) - 1
+    textbook = reference.level[-1] + reference.season[last + h - 12 * ((h - 1) // 12 + 1)]
+    np.testing.assert_allclose(forecast, textbook, rtol=0, atol=1e-4)  # float32 network output
+    np.testing.assert_allclose(forecast[:11], reference.forecast(24)[:11], rtol=0, atol=1e-4)
+
+
+def test_zero_correction_is_the_seasonal_naive_forecast(electric):
+    train = electric.to_numpy()[:-24]
+    model = LSTMForecaster(deseasonalize="difference", early_stopping=False, n_ensemble=1, random_state=0,
+                           **QUICK).fit(train)
+    np.testing.assert_allclose(_zero_correction(model).predict(24), seasonal_naive_forecast(train, 24),
+                               rtol=0, atol=1e-4)  # float32 network output
+
+
+# --------------------------------------------------------------------------
+# No look-ahead: the held-out tail and the validation tail.
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("deseasonalize", ["smoothing", "difference", None])
+def test_windows_never_read_ahead(deseasonalize):
+    n, lookback, horizon = 120, 24, 12
+    y = load_co2_mauna_loa(as_series=False)[:n]
+    model = LSTMForecaster(lookback=lookback, horizon=horizon, deseasonalize=deseasonalize,
+                           early_stopping=False)
+    model.smoother_ = SeasonalSmoother(12).fit(y)
+    ends = np.arange(lookback + 12, n)
+    inputs, base = model._inputs_and_base(y, ends)
+    for k, end in enumerate(ends[::7]):
+        changed = y.copy()
+        changed[end + 1:] += 100.0  # the future of this window
+        inputs_c, base_c = model._inputs_and_base(changed, np.array([end]))
+        np.testing.assert_array_equal(inputs_c[0], inputs[7 * k])
+        np.testing.assert_array_equal(base_c[0], base[7 * k])
+    assert inputs.shape == (len(ends), lookback) and base.shape == (len(ends), horizon)
+
+
+@pytest.mark.parametrize("deseasonalize", ["smoothing", "difference", None])
+def test_validation_tail_never_reaches_scaling_smoothing_or_training(electric, deseasonalize):
+    y = electric.to_numpy()
+    model = LSTMForecaster(deseasonalize=deseasonalize, horizon=12, validation_fraction=0.1,
+                           **QUICK)
+    model._check_params()
+    (X, Y), (X_val, Y_val) = model._windows(y)
+    smoother, scaler = model.smoother_, model.scaler_
+    n_fit = len(y) - int(np.ceil(0.1 * len(y)))
+    changed = y.copy()
+    changed[n_fit:] *= 3.0
+    (X_c, Y_c), (X_val_c, Y_val_c) = model._windows(changed)
+    np.testing.assert_array_equal(X_c, X)  # training windows, scaled: same smoothing, same scaler
+    np.testing.assert_array_equal(Y_c, Y)
+    if deseasonalize == "smoothing":
+        assert (model.smoother_.alpha_, model.smoother_.gamma_) == (smoother.alpha_, smoother.gamma_)
+        fitted = SeasonalSmoother(12).fit(y[:n_fit])
+        assert (fitted.alpha_, fitted.gamma_) == (smoother.alpha_, smoother.gamma_)
+    assert model.scaler_.scaler_.mean_[0] == scaler.scaler_.mean_[0]
+    assert not np.array_equal(Y_val_c, Y_val)  # the validation targets do see the tail
+    # Every training target lies before the tail, every validation target reaches into it.
+    positions = np.arange(len(y), dtype=np.float64)
+    none = clone(model).set_params(deseasonalize=None, scaler="minmax")
+    (_, Y_pos), (_, Y_val_pos) = none._windows(positions)
+    Y_pos, Y_val_pos = (np.rint(none.scaler_.inverse_transform(a)) for a in (Y_pos, Y_val_pos))
+    assert Y_pos.max() == n_fit - 1 and Y_val_pos[:, 0].min() == n_fit and Y_val_pos.max() == len(y) - 1
+
+
+def test_fit_on_the_training_part_ignores_the_held_out_tail(electric):
+    changed = electric.copy()
+    changed.iloc[-24:] = 0.0
+    params = {**QUICK, "n_ensemble": 2, "random_state": 0}
+    a = LSTMForecaster(**params).fit(electric.iloc[:-24])
+    b = LSTMForecaster(**params).fit(changed.iloc[:-24])
+    np.testing.assert_array_equal(a.predict(24), b.predict(24))
+
+
+# --------------------------------------------------------------------------
+# The ensemble, the seeds, the shapes.
+# --------------------------------------------------------------------------
+def test_ensemble_mean_is_the_mean_of_its_members(electric):
+    model = LSTMForecaster(n_ensemble=3, random_state=0, **QUICK).fit(electric.iloc[:-24])
+    members = model.predict_members(24)
+    assert members.shape == (3, 24)
+    np.testing.assert_allclose(model.predict(24).to_numpy(), members.mean(0), rtol=1e-15)
+    assert len({m["seed"] for m in model.members_}) == 3
+    assert len({tuple(row) for row in members}) == 3  # different seeds, different networks
+    # Member k is the single network trained with the k-th seed: the first member of an
+    # ensemble is the one-network fit with the same random_state.
+    single = LSTMForecaster(n_ensemble=1, random_state=0, **QUICK).fit(electric.iloc[:-24])
+    np.testing.assert_array_equal(single.predict_members(24)[0], members[0])
+    assert single.loss_curve_ == model.members_[0]["loss_curve"] == model.loss_curve_
+
+
+def test_same_seed_same_forecast(electric):
+    params = {**QUICK, "n_ensemble": 2}
+    a = LSTMForecaster(random_state=7, **params).fit(electric)
+    b = LSTMForecaster(random_state=7, **params).fit(electric)
+    c = LSTMForecaster(random_state=8, **params).fit(electric)
+    np.testing.assert_array_equal(a.predict_members(), b.predict_members())
+    assert [m["validation_scores"] for m in a.members_] == [m["validation_scores"] for m in b.members_]
+    assert not np.array_equal(a.predict(), c.predict())
+
+
+@pytest.mark.parametrize("deseasonalize", ["smoothing", "difference", None])
+def test_direct_multi_horizon_shapes(electric, deseasonalize):
+    model = LSTMForecaster(horizon=18, lookback=12, deseasonalize=deseasonalize, n_ensemble=2,
+                           random_state=0, **QUICK).fit(electric.iloc[:-24])
+    for member in model.members_:
+        assert member["network"].head.out_features == 18 and member["network"].skip.out_features == 18
+    forecast = model.predict()
+    assert isinstance(forecast, pd.Series) and forecast.shape == (18,)
+    assert forecast.index[0] == electric.index[-24]
+    np.testing.assert_array_equal(model.predict(5).to_numpy(), forecast.to_numpy()[:5])
+    assert model.predict_members(5).shape == (2, 5)
+    with pytest.raises(ValueError, match="horizon"):
+        model.predict(19)
+    # Forecasting from a longer series uses its end, with the same fitted parts.
+    later = model.predict(18, y=electric.iloc[:-6])
+    assert later.index[0] == electric.index[-6] and np.all(np.isfinite(later))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"deseasonalize": "stl"}, "deseasonalize"),
+    ({"deseasonalize": "smoothing", "strategy": "recursive"}, "strategy='direct'"),
+    ({"n_ensemble": 0}, "n_ensemble"),
+    ({"seasonal_period": 0}, "seasonal_period"),
+])
+def test_recipe_bad_parameters(electric, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LSTMForecaster(**kwargs).fit(electric)
+
+
+def test_recipe_needs_enough_values():
+    with pytest.raises(ValueError, match="seasonal_period \\(12\\) \\+ lookback \\+ horizon = 60"):
+        LSTMForecaster(deseasonalize="difference", early_stopping=False).fit(np.arange(50.0))
+    with pytest.raises(ValueError, match="validation_fraction"):
+        LSTMForecaster(validation_fraction=0.5).fit(np.arange(80.0))
