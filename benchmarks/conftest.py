@@ -1,13 +1,13 @@
 """Benchmark fixtures (the ``--bench-size`` option is defined in the root conftest.py).
 
-Sweeps: a benchmark module that sets ``SWEEP_FAMILY = "<family>"`` and defines
+Sweeps: a benchmark module that sets ``SWEEP_FAMILIES = ("<family>", ...)`` and defines
 
 .. code-block:: python
 
     def test_sweep(benchmark, sweep_case):
         sweep_case.run(benchmark)
 
-gets one case per point of that family's sweep (:mod:`fastscratch.compare.sweeps`)
+gets one case per point of each family's sweep (:mod:`fastscratch.compare.sweeps`)
 and per contender (ours with ``backend="auto"``, and the reference library with
 its defaults), grouped ``sweep <family> <axis>=<value>`` so that
 pytest-benchmark shows both contenders of a point side by side.
@@ -51,9 +51,11 @@ class SweepCase:
 def pytest_generate_tests(metafunc):
     if "sweep_case" not in metafunc.fixturenames:
         return
-    family = getattr(metafunc.module, "SWEEP_FAMILY", None)
-    if family is None:
-        raise pytest.UsageError(f"{metafunc.module.__name__} uses sweep_case but sets no SWEEP_FAMILY.")
+    families = getattr(metafunc.module, "SWEEP_FAMILIES", None)
+    if not families:
+        raise pytest.UsageError(f"{metafunc.module.__name__} uses sweep_case but sets no SWEEP_FAMILIES.")
     size = metafunc.config.getoption("--bench-size")
-    cases = [SweepCase(point, contender, size) for point in sweep_points(family, size) for contender in CONTENDERS]
-    metafunc.parametrize("sweep_case", cases, ids=[f"{case.point.id}-{case.contender}" for case in cases])
+    cases = [SweepCase(point, contender, size) for family in families
+             for point in sweep_points(family, size) for contender in CONTENDERS]
+    metafunc.parametrize("sweep_case", cases,
+                         ids=[f"{case.point.family}-{case.point.id}-{case.contender}" for case in cases])

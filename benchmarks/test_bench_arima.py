@@ -145,3 +145,12 @@ def test_auto_arima_electric_pmdarima(benchmark, bench_size):
     result = benchmark.pedantic(search, rounds=1, iterations=1)
     benchmark.extra_info["model"] = f"{result.order}{result.seasonal_order}"
     benchmark.extra_info["aicc"] = result.aicc()
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("arima",)
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)

@@ -257,3 +257,12 @@ def test_fit_rows_sweep(benchmark, bench_size, sweep_data, n_rows, name):
     benchmark.group = f"boosting fit rows sweep {n_rows}x{X.shape[1]} trees {n_trees}"
     benchmark.extra_info["n_rows"] = n_rows
     _timed_fit(benchmark, bench_size, name, lambda: _model(name, n_trees), X, y)
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("boosting",)
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)

@@ -73,3 +73,12 @@ def test_kmeans_fit_sklearn(benchmark, blobs, algorithm, dtype):
     X, init = X.astype(dtype), init.astype(dtype)
     model = SKKMeans(init.shape[0], init=init, n_init=1, max_iter=MAX_ITER, tol=0, algorithm=algorithm)
     _run(benchmark, model, X, "sklearn KMeans", algorithm, dtype)
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("kmeans",)
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)

@@ -82,3 +82,12 @@ def test_lstm_training_step(benchmark, bench_size, impl, device):
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
     rounds, iterations = sized(ROUNDS, bench_size)
     benchmark.pedantic(step, rounds=rounds, iterations=iterations, warmup_rounds=1)
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("lstm",)
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)

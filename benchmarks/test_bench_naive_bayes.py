@@ -268,3 +268,12 @@ def test_count_fit_sweep(benchmark, bench_size, point, name, library):
     layout = "dense" if density is None else f"CSR-density{density}"
     group = f"{name}.fit {n_samples}x{n_features}-{layout}-{n_classes}classes"
     _fit_benchmark(benchmark, bench_size, model, X, y, group, library)
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("gaussian_nb", "multinomial_nb")
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)

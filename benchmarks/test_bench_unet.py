@@ -221,3 +221,12 @@ def test_augmented_patch(benchmark, isbi, bench_size, order):
     benchmark.group = f"unet augmented patch {size}x{size} -> {out}x{out}"
     benchmark.extra_info["backend"] = f"PatchDataset (flip/rotate + elastic, image order {order})"
     benchmark.pedantic(lambda: dataset[next(counter)], rounds=10 if bench_size == "tiny" else 20, iterations=1)
+
+
+# The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+SWEEP_FAMILIES = ("unet",)
+
+
+def test_sweep(benchmark, sweep_case):
+    sweep_case.run(benchmark)
