@@ -2,9 +2,9 @@
 r"""KD-tree and ball tree: the Cython kernels.
 
 Same trees, loops and answers as :mod:`spatial_tree_numba` (read
-:mod:`spatial_tree_numpy` for the math): a level-by-level build whose nodes
-of one level run on OpenMP threads, a quickselect on (coordinate, row index)
-for the median split, and depth-first queries with an explicit stack and a
+:mod:`spatial_tree_numpy` for the math): a build that shares out whole
+subtrees among OpenMP threads once a level has enough nodes, a quickselect on
+(coordinate, row index) for the median split, and depth-first queries with an explicit stack and a
 per-query max-heap of k (reduced distance, index) pairs, in blocks of
 ``QUERY_BLOCK`` queries shared out among the threads. Every reduced distance
 is a float64 sum over the features in order, read from float32 or float64
@@ -20,6 +20,7 @@ from libc.math cimport fabs, pow, sqrt
 from .spatial_tree_numpy import BALL_SLACK as _BALL_SLACK
 
 DEF QUERY_BLOCK = 64
+DEF SUBTREES_PER_THREAD = 4  # see spatial_tree_numba.SUBTREES_PER_THREAD
 DEF MAX_DEPTH = 64  # levels of a tree over at most 2**63 rows
 
 cdef double BALL_SLACK = _BALL_SLACK
@@ -139,24 +140,51 @@ cdef void split(const floating* data, intp_t n_features, intp_t* idx, intp_t nod
     node_end[left + 1] = end
 
 
+cdef void kd_node(const floating* data, intp_t n_features, intp_t* idx, intp_t node,
+                  intp_t n_nodes, intp_t* node_start, intp_t* node_end, double* node_lower,
+                  double* node_upper) noexcept nogil:
+    """Bounding box of a node, then its split."""
+    cdef double* lower = node_lower + node * n_features
+    cdef double* upper = node_upper + node * n_features
+    box(data, n_features, idx, node_start[node], node_end[node], lower, upper)
+    split(data, n_features, idx, node, n_nodes, lower, upper, node_start, node_end)
+
+
+cdef intp_t top_levels_end(intp_t n_nodes, int n_threads) noexcept nogil:
+    """First node of the level from which subtrees are shared out (see the Numba kernels)."""
+    cdef intp_t first = 0
+    while first < n_nodes and first + 1 < SUBTREES_PER_THREAD * n_threads:
+        first = 2 * first + 1
+    return first
+
+
 def _kd_tree_build(const floating[:, ::1] data,                                        # IN
                    intp_t[::1] idx_array, intp_t[::1] node_start, intp_t[::1] node_end,  # OUT
                    double[:, ::1] node_lower, double[:, ::1] node_upper,                 # OUT
                    int n_threads):
     cdef intp_t n_nodes = node_start.shape[0], n_features = data.shape[1]
-    cdef intp_t i, node, first = 0
+    cdef intp_t i, node, root, level_first, width
+    cdef intp_t first = top_levels_end(n_nodes, n_threads)
+    cdef intp_t last = min(2 * first + 1, n_nodes)
     for i in range(data.shape[0]):
         idx_array[i] = i
     node_start[0] = 0
     node_end[0] = data.shape[0]
     with nogil:
-        while first < n_nodes:  # one level: nodes first .. 2 * first
-            for node in prange(first, 2 * first + 1, num_threads=n_threads, schedule="dynamic"):
-                box(&data[0, 0], n_features, &idx_array[0], node_start[node], node_end[node],
-                    &node_lower[node, 0], &node_upper[node, 0])
-                split(&data[0, 0], n_features, &idx_array[0], node, n_nodes, &node_lower[node, 0],
-                      &node_upper[node, 0], &node_start[0], &node_end[0])
-            first = 2 * first + 1
+        # The top levels, node by node, until a level has enough nodes to share out.
+        for node in range(min(first, n_nodes)):
+            kd_node(&data[0, 0], n_features, &idx_array[0], node, n_nodes, &node_start[0],
+                    &node_end[0], &node_lower[0, 0], &node_upper[0, 0])
+        # Then each node of that level and all its descendants on one thread.
+        for root in prange(first, last, num_threads=n_threads, schedule="dynamic"):
+            level_first = root
+            width = 1
+            while level_first < n_nodes:
+                for node in range(level_first, level_first + width):
+                    kd_node(&data[0, 0], n_features, &idx_array[0], node, n_nodes, &node_start[0],
+                            &node_end[0], &node_lower[0, 0], &node_upper[0, 0])
+                level_first = 2 * level_first + 1
+                width = 2 * width
 
 
 cdef void ball(const floating* data, intp_t n_features, const intp_t* idx, intp_t start,
@@ -178,12 +206,24 @@ cdef void ball(const floating* data, intp_t n_features, const intp_t* idx, intp_
     radius[0] = reduced_to_distance(largest, p)
 
 
+cdef void ball_node(const floating* data, intp_t n_features, intp_t* idx, double p, intp_t node,
+                    intp_t n_nodes, intp_t* node_start, intp_t* node_end, double* centroids,
+                    double* radii, double* lower, double* upper) noexcept nogil:
+    """Centroid and radius of a node, then its split (``lower``/``upper``: scratch space)."""
+    ball(data, n_features, idx, node_start[node], node_end[node], p, centroids + node * n_features,
+         radii + node)
+    box(data, n_features, idx, node_start[node], node_end[node], lower, upper)
+    split(data, n_features, idx, node, n_nodes, lower, upper, node_start, node_end)
+
+
 def _ball_tree_build(const floating[:, ::1] data, double p,                              # IN
                      intp_t[::1] idx_array, intp_t[::1] node_start, intp_t[::1] node_end,  # OUT
                      double[:, ::1] centroids, double[::1] radii,                          # OUT
                      int n_threads):
     cdef intp_t n_nodes = node_start.shape[0], n_features = data.shape[1]
-    cdef intp_t i, node, first = 0
+    cdef intp_t i, node, root, level_first, width
+    cdef intp_t first = top_levels_end(n_nodes, n_threads)
+    cdef intp_t last = min(2 * first + 1, n_nodes)
     cdef double* lower
     cdef double* upper
     for i in range(data.shape[0]):
@@ -191,20 +231,28 @@ def _ball_tree_build(const floating[:, ::1] data, double p,                     
     node_start[0] = 0
     node_end[0] = data.shape[0]
     with nogil:
-        while first < n_nodes:
-            with parallel(num_threads=n_threads):
-                lower = <double*> malloc(n_features * sizeof(double))  # thread-local box
-                upper = <double*> malloc(n_features * sizeof(double))
-                for node in prange(first, 2 * first + 1, schedule="dynamic"):
-                    ball(&data[0, 0], n_features, &idx_array[0], node_start[node], node_end[node],
-                         p, &centroids[node, 0], &radii[node])
-                    box(&data[0, 0], n_features, &idx_array[0], node_start[node], node_end[node],
-                        lower, upper)
-                    split(&data[0, 0], n_features, &idx_array[0], node, n_nodes, lower, upper,
-                          &node_start[0], &node_end[0])
-                free(lower)
-                free(upper)
-            first = 2 * first + 1
+        lower = <double*> malloc(n_features * sizeof(double))
+        upper = <double*> malloc(n_features * sizeof(double))
+        for node in range(min(first, n_nodes)):  # the same schedule as _kd_tree_build
+            ball_node(&data[0, 0], n_features, &idx_array[0], p, node, n_nodes, &node_start[0],
+                      &node_end[0], &centroids[0, 0], &radii[0], lower, upper)
+        free(lower)
+        free(upper)
+        with parallel(num_threads=n_threads):
+            lower = <double*> malloc(n_features * sizeof(double))  # thread-local scratch
+            upper = <double*> malloc(n_features * sizeof(double))
+            for root in prange(first, last, schedule="dynamic"):
+                level_first = root
+                width = 1
+                while level_first < n_nodes:
+                    for node in range(level_first, level_first + width):
+                        ball_node(&data[0, 0], n_features, &idx_array[0], p, node, n_nodes,
+                                  &node_start[0], &node_end[0], &centroids[0, 0], &radii[0],
+                                  lower, upper)
+                    level_first = 2 * level_first + 1
+                    width = 2 * width
+            free(lower)
+            free(upper)
 
 
 def kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper, n_threads):

@@ -4,7 +4,9 @@ Same trees and answers as :mod:`spatial_tree_numpy` (read it for the math),
 written as loops over arrays:
 
 - the build goes level by level; the nodes of one level own disjoint ranges
-  of ``idx_array``, so they are built in parallel (``prange``). A node's rows
+  of ``idx_array``, so once a level holds ``SUBTREES_PER_THREAD`` nodes per
+  thread, each of them is built with its whole subtree by one thread
+  (``prange``); the tree does not depend on the thread count. A node's rows
   are split by a quickselect on the key (coordinate, row index), which puts
   the same rows on each side as the reference's sort;
 - a query walks the tree with an explicit stack (depth-first, nearer child
@@ -22,6 +24,10 @@ from ._threads import numba_threads
 from .spatial_tree_numpy import BALL_SLACK
 
 QUERY_BLOCK = 64
+# The build shares out subtrees: the top levels are built node by node until
+# a level holds this many nodes per thread, then each of them is built with
+# all its descendants by one thread (one barrier, not one per level).
+SUBTREES_PER_THREAD = 4
 
 
 # ------------------------------------------------------------------ helpers
@@ -192,65 +198,98 @@ def _split(data, idx, node, n_nodes, lower, upper, node_start, node_end):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper):
+def _kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper, n_threads):
     n_nodes = node_start.shape[0]
     for i in range(data.shape[0]):
         idx_array[i] = i
     node_start[0] = 0
     node_end[0] = data.shape[0]
+    # The top levels, node by node, until a level has enough nodes to share out.
     first = 0
-    while first < n_nodes:  # one level: nodes first .. 2 * first
-        for node in numba.prange(first, 2 * first + 1):
-            _box(data, idx_array, node_start[node], node_end[node], node_lower[node], node_upper[node])
-            _split(data, idx_array, node, n_nodes, node_lower[node], node_upper[node],
-                   node_start, node_end)
+    while first < n_nodes and first + 1 < SUBTREES_PER_THREAD * n_threads:
+        for node in range(first, 2 * first + 1):
+            _kd_node(data, idx_array, node, n_nodes, node_start, node_end, node_lower, node_upper)
         first = 2 * first + 1
+    # Then each node of that level and all its descendants on one thread.
+    for root in numba.prange(first, min(2 * first + 1, n_nodes)):
+        level_first = root
+        width = 1
+        while level_first < n_nodes:
+            for node in range(level_first, level_first + width):
+                _kd_node(data, idx_array, node, n_nodes, node_start, node_end, node_lower,
+                         node_upper)
+            level_first = 2 * level_first + 1
+            width *= 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _kd_node(data, idx_array, node, n_nodes, node_start, node_end, node_lower, node_upper):
+    """Bounding box of a node, then its split."""
+    _box(data, idx_array, node_start[node], node_end[node], node_lower[node], node_upper[node])
+    _split(data, idx_array, node, n_nodes, node_lower[node], node_upper[node], node_start, node_end)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _ball_tree_build(data, p, idx_array, node_start, node_end, centroids, radii):
+def _ball_tree_build(data, p, idx_array, node_start, node_end, centroids, radii, n_threads):
     n_nodes = node_start.shape[0]
-    n_features = data.shape[1]
     for i in range(data.shape[0]):
         idx_array[i] = i
     node_start[0] = 0
     node_end[0] = data.shape[0]
-    first = 0
-    while first < n_nodes:
-        for node in numba.prange(first, 2 * first + 1):
-            start = node_start[node]
-            end = node_end[node]
-            centroid = centroids[node]
-            centroid[:] = 0.0
-            for i in range(start, end):  # rows in order, as the reference
-                row = data[idx_array[i]]
-                for l in range(n_features):
-                    centroid[l] += np.float64(row[l])
-            for l in range(n_features):
-                centroid[l] /= end - start
-            largest = 0.0
-            for i in range(start, end):
-                reduced = _reduced_row(centroid, data[idx_array[i]], p, np.inf)
-                if reduced > largest:
-                    largest = reduced
-            radii[node] = _to_distance(largest, p)
-            lower = np.empty(n_features)
-            upper = np.empty(n_features)
-            _box(data, idx_array, start, end, lower, upper)
-            _split(data, idx_array, node, n_nodes, lower, upper, node_start, node_end)
+    first = 0  # the same schedule as _kd_tree_build
+    while first < n_nodes and first + 1 < SUBTREES_PER_THREAD * n_threads:
+        for node in range(first, 2 * first + 1):
+            _ball_node(data, p, idx_array, node, n_nodes, node_start, node_end, centroids, radii)
         first = 2 * first + 1
+    for root in numba.prange(first, min(2 * first + 1, n_nodes)):
+        level_first = root
+        width = 1
+        while level_first < n_nodes:
+            for node in range(level_first, level_first + width):
+                _ball_node(data, p, idx_array, node, n_nodes, node_start, node_end, centroids,
+                           radii)
+            level_first = 2 * level_first + 1
+            width *= 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _ball_node(data, p, idx_array, node, n_nodes, node_start, node_end, centroids, radii):
+    """Centroid and radius of a node, then its split."""
+    n_features = data.shape[1]
+    start = node_start[node]
+    end = node_end[node]
+    centroid = centroids[node]
+    centroid[:] = 0.0
+    for i in range(start, end):  # rows in order, as the reference
+        row = data[idx_array[i]]
+        for l in range(n_features):
+            centroid[l] += np.float64(row[l])
+    for l in range(n_features):
+        centroid[l] /= end - start
+    largest = 0.0
+    for i in range(start, end):
+        reduced = _reduced_row(centroid, data[idx_array[i]], p, np.inf)
+        if reduced > largest:
+            largest = reduced
+    radii[node] = _to_distance(largest, p)
+    lower = np.empty(n_features)
+    upper = np.empty(n_features)
+    _box(data, idx_array, start, end, lower, upper)
+    _split(data, idx_array, node, n_nodes, lower, upper, node_start, node_end)
 
 
 def kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper, n_threads):
     """Build a KD-tree (see :func:`spatial_tree_numpy.kd_tree_build`)."""
     with numba_threads(n_threads):
-        _kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper)
+        _kd_tree_build(data, idx_array, node_start, node_end, node_lower, node_upper,
+                       max(1, int(n_threads)))
 
 
 def ball_tree_build(data, p, idx_array, node_start, node_end, centroids, radii, n_threads):
     """Build a ball tree (see :func:`spatial_tree_numpy.ball_tree_build`)."""
     with numba_threads(n_threads):
-        _ball_tree_build(data, float(p), idx_array, node_start, node_end, centroids, radii)
+        _ball_tree_build(data, float(p), idx_array, node_start, node_end, centroids, radii,
+                         max(1, int(n_threads)))
 
 
 # -------------------------------------------------------------------- bounds

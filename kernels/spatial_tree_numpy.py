@@ -55,14 +55,14 @@ import numpy as np
 
 # Fastest first; see benchmarks/test_bench_trees.py.
 AUTO_BACKEND_ORDER = {
-    "kd_tree_build": ("numba", "cython", "numpy"),
-    "kd_tree_query": ("numba", "cython", "numpy"),
-    "kd_tree_radius_count": ("numba", "cython", "numpy"),
-    "kd_tree_radius_fill": ("numba", "cython", "numpy"),
-    "ball_tree_build": ("numba", "cython", "numpy"),
-    "ball_tree_query": ("numba", "cython", "numpy"),
-    "ball_tree_radius_count": ("numba", "cython", "numpy"),
-    "ball_tree_radius_fill": ("numba", "cython", "numpy"),
+    "kd_tree_build": ("cython", "numba", "numpy"),
+    "kd_tree_query": ("cython", "numba", "numpy"),
+    "kd_tree_radius_count": ("cython", "numba", "numpy"),
+    "kd_tree_radius_fill": ("cython", "numba", "numpy"),
+    "ball_tree_build": ("cython", "numba", "numpy"),
+    "ball_tree_query": ("cython", "numba", "numpy"),
+    "ball_tree_radius_count": ("cython", "numba", "numpy"),
+    "ball_tree_radius_fill": ("cython", "numba", "numpy"),
 }
 
 # Relative slack of the ball tree's bound: rounding in D(q, c) and r is about
