@@ -102,6 +102,18 @@ def _rows_without_ties(exact_sorted, k):
     return np.all(gaps > 1e-9 * (1 + exact_sorted[:, 1:k + 1]), axis=1)
 
 
+@lru_cache(maxsize=None)
+def _references(dataset, n_queries, metric, p):
+    """Exact brute force, SciPy's distances and scikit-learn's brute force, computed once."""
+    train, queries = _dataset(dataset)
+    queries = queries[:n_queries]
+    expected = _brute(queries, train, _exponent(metric, p), K)[1]
+    exact = _cdist(queries, train, metric, p)
+    sk_distances, sk_indices = NearestNeighbors(
+        n_neighbors=K, algorithm="brute", **_sklearn_metric(metric, p)).fit(train).kneighbors(queries)
+    return expected, exact, sk_distances, sk_indices
+
+
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_knn_equals_brute_force(backend, kind, dataset):
@@ -111,17 +123,13 @@ def test_knn_equals_brute_force(backend, kind, dataset):
         tree = SpatialTree(train, kind, leaf_size=10, metric=metric, p=p, backend=backend)
         assert tree.backend_ == backend
         distances, indices = tree.query(queries, K)
-        exponent = _exponent(metric, p)
+        expected, exact, sk_distances, sk_indices = _references(dataset, len(queries), metric, p)
         # Our exact brute force: the same float64 sums, so the same indices, ties included.
-        reduced, expected = _brute(queries, train, exponent, K)
         np.testing.assert_array_equal(indices, expected, err_msg=f"{metric} p={p}")
         # SciPy's distances of the returned neighbours.
-        exact = _cdist(queries, train, metric, p)
         np.testing.assert_allclose(distances, np.take_along_axis(exact, indices, axis=1),
                                    rtol=1e-10, atol=1e-12, err_msg=f"{metric} p={p}")
         # scikit-learn's brute force, on rows without ties.
-        sk_distances, sk_indices = NearestNeighbors(
-            n_neighbors=K, algorithm="brute", **_sklearn_metric(metric, p)).fit(train).kneighbors(queries)
         clean = _rows_without_ties(np.sort(exact, axis=1), K)
         assert clean.mean() > 0.5 or metric == "chebyshev"  # iris: every Chebyshev row has ties
         np.testing.assert_array_equal(indices[clean], sk_indices[clean], err_msg=f"{metric} p={p}")
@@ -145,30 +153,41 @@ def test_knn_equals_our_brute_force_estimator(optimised_backend, kind, metric, p
     np.testing.assert_allclose(distances, brute_distances, rtol=RTOL[dtype] * 1e-4, atol=0)
 
 
+@lru_cache(maxsize=None)
+def _radius_references(dataset, n_queries, metric, p):
+    """A radius near the 6th neighbour's distance, exact distances, scikit-learn's answer."""
+    train, queries = _dataset(dataset)
+    queries = queries[:n_queries]
+    exact = _cdist(queries, train, metric, p)
+    radius = 1.0001 * float(np.median(np.sort(exact, axis=1)[:, 5]))
+    sk_radius = np.sqrt(radius) if metric == "sqeuclidean" else radius
+    sk_indices = NearestNeighbors(algorithm="brute", **_sklearn_metric(metric, p)).fit(
+        train).radius_neighbors(queries, sk_radius, return_distance=False)
+    return radius, exact, _exact_reduced(queries, train, _exponent(metric, p)), sk_indices
+
+
 @pytest.mark.parametrize("dataset", ["iris", "digits", "blobs2"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_radius_equals_sklearn(backend, kind, dataset):
     train, _ = _dataset(dataset)
     queries = _queries(dataset, backend)
     for metric, p in METRICS:
-        exact = _cdist(queries, train, metric, p)
-        radius = 1.0001 * float(np.median(np.sort(exact, axis=1)[:, 5]))
+        radius, exact, exact_reduced, sk_indices = _radius_references(dataset, len(queries), metric, p)
         tree = SpatialTree(train, kind, leaf_size=8, metric=metric, p=p, backend=backend)
         indices, distances = tree.query_radius(queries, radius, sort_results=True)
-        sk_radius = np.sqrt(radius) if metric == "sqeuclidean" else radius
-        sk_indices = NearestNeighbors(algorithm="brute", **_sklearn_metric(metric, p)).fit(
-            train).radius_neighbors(queries, sk_radius, return_distance=False)
         # Rows with a point on the sphere (up to rounding) may legitimately differ.
         clean = ~np.any(np.abs(exact - radius) <= 1e-9 * (1 + radius), axis=1)
         assert clean.mean() > 0.5
         for i in np.flatnonzero(clean):
             assert set(indices[i]) == set(sk_indices[i]), (metric, p, i)
+        radius_reduced = tree._to_reduced(np.array([radius]))[0]
         for i in range(len(queries)):
             assert indices[i].dtype == np.intp and distances[i].dtype == np.float64
             np.testing.assert_allclose(distances[i], exact[i, indices[i]], rtol=1e-10, atol=1e-12)
             assert np.all(np.diff(distances[i]) >= 0)
-            assert set(indices[i]) == set(np.flatnonzero(_exact_reduced(
-                queries[i:i + 1], train, _exponent(metric, p))[0] <= tree._to_reduced(np.array([radius]))[0]))
+            # Everything within the radius by the trees' own float64 sums.
+            np.testing.assert_array_equal(np.sort(indices[i]),
+                                          np.flatnonzero(exact_reduced[i] <= radius_reduced))
 
 
 def test_radius_per_query_and_without_distances(backend):
