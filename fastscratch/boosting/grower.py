@@ -23,12 +23,28 @@ with xgboost's JSON dump node by node.
 """
 
 import heapq
+from typing import NamedTuple
 
 import numpy as np
 
 from ..kernels.splitting_numpy import leaf_weight, node_score
 
 K_RT_EPS = 1e-6  # xgboost's kRtEps: a split must gain more than this
+
+
+class SplitCandidate(NamedTuple):
+    """The best split of a node: rows with ``binned[:, feature] <= bin`` go left.
+
+    A named tuple, so code that unpacks or indexes the former positional
+    tuple (``split[0]`` the feature, ``split[1]`` the bin, ...) keeps working.
+    """
+
+    feature: int
+    bin: int
+    default_left: int  # 1: rows with a missing value go left
+    gain: float
+    left_sums: tuple  # (G, H) of the left child
+    right_sums: tuple  # (G, H) of the right child
 
 
 class TreeGrower:
@@ -134,8 +150,8 @@ class TreeGrower:
             if not (node_gain > K_RT_EPS) or node_gain < self.gamma or left_h == 0.0 \
                     or right_h == 0.0:
                 continue
-            node["split"] = (f, int(split_bin[j, f]), int(default_left[j, f]), float(node_gain),
-                             (left_g, left_h), (right_g, right_h))
+            node["split"] = SplitCandidate(f, int(split_bin[j, f]), int(default_left[j, f]),
+                                           float(node_gain), (left_g, left_h), (right_g, right_h))
 
     def grow(self):
         """Grow the tree; returns a dict of flat node arrays (xgboost's numbering).
@@ -163,7 +179,7 @@ class TreeGrower:
             children_depth = level[0]["depth"] + 1
             built, subtracted, parent_index = [], [], []
             for j, node in splitting:
-                feature, split_bin, default_left, _, left_sums, right_sums = node["split"]
+                left_sums, right_sums = node["split"].left_sums, node["split"].right_sums
                 middle = node["start"] + node["n_left"]
                 left = {"id": len(nodes), "start": node["start"], "stop": middle,
                         "depth": children_depth, "g": left_sums[0], "h": left_sums[1],
@@ -217,13 +233,13 @@ class TreeGrower:
         root["hist"] = self._root_histogram(root)[0]
         self._evaluate([root], root["hist"][None])
         if root["split"] is not None:
-            heapq.heappush(heap, (-root["split"][3], opened, root))
+            heapq.heappush(heap, (-root["split"].gain, opened, root))
             opened += 1
         n_leaves = 1
         while heap and not (self.max_leaves > 0 and n_leaves >= self.max_leaves):
             _, _, node = heapq.heappop(heap)
             self._partition([node])
-            _, _, _, _, left_sums, right_sums = node["split"]
+            left_sums, right_sums = node["split"].left_sums, node["split"].right_sums
             middle = node["start"] + node["n_left"]
             depth = node["depth"] + 1
             left = {"id": len(nodes), "start": node["start"], "stop": middle, "depth": depth,
@@ -246,7 +262,7 @@ class TreeGrower:
             self._evaluate(children, np.stack([left["hist"], right["hist"]]))
             for child in children:
                 if child["split"] is not None:
-                    heapq.heappush(heap, (-child["split"][3], opened, child))
+                    heapq.heappush(heap, (-child["split"].gain, opened, child))
                     opened += 1
                 else:
                     child.pop("hist")
@@ -256,9 +272,10 @@ class TreeGrower:
         k = len(splitting)
         starts = np.array([node["start"] for node in splitting], dtype=np.intp)
         stops = np.array([node["stop"] for node in splitting], dtype=np.intp)
-        features = np.array([node["split"][0] for node in splitting], dtype=np.intp)
-        split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
-        default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
+        features = np.array([node["split"].feature for node in splitting], dtype=np.intp)
+        split_bins = np.array([node["split"].bin for node in splitting], dtype=np.intp)
+        default_lefts = np.array([node["split"].default_left for node in splitting],
+                                 dtype=np.uint8)
         n_left = np.empty(k, dtype=np.intp)
         self.kernels["partition_rows"](self.binned_columns, self.rows, starts, stops, features,
                                        split_bins, default_lefts, self.n_bins, self.scratch,
@@ -282,11 +299,11 @@ class TreeGrower:
         for node in nodes:
             i = node["id"]
             if "children" in node:
-                feature, split_bin, default_left, gain, _, _ = node["split"]
-                tree["feature"][i] = feature
-                tree["bin"][i] = split_bin
-                tree["default_left"][i] = default_left
-                tree["gain"][i] = gain
+                split = node["split"]
+                tree["feature"][i] = split.feature
+                tree["bin"][i] = split.bin
+                tree["default_left"][i] = split.default_left
+                tree["gain"][i] = split.gain
                 tree["left"][i], tree["right"][i] = node["children"]
             else:
                 weight = leaf_weight(node.get("g", 0.0), node.get("h", 0.0), self.params)

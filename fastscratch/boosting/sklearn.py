@@ -6,17 +6,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
 
 from .._backend import effective_n_threads, resolve_kernel
 from .binning import MAX_BIN, BinMapper
-from .grower import TreeGrower
 from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
-from .predictor import Forest
-
-KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
-           "find_best_splits", "partition_rows", "add_leaf_values")
+from .training import KERNELS, Training, boost
 
 _NOTES = r"""
     Notes
@@ -102,55 +98,6 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
-
-
-class _Sampler:
-    """Row and column subsampling, drawn from one generator in a fixed order.
-
-    ``subsample``: each tree's root keeps each row with that probability;
-    ``colsample_bytree``, ``colsample_bylevel``, ``colsample_bynode``: nested
-    random subsets of ``max(1, round(fraction * n))`` features per tree, per
-    level, per node, as in xgboost. The draws never depend on the thread count.
-    """
-
-    def __init__(self, model, n_rows, n_features):
-        self.rng = check_random_state(model.random_state)
-        self.subsample = model.subsample
-        self.fractions = (model.colsample_bytree, model.colsample_bylevel,
-                          model.colsample_bynode)
-        self.n_rows, self.n_features = n_rows, n_features
-
-    def _subset(self, features, fraction):
-        if fraction >= 1.0:
-            return features
-        keep = max(1, int(round(fraction * features.shape[0])))
-        return np.sort(self.rng.choice(features, keep, replace=False))
-
-    def sample_rows(self, rows, identity):
-        """Fill ``rows`` (sampled rows first); returns how many were sampled."""
-        if self.subsample >= 1.0:
-            np.copyto(rows, identity)
-            return self.n_rows
-        chosen = self.rng.random_sample(self.n_rows) < self.subsample
-        m = int(np.count_nonzero(chosen))
-        rows[:m] = identity[chosen]
-        rows[m:] = identity[~chosen]
-        return m
-
-    def feature_sampler(self):
-        if all(fraction >= 1.0 for fraction in self.fractions):
-            return None
-        tree_features = self._subset(np.arange(self.n_features), self.fractions[0])
-        by_level = {}
-
-        def allowed(depth, n_nodes):
-            if depth not in by_level:
-                by_level[depth] = self._subset(tree_features, self.fractions[1])
-            mask = np.zeros((n_nodes, self.n_features), dtype=np.uint8)
-            for j in range(n_nodes):
-                mask[j, self._subset(by_level[depth], self.fractions[2])] = 1
-            return mask
-        return allowed
 
 
 class _XGBModel(BaseEstimator):
@@ -259,8 +206,15 @@ class _XGBModel(BaseEstimator):
             evals.append((f"validation_{i}", X_eval, y_eval))
         return evals, metrics
 
-    def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None,
-             objective=None, n_classes=None):
+    def _prepare_training(self, X, y, sample_weight, cuts, eval_set=None, encode_y=None,
+                          objective=None, n_classes=None):
+        """Everything the boosting loop needs, checked and computed once per fit.
+
+        The objective (and its loss), eval sets and metrics, float32 targets
+        and weights (``scale_pos_weight`` folded in), the bins (our quantiles
+        or xgboost's ``cuts``), the base score and margin, the kernels and the
+        split parameters. Returns a :class:`~.training.Training`.
+        """
         self._check_params()
         objective = objective or self.objective or self._objectives[0]
         n_threads = effective_n_threads(self.n_jobs)
@@ -272,7 +226,6 @@ class _XGBModel(BaseEstimator):
             self._check_objective(objective)
             loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
                     else OBJECTIVES[objective]())
-        K = loss.n_groups
         evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
         for name, X_eval, _ in evals:
             if X_eval.shape[1] != X.shape[1]:
@@ -302,9 +255,6 @@ class _XGBModel(BaseEstimator):
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {X.shape[1]}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
         binned = binner.transform(X)
-        # Feature-major copy for the partitions (one column is read per split).
-        binned_columns = np.asfortranarray(binned)
-        has_missing = bool(np.isnan(X).any())
 
         if self.base_score is None and weights is not binning_weights:
             base_score = loss.newton_base_score(y32.astype(np.float64), weights)
@@ -312,106 +262,38 @@ class _XGBModel(BaseEstimator):
             base_score = loss.base_score(y32, weights)
         else:
             base_score = float(self.base_score)
-        base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
-        kernels = {name: resolve_kernel(name, self.backend)[0] for name in KERNELS}
-        params = self._train_params()
+        base_margin = np.broadcast_to(loss.score_to_margin(base_score),
+                                      (loss.n_groups,)).astype(np.float32)
+        return Training(
+            loss=loss, y=y32, weights=weights, binner=binner, binned=binned,
+            # Feature-major copy for the partitions (one column is read per split).
+            binned_columns=np.asfortranarray(binned), has_missing=bool(np.isnan(X).any()),
+            base_score=base_score, base_margin=base_margin,
+            kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
+            params=self._train_params(), n_threads=n_threads, evals=evals, metrics=metrics)
 
-        n = X.shape[0]
-        raw = np.empty((K, n), dtype=np.float32)  # one row of margins per class
-        raw[:] = base_margin[:, None]
-        gradients = np.empty((K, n), dtype=np.float32)
-        hessians = np.empty((K, n), dtype=np.float32)
-        identity = np.arange(n, dtype=np.intp)
-        rows = np.empty(n, dtype=np.intp)
-        scratch = np.empty(n, dtype=np.intp)
-        forest = Forest(n_groups=K)
-        progress = None
-        if self.verbosity > 0:
-            from tqdm.auto import tqdm
-            progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
-        history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
-        eval_margins = [np.repeat(base_margin[:, None], X_eval.shape[0], axis=1)
-                        for _, X_eval, _ in evals]
-        best_score, best_iteration, stale = None, None, 0
-        sampler = _Sampler(self, n, X.shape[1])
-        for iteration in range(self.n_estimators):
-            # Gradients of every class from the margins at the start of the round.
-            if K == 1:
-                loss.gradients(y32, raw[0], weights, gradients[0], hessians[0])
-            else:
-                loss.gradients(y32, raw, weights, gradients, hessians)
-            new_trees = Forest(n_groups=K)
-            root_hists = None
-            if K > 1 and self.subsample >= 1.0:
-                # Every class's tree starts from all the rows: one pass builds all the roots.
-                root_hists = np.empty((K, X.shape[1], int(binner.n_bins_.max()) + 1, 2))
-                kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
-                                                  root_hists, n_threads)
-            for k in range(K):
-                n_root_rows = sampler.sample_rows(rows, identity)
-                grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows,
-                                    scratch, params, self.max_depth, float(np.float32(self.gamma)),
-                                    self.learning_rate, kernels, n_threads,
-                                    has_missing=has_missing, n_root_rows=n_root_rows,
-                                    feature_sampler=sampler.feature_sampler(),
-                                    grow_policy=self.grow_policy, max_leaves=self.max_leaves,
-                                    binned_columns=binned_columns,
-                                    root_histogram=None if root_hists is None else root_hists[k])
-                tree = grower.grow()
-                split = tree["left"] >= 0
-                thresholds = np.zeros(split.shape[0], dtype=np.float32)
-                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
-                forest.add_tree(tree, thresholds, group=k)
-                new_trees.add_tree(tree, thresholds, group=k)
-                if n_root_rows == n:
-                    kernels["add_leaf_values"](rows, *tree["leaf_segments"], raw[k], n_threads)
-                else:  # rows left out of the sample: walk the tree for every row
-                    single = Forest(n_groups=1)
-                    single.add_tree(tree, thresholds)
-                    raw[k] += single.predict_binned(binned, binner.n_bins_, 0.0, self.backend,
-                                                    n_threads)[:, 0].astype(np.float32)
-            line = []
-            for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
-                # The new trees' values, added in float32 as xgboost's prediction cache.
-                margin += new_trees.predict_raw(X_eval, 0.0, self.backend,
-                                                n_threads).T.astype(np.float32)
-                prediction = loss.transform(margin[0] if K == 1 else margin.T)
-                for metric in metrics:
-                    value = METRICS[metric][0](y_eval, prediction, None)
-                    history[name][metric].append(value)
-                    line.append(f"{name}-{metric}:{value:.5f}")
-            if line and verbose and (verbose is True or iteration % int(verbose) == 0):
-                print(f"[{iteration}]\t" + "\t".join(line))
-            if self.early_stopping_rounds is not None:
-                score = history[evals[-1][0]][metrics[-1]][-1]
-                maximize = METRICS[metrics[-1]][1]
-                if best_score is None or (score > best_score if maximize else score < best_score):
-                    best_score, best_iteration, stale = score, iteration, 0
-                else:
-                    stale += 1
-                    if stale >= self.early_stopping_rounds:
-                        break
-            if progress is not None:
-                progress.set_postfix({f"train-{loss.default_metric}":
-                                      loss.loss(y32, raw[0] if K == 1 else raw, weights)})
-                progress.update()
-        if progress is not None:
-            progress.close()
-
-        self._binner = binner
-        self._forest = forest
-        self.evals_result_ = history
+    def _set_fitted(self, training, result):
+        """The fitted attributes from a finished :func:`~.training.boost` run; returns self."""
+        self._binner = training.binner
+        self._forest = result.forest
+        self.evals_result_ = result.history
         for attribute in ("best_iteration", "best_score"):
             if attribute in self.__dict__:
                 delattr(self, attribute)
-        if best_iteration is not None:
-            self.best_iteration = best_iteration
-            self.best_score = best_score
-        self._loss = loss
-        self.base_score_ = base_score
-        self._base_margin = base_margin.astype(np.float64)
-        self.n_features_in_ = X.shape[1]
+        if result.best_iteration is not None:
+            self.best_iteration = result.best_iteration
+            self.best_score = result.best_score
+        self._loss = training.loss
+        self.base_score_ = training.base_score
+        self._base_margin = training.base_margin.astype(np.float64)
+        self.n_features_in_ = training.binned.shape[1]
         return self
+
+    def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None,
+             objective=None, n_classes=None):
+        training = self._prepare_training(X, y, sample_weight, cuts, eval_set, encode_y,
+                                          objective, n_classes)
+        return self._set_fitted(training, boost(self, training, verbose))
 
     # ------------------------------------------------------------ inspection
     @property

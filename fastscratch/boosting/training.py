@@ -1,0 +1,245 @@
+"""The boosting loop: rounds of gradients, trees, margins, evaluation and early stopping.
+
+:meth:`_XGBModel._prepare_training <fastscratch.boosting.sklearn._XGBModel._prepare_training>`
+checks the inputs and computes, once, what every round reads (a
+:class:`Training`); :func:`boost` runs the rounds and returns a
+:class:`BoostResult`, which ``_set_fitted`` turns into the fitted attributes.
+
+One round, for a model with ``K`` output groups (classes of ``multi:softprob``,
+else 1):
+
+1. the gradients and hessians of every group from the margins at the start
+   of the round (:mod:`.loss`);
+2. with ``K > 1`` and no row sampling, the roots of the round's ``K`` trees in
+   one pass over the binned data (``build_class_histograms``);
+3. per group, a tree (:class:`~.grower.TreeGrower`), its leaf values added
+   to the training margins (through the rows of each leaf, or by walking
+   the tree for every row when rows were sampled);
+4. the eval sets' margins, metrics and the early-stopping count.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from .grower import TreeGrower
+from .loss import METRICS
+from .predictor import Forest
+
+KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
+           "find_best_splits", "partition_rows", "add_leaf_values")
+
+
+@dataclass
+class Training:
+    """What every boosting round reads, prepared once per fit.
+
+    Attributes
+    ----------
+    loss : objective object of :mod:`.loss` (``n_groups`` output groups)
+    y : ndarray of shape (n,), float32
+    weights : ndarray of shape (n,), float32, or None
+        Sample weights with ``scale_pos_weight`` folded in.
+    binner : BinMapper
+    binned : ndarray of shape (n, d), uint8, row-major
+    binned_columns : ndarray of shape (n, d), uint8, column-major
+        The same codes, read by the partitions.
+    has_missing : bool
+    base_score : float
+    base_margin : ndarray of shape (n_groups,), float32
+    kernels : dict
+        Kernel functions by name (:data:`KERNELS`).
+    params : ndarray of shape (4,), float64
+        ``[reg_lambda, reg_alpha, min_child_weight, max_delta_step]``.
+    n_threads : int
+    evals : list of (name, X, y)
+    metrics : list of str
+    """
+
+    loss: object
+    y: np.ndarray
+    weights: object
+    binner: object
+    binned: np.ndarray
+    binned_columns: np.ndarray
+    has_missing: bool
+    base_score: float
+    base_margin: np.ndarray
+    kernels: dict
+    params: np.ndarray
+    n_threads: int
+    evals: list
+    metrics: list
+
+
+@dataclass
+class BoostResult:
+    """The trees and the evaluation history of a finished :func:`boost` run."""
+
+    forest: Forest
+    history: dict
+    best_iteration: object = None  # int, with early stopping
+    best_score: object = None
+
+
+class _Sampler:
+    """Row and column subsampling, drawn from one generator in a fixed order.
+
+    ``subsample``: each tree's root keeps each row with that probability;
+    ``colsample_bytree``, ``colsample_bylevel``, ``colsample_bynode``: nested
+    random subsets of ``max(1, round(fraction * n))`` features per tree, per
+    level, per node, as in xgboost. The draws never depend on the thread count.
+    """
+
+    def __init__(self, model, n_rows, n_features):
+        self.rng = check_random_state(model.random_state)
+        self.subsample = model.subsample
+        self.fractions = (model.colsample_bytree, model.colsample_bylevel,
+                          model.colsample_bynode)
+        self.n_rows, self.n_features = n_rows, n_features
+
+    def _subset(self, features, fraction):
+        if fraction >= 1.0:
+            return features
+        keep = max(1, int(round(fraction * features.shape[0])))
+        return np.sort(self.rng.choice(features, keep, replace=False))
+
+    def sample_rows(self, rows, identity):
+        """Fill ``rows`` (sampled rows first); returns how many were sampled."""
+        if self.subsample >= 1.0:
+            np.copyto(rows, identity)
+            return self.n_rows
+        chosen = self.rng.random_sample(self.n_rows) < self.subsample
+        m = int(np.count_nonzero(chosen))
+        rows[:m] = identity[chosen]
+        rows[m:] = identity[~chosen]
+        return m
+
+    def feature_sampler(self):
+        if all(fraction >= 1.0 for fraction in self.fractions):
+            return None
+        tree_features = self._subset(np.arange(self.n_features), self.fractions[0])
+        by_level = {}
+
+        def allowed(depth, n_nodes):
+            if depth not in by_level:
+                by_level[depth] = self._subset(tree_features, self.fractions[1])
+            mask = np.zeros((n_nodes, self.n_features), dtype=np.uint8)
+            for j in range(n_nodes):
+                mask[j, self._subset(by_level[depth], self.fractions[2])] = 1
+            return mask
+        return allowed
+
+
+def _add_tree_to_margins(training, tree, thresholds, rows, n_root_rows, margins, backend):
+    """``margins += tree(x)`` for every training row (float32, as xgboost's prediction cache)."""
+    if n_root_rows == margins.shape[0]:
+        # Every row is in one leaf's segment of ``rows``.
+        training.kernels["add_leaf_values"](rows, *tree["leaf_segments"], margins,
+                                            training.n_threads)
+    else:  # rows left out of the sample: walk the tree for every row
+        single = Forest(n_groups=1)
+        single.add_tree(tree, thresholds)
+        margins += single.predict_binned(training.binned, training.binner.n_bins_, 0.0, backend,
+                                         training.n_threads)[:, 0].astype(np.float32)
+
+
+def boost(model, training, verbose=True):
+    """Run ``model.n_estimators`` boosting rounds (fewer with early stopping).
+
+    Parameters
+    ----------
+    model : _XGBModel
+        Read for its parameters only.
+    training : Training
+    verbose : bool or int
+        Print the eval metrics every round (True) or every ``verbose`` rounds.
+
+    Returns
+    -------
+    BoostResult
+    """
+    loss, binner, binned, kernels = training.loss, training.binner, training.binned, training.kernels
+    evals, metrics, n_threads = training.evals, training.metrics, training.n_threads
+    K = loss.n_groups
+    n = binned.shape[0]
+    raw = np.empty((K, n), dtype=np.float32)  # one row of margins per group
+    raw[:] = training.base_margin[:, None]
+    gradients = np.empty((K, n), dtype=np.float32)
+    hessians = np.empty((K, n), dtype=np.float32)
+    identity = np.arange(n, dtype=np.intp)
+    rows = np.empty(n, dtype=np.intp)
+    scratch = np.empty(n, dtype=np.intp)
+    n_slots = int(binner.n_bins_.max()) + 1
+    forest = Forest(n_groups=K)
+    progress = None
+    if model.verbosity > 0:
+        from tqdm.auto import tqdm
+        progress = tqdm(total=model.n_estimators, desc=type(model).__name__)
+    history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
+    eval_margins = [np.repeat(training.base_margin[:, None], X_eval.shape[0], axis=1)
+                    for _, X_eval, _ in evals]
+    best_score, best_iteration, stale = None, None, 0
+    sampler = _Sampler(model, n, binned.shape[1])
+    for iteration in range(model.n_estimators):
+        # Gradients of every group from the margins at the start of the round.
+        if K == 1:
+            loss.gradients(training.y, raw[0], training.weights, gradients[0], hessians[0])
+        else:
+            loss.gradients(training.y, raw, training.weights, gradients, hessians)
+        new_trees = Forest(n_groups=K)
+        root_hists = None
+        if K > 1 and model.subsample >= 1.0:
+            # Every class's tree starts from all the rows: one pass builds all the roots.
+            root_hists = np.empty((K, binned.shape[1], n_slots, 2))
+            kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
+                                              root_hists, n_threads)
+        for k in range(K):
+            n_root_rows = sampler.sample_rows(rows, identity)
+            grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
+                                training.params, model.max_depth,
+                                float(np.float32(model.gamma)), model.learning_rate, kernels,
+                                n_threads, has_missing=training.has_missing,
+                                n_root_rows=n_root_rows,
+                                feature_sampler=sampler.feature_sampler(),
+                                grow_policy=model.grow_policy, max_leaves=model.max_leaves,
+                                binned_columns=training.binned_columns,
+                                root_histogram=None if root_hists is None else root_hists[k])
+            tree = grower.grow()
+            split = tree["left"] >= 0
+            thresholds = np.zeros(split.shape[0], dtype=np.float32)
+            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+            forest.add_tree(tree, thresholds, group=k)
+            new_trees.add_tree(tree, thresholds, group=k)
+            _add_tree_to_margins(training, tree, thresholds, rows, n_root_rows, raw[k],
+                                 model.backend)
+        line = []
+        for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
+            # The new trees' values, added in float32 as xgboost's prediction cache.
+            margin += new_trees.predict_raw(X_eval, 0.0, model.backend,
+                                            n_threads).T.astype(np.float32)
+            prediction = loss.transform(margin[0] if K == 1 else margin.T)
+            for metric in metrics:
+                value = METRICS[metric][0](y_eval, prediction, None)
+                history[name][metric].append(value)
+                line.append(f"{name}-{metric}:{value:.5f}")
+        if line and verbose and (verbose is True or iteration % int(verbose) == 0):
+            print(f"[{iteration}]\t" + "\t".join(line))
+        if model.early_stopping_rounds is not None:
+            score = history[evals[-1][0]][metrics[-1]][-1]
+            maximize = METRICS[metrics[-1]][1]
+            if best_score is None or (score > best_score if maximize else score < best_score):
+                best_score, best_iteration, stale = score, iteration, 0
+            else:
+                stale += 1
+                if stale >= model.early_stopping_rounds:
+                    break
+        if progress is not None:
+            progress.set_postfix({f"train-{loss.default_metric}":
+                                  loss.loss(training.y, raw[0] if K == 1 else raw,
+                                            training.weights)})
+            progress.update()
+    if progress is not None:
+        progress.close()
+    return BoostResult(forest, history, best_iteration, best_score)
