@@ -15,8 +15,9 @@ pytest.importorskip("statsmodels")
 
 # Small and fast: a fixed seasonal order instead of the auto_arima search, a tiny LSTM.
 FIXED = {"order": (1, 0, 0), "seasonal_order": (0, 1, 1, 12), "trend": "c", "epochs": 2,
-         "lstm_params": {"hidden_size": 8, "num_layers": 1, "batch_size": 64}, "verbose": False}
-ROWS = ["LSTM (scratch)", "fastscratch ARIMA", "statsmodels SARIMAX", "seasonal naive"]
+         "lstm_params": {"hidden_size": 8, "num_layers": 1, "batch_size": 64, "n_ensemble": 2}, "verbose": False}
+ROWS = ["LSTM (scratch)", "LSTM (scratch), one member", "fastscratch ARIMA", "statsmodels SARIMAX",
+        "seasonal naive"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -72,6 +73,12 @@ def test_comparison_table(table):
         assert result.loc[name, "runs"] == forecasts.shape[0]
         assert result.loc[name, "fit_time_s"] >= 0
     assert result.loc["LSTM (scratch)", "runs"] == 2 and np.isfinite(result.loc["LSTM (scratch)", "rmse_std"])
+    # Each seed's forecast is the mean of its two members (rows 2k, 2k + 1 of the member row).
+    members = result.attrs["forecasts"]["LSTM (scratch), one member"]
+    assert members.shape == (4, 24) and result.loc["LSTM (scratch), one member", "runs"] == 4
+    np.testing.assert_allclose(result.attrs["forecasts"]["LSTM (scratch)"], members.reshape(2, 2, 24).mean(1),
+                               rtol=1e-14)
+    assert any("under-trained" in note for note in result.attrs["notes"])
     assert np.isnan(result.loc["seasonal naive", "rmse_std"])
     assert result.loc["seasonal naive", "rmse"] == pytest.approx(rmse(test, seasonal_naive_forecast(
         result.attrs["train"].to_numpy(), 24)), rel=1e-12)
@@ -103,7 +110,8 @@ def test_comparison_skips_our_arima_when_not_importable(monkeypatch, capsys):
     y = load_electric_production().iloc[-120:]
     result = compare_timeseries(y, test_size=12, seeds=(0,), **{**FIXED, "verbose": True})
     assert "fastscratch ARIMA" not in result.index
-    assert list(result.index) == ["LSTM (scratch)", "statsmodels SARIMAX", "seasonal naive"]
+    assert list(result.index) == ["LSTM (scratch)", "LSTM (scratch), one member", "statsmodels SARIMAX",
+                                  "seasonal naive"]
     assert any("fastscratch ARIMA skipped" in note for note in result.attrs["notes"])
     out = capsys.readouterr().out
     assert "note: fastscratch ARIMA skipped" in out and "seasonal naive" in out

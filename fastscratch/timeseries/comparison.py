@@ -4,8 +4,11 @@
 (by default the last 24 months of the shipped electric production series),
 fits
 
-- the LSTM forecaster (:class:`~fastscratch.timeseries.lstm.LSTMForecaster`)
-  with several seeds (mean and spread over the seeds),
+- the LSTM forecaster (:class:`~fastscratch.timeseries.lstm.LSTMForecaster`,
+  its default recipe: an ensemble of ``n_ensemble`` networks on the seasonal
+  differences) with several seeds: one row for the ensemble forecasts (mean and
+  spread over the seeds) and one for the single members (mean and spread over
+  every member of every seed),
 - our seasonal ARIMA with the orders chosen by our ``auto_arima``,
 - statsmodels' ``SARIMAX`` with the same orders,
 - the seasonal naive forecast (the value of one season earlier),
@@ -27,11 +30,13 @@ from .windowing import check_series, split_series
 __all__ = ["compare_timeseries", "format_comparison", "plot_comparison", "seasonal_naive_forecast",
            "DEFAULT_LSTM_PARAMS"]
 
-# Settings of the LSTM in the comparison (any LSTMForecaster parameter can be
-# overridden through ``lstm_params``): the direct strategy, which was both more
-# accurate and steadier across seeds than the recursive one on this series.
-DEFAULT_LSTM_PARAMS = {"lookback": 24, "strategy": "direct", "hidden_size": 64, "num_layers": 2,
-                       "learning_rate": 3e-3, "batch_size": 32}
+# Settings of the LSTM in the comparison beyond LSTMForecaster's defaults (which are the
+# recipe; any parameter can be overridden through ``lstm_params``). ``horizon`` is the
+# held-out length and ``seasonal_period`` the ``m`` of the comparison.
+DEFAULT_LSTM_PARAMS = {}
+
+# Fewer epochs than this leave the LSTM under-trained: the table then says so.
+UNDER_TRAINED_EPOCHS = 20
 
 COLUMNS = ["rmse", "rmse_std", "mae", "mae_std", "mape", "mape_std", "fit_time_s", "runs"]
 
@@ -91,7 +96,7 @@ def _choose_orders(train, m, notes, say):
     return tuple(results.order), tuple(results.seasonal_order), trend
 
 
-def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=60, lstm_params=None, order=None,
+def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=None, lstm_params=None, order=None,
                        seasonal_order=None, trend=None, m=12, plot=None, verbose=True):
     """Hold out the last ``test_size`` values; score LSTM, ARIMA, SARIMAX and seasonal naive on them.
 
@@ -102,10 +107,13 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=60, lstm_pa
     test_size : int, default=24
         Values held out at the end (the forecast horizon).
     seeds : sequence of int, default=(0, 1, 2)
-        ``random_state`` of each LSTM run; the table gives the mean over the
-        runs and the standard deviation (``*_std``, NaN for a single run).
-    epochs : int, default=60
-        Training epochs of every LSTM run.
+        ``random_state`` of each LSTM run (an ensemble of ``n_ensemble``
+        networks); the table gives the mean over the runs and the standard
+        deviation (``*_std``, NaN for a single run).
+    epochs : int, optional
+        Most training epochs of every LSTM network (early stopping may stop
+        sooner); default LSTMForecaster's. Below 20 the notes say that the
+        LSTM is under-trained.
     lstm_params : dict, optional
         :class:`~fastscratch.timeseries.lstm.LSTMForecaster` parameters that
         override :data:`DEFAULT_LSTM_PARAMS` (``horizon`` is ``test_size``).
@@ -123,8 +131,9 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=60, lstm_pa
     Returns
     -------
     table : pandas.DataFrame
-        One row per model ("LSTM (scratch)", "fastscratch ARIMA", "statsmodels
-        SARIMAX", "seasonal naive"), columns ``rmse``, ``mae``, ``mape`` (a
+        One row per model ("LSTM (scratch)": the ensembles, "LSTM (scratch),
+        one member": every member of every ensemble, "fastscratch ARIMA",
+        "statsmodels SARIMAX", "seasonal naive"), columns ``rmse``, ``mae``, ``mape`` (a
         fraction; see :func:`fastscratch.metrics.mape`), their ``*_std`` over
         seeds, ``fit_time_s`` (mean per fit, without the order search) and
         ``runs``. ``table.attrs`` holds ``"forecasts"`` (model -> array of
@@ -153,21 +162,35 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=60, lstm_pa
     test_values = test.to_numpy()
 
     # LSTM, one fit per seed.
-    params = {**DEFAULT_LSTM_PARAMS, **(lstm_params or {}), "horizon": test_size, "epochs": epochs}
-    impl = params.get("impl", "scratch")
-    runs, times = [], []
+    params = {"seasonal_period": m, **DEFAULT_LSTM_PARAMS, **(lstm_params or {}), "horizon": test_size}
+    if epochs is not None:
+        params["epochs"] = epochs
+    probe = LSTMForecaster(**params)
+    impl, n_epochs, n_ensemble = probe.impl, probe.epochs, probe.n_ensemble
+    runs, members, times, member_times, stopped = [], [], [], [], []
     for seed in seeds:
-        say(f"LSTM ({impl}), seed {seed}: {epochs} epochs ...")
+        say(f"LSTM ({impl}), seed {seed}: {n_ensemble} networks, at most {n_epochs} epochs ...")
         model = LSTMForecaster(**{**params, "random_state": seed})
         start = time.perf_counter()
         model.fit(train)
         times.append(time.perf_counter() - start)
         runs.append(np.asarray(model.predict(test_size), dtype=np.float64))
+        members.extend(model.predict_members(test_size))
+        member_times.extend([times[-1] / n_ensemble] * n_ensemble)
+        stopped.extend(member["n_epochs"] for member in model.members_)
     name = f"LSTM ({impl})"
     rows[name] = _row(test_values, runs, times)
     forecasts[name] = np.stack(runs)
     if len(runs) > 1:
         intervals[name] = (forecasts[name].min(0), forecasts[name].max(0))  # spread over seeds
+    rows[f"{name}, one member"] = _row(test_values, members, member_times)
+    forecasts[f"{name}, one member"] = np.stack(members)
+    notes.append(f"LSTM: {probe.deseasonalize or 'no'} deseasonalising, ensembles of {n_ensemble} networks "
+                 f"(seeds {list(seeds)}), epochs run per network {min(stopped)}-{max(stopped)} of at most "
+                 f"{n_epochs}, {np.mean(times):.1f} s per ensemble.")
+    if n_epochs < UNDER_TRAINED_EPOCHS:
+        notes.append(f"the LSTM is under-trained here (at most {n_epochs} epochs): its scores say nothing about "
+                     f"the recipe; use more epochs (fastscratch compare --size small or larger).")
 
     # ARIMA orders, ours, statsmodels'.
     if order is None:
@@ -275,6 +298,8 @@ def plot_comparison(table, path, history=96):
     for k, (name, forecast) in enumerate(table.attrs["forecasts"].items()):
         color = colors[k % len(colors)]
         label = f"{name} (RMSE {table.loc[name, 'rmse']:.2f})"
+        if name.endswith("one member"):
+            continue  # the ensembles' line is the mean of the same members
         if name == "seasonal naive":
             axis.plot(test.index, forecast.mean(0), color="gray", lw=1.0, ls=":", label=label)
             continue
