@@ -365,6 +365,7 @@ cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
     cdef double* row_mean
     cdef double* row_m2
     cdef const double* row_shift
+    cdef const floating* x
     block_start = start
     while block_start < stop:
         block_stop = min(block_start + block_rows, stop)
@@ -383,8 +384,9 @@ cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
             w = sample_weight[i] if weighted else 1.0
             block_weight[c] = block_weight[c] + w
             row_shift = &shift[c * n_features]
+            x = &X[i, 0]
             for j in range(n_features):
-                row_mean[j] = row_mean[j] + w * (<double> X[i, j] - row_shift[j])
+                row_mean[j] = row_mean[j] + w * (<double> x[j] - row_shift[j])
         for p in range(n_present):
             c = present[p]
             seen[c] = 0
@@ -401,8 +403,9 @@ cdef void moments_of_rows(const floating[:, ::1] X, const intp_t[::1] y_index,
             row_mean = &block_mean[c * n_features]
             row_m2 = &block_m2[c * n_features]
             row_shift = &shift[c * n_features]
+            x = &X[i, 0]
             for j in range(n_features):
-                diff = (<double> X[i, j] - row_shift[j]) - row_mean[j]
+                diff = (<double> x[j] - row_shift[j]) - row_mean[j]
                 row_m2[j] = row_m2[j] + w * diff * diff
         for p in range(n_present):
             c = present[p]
@@ -539,10 +542,9 @@ def _sums_dense(const floating[:, ::1] X,                       # IN
                 row = &partial[chunk, y_index[i], 0]
                 w = sample_weight[i] if weighted else 1.0
                 x = &X[i, 0]
-                if binarize:
+                if binarize:  # branch-free: the comparison is unpredictable
                     for j in range(n_features):
-                        if x[j] > binarize_threshold:
-                            row[j] = row[j] + w
+                        row[j] = row[j] + (w if x[j] > binarize_threshold else 0.0)
                 else:
                     for j in range(n_features):
                         row[j] = row[j] + w * <double> x[j]
@@ -582,10 +584,10 @@ def _sums_csr(const floating[::1] data,                         # IN
             for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
                 row = &partial[chunk, y_index[i], 0]
                 w = sample_weight[i] if weighted else 1.0
-                if binarize:
+                if binarize:  # branch-free: the comparison is unpredictable
                     for k in range(indptr[i], indptr[i + 1]):
-                        if data[k] > binarize_threshold:
-                            row[indices[k]] = row[indices[k]] + w
+                        row[indices[k]] = row[indices[k]] + (w if data[k] > binarize_threshold
+                                                             else 0.0)
                 else:
                     for k in range(indptr[i], indptr[i + 1]):
                         row[indices[k]] = row[indices[k]] + w * <double> data[k]
