@@ -57,27 +57,46 @@ _BLOCK_ELEMENTS = 1 << 22
 # algorithm="auto": the rule, and the measurements it comes from
 # ----------------------------------------------------------------------------------------------
 # A KD-tree prunes well while the dimension d is low: its cost per query grows
-# roughly like 2^d leaves, while brute force costs n d per query through a GEMM
-# (euclidean) or a blocked loop (other metrics). "auto" takes the KD-tree when
+# roughly like 2^d leaves, while brute force costs n d per query, through a GEMM
+# for euclidean (fast per term) and through a plain loop for the other metrics
+# (slower per term, a power call per term for general Minkowski p). "auto" takes
+# the KD-tree when
 #
-#     metric in TREE_METRICS (and p >= 1), dense input, n_samples >= _AUTO_MIN_SAMPLES,
-#     k < n_samples / 2 and d <= _AUTO_MAX_TREE_DIM[metric],
+#     the metric is one a tree serves (Minkowski p >= 1), the input is dense,
+#     the tree kernels run on a compiled backend (the NumPy tree is a readable
+#     recursive reference), n_samples >= _AUTO_MIN_SAMPLES, k < n_samples / 2,
+#     and d <= _AUTO_MAX_TREE_DIM[metric, dtype],
 #
 # and brute force otherwise (always for cosine, precomputed and sparse input).
-# Measured with benchmarks/test_bench_knn.py::test_d_sweep_* and
-# fastscratch/_knn_auto_measurements.md (make_blobs with 5 centres, 2 threads, shared
-# 2-core machine, float32 and float64; see the README's results for the table):
-# the KD-tree beats our brute force up to d = 16 on blobs for the GEMM-based
-# euclidean search and at every measured d <= 16 for the loop-based metrics, and
-# loses from d = 32 on. The ball tree was never faster than the KD-tree on these
-# data, so "auto" never picks it. Below _AUTO_MIN_SAMPLES rows both take well
-# under a millisecond per 1000 queries and brute force skips the build.
-_AUTO_MIN_SAMPLES = 2048
-_AUTO_MAX_TREE_DIM = {"euclidean": 16, "sqeuclidean": 16, "manhattan": 16, "chebyshev": 16,
-                      "minkowski": 16}
+# Measured fit + predict, make_blobs with 5 centres, k = 10, 2 threads, medians
+# of 2-3 interleaved runs on the shared 2-core machine (seconds, KD-tree /
+# brute force; 100k training points and 10k queries unless said):
+#
+#   euclidean float32: d=2 0.47/1.35, d=3 0.60/1.50, d=4 1.13/1.51, d=5 1.72/1.99,
+#                      d=6 2.41/1.89, d=8 3.48/1.64                       -> tree up to d=5
+#   euclidean float64: d=2 0.62/2.31, d=4 0.70/2.37, d=6 1.84/3.39, d=8 5.20/4.15
+#                                                                           -> tree up to d=6
+#   manhattan float32 (50k/5k): d=8 2.02/2.62, d=16 4.63/2.90, d=32 7.54/3.61 -> up to d=8
+#   chebyshev float32 (50k/5k): d=8 0.72/4.55, d=16 2.26/7.59               -> up to d=16
+#   minkowski p=3 float32 (20k/2k): d=16 2.47/19.9, d=32 4.90/38.7          -> up to d=32
+#   small n, euclidean float64, 2-D: n=500 (500 queries) 0.075/0.081, n=2000 0.078/0.123
+#
+# The ball tree was never faster than the KD-tree on these data (d=2: 1.02 s,
+# d=3: 1.97 s, d=8: 9.70 s against the KD-tree's 0.47, 0.60, 3.48 s), so
+# "auto" never picks it. Limits beyond the last measured win are not
+# extrapolated. Below _AUTO_MIN_SAMPLES rows both searches cost about the same
+# fixed overhead, and brute force skips the build.
+_AUTO_MIN_SAMPLES = 1000
+_AUTO_MAX_TREE_DIM = {
+    ("euclidean", "float32"): 5, ("euclidean", "float64"): 6,
+    ("sqeuclidean", "float32"): 5, ("sqeuclidean", "float64"): 6,
+    ("manhattan", "float32"): 8, ("manhattan", "float64"): 8,
+    ("chebyshev", "float32"): 16, ("chebyshev", "float64"): 16,
+    ("minkowski", "float32"): 32, ("minkowski", "float64"): 32,
+}
 
 
-def auto_algorithm(metric, p, n_samples, n_features, n_neighbors, sparse=False):
+def auto_algorithm(metric, p, n_samples, n_features, n_neighbors, dtype=np.float64, sparse=False):
     """The search that ``algorithm="auto"`` runs (the rule above).
 
     Parameters
@@ -90,29 +109,35 @@ def auto_algorithm(metric, p, n_samples, n_features, n_neighbors, sparse=False):
         Shape of the training data.
     n_neighbors : int
         The estimator's k.
+    dtype : {np.float32, np.float64}, default=np.float64
+        Dtype of the training data (float32 brute force is about twice as fast).
     sparse : bool, default=False
         Whether the training data are a sparse matrix.
 
     Returns
     -------
     method : {"kd_tree", "brute"}
+        The caller also falls back to "brute" when the tree kernels only exist
+        as the NumPy reference.
     """
     if sparse or metric not in TREE_METRICS or (metric == "minkowski" and p < 1):
         return "brute"
     if n_samples < _AUTO_MIN_SAMPLES or n_neighbors >= n_samples // 2:
         return "brute"
-    if n_features > _AUTO_MAX_TREE_DIM[metric]:
+    if n_features > _AUTO_MAX_TREE_DIM[metric, np.dtype(dtype).name]:
         return "brute"
     return "kd_tree"
 
 
 def _tree_available(kind, backend):
-    """Whether the ``kind`` tree's kernels exist for ``backend`` (else "auto" takes brute force)."""
+    """Whether the ``kind`` tree runs on a compiled backend for ``backend`` (else "auto" takes brute force)."""
     try:
         from ._spatial_tree import SpatialTree  # noqa: F401
 
         for step in ("build", "query", "radius_count", "radius_fill"):
-            resolve_kernel(f"{kind}_{step}", backend)
+            _, name = resolve_kernel(f"{kind}_{step}", backend)
+            if name == "numpy":  # the plain recursive reference: slower than NumPy brute force
+                return False
     except ImportError:
         return False
     return True
@@ -290,7 +315,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 warnings.warn("cannot use tree with sparse input: using brute force", stacklevel=3)
             method = "brute"
         elif self.algorithm == "auto":
-            method = auto_algorithm(metric, p, X.shape[0], X.shape[1], self.n_neighbors)
+            method = auto_algorithm(metric, p, X.shape[0], X.shape[1], self.n_neighbors, dtype=X.dtype)
             if method != "brute" and not _tree_available(method, self.backend):
                 method = "brute"
         else:

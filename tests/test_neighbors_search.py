@@ -340,17 +340,33 @@ def test_sparse_warnings_and_errors():
 def test_auto_rule():
     rng = np.random.default_rng(0)
     assert auto_algorithm("euclidean", None, 100_000, 2, 10) == "kd_tree"
+    assert auto_algorithm("euclidean", None, 100_000, 6, 10, dtype=np.float64) == "kd_tree"
+    assert auto_algorithm("euclidean", None, 100_000, 6, 10, dtype=np.float32) == "brute"
     assert auto_algorithm("euclidean", None, 100_000, 64, 10) == "brute"
+    assert auto_algorithm("chebyshev", None, 100_000, 16, 10) == "kd_tree"
+    assert auto_algorithm("minkowski", 3.0, 100_000, 32, 10) == "kd_tree"
     assert auto_algorithm("cosine", None, 100_000, 2, 10) == "brute"
     assert auto_algorithm("minkowski", 0.5, 100_000, 2, 10) == "brute"
     assert auto_algorithm("euclidean", None, 100_000, 2, 10, sparse=True) == "brute"
     assert auto_algorithm("euclidean", None, 100, 2, 10) == "brute"
     assert auto_algorithm("euclidean", None, 10_000, 2, 6000) == "brute"
     X = rng.standard_normal((5000, 3))
-    model = NearestNeighbors().fit(X)
-    assert model._fit_method in ("kd_tree", "brute")  # brute only where no tree kernels exist
+    for backend in ("numba", "cython"):
+        try:
+            expected = "kd_tree" if _tree_backend(backend) != "numpy" else "brute"
+        except ImportError:
+            continue
+        assert NearestNeighbors(backend=backend).fit(X)._fit_method == expected
+    # The NumPy tree is a readable reference: "auto" does not pick it.
+    assert NearestNeighbors(backend="numpy").fit(X)._fit_method == "brute"
     assert NearestNeighbors(metric="cosine").fit(X)._fit_method == "brute"
     assert NearestNeighbors(metric="precomputed").fit(cdist(X[:50], X[:50]))._fit_method == "brute"
+
+
+def _tree_backend(backend):
+    from fastscratch._backend import resolve_kernel
+
+    return resolve_kernel("kd_tree_query", backend)[1]
 
 
 @pytest.mark.parametrize("params, error, match", [
