@@ -483,3 +483,14 @@ def test_auto_arima_constant_with_two_differences():
     without = fastscratch.auto_arima(y, seasonal=False, d=2, max_p=2, max_q=2)
     assert with_option.trend == "c" and without.trend == "n"
     assert with_option.aicc < without.aicc
+
+
+def test_auto_arima_with_missing_values(electric):
+    y = electric.copy()
+    y.iloc[[100, 200, 201]] = np.nan
+    got = fastscratch.auto_arima(y, m=12, max_p=1, max_q=1, max_P=1, max_Q=1)
+    d, D = got.order[1], got.seasonal_order[1]
+    assert (d, D) == (1, 1)
+    best = min(ARIMA((p, d, q), (P, D, Q, 12)).fit(y).aicc
+               for p in (0, 1) for q in (0, 1) for P in (0, 1) for Q in (0, 1))
+    assert got.aicc <= best + 1e-6

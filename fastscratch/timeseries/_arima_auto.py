@@ -196,6 +196,15 @@ def nsdiffs(x, m, max_D=1, test="seas"):
     return D
 
 
+def _fill_gaps(x):
+    """x with NaN replaced by linear interpolation (for the differencing tests only)."""
+    missing = np.isnan(x)
+    if not missing.any():
+        return x
+    positions = np.arange(x.shape[0])
+    return np.interp(positions, positions[~missing], x[~missing])
+
+
 def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, start_P=1,
                start_Q=1, max_p=5, max_q=5, max_P=2, max_Q=2, max_d=2, max_D=1,
                information_criterion="aicc", alpha=0.05, with_intercept="auto", max_models=100,
@@ -278,13 +287,13 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
     if not seasonal:
         D = 0
     elif D is None:
-        observed = values[~np.isnan(values)]
-        D = nsdiffs(observed, m, max_D, seasonal_test) if observed.shape[0] >= 2 * m + 1 else 0
-    seasonal_diff = values
+        D = nsdiffs(_fill_gaps(values), m, max_D, seasonal_test) \
+            if values.shape[0] >= 2 * m + 1 else 0
+    seasonal_diff = _fill_gaps(values)
     for _ in range(D):
         seasonal_diff = seasonal_diff[m:] - seasonal_diff[:-m]
     if d is None:
-        d = ndiffs(seasonal_diff[~np.isnan(seasonal_diff)], alpha, max_d)
+        d = ndiffs(seasonal_diff, alpha, max_d)
     # As R: a constant (mean or drift) only when d + D <= 1, and then the search
     # also tries without it; an explicit with_intercept is kept throughout.
     if with_intercept == "auto":

@@ -1,9 +1,10 @@
 r"""Seasonal ARIMA from the math, equal to statsmodels' ``SARIMAX``.
 
-:class:`ARIMA` fits :math:`\mathrm{SARIMA}(p, d, q)(P, D, Q)_s` with a
-polynomial trend by exact Gaussian maximum likelihood (Kalman filter) or by
-conditional sum of squares; :func:`auto_arima` searches the orders
-stepwise (Hyndman-Khandakar). The hot loops live in the ``arima`` kernel
+:class:`ARIMA` (alias :class:`SARIMAX`) fits
+:math:`\mathrm{SARIMA}(p, d, q)(P, D, Q)_s` with a polynomial trend and
+regressors by exact Gaussian maximum likelihood (Kalman filter, missing
+values skipped) or by conditional sum of squares; :func:`auto_arima` searches
+the orders stepwise (Hyndman-Khandakar). The hot loops live in the ``arima`` kernel
 family (:mod:`fastscratch.kernels.arima_numpy` and its Numba / Cython twins).
 """
 
@@ -434,7 +435,7 @@ def _central_gradient_stencil(x):
 # Public API
 # ---------------------------------------------------------------------------
 class ARIMA(BaseEstimator):
-    r"""Seasonal ARIMA with a polynomial trend, fitted by exact maximum likelihood.
+    r"""Seasonal ARIMA with a trend and regressors (SARIMAX), fitted by exact maximum likelihood.
 
     Parameters follow statsmodels' ``SARIMAX`` so that code carries over.
 
@@ -468,11 +469,14 @@ class ARIMA(BaseEstimator):
 
     Notes
     -----
-    The model for the series :math:`y_t` is
+    The model for the series :math:`y_t` with regressors :math:`x_t`
+    (``fit(y, exog)``; coefficients :math:`\beta` named after the columns)
+    is a regression with SARIMA errors, as statsmodels' ``SARIMAX``:
 
     .. math::
 
-        \phi(L)\,\Phi(L^s)\,\Delta^d \Delta_s^D y_t
+        y_t = x_t^\top \beta + u_t, \qquad
+        \phi(L)\,\Phi(L^s)\,\Delta^d \Delta_s^D u_t
             = c_{t-1} + \theta(L)\,\Theta(L^s)\,\varepsilon_t,
         \qquad \varepsilon_t \sim N(0, \sigma^2),
 
@@ -485,7 +489,8 @@ class ARIMA(BaseEstimator):
     :math:`\phi^*(L) = \phi(L)\Phi(L^s)` (degree :math:`p' = p + sP`) and
     :math:`\theta^*(L)` (degree :math:`q' = q + sQ`).
 
-    *Exact likelihood.* The differenced series :math:`w_t` is a stationary
+    *Exact likelihood.* The differenced series
+    :math:`w_t = \delta(L)(y_t - x_t^\top\beta)` is a stationary
     ARMA(p', q'); its Gaussian likelihood is computed by the Kalman filter on
     Harvey's state-space form (state dimension :math:`m = \max(p', q'+1)`,
     see :mod:`fastscratch.kernels.arima_numpy`) started from the stationary
@@ -504,21 +509,38 @@ class ARIMA(BaseEstimator):
     approximate diffuse prior (variance 1e6) with the first :math:`d + sD`
     terms burnt, which agrees with it to about 1e-6 relative.
 
+    *Missing values.* Where :math:`y_t` is NaN the filter runs on the
+    undifferenced series with the state augmented by the last d + sD values
+    (``arima_kalman_filter_missing``) and skips the update at the gap, as
+    statsmodels does; :math:`n'` counts the observed values.
+
     *Estimation.* ``fit(method="css")`` minimises the conditional sum of
     squares :math:`\sum_{t \ge p'} e_t^2` of the recursion
     :math:`e_t = w_t - c_{t-1} - \sum_i \phi^*_i w_{t-i} - \sum_j \theta^*_j e_{t-j}`;
-    ``fit(method="mle")`` starts from that estimate and maximises
-    :math:`\ell` with L-BFGS-B over unconstrained parameters: AR and MA
-    coefficients go through the Monahan (1984) / Jones (1980) transform
-    (:func:`constrain_stationary`), as statsmodels does, and the gradient is
-    by central differences, its 2k + 1 likelihoods computed in one parallel
-    kernel call.
+    ``fit(method="mle")`` maximises :math:`\ell` jointly in
+    :math:`(\beta, c, \phi, \theta, \Phi, \Theta)` with L-BFGS-B over
+    unconstrained parameters: AR and MA coefficients go through the Monahan
+    (1984) / Jones (1980) transform (:func:`constrain_stationary`), as
+    statsmodels does, and the gradient is by central differences, its 2k + 1
+    likelihoods computed in one parallel kernel call. Three starts are
+    tried: the CSS estimate, the Hannan-Rissanen regressions (after an OLS
+    of :math:`\delta(L) y_t` on :math:`\delta(L) x_t`) and zero ARMA terms;
+    the one with the highest likelihood runs to convergence, the others
+    only if a 10-iteration run already beats it, and the best optimum is
+    kept. ``converged`` is True only when L-BFGS-B reports success and the
+    likelihood and parameters are finite.
 
-    *Forecasts.* The state is augmented with :math:`y_{t-1}, \dots,
-    y_{t-d-sD}` so that :math:`y_t = w_t - \sum_k \delta_k y_{t-k}`
-    (:math:`\delta(L) = (1-L)^d (1-L^s)^D`); the h-step forecast and its
-    variance come from iterating the augmented transition from the filter's
-    last predicted state.
+    *Inference.* ``ARIMAResults.bse`` and friends use statsmodels' default
+    covariance, the outer product of the per-observation scores ("opg"), or
+    the inverse negative Hessian ("approx"), both by finite differences at
+    the constrained parameters with :math:`\sigma^2` as a parameter (see
+    :mod:`fastscratch.timeseries._arima_results`).
+
+    *Predictions.* The state is augmented with :math:`u_{t-1}, \dots,
+    u_{t-d-sD}` so that :math:`u_t = w_t - \sum_k \delta_k u_{t-k}`
+    (:math:`\delta(L) = (1-L)^d (1-L^s)^D`); forecasts and dynamic
+    predictions are that filter run with the values it may not use marked
+    missing, plus :math:`x_t^\top\beta` for the (future) regressors.
 
     Examples
     --------
@@ -526,6 +548,7 @@ class ARIMA(BaseEstimator):
     >>> y = fastscratch.datasets.load_electric_production()
     >>> res = fastscratch.ARIMA((1, 1, 1), (0, 1, 1, 12)).fit(y)
     >>> res.forecast(3)  # doctest: +SKIP
+    >>> print(res.summary())  # doctest: +SKIP
     """
 
     def __init__(self, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0), trend=None,
