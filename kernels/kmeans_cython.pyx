@@ -17,12 +17,17 @@ from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
-from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, rank_first, ranking_margin, stripe_bounds
+from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_EXACT, RANK_ROWS, RANK_SWITCH,
+                           RANK_TRANSPOSED, n_stripes, rank_path, ranking_margin, stripe_bounds)
 
 DEF BLOCK = 256  # = kmeans_numpy.BLOCK_ROWS (checked at import below)
 DEF SWITCH = 4  # = kmeans_numpy.RANK_SWITCH
+DEF PATH_DIRECT = 1  # = kmeans_numpy.RANK_DIRECT
+DEF PATH_TRANSPOSED = 2  # = kmeans_numpy.RANK_TRANSPOSED
+DEF PATH_ROWS = 3  # = kmeans_numpy.RANK_ROWS
 
-if BLOCK != BLOCK_ROWS or SWITCH != RANK_SWITCH:
+if (BLOCK != BLOCK_ROWS or SWITCH != RANK_SWITCH or RANK_EXACT != 0 or PATH_DIRECT != RANK_DIRECT
+        or PATH_TRANSPOSED != RANK_TRANSPOSED or PATH_ROWS != RANK_ROWS):
     raise ImportError("kmeans_cython was built with other block constants than kmeans_numpy's.")
 
 cdef extern from *:
@@ -157,6 +162,84 @@ cdef inline void load_block(const floating* x, intp_t n_features, intp_t n_rows,
         x_sq_norms[i] = (t0 + t1) + (t2 + t3)
 
 
+cdef inline void load_rows(const floating* x, intp_t n_features, intp_t n_rows, float* xr,
+                           double* x_sq_norms) noexcept nogil:
+    """xr = x in float32, rows as stored (rows x features; float64 input only), and each row's squared norm."""
+    cdef intp_t i, l
+    cdef const floating* row
+    cdef float* out
+    cdef double v0, v1, v2, v3, t0, t1, t2, t3
+    for i in range(n_rows):
+        row = x + i * n_features
+        out = xr + i * n_features
+        t0 = t1 = t2 = t3 = 0.0  # four running sums: no long dependency chain
+        l = 0
+        while l + 4 <= n_features:
+            v0 = row[l]
+            v1 = row[l + 1]
+            v2 = row[l + 2]
+            v3 = row[l + 3]
+            if floating is double:
+                out[l] = <float> v0
+                out[l + 1] = <float> v1
+                out[l + 2] = <float> v2
+                out[l + 3] = <float> v3
+            t0 = t0 + v0 * v0
+            t1 = t1 + v1 * v1
+            t2 = t2 + v2 * v2
+            t3 = t3 + v3 * v3
+            l = l + 4
+        while l < n_features:
+            v0 = row[l]
+            if floating is double:
+                out[l] = <float> v0
+            t0 = t0 + v0 * v0
+            l = l + 1
+        x_sq_norms[i] = (t0 + t1) + (t2 + t3)
+
+
+cdef void best_and_second_direct(const float* xt, const float* centers_rank,
+                                 const float* norms_rank, intp_t n_rows, intp_t n_clusters,
+                                 intp_t n_features, float* acc, int* labels, float* best,
+                                 float* second) noexcept nogil:
+    """best_and_second without a GEMM (few features): each centre's products in a block-long buffer.
+
+    acc[i] = sum_l c_jl xt[l, i], feature after feature, rows along the vector lanes.
+    """
+    cdef intp_t i, j, l
+    cdef int label, previous
+    cdef float c, norm, value, current, runner_up
+    cdef const float* column
+    cdef bint closer
+    for j in range(n_clusters):
+        c = centers_rank[j * n_features]
+        for i in range(n_rows):
+            acc[i] = c * xt[i]
+        for l in range(1, n_features):
+            c = centers_rank[j * n_features + l]
+            column = xt + l * n_rows
+            for i in range(n_rows):
+                acc[i] = acc[i] + c * column[i]
+        norm = norms_rank[j]
+        if j == 0:
+            for i in range(n_rows):
+                best[i] = norm - (acc[i] + acc[i])
+                second[i] = INFINITY
+                labels[i] = 0
+            continue
+        label = <int> j
+        for i in range(n_rows):  # selects, not branches: the compiler vectorises this loop
+            value = norm - (acc[i] + acc[i])
+            current = best[i]
+            runner_up = second[i]
+            previous = labels[i]
+            runner_up = value if value < runner_up else runner_up
+            closer = value < current
+            second[i] = current if closer else runner_up
+            best[i] = value if closer else current
+            labels[i] = label if closer else previous
+
+
 cdef void best_and_second(const float* products_t, const float* norms_rank, intp_t n_rows,
                           intp_t n_clusters, int* labels, float* best,
                           float* second) noexcept nogil:
@@ -190,27 +273,45 @@ cdef void best_and_second(const float* products_t, const float* norms_rank, intp
             labels[i] = label if closer else previous
 
 
-cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp_t n_prefetch,
-                       const float* centers_rank, const float* norms_rank, intp_t n_clusters,
-                       const double* margins, float* xt, float* products_t, int* labels,
-                       float* best, float* second, double* x_sq_norms,
+cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_rows,
+                       intp_t n_prefetch, const float* centers_rank, const float* norms_rank,
+                       intp_t n_clusters, const double* margins, float* xt, float* products_t,
+                       int* labels, float* best, float* second, double* x_sq_norms,
                        intp_t* uncertain) noexcept nogil:
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
     ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
     the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
+    ``path`` (:func:`kmeans_numpy.rank_path`): PATH_DIRECT, the transposed
+    block without a GEMM; PATH_TRANSPOSED, the transposed block and one GEMM;
+    PATH_ROWS, one GEMM on the rows as stored (a float32 copy of float64 data).
     """
     cdef char no_trans = b"N"
+    cdef char trans = b"T"
     cdef float one = 1.0, zero = 0.0
     cdef int m = <int> n_rows, n = <int> n_clusters, k = <int> n_features
     cdef intp_t i, count = 0
     cdef double excess
-    load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
-    # products_t (k x rows, row-major) = centers_rank @ xt; in BLAS's column-major
-    # terms, products_t^T (rows x k) = xt^T (rows x d) centers_rank^T (d x k).
-    sgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <float*> centers_rank, &k,
-          &zero, products_t, &m)
-    best_and_second(products_t, norms_rank, n_rows, n_clusters, labels, best, second)
+    cdef float* rows
+    if path == PATH_DIRECT:
+        load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
+        best_and_second_direct(xt, centers_rank, norms_rank, n_rows, n_clusters, n_features,
+                               products_t, labels, best, second)
+    else:
+        if path == PATH_ROWS:
+            load_rows(x, n_features, n_rows, xt, x_sq_norms)
+            rows = <float*> x if floating is float else xt
+            # products_t^T (rows x k, column-major) = x (rows x d) centers_rank^T (d x k),
+            # x being, in column-major terms, the d x rows matrix of its rows.
+            sgemm(&trans, &no_trans, &m, &n, &k, &one, rows, &k, <float*> centers_rank, &k,
+                  &zero, products_t, &m)
+        else:
+            load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
+            # products_t (k x rows, row-major) = centers_rank @ xt; in BLAS's column-major
+            # terms, products_t^T (rows x k) = xt^T (rows x d) centers_rank^T (d x k).
+            sgemm(&no_trans, &no_trans, &m, &n, &k, &one, xt, &m, <float*> centers_rank, &k,
+                  &zero, products_t, &m)
+        best_and_second(products_t, norms_rank, n_rows, n_clusters, labels, best, second)
     for i in range(n_rows):
         # certain when gap > a ||x|| + b, that is gap - b > 0 and (gap - b)^2 > a^2 ||x||^2
         excess = <double> second[i] - <double> best[i] - margins[1]
@@ -224,7 +325,7 @@ cdef intp_t rank_block(const floating* x, intp_t n_features, intp_t n_rows, intp
 def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,      # IN
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
                 const float[:, ::1] centers_f32, const float[::1] norms_f32,      # IN
-                const double[::1] margins, bint rank,                             # IN
+                const double[::1] margins, int path,                              # IN
                 const intp_t[::1] starts, bint with_inertia,                      # IN
                 intp_t[::1] labels, double[:, :, ::1] stripe_sums,                # INOUT
                 double[:, ::1] stripe_weights,                                    # INOUT
@@ -264,7 +365,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
         for s in prange(n_stripes_, schedule="dynamic"):
             inertia = 0.0
             changed = 0
-            ranking = rank and n_clusters > 1
+            ranking = path != 0 and n_clusters > 1
             blocks_ranked = 0
             blocks_exact = 0
             start = starts[s]
@@ -275,7 +376,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                 for i in range(n_rows):
                     nearest[i] = 0
                 if ranking:
-                    n_uncertain = rank_block(&X[start, 0], n_features, n_rows,
+                    n_uncertain = rank_block(path, &X[start, 0], n_features, n_rows,
                                              min(BLOCK, starts[s + 1] - stop), &centers_f32[0, 0],
                                              &norms_f32[0], n_clusters, &margins[0], xt, products_t,
                                              nearest, best, second, x_sq_norms, uncertain)
@@ -478,7 +579,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_first(X.shape[1], centers.shape[0]),
+                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0]),
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), with_inertia, labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed,
                     n_threads)
