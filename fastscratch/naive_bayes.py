@@ -1149,15 +1149,21 @@ class CategoricalNB(_BaseDiscreteNB):
         n_classes = len(self.class_count_)
         self.class_count_ += np.bincount(y_index, weights=sample_weight, minlength=n_classes)
         self.n_categories_ = self._validate_n_categories(X, self.min_categories)
-        for j in range(self.n_features_in_):
+        # Every feature's table, widened to the categories of this batch, stacked for one
+        # kernel pass over X (rows offsets[j] + k of the stack: category k of feature j).
+        widths = np.array([max(counts.shape[1], int(n)) for counts, n
+                           in zip(self.category_count_, self.n_categories_)], dtype=np.intp)
+        offsets = np.zeros(len(widths), dtype=np.intp)
+        np.cumsum(widths[:-1], out=offsets[1:])
+        stacked = np.empty((int(widths.sum()), n_classes))
+        weights = np.empty(0) if sample_weight is None else sample_weight
+        self._run("categorical_class_counts", X.size, np.ascontiguousarray(X, dtype=np.intp),
+                  y_index, weights, offsets, stacked)
+        for j, (offset, width) in enumerate(zip(offsets, widths)):
             counts = self.category_count_[j]
-            width = max(counts.shape[1], int(self.n_categories_[j]))
             if width > counts.shape[1]:
                 counts = np.pad(counts, [(0, 0), (0, width - counts.shape[1])], "constant")
-            # One bincount over (class, category) pairs, in row order.
-            batch = np.bincount(y_index * width + X[:, j], weights=sample_weight,
-                                minlength=n_classes * width)
-            counts += batch.reshape(n_classes, width)
+            counts += stacked[offset:offset + width].T
             self.category_count_[j] = counts
 
     def _update_feature_log_prob(self, alpha):

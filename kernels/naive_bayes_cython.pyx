@@ -604,3 +604,43 @@ def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binari
         return
     _sums_csr(data, indices, indptr, y_index, sample_weight, float(binarize_threshold), partial,
               out, n_threads)
+
+
+def _categorical_counts(const intp_t[:, ::1] X,                 # IN
+                        const intp_t[::1] y_index,              # IN
+                        const double[::1] sample_weight,        # IN (empty: unit weights)
+                        const intp_t[::1] offsets,              # IN
+                        double[:, :, ::1] partial,              # OUT (scratch, zeros)
+                        double[:, ::1] out,                     # OUT
+                        int n_threads):
+    cdef intp_t n_samples = X.shape[0]
+    cdef intp_t n_features = X.shape[1]
+    cdef intp_t n_classes = out.shape[1]
+    cdef intp_t n_chunks = partial.shape[0]
+    cdef intp_t chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    cdef bint weighted = sample_weight.shape[0] > 0
+    cdef intp_t chunk, i, j, c
+    cdef double w
+    cdef double* table
+    cdef const intp_t* x
+
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic"):
+            table = &partial[chunk, 0, 0]
+            for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+                c = y_index[i]
+                w = sample_weight[i] if weighted else 1.0
+                x = &X[i, 0]
+                for j in range(n_features):
+                    table[(offsets[j] + x[j]) * n_classes + c] += w
+        add_chunks(partial, out)
+
+
+def categorical_class_counts(X, y_index, sample_weight, offsets, out, n_threads):
+    """Weighted (feature, category, class) counts, stacked (see :mod:`naive_bayes_numpy`)."""
+    n_chunks, _ = fit_partition(X.shape[0], out.shape[0], out.shape[1])
+    partial = np.zeros((n_chunks,) + out.shape)
+    if X.shape[0] == 0 or X.shape[1] == 0 or out.shape[0] == 0:
+        out[:] = 0.0
+        return
+    _categorical_counts(X, y_index, sample_weight, offsets, partial, out, n_threads)

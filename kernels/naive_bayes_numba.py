@@ -25,6 +25,8 @@ threads:
 - Discrete fit (``class_feature_sums_dense`` / ``_csr``): each chunk adds its
   rows into its own (n_classes, n_features) table, row by row into the row
   of the sample's class; the tables are added in chunk order.
+- Categorical fit (``categorical_class_counts``): the same chunks, each row
+  adding its weight to one entry per feature of the chunk's stacked table.
 - Normalisation: one pass per row (max, sum of exponentials, subtract);
   probabilities reuse the exponentials, ``exp(jll_c - max) / (1 + rest)``,
   one exponential per entry.
@@ -444,4 +446,28 @@ def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binari
     with numba_threads(n_threads):
         _sums_csr(data, indices, indptr, y_index, sample_weight, float(binarize_threshold),
                   partial)
+    _add_chunks(partial, out)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _categorical_counts(X, y_index, sample_weight, offsets, partial):
+    n_samples, n_features = X.shape
+    n_chunks = partial.shape[0]
+    chunk_rows = (n_samples + n_chunks - 1) // n_chunks
+    weighted = sample_weight.shape[0] > 0
+    for chunk in numba.prange(n_chunks):
+        table = partial[chunk]
+        for i in range(chunk * chunk_rows, min((chunk + 1) * chunk_rows, n_samples)):
+            c = y_index[i]
+            w = sample_weight[i] if weighted else 1.0
+            for j in range(n_features):
+                table[offsets[j] + X[i, j], c] += w
+
+
+def categorical_class_counts(X, y_index, sample_weight, offsets, out, n_threads):
+    """Weighted (feature, category, class) counts, stacked (see :mod:`naive_bayes_numpy`)."""
+    n_chunks, _ = fit_partition(X.shape[0], out.shape[0], out.shape[1])
+    partial = np.zeros((n_chunks,) + out.shape)
+    with numba_threads(n_threads):
+        _categorical_counts(X, y_index, sample_weight, offsets, partial)
     _add_chunks(partial, out)

@@ -74,6 +74,11 @@ kernels:
     (``nnz`` entries for CSR, never densified), not ``n_classes`` times it.
     The compiled kernels sum fixed row chunks into partial tables and add
     the tables in chunk order.
+``categorical_class_counts`` (fit)
+    :math:`\mathrm{out}_{o_j + x_{ij},\, y_i} \mathrel{+}= w_i` for every row
+    and feature: CategoricalNB's ``category_count_``, the per-feature tables
+    stacked as in ``categorical_joint_log_likelihood`` (transposed), in one
+    pass over ``X``; chunked as the other fit kernels.
 ``nb_normalize``
     Log-sum-exp normalisation of each row, in log space:
     :math:`\log P(c \mid x) = \mathrm{jll}_c - m - \operatorname{log1p}
@@ -103,6 +108,7 @@ AUTO_BACKEND_ORDER = {
     "gaussian_class_moments": ("cython", "numba", "numpy"),
     "class_feature_sums_dense": ("cython", "numba", "numpy"),
     "class_feature_sums_csr": ("cython", "numba", "numpy"),
+    "categorical_class_counts": ("cython", "numba", "numpy"),
 }
 
 ROW_BLOCK = 4096
@@ -412,3 +418,32 @@ def class_feature_sums_csr(data, indices, indptr, y_index, sample_weight, binari
     values = _values(data[first:first + rows.shape[0]], binarize_threshold) * weights[rows]
     out[:] = 0.0
     np.add.at(out, (y_index[rows], indices[first:first + rows.shape[0]]), values)
+
+
+def categorical_class_counts(X, y_index, sample_weight, offsets, out, n_threads):
+    """Weighted counts of each (feature, category, class), the tables stacked.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), intp, C-contiguous
+        Category codes, ``0 <= X[:, j] < n_categories_j`` (checked by the caller).
+    y_index : ndarray of shape (n_samples,), intp
+    sample_weight : ndarray of shape (n_samples,) or (0,), float64
+        Empty: every weight is 1.
+    offsets : ndarray of shape (n_features,), intp
+        First row of feature j's table in ``out``.
+    out : ndarray of shape (sum of n_categories_j, n_classes), float64
+        Written: ``out[offsets[j] + k, c]`` = the summed weight of the rows of
+        class c whose feature j is k.
+    n_threads : int
+        Ignored.
+
+    Notes
+    -----
+    Scikit-learn's ``np.bincount`` per feature and class; here one
+    ``np.add.at`` per feature, in row order.
+    """
+    weights = sample_weight if sample_weight.shape[0] > 0 else np.ones(X.shape[0])
+    out[:] = 0.0
+    for j in range(X.shape[1]):
+        np.add.at(out, (offsets[j] + X[:, j], y_index), weights)

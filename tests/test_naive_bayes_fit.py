@@ -143,6 +143,24 @@ def test_csr_sums_kernel_unsorted_and_duplicate_indices(backend, rng):
     np.testing.assert_allclose(got, expected, rtol=KERNEL_RTOL)
 
 
+@pytest.mark.parametrize("shape", [(15_000, 12, 4), (40, 3, 1), (1, 1, 2)])
+def test_categorical_counts_kernel_matches_reference(backend, shape, rng):
+    n_samples, n_features, n_classes = shape
+    X = rng.integers(0, 6, (n_samples, n_features)).astype(np.intp)
+    y_index = rng.integers(0, n_classes, n_samples).astype(np.intp)
+    widths = X.max(axis=0) + 1 + rng.integers(0, 2, n_features)  # some unseen categories
+    offsets = np.concatenate([[0], np.cumsum(widths[:-1])]).astype(np.intp)
+    for weights in (np.empty(0), rng.uniform(0, 2, n_samples)):
+        results = []
+        for name, n_threads in ((backend, 1), (backend, 2), ("numpy", 1)):
+            out = np.full((int(widths.sum()), n_classes), np.nan)
+            get_kernel("categorical_class_counts", name)(X, y_index, weights, offsets, out,
+                                                         n_threads)
+            results.append(out)
+        np.testing.assert_array_equal(results[0], results[1])
+        np.testing.assert_allclose(results[0], results[2], rtol=KERNEL_RTOL)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fit_kernels_same_result_with_one_and_two_threads(optimised_backend, dtype, rng):
     X = (rng.standard_normal((40_000, 12)) * 3 + 50).astype(dtype)
@@ -324,6 +342,16 @@ def test_categorical_fit_matches_sklearn(backend):
     for name in ["class_count_", "category_count_", "feature_log_prob_"]:
         for a, b in zip(getattr(ours, name), getattr(theirs, name)):
             assert_close(a, b, name)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-9)
+    # partial_fit on batches that bring new categories (the tables widen).
+    ours, theirs = fastscratch.CategoricalNB(backend=backend), sk.CategoricalNB()
+    order = np.argsort(X[:, 20], kind="stable")
+    for batch in np.array_split(order, 3):
+        ours.partial_fit(X[batch], y[batch], classes=np.arange(10), sample_weight=weights[batch])
+        theirs.partial_fit(X[batch], y[batch], classes=np.arange(10),
+                           sample_weight=weights[batch])
+        for a, b in zip(ours.category_count_, theirs.category_count_):
+            assert_close(a, b, "category_count_")
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-9)
 
 
