@@ -494,3 +494,32 @@ def test_auto_arima_with_missing_values(electric):
     best = min(ARIMA((p, d, q), (P, D, Q, 12)).fit(y).aicc
                for p in (0, 1) for q in (0, 1) for P in (0, 1) for Q in (0, 1))
     assert got.aicc <= best + 1e-6
+
+
+@pytest.fixture(scope="module")
+def exog_nan_reference():
+    """A regression with ARIMA(1,1,1) errors, three gaps, and its NumPy-reference fit."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(7)
+    n = 160
+    exog = np.column_stack([lfilter([1.0], [1.0, -0.7], rng.normal(size=n)),
+                            (np.arange(n) >= 80).astype(float)])
+    y = exog @ [2.0, -3.0] + np.cumsum(lfilter([1.0, 0.4], [1.0, -0.5], rng.normal(size=n)))
+    y[[40, 41, 120]] = np.nan
+    return y, exog, ARIMA((1, 1, 1), backend="numpy").fit(y, exog=exog)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_backends_and_threads_agree_with_exog_and_nan(exog_nan_reference, optimised_backend,
+                                                      n_jobs):
+    """The regression and missing-value paths give the same fit on every backend and thread
+    count (the NumPy reference, one thread, is the yardstick)."""
+    y, exog, expected = exog_nan_reference
+    got = ARIMA((1, 1, 1), backend=optimised_backend, n_jobs=n_jobs).fit(y, exog=exog)
+    np.testing.assert_allclose(got.params, expected.params, rtol=1e-6)
+    np.testing.assert_allclose(got.llf, expected.llf, rtol=1e-10)
+    np.testing.assert_allclose(got.bse, expected.bse, rtol=1e-5)
+    future = exog[:4]
+    np.testing.assert_allclose(got.forecast(4, exog=future), expected.forecast(4, exog=future),
+                               rtol=1e-8)
