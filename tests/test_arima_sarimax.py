@@ -523,3 +523,21 @@ def test_backends_and_threads_agree_with_exog_and_nan(exog_nan_reference, optimi
     future = exog[:4]
     np.testing.assert_allclose(got.forecast(4, exog=future), expected.forecast(4, exog=future),
                                rtol=1e-8)
+
+
+def test_filter_and_forecast_bad_input(electric):
+    model = ARIMA((1, 1, 0))
+    with pytest.raises(ValueError, match="params must hold 2 values"):
+        model.filter(electric, [0.5])
+    with pytest.raises(ValueError, match="positive sigma2"):
+        model.filter(electric, [0.5, -1.0])
+    res = model.filter(electric, [0.5, 4.0])
+    assert res.method == "filter" and res.converged is False and np.isfinite(res.llf)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        res.forecast(0)
+    with pytest.raises(TypeError, match="steps must be a positive integer or a label"):
+        res.forecast(1.5)
+    with pytest.raises(ValueError, match="inside the sample"):
+        res.forecast("2010-01-01")
+    with pytest.raises(TypeError, match="label but the model was fitted on an array"):
+        model.filter(electric.to_numpy(), [0.5, 4.0]).get_prediction(start="2010-01-01")
