@@ -117,3 +117,64 @@ def test_other_metric_topk_sklearn(benchmark, data, other_data, metric):
     benchmark.group = f"{metric}_topk " + _shape_name((queries, reference, k))
     benchmark.extra_info["backend"] = f"sklearn NearestNeighbors(brute, {metric})"
     benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)
+
+
+# Sparse (CSR) top-k: the reference set stays sparse; scikit-learn's brute force on the
+# same CSR matrices. Text-like data: a fixed density of non-negative values.
+SPARSE_SIZES = {  # (n_reference, n_queries, n_features, density, k)
+    "tiny": (2_000, 100, 500, 0.01, 10),
+    "medium": (20_000, 500, 2_000, 0.01, 10),
+    "large": (100_000, 2_000, 20_000, 0.005, 10),
+}
+SPARSE_METRICS = ["sqeuclidean", "manhattan", "cosine"]
+
+
+@pytest.fixture(scope="module")
+def sparse_data(bench_size):
+    import scipy.sparse as sp
+
+    n_reference, n_queries, n_features, density, k = sized(SPARSE_SIZES, bench_size)
+    rng = np.random.default_rng(2)
+    reference = sp.random(n_reference, n_features, density=density, format="csr", random_state=rng)
+    queries = sp.random(n_queries, n_features, density=density, format="csr", random_state=rng)
+    return queries, reference, k
+
+
+def _sparse_group(metric, data):
+    queries, reference, k = data
+    return (f"sparse_{metric}_topk CSR {reference.shape[0]}x{reference.shape[1]} "
+            f"density {reference.nnz / np.prod(reference.shape):.3g}-q{queries.shape[0]}-k{k}-float64")
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+@pytest.mark.parametrize("backend", available_backends())
+def test_sparse_topk(benchmark, sparse_data, backend, metric):
+    queries, reference, k = sparse_data
+    kernel = get_kernel(f"sparse_{metric}_topk", backend)
+    query_arrays, first_queries = (_csr_arrays(m) for m in (queries, queries[:2]))
+    reference_arrays = _csr_arrays(reference) + _csr_arrays(reference.T.tocsr())  # CSR and CSC
+    distances = np.empty((queries.shape[0], k))
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    kernel(*first_queries, *reference_arrays, distances[:2], indices[:2], 2)  # compile / warm up
+    benchmark.group = _sparse_group(metric, sparse_data)
+    benchmark.extra_info["backend"] = backend
+    rounds = 1 if backend == "numpy" else 3
+    benchmark.pedantic(kernel, args=(*query_arrays, *reference_arrays, distances, indices, 2),
+                       rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+def _csr_arrays(matrix):
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    return matrix.data, matrix.indices.astype(np.intp), matrix.indptr.astype(np.intp)
+
+
+@pytest.mark.parametrize("metric", SPARSE_METRICS)
+def test_sparse_topk_sklearn(benchmark, sparse_data, metric):
+    queries, reference, k = sparse_data
+    # scikit-learn has no sparse "sqeuclidean": its euclidean search ranks the same way.
+    model = NearestNeighbors(n_neighbors=k, algorithm="brute",
+                             metric="euclidean" if metric == "sqeuclidean" else metric).fit(reference)
+    benchmark.group = _sparse_group(metric, sparse_data)
+    benchmark.extra_info["backend"] = "sklearn NearestNeighbors(brute) on CSR"
+    benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)

@@ -438,14 +438,16 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         if sp.issparse(self._fit_X):
             distances = np.empty((queries.shape[0], n_neighbors))
             indices = np.empty((queries.shape[0], n_neighbors), dtype=np.intp)
-            kernel(*_csr_arrays(queries), *self._sparse_arrays(), self._fit_X.shape[1],
-                   distances, indices, n_threads)
+            kernel(*_csr_arrays(queries), *self._sparse_arrays(), distances, indices, n_threads)
             return (self._reduced_to_distance(distances) if return_distance else None), indices
         return self._search(queries, n_neighbors, return_distance, kernel, extra, n_threads)
 
     def _sparse_arrays(self):
-        if getattr(self, "_sparse_arrays_cache", None) is None or self._sparse_arrays_cache[0] is not self._fit_X:
-            self._sparse_arrays_cache = (self._fit_X, _csr_arrays(self._fit_X))
+        """The training set's CSR arrays and its CSC arrays (the sparse kernels' inverted index)."""
+        cache = getattr(self, "_sparse_arrays_cache", None)
+        if cache is None or cache[0] is not self._fit_X:
+            by_column = _canonical_csr(self._fit_X.T, self._fit_X.dtype)  # CSC of X, as CSR of X^T
+            self._sparse_arrays_cache = (self._fit_X, _csr_arrays(self._fit_X) + _csr_arrays(by_column))
         return self._sparse_arrays_cache[1]
 
     def _check_n_neighbors(self, n_neighbors, query_is_train, n_queries):

@@ -20,7 +20,8 @@ def csr_arrays(matrix):
 def run_sparse(name, backend, queries, reference, k, n_threads=2):
     distances = np.empty((queries.shape[0], k))
     indices = np.empty((queries.shape[0], k), dtype=np.intp)
-    get_kernel(name, backend)(*csr_arrays(queries), *csr_arrays(reference), reference.shape[1],
+    reference = sp.csr_matrix(reference)
+    get_kernel(name, backend)(*csr_arrays(queries), *csr_arrays(reference), *csr_arrays(reference.T),
                               distances, indices, n_threads)
     return distances, indices
 
