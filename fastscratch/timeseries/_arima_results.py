@@ -248,7 +248,12 @@ class ARIMAResults:
 
     @property
     def fittedvalues(self):
-        return self._wrap(self._lik.y - self._filter_output()[0], "fittedvalues")
+        """One-step predictions of y (also where y is missing), as statsmodels'."""
+        values = self._lik.y - self._filter_output()[0]
+        gaps = np.isnan(values)
+        if gaps.any():
+            values[gaps] = np.asarray(self.get_prediction().predicted_mean)[gaps]
+        return self._wrap(values, "fittedvalues")
 
     @property
     def standardized_resid(self):
