@@ -41,8 +41,15 @@ cdef inline double accumulate(double total, double diff, double p) noexcept nogi
 cdef inline double reduced_row(const double* query, const floating* row, intp_t n_features,
                                double p, double limit) noexcept nogil:
     """Reduced float64 distance from ``query`` to ``row``; stops early once above ``limit``."""
-    cdef double total = 0.0
+    cdef double total = 0.0, diff
     cdef intp_t l
+    if p == 2.0:  # the common case, without the per-feature branch on p
+        for l in range(n_features):
+            diff = <double> row[l] - query[l]
+            total = total + diff * diff
+            if total > limit:
+                return total
+        return total
     for l in range(n_features):
         total = accumulate(total, fabs(<double> row[l] - query[l]), p)
         if total > limit:
@@ -294,7 +301,10 @@ cdef inline double node_bound(bint is_ball, const double* geometry_a, const doub
             gap = lower[l] - query[l]
         elif query[l] > upper[l]:
             gap = query[l] - upper[l]
-        total = accumulate(total, gap, p)
+        if p == 2.0:
+            total = total + gap * gap
+        else:
+            total = accumulate(total, gap, p)
     return total
 
 

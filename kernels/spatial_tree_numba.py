@@ -51,6 +51,13 @@ def _reduced_row(query, row, p, limit):
     it in full as well; it is then not exact, but it is never kept.
     """
     total = 0.0
+    if p == 2.0:  # the common case, without the per-feature branch on p
+        for l in range(query.shape[0]):
+            diff = np.float64(row[l]) - query[l]
+            total += diff * diff
+            if total > limit:
+                return total
+        return total
     for l in range(query.shape[0]):
         total = _accumulate(total, abs(np.float64(row[l]) - query[l]), p)
         if total > limit:
