@@ -47,6 +47,7 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import effective_n_threads, resolve_kernel
+from ._sparse_checks import check_sparse_structure as _check_sparse_structure
 from ._config import BACKEND_NAMES
 
 __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"]
@@ -189,75 +190,6 @@ def _check_targets(y, classes):
     except (TypeError, ValueError, AttributeError):
         pass
     check_classification_targets(y)
-
-
-def _check_sparse_structure(X):
-    """Raise a ValueError if the index arrays of a SciPy sparse ``X`` are inconsistent.
-
-    SciPy does not check them when a matrix is built from its arrays, and its
-    own routines (and the kernels) would read out of bounds: column indices
-    must lie in ``[0, n_columns)``, ``indptr`` must start at 0, never
-    decrease, end at most at ``len(indices)``, and have ``n_rows + 1``
-    entries. Unsorted and duplicate indices are fine (the kernels do not
-    need sorted rows; duplicates add up, as in SciPy).
-    """
-    if not sp.issparse(X):
-        return
-    fmt = X.format
-    if fmt in ("csr", "csc"):
-        n_major, n_minor = X.shape if fmt == "csr" else X.shape[::-1]
-        major, minor = ("row", "column") if fmt == "csr" else ("column", "row")
-        what = f"X (a {fmt.upper()} matrix of shape {X.shape})"
-        indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
-        data = np.asarray(X.data)
-        if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1:
-            raise ValueError(f"{what} has indptr, indices or data that is not 1-D; rebuild it "
-                             f"with scipy.sparse.{fmt}_matrix((data, indices, indptr)).")
-        if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
-            raise ValueError(f"{what} has non-integer indices or indptr "
-                             f"({indices.dtype}, {indptr.dtype}); use integer index arrays.")
-        if indptr.shape[0] != n_major + 1:
-            raise ValueError(
-                f"{what} has {indptr.shape[0]} entries in indptr, but a {fmt.upper()} matrix "
-                f"with {n_major} {major}s needs {n_major + 1}; fix indptr or the shape.")
-        if indices.shape[0] != data.shape[0]:
-            raise ValueError(f"{what} has {indices.shape[0]} indices but {data.shape[0]} data "
-                             "values; they must have the same length.")
-        if indptr[0] != 0:
-            raise ValueError(f"{what} has indptr[0] = {indptr[0]}; indptr must start at 0.")
-        steps = np.diff(indptr)
-        if steps.size and steps.min() < 0:
-            where = int(np.argmax(steps < 0))
-            raise ValueError(
-                f"{what} has a decreasing indptr (indptr[{where}] = {indptr[where]} > "
-                f"indptr[{where + 1}] = {indptr[where + 1]}); indptr must be non-decreasing.")
-        nnz = int(indptr[-1])
-        if nnz > indices.shape[0]:
-            raise ValueError(f"{what} has indptr[-1] = {nnz} but only {indices.shape[0]} "
-                             "stored entries; indptr must end at most at len(indices).")
-        used = indices[:nnz]
-        if used.size and (used.min() < 0 or used.max() >= n_minor):
-            bad = int(np.flatnonzero((used < 0) | (used >= n_minor))[0])
-            raise ValueError(
-                f"{what} has {minor} index {used[bad]} at position {bad}, outside [0, "
-                f"{n_minor}) for its {n_minor} {minor}s; fix the indices or the shape "
-                "(SciPy does not check them when the matrix is built from its arrays).")
-    elif fmt == "coo":
-        what = f"X (a COO matrix of shape {X.shape})"
-        coords = (X.row, X.col) if hasattr(X, "row") else tuple(X.coords)
-        for axis, (name, index) in enumerate(zip(("row", "column"), coords)):
-            index = np.asarray(index)
-            if index.shape[0] != np.asarray(X.data).shape[0]:
-                raise ValueError(f"{what} has {index.shape[0]} {name} indices but "
-                                 f"{np.asarray(X.data).shape[0]} values; they must match.")
-            if index.size and (index.min() < 0 or index.max() >= X.shape[axis]):
-                raise ValueError(f"{what} has a {name} index outside [0, {X.shape[axis]}); "
-                                 "fix the indices or the shape.")
-    elif fmt == "bsr":
-        try:
-            X.check_format(full_check=True)
-        except ValueError as exc:
-            raise ValueError(f"X (a BSR matrix of shape {X.shape}) is inconsistent: {exc}") from exc
 
 
 def _labels_to_indices(y, classes):
