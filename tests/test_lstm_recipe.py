@@ -216,10 +216,31 @@ def test_direct_multi_horizon_shapes(electric, deseasonalize):
     assert later.index[0] == electric.index[-6] and np.all(np.isfinite(later))
 
 
+def test_auto_keeps_the_candidate_that_validates_best(electric):
+    params = {**QUICK, "n_ensemble": 2, "random_state": 0}
+    auto = LSTMForecaster(deseasonalize="auto", **params).fit(electric.iloc[:-24])
+    assert set(auto.validation_rmse_) == {"difference", "smoothing"}
+    assert auto.deseasonalize_ == min(auto.validation_rmse_, key=auto.validation_rmse_.get)
+    for mode in ("difference", "smoothing"):  # each candidate is the plain fit of that mode
+        alone = LSTMForecaster(deseasonalize=mode, **params).fit(electric.iloc[:-24])
+        assert alone.validation_rmse_[mode] == auto.validation_rmse_[mode]
+        if mode == auto.deseasonalize_:
+            np.testing.assert_array_equal(alone.predict_members(), auto.predict_members())
+    # The validation RMSE is the ensemble's error on the validation windows, in the series' units.
+    model = LSTMForecaster(deseasonalize="difference", **params).fit(electric.iloc[:-24])
+    _, (X_val, Y_val) = model._windows(electric.to_numpy()[:-24])
+    with torch.no_grad():
+        scaled = np.mean([m["network"](torch.as_tensor(X_val, dtype=torch.float32)).double().numpy()
+                          for m in model.members_], 0)
+    error = model.scaler_.inverse_transform(scaled) - model.scaler_.inverse_transform(Y_val)
+    assert model.validation_rmse_["difference"] == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"deseasonalize": "stl"}, "deseasonalize"),
     ({"deseasonalize": "smoothing", "strategy": "recursive"}, "strategy='direct'"),
     ({"n_ensemble": 0}, "n_ensemble"),
+    ({"deseasonalize": "auto", "early_stopping": False}, "early_stopping"),
     ({"seasonal_period": 0}, "seasonal_period"),
 ])
 def test_recipe_bad_parameters(electric, kwargs, match):

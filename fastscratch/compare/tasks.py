@@ -189,8 +189,8 @@ def _forecast_plot(path, train, test, forecasts, interval=None):
 
 
 # size -> (LSTM seeds, LSTM epochs, ARIMA orders: None = chosen by our auto_arima)
-LSTM_SIZES = {"tiny": ((0,), 2, ((0, 1, 1), (0, 1, 1, 12))), "small": ((0, 1, 2), 30, None),
-              "medium": ((0, 1, 2), 60, None), "large": ((0, 1, 2, 3, 4), 60, None)}
+LSTM_SIZES = {"tiny": ((0,), 2, ((0, 1, 1), (0, 1, 1, 12))), "small": ((0, 1, 2), 200, None),
+              "medium": ((0, 1, 2), 200, None), "large": ((0, 1, 2, 3, 4), 200, None)}  # epochs: at most (early stopping)
 
 
 def forecast_table(result, size, out_dir):

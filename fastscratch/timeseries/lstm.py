@@ -428,7 +428,8 @@ class LSTM(nn.Module):
 STRATEGIES = ("recursive", "direct")
 IMPLS = ("scratch", "torch")
 DEVICES = ("auto", "cpu", "cuda")
-DESEASONALIZERS = ("smoothing", "difference", None)
+DESEASONALIZERS = ("auto", "smoothing", "difference", None)
+AUTO_CANDIDATES = ("difference", "smoothing")
 
 
 class _ForecastNetwork(nn.Module):
@@ -508,11 +509,14 @@ class LSTMForecaster(BaseEstimator):
     r"""Univariate forecaster: an ensemble of LSTMs read over sliding windows of the series.
 
     The defaults are a recipe for a short seasonal series (a few hundred monthly
-    values): an ES-RNN-style hybrid in which exponential smoothing carries the
-    level and the season and the LSTM forecasts what remains, directly for every
-    step of the horizon, trained with early stopping on a validation window and
-    averaged over ``n_ensemble`` seeds. The defaults were picked by validation on
-    the training part of two monthly series (see Notes), never on a held-out tail.
+    values): the LSTM reads seasonal differences and forecasts a correction of
+    the seasonal naive forecast, directly for every step of the horizon, with a
+    linear skip from the window to the output, trained with early stopping on a
+    validation window and averaged over ``n_ensemble`` seeds. An ES-RNN-style
+    hybrid (exponential smoothing for level and season, the LSTM on what
+    remains) is ``deseasonalize="smoothing"``. The defaults were picked by
+    validation on the training part of two monthly series (see Notes), never
+    on a held-out tail.
 
     Parameters
     ----------
@@ -527,12 +531,15 @@ class LSTMForecaster(BaseEstimator):
         ``horizon`` steps. ``"recursive"``: the network predicts the next value
         and :meth:`predict` feeds its forecasts back as inputs, for any number
         of steps (only with ``deseasonalize=None``).
-    deseasonalize : {"smoothing", "difference"} or None, default="smoothing"
+    deseasonalize : {"difference", "smoothing", "auto"} or None, default="difference"
         What the LSTM sees (see Notes). ``"smoothing"``: the series minus the
         level and season of additive seasonal exponential smoothing fitted on
         the training part (ES-RNN style). ``"difference"``: seasonal
         differences, and the forecast is a correction of the seasonal naive
-        forecast. None: the scaled series itself.
+        forecast. None: the scaled series itself. ``"auto"``: fit an ensemble
+        with each of "difference" and "smoothing" and keep the one whose mean
+        forecast has the lower RMSE on the validation windows (needs
+        ``early_stopping``; twice the training time).
     seasonal_period : int, default=12
         Season length ``m`` of ``deseasonalize``.
     hidden_size : int, default=32
@@ -597,6 +604,11 @@ class LSTMForecaster(BaseEstimator):
         ``"validation_scores"`` and ``"n_epochs"``.
     network_, loss_curve_, validation_scores_, n_epochs_
         Those of the first member.
+    deseasonalize_ : {"difference", "smoothing"} or None
+        The deseasonalising in use (the one ``"auto"`` chose).
+    validation_rmse_ : dict
+        RMSE of each candidate's ensemble on the validation windows, in the
+        series' units (NaN without early stopping).
     smoother_ : SeasonalSmoother or None
         The exponential smoothing fitted on the training part
         (``deseasonalize="smoothing"``).
@@ -647,7 +659,7 @@ class LSTMForecaster(BaseEstimator):
     (24,)
     """
 
-    def __init__(self, lookback=24, horizon=24, strategy="direct", deseasonalize="smoothing", seasonal_period=12,
+    def __init__(self, lookback=24, horizon=24, strategy="direct", deseasonalize="difference", seasonal_period=12,
                  hidden_size=32, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
                  scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=20, tol=1e-4, n_ensemble=5, linear_skip=True, device="auto", n_jobs=1,
@@ -699,13 +711,20 @@ class LSTMForecaster(BaseEstimator):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         if not isinstance(self.tol, numbers.Real) or self.tol < 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
+        if self.deseasonalize == "auto" and not self.early_stopping:
+            raise ValueError("deseasonalize='auto' chooses on the validation tail, which needs early_stopping=True; "
+                             "set early_stopping=True or choose deseasonalize yourself.")
 
     def _n_outputs(self):
         return 1 if self.strategy == "recursive" else int(self.horizon)
 
+    def _mode(self):
+        """The deseasonalising in use: the fitted one (``deseasonalize="auto"`` picks it), else the parameter."""
+        return getattr(self, "deseasonalize_", self.deseasonalize)
+
     def _warm_up(self):
         """Values before the first input a window may read (the seasonal difference needs m)."""
-        return int(self.seasonal_period) if self.deseasonalize == "difference" else 0
+        return int(self.seasonal_period) if self._mode() == "difference" else 0
 
     # -- fit ---------------------------------------------------------------
     def fit(self, y):
@@ -726,17 +745,44 @@ class LSTMForecaster(BaseEstimator):
         self._check_params()
         values, index = check_series(y)
         lookback, n_out = int(self.lookback), self._n_outputs()
-        needed = self._warm_up() + lookback + self.horizon
-        if values.shape[0] < needed:
-            warm = f"seasonal_period ({self._warm_up()}) + " if self._warm_up() else ""
-            raise ValueError(f"y has {values.shape[0]} values; at least {warm}lookback + horizon = {needed} "
-                             f"are needed. Use a shorter lookback or horizon, or a longer series.")
-        (X_train, Y_train), validation = self._windows(values)
+        candidates = AUTO_CANDIDATES if self.deseasonalize == "auto" else (self.deseasonalize,)
+        for mode in candidates:
+            self.deseasonalize_ = mode
+            needed = self._warm_up() + lookback + self.horizon
+            if values.shape[0] < needed:
+                warm = f"seasonal_period ({self._warm_up()}) + " if self._warm_up() else ""
+                raise ValueError(f"y has {values.shape[0]} values; at least {warm}lookback + horizon = {needed} "
+                                 f"are needed. Use a shorter lookback or horizon, or a longer series.")
         self.device_ = _resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=int(self.n_ensemble))]
         start = time.perf_counter()
-        self.members_ = []
+        fits = []
+        for mode in candidates:
+            self.deseasonalize_ = mode
+            fits.append(self._fit_ensemble(values, seeds))
+        # deseasonalize="auto": keep the candidate whose ensemble forecasts the validation windows best.
+        self.validation_rmse_ = {fit["deseasonalize_"]: fit["validation_rmse"] for fit in fits}
+        best = min(fits, key=lambda fit: fit["validation_rmse"]) if len(fits) > 1 else fits[0]
+        self.deseasonalize_, self.smoother_, self.scaler_ = (best[k] for k in ("deseasonalize_", "smoother_",
+                                                                                "scaler_"))
+        self.members_ = best["members"]
+        self.fit_time_ = time.perf_counter() - start
+        first = self.members_[0]
+        self.network_, self.loss_curve_ = first["network"], first["loss_curve"]
+        self.validation_scores_, self.n_epochs_ = first["validation_scores"], first["n_epochs"]
+        self.index_ = index
+        self.n_features_in_ = 1
+        self.last_inputs_, self.last_base_ = self._inputs_and_base(values, np.array([values.shape[0] - 1]))
+        return self
+
+    def _fit_ensemble(self, values, seeds):
+        """Windows, smoothing and scaler of the mode ``self.deseasonalize_``, and one network per
+        seed; returns them with the ensemble's RMSE on the validation windows (original units,
+        NaN without early stopping)."""
+        lookback, n_out = int(self.lookback), self._n_outputs()
+        (X_train, Y_train), validation = self._windows(values)
+        members = []
         with _torch_threads(self.n_jobs, self.device_):
             data = (torch.as_tensor(X_train, dtype=torch.float32, device=self.device_),
                     torch.as_tensor(Y_train, dtype=torch.float32, device=self.device_))
@@ -750,15 +796,16 @@ class LSTMForecaster(BaseEstimator):
                                                lookback if self.linear_skip else None).to(self.device_)
                     member = self._train(network, data, val, seed)
                 network.eval()
-                self.members_.append({"network": network, "seed": seed, **member})
-        self.fit_time_ = time.perf_counter() - start
-        first = self.members_[0]
-        self.network_, self.loss_curve_ = first["network"], first["loss_curve"]
-        self.validation_scores_, self.n_epochs_ = first["validation_scores"], first["n_epochs"]
-        self.index_ = index
-        self.n_features_in_ = 1
-        self.last_inputs_, self.last_base_ = self._inputs_and_base(values, np.array([values.shape[0] - 1]))
-        return self
+                members.append({"network": network, "seed": seed, **member})
+            score = float("nan")
+            if val is not None:
+                with torch.no_grad():
+                    scaled = torch.stack([member["network"](val[0]) for member in members]).mean(0)
+                error = (self.scaler_.inverse_transform(scaled.double().cpu().numpy())
+                         - self.scaler_.inverse_transform(validation[1]))
+                score = float(np.sqrt(np.mean(error ** 2)))
+        return {"deseasonalize_": self.deseasonalize_, "smoother_": self.smoother_, "scaler_": self.scaler_,
+                "members": members, "validation_rmse": score}
 
     def _inputs_and_base(self, values, ends):
         """Unscaled network inputs (len(ends), lookback) and base forecasts (len(ends), n_out)
@@ -767,11 +814,12 @@ class LSTMForecaster(BaseEstimator):
         reach = ends[:, None] + np.arange(1 - lookback, 1)  # positions read by each window
         steps = np.arange(1, n_out + 1)
         latest = ends[:, None] + steps - m * np.ceil(steps / m).astype(np.intp)  # t + h - k(h)
-        if self.deseasonalize == "smoothing":
+        mode = self._mode()
+        if mode == "smoothing":
             level, season, _ = self.smoother_.states(values[: ends.max() + 1])
             inputs = values[reach] - season[reach] - level[ends][:, None]
             base = level[ends][:, None] + season[latest + m]
-        elif self.deseasonalize == "difference":
+        elif mode == "difference":
             inputs = values[reach] - values[reach - m]
             base = values[latest]
         else:
@@ -801,14 +849,14 @@ class LSTMForecaster(BaseEstimator):
                                  f"window needs. Lower validation_fraction, set early_stopping=False or use "
                                  f"a longer series.")
         self.smoother_ = None
-        if self.deseasonalize == "smoothing":
+        if self._mode() == "smoothing":
             self.smoother_ = SeasonalSmoother(int(self.seasonal_period)).fit(values[:n_fit])
         ends = np.arange(first_end, n - n_out)  # every window whose targets lie in the series
         inputs, base = self._inputs_and_base(values, ends)
         targets = values[ends[:, None] + np.arange(1, n_out + 1)] - base
         train = ends + n_out < n_fit  # targets before the tail
         self.scaler_ = SeriesScaler(self.scaler)
-        if self.deseasonalize is None:
+        if self._mode() is None:
             self.scaler_.fit(values[:n_fit])
         else:
             self.scaler_.fit(np.concatenate([inputs[train].ravel(), targets[train].ravel()]))
