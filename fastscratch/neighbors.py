@@ -207,8 +207,8 @@ def _object_array(rows):
 
 
 def _check_radius(radius):
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not np.isfinite(radius):
-        raise TypeError(f"radius must be a finite number >= 0, got {radius!r}.")
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or np.isnan(radius):
+        raise TypeError(f"radius must be a number >= 0 (np.inf allowed), got {radius!r}.")
     if radius < 0:
         raise ValueError(f"radius={radius} must be >= 0; pass a non-negative distance.")
     return float(radius)
@@ -260,8 +260,16 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 metric, p = "manhattan", None
             elif p == np.inf:
                 metric, p = "chebyshev", None
-        if self.algorithm in ("kd_tree", "ball_tree") and (
-                metric not in TREE_METRICS or (metric == "minkowski" and p < 1)):
+        if metric == "minkowski" and p < 1:
+            # scikit-learn's messages: a semi-metric (no triangle inequality) only for brute force.
+            if self.algorithm in ("kd_tree", "ball_tree"):
+                raise ValueError(
+                    f'algorithm="{self.algorithm}" does not support 0 < p < 1 for the Minkowski metric. '
+                    'To resolve this problem either set p >= 1 or algorithm="brute".'
+                )
+            warnings.warn("Mind that for 0 < p < 1, Minkowski metrics are not distance metrics. Continuing "
+                          "the execution with `algorithm='brute'`.", UserWarning, stacklevel=3)
+        if self.algorithm in ("kd_tree", "ball_tree") and metric not in TREE_METRICS:
             raise ValueError(
                 f"algorithm={self.algorithm!r} cannot serve metric={self.metric!r}"
                 + (f" with p={p_value!r}" if metric == "minkowski" else "")
@@ -675,13 +683,14 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             ``metric="precomputed"``); None means the training points, each
             without itself.
         radius : float, default=None
-            Inclusive limit on the distance, >= 0. None means the estimator's
+            Inclusive limit on the distance, >= 0 (``np.inf``: every point). None means the estimator's
             ``radius`` (:class:`NearestNeighbors`); the two KNN estimators
             have none and need it here.
         return_distance : bool, default=True
         sort_results : bool, default=False
-            Accepted for scikit-learn's signature: rows always come sorted by
-            (distance, index). Needs ``return_distance=True``, as in scikit-learn.
+            True: each row sorted by (distance, index), which needs
+            ``return_distance=True`` as in scikit-learn. False: each row in
+            index order (the order of scikit-learn's brute force).
 
         Returns
         -------
@@ -699,6 +708,12 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                                  "estimator has no radius parameter.")
         radius = _check_radius(radius)
         distance_rows, index_rows = self._radius_search(X, radius, return_distance)
+        if not sort_results:  # scikit-learn's brute force: each row in index order
+            for i, row in enumerate(index_rows):
+                order = np.argsort(row, kind="stable")
+                index_rows[i] = row[order]
+                if return_distance:
+                    distance_rows[i] = distance_rows[i][order]
         if return_distance:
             return _object_array(distance_rows), _object_array(index_rows)
         return _object_array(index_rows)
