@@ -398,3 +398,21 @@ def test_auto_arima_bad_input():
         fastscratch.auto_arima(np.arange(50.0), information_criterion="hqic")
     with pytest.raises(ValueError, match="max_p"):
         fastscratch.auto_arima(np.arange(50.0), max_p=-1)
+
+
+def test_batch_transforms_equal_the_single_ones(rng):
+    """The vectorised constrain / polynomial expansion used by the optimiser equal the
+    one-row functions (statsmodels-equal transforms, np.convolve products)."""
+    from fastscratch.timeseries.arima import _Spec
+
+    spec = _Spec((3, 1, 2), (2, 1, 1, 4), "c", True, True, ["a", "b"])
+    rows = rng.normal(size=(6, spec.k_params - 1)) * 2
+    constrained = spec.constrain_rows(rows)
+    for row, expected in zip(rows, constrained):
+        np.testing.assert_array_equal(spec.constrain(row), expected)
+    phi, theta = spec.polynomial_rows(constrained)
+    for i, row in enumerate(constrained):
+        phi_full, theta_full = spec.polynomials(row)
+        np.testing.assert_allclose(phi[i, :phi_full.size], phi_full, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(theta[i, :theta_full.size], theta_full, rtol=1e-14, atol=1e-15)
+        assert not phi[i, phi_full.size:].any() and not theta[i, theta_full.size:].any()

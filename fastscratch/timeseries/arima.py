@@ -52,6 +52,20 @@ def constrain_stationary(unconstrained):
     return -y[n - 1, :]
 
 
+def _constrain_stationary_rows(unconstrained):
+    """:func:`constrain_stationary` of each row of a (b, n) array (the same operations)."""
+    b, n = unconstrained.shape
+    if n == 0:
+        return np.zeros((b, 0))
+    r = unconstrained / np.sqrt(1.0 + unconstrained ** 2)
+    y = np.zeros((b, n, n))
+    for k in range(n):
+        for i in range(k):
+            y[:, k, i] = y[:, k - 1, i] + r[:, k] * y[:, k - 1, k - i - 1]
+        y[:, k, k] = r[:, k]
+    return -y[:, n - 1, :]
+
+
 def unconstrain_stationary(constrained):
     """Inverse of :func:`constrain_stationary` (the reverse Durbin-Levinson recursion)."""
     constrained = np.asarray(constrained, dtype=np.float64)
@@ -161,6 +175,43 @@ class _Spec:
             ma, sma = -constrain_stationary(ma), -constrain_stationary(sma)
         return np.concatenate([trend, exog, ar, ma, sar, sma])
 
+    def constrain_rows(self, unconstrained):
+        """:meth:`constrain` of each row of a (b, k) array."""
+        rows = np.array(unconstrained, dtype=np.float64, ndmin=2)
+        bounds = self._bounds
+        ar, ma = slice(bounds[2], bounds[3]), slice(bounds[3], bounds[4])
+        sar, sma = slice(bounds[4], bounds[5]), slice(bounds[5], bounds[6])
+        if self.enforce_stationarity:
+            rows[:, ar] = _constrain_stationary_rows(rows[:, ar])
+            rows[:, sar] = _constrain_stationary_rows(rows[:, sar])
+        if self.enforce_invertibility:
+            rows[:, ma] = -_constrain_stationary_rows(rows[:, ma])
+            rows[:, sma] = -_constrain_stationary_rows(rows[:, sma])
+        return rows
+
+    def polynomial_rows(self, rows):
+        """(phi, theta) of each row of constrained parameters, zero-padded to m and m - 1.
+
+        The multiplied-out phi(L) Phi(L^s) and theta(L) Theta(L^s) of
+        :meth:`polynomials`, for a batch of rows at once.
+        """
+        b = rows.shape[0]
+        bounds = self._bounds
+        phi = np.zeros((b, self.m))
+        theta = np.zeros((b, self.m - 1))
+        for out, sign, short, seasonal in (
+                (phi, -1.0, rows[:, bounds[2]:bounds[3]], rows[:, bounds[4]:bounds[5]]),
+                (theta, 1.0, rows[:, bounds[3]:bounds[4]], rows[:, bounds[5]:bounds[6]])):
+            # (1 + sign * sum a_i L^i)(1 + sign * sum A_j L^{sj}) without its leading 1.
+            short_poly = np.concatenate([np.ones((b, 1)), sign * short], axis=1)
+            seasonal_poly = np.concatenate([np.ones((b, 1)), sign * seasonal], axis=1)
+            full = np.zeros((b, short.shape[1] + self.s * seasonal.shape[1] + 1))
+            for j in range(seasonal_poly.shape[1]):
+                full[:, self.s * j:self.s * j + short_poly.shape[1]] += \
+                    short_poly * seasonal_poly[:, j:j + 1]
+            out[:, :full.shape[1] - 1] = sign * full[:, 1:]
+        return phi, theta
+
     def unconstrain(self, constrained):
         trend, exog, ar, ma, sar, sma = self.split(np.asarray(constrained, dtype=np.float64))
         if self.enforce_stationarity:
@@ -253,24 +304,35 @@ class _Likelihood:
         ``intercept[j]`` is the trend term added after observation j + d + sD,
         for observations up to ``n_total`` (default: the sample).
         """
+        intercept, phi, theta, a0 = self.batch_pieces(np.asarray(params)[None, :], n_total)
+        return intercept[0], phi[0], theta[0], a0[0]
+
+    def batch_pieces(self, rows, n_total=None):
+        """:meth:`pieces` of each row of constrained parameters: arrays with a row axis."""
         spec = self.spec
-        m = spec.m
         n_total = self.n if n_total is None else n_total
-        trend = params[:spec.k_trend]
-        phi_full, theta_full = spec.polynomials(params)
-        phi = np.zeros(m)
-        phi[:phi_full.shape[0]] = phi_full
-        theta = np.zeros(m - 1)
-        theta[:theta_full.shape[0]] = theta_full
-        c = spec.trend_data(0, n_total) @ trend if spec.k_trend else np.zeros(n_total)
-        a0 = _stationary_mean(phi, c[0])
+        b = rows.shape[0]
+        phi, theta = spec.polynomial_rows(rows)
+        if spec.k_trend:
+            c = rows[:, :spec.k_trend] @ spec.trend_data(0, n_total).T
+        else:
+            c = np.zeros((b, n_total))
+        # Stationary mean of Harvey's state: w has mean mu = c / (1 - sum phi), state i
+        # mu * sum_{k >= i} phi_k.
+        a0 = np.zeros((b, spec.m))
+        with_mean = c[:, 0] != 0
+        if with_mean.any():
+            mu = c[with_mean, 0] / (1.0 - phi[with_mean].sum(axis=1))
+            tails = np.cumsum(phi[with_mean, ::-1], axis=1)[:, ::-1][:, 1:]
+            a0[with_mean] = mu[:, None] * np.concatenate([np.ones((mu.shape[0], 1)), tails],
+                                                         axis=1)
         if spec.k_trend:
             # The first n_diff observations only identify the differencing states:
             # propagate the ARMA mean through them.
             for t in range(spec.n_diff):
-                a0 = phi * a0[0] + np.append(a0[1:], 0.0)
-                a0[0] += c[t]
-        return np.ascontiguousarray(c[spec.n_diff:]), phi, theta, a0
+                a0 = phi * a0[:, :1] + np.concatenate([a0[:, 1:], np.zeros((b, 1))], axis=1)
+                a0[:, 0] += c[:, t]
+        return np.ascontiguousarray(c[:, spec.n_diff:]), phi, theta, a0
 
     def concentrated(self, sum_log_F, sum_squares):
         """(llf, sigma2) from the kernel sums, with sigma2 concentrated out."""
@@ -289,23 +351,19 @@ class _Likelihood:
         spec = self.spec
         rows = np.atleast_2d(constrained_rows)
         b = rows.shape[0]
-        m = spec.m
-        intercept = np.empty((b, self.n_eff))
-        phi = np.empty((b, m))
-        theta = np.empty((b, m - 1))
-        a0 = np.empty((b, m))
+        intercept, phi, theta, a0 = self.batch_pieces(rows)
         valid = np.ones(b, dtype=bool)
-        for i in range(b):
-            intercept[i], phi[i], theta[i], a0[i] = self.pieces(rows[i])
-            if not spec.enforce_stationarity and not spec.is_stationary(phi[i]):
-                valid[i] = False
-                phi[i] = 0.0
+        if not spec.enforce_stationarity:
+            for i in range(b):
+                if not spec.is_stationary(phi[i]):
+                    valid[i] = False
+                    phi[i] = 0.0
         sum_log_F = np.empty(b)
         sum_squares = np.empty(b)
         k = spec.n_diff
         if self.missing:
             if spec.k_exog:
-                u = np.stack([self.series(row) for row in rows])
+                u = self.y - self.beta(rows.T).T @ self.exog.T
             else:
                 u = np.broadcast_to(self.y, (b, self.n))
             tails = np.ascontiguousarray(u[:, k:])
@@ -314,7 +372,7 @@ class _Likelihood:
                                         sum_log_F, sum_squares, self.n_threads)
         else:
             if spec.k_exog:
-                w = np.ascontiguousarray(np.stack([self.differenced(row) for row in rows]))
+                w = np.ascontiguousarray(self.w0 - self.beta(rows.T).T @ self.dx.T)
             else:
                 w = np.ascontiguousarray(np.broadcast_to(self.w0, (b, self.n_eff)))
             self.loglike_kernel(w, intercept, phi, theta, a0, sum_log_F, sum_squares,
@@ -325,8 +383,7 @@ class _Likelihood:
 
     def batch_loglike(self, unconstrained_rows):
         """Concentrated llf of each row of unconstrained parameters (one kernel call)."""
-        rows = np.atleast_2d(unconstrained_rows)
-        constrained = np.stack([self.spec.constrain(row) for row in rows])
+        constrained = self.spec.constrain_rows(unconstrained_rows)
         llf, _ = self.concentrated(*self.batch_sums(constrained))
         llf[~np.isfinite(llf)] = -np.inf
         return llf
