@@ -8,7 +8,9 @@ data: one row's codes sit in one cache line). No per-thread copies of the
 histogram, no reduction, and every (feature, bin) sum is made in row order by
 one thread, so the result does not depend on the number of threads, and the
 work is balanced whatever the node sizes. Small levels run serially (the same
-loop compiled without ``parallel``).
+loop compiled without ``parallel``). ``build_class_histograms`` builds one
+node's histograms for every class of a multiclass round in one pass (blocks of
+rows that every class adds while the block's codes are in cache).
 """
 
 import numba

@@ -15,6 +15,8 @@ import numpy as np
 from ._threads import numba_threads
 
 BLOCK = 16384
+# Rows of a level below which one thread partitions (see partition_cython).
+PARALLEL_MIN_ROWS = 1 << 20
 
 
 def _partition_body(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
@@ -103,7 +105,7 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
     """Stable partition of a level's nodes (see :func:`partition_numpy.partition_rows`)."""
     args = (binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
             missing_bins, scratch, out_n_left)
-    if n_threads <= 1 or int(np.sum(node_stops - node_starts)) < 2 * BLOCK:
+    if n_threads <= 1 or int(np.sum(node_stops - node_starts)) < PARALLEL_MIN_ROWS:
         _partition_serial(*args)
         return
     with numba_threads(n_threads):

@@ -7,6 +7,8 @@ float outputs equal to 1e-10 (in fact they are bit-identical: every backend
 adds in the same order).
 """
 
+import importlib
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -15,6 +17,20 @@ from fastscratch.kernels import get_kernel
 from fastscratch.kernels import histogram_numpy, partition_numpy, splitting_numpy, tree_predict_numpy
 
 PARAMS = np.array([1.0, 0.5, 0.1, 0.0])  # reg_lambda, reg_alpha, min_child_weight, max_delta_step
+
+
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """Every boosting kernel takes its threaded path, however small its input."""
+    for module, name in [("partition_cython", "PARALLEL_MIN_ROWS"),
+                         ("partition_numba", "PARALLEL_MIN_ROWS"),
+                         ("splitting_cython", "PARALLEL_MIN_WORK"),
+                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
+        try:
+            kernels = importlib.import_module(f"fastscratch.kernels.{module}")
+        except ImportError:  # backend not installed or not built
+            continue
+        monkeypatch.setattr(kernels, name, 0)
 
 
 def _cuts(rng, n_features, max_cuts):
@@ -110,7 +126,7 @@ def test_build_class_histograms(backend, rng, n_classes):
 
 @pytest.mark.parametrize("params", [PARAMS, np.array([0.0, 0.0, 0.0, 0.0]),
                                     np.array([2.0, 0.0, 5.0, 0.7])])
-def test_find_best_splits(backend, rng, params):
+def test_find_best_splits(backend, rng, params, always_parallel):
     _, binned, n_bins, _, _ = _binned_problem(rng, n=2000, max_cuts=12)
     binned[:, 3] = 0  # a constant feature: no valid split
     gradients = rng.standard_normal(2000).astype(np.float32)
@@ -142,7 +158,7 @@ def test_find_best_splits(backend, rng, params):
 
 
 @pytest.mark.parametrize("n", [500, 50_000])  # 50k rows: the blocked parallel path
-def test_partition_rows(backend, rng, n):
+def test_partition_rows(backend, rng, n, always_parallel):
     _, binned, n_bins, _, _ = _binned_problem(rng, n=n, max_cuts=10)
     rows, starts, stops = _nodes(rng, n, 4)
     starts, stops = starts[[0, 2, 3]], stops[[0, 2, 3]]  # node 1 is not split

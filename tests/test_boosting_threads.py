@@ -1,12 +1,14 @@
 """Boosting fits on enough rows that every kernel takes its parallel path.
 
 The kernels switch to threads above a size (histograms: 4,096 rows in a
-level; partitions: two blocks of 16,384 rows; split search: 8,192 histogram
-slots), so these fits use 60,000 rows. A fit on 1 and on 2 threads must give
+level; partitions: 2**20 rows; split search: 2**18 histogram slots); these
+fits use 60,000 rows and lower the partition and split thresholds to 0, so
+that every kernel runs threaded. A fit on 1 and on 2 threads must give
 bit-identical trees (every float the same), for every compiled backend, and
 the trees must be xgboost's given its cut points.
 """
 
+import importlib
 import re
 
 import numpy as np
@@ -21,6 +23,20 @@ from fastscratch.kernels import available_backends
 N_ROWS = 60_000
 LEAF = re.compile(r"leaf=(-?[0-9.e+-]+)")
 COMPILED = [b for b in available_backends() if b != "numpy"]
+
+
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """Every boosting kernel takes its threaded path, however small its input."""
+    for module, name in [("partition_cython", "PARALLEL_MIN_ROWS"),
+                         ("partition_numba", "PARALLEL_MIN_ROWS"),
+                         ("splitting_cython", "PARALLEL_MIN_WORK"),
+                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
+        try:
+            kernels = importlib.import_module(f"fastscratch.kernels.{module}")
+        except ImportError:  # backend not installed or not built
+            continue
+        monkeypatch.setattr(kernels, name, 0)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +79,7 @@ def _forest(model):
 
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("case", list(CASES))
-def test_one_and_two_threads_bit_identical(request, backend, case):
+def test_one_and_two_threads_bit_identical(request, always_parallel, backend, case):
     data, estimator, params = CASES[case]
     X, y = request.getfixturevalue(data)
     fits = [estimator(n_estimators=3, backend=backend, n_jobs=n, **params).fit(X, y)
@@ -79,7 +95,7 @@ def test_one_and_two_threads_bit_identical(request, backend, case):
 
 
 @pytest.mark.parametrize("backend", COMPILED)
-def test_parallel_trees_equal_xgboost_given_its_cuts(binary_nan, backend):
+def test_parallel_trees_equal_xgboost_given_its_cuts(binary_nan, always_parallel, backend):
     X, y = binary_nan
     params = dict(n_estimators=4, max_depth=6, max_bin=255)
     reference = xgboost.XGBClassifier(tree_method="hist", n_jobs=2, **params).fit(X, y)
