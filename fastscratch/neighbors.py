@@ -603,7 +603,16 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         return sp.csr_matrix((data, indices.ravel(), indptr), shape=(n_queries, self.n_samples_fit_))
 
     # ------------------------------------------------------------ radius search
-    def _brute_radius_block(self, queries, radius):
+    def _radius_train(self):
+        """What the dense brute-force radius search reuses for every block: float64 training rows."""
+        if self.effective_metric_ == "precomputed" or sp.issparse(self._fit_X):
+            return None
+        train = self._fit_X.astype(np.float64)
+        if self.effective_metric_ == "cosine":
+            return self._unit_rows(train), np.all(train == 0, axis=1)
+        return train
+
+    def _brute_radius_block(self, queries, radius, train):
         """Exact float64 distances of a block of queries to every training point, and the mask <= radius."""
         metric = self.effective_metric_
         if metric == "precomputed":
@@ -619,13 +628,12 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             else:
                 distances = cosine_distances(queries, X)
         else:
-            train = self._radius_train64
             queries = queries.astype(np.float64)
             if metric == "cosine":
-                distances = np.minimum(0.5 * cdist(self._unit_rows(queries), self._radius_unit_train,
-                                                   "sqeuclidean"), 2.0)
+                unit_train, zero_train = train
+                distances = np.minimum(0.5 * cdist(self._unit_rows(queries), unit_train, "sqeuclidean"), 2.0)
                 distances[np.all(queries == 0, axis=1)] = 1.0
-                distances[:, self._radius_zero_train] = 1.0
+                distances[:, zero_train] = 1.0
             elif metric == "minkowski":
                 distances = cdist(queries, train, "minkowski", p=self.effective_metric_params_["p"])
             else:
@@ -648,24 +656,16 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                                              return_distance=True)
             index_rows, distance_rows = list(result[0]), list(result[1])
         else:
-            if self.effective_metric_ not in ("precomputed",) and not sp.issparse(self._fit_X):
-                self._radius_train64 = self._fit_X.astype(np.float64)
-                if self.effective_metric_ == "cosine":
-                    self._radius_unit_train = self._unit_rows(self._radius_train64)
-                    self._radius_zero_train = np.all(self._radius_train64 == 0, axis=1)
+            train = self._radius_train()
             block = max(1, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_))
             index_rows, distance_rows = [], []
-            try:
-                for start in range(0, n_queries, block):
-                    distances, within = self._brute_radius_block(queries[start:start + block], radius)
-                    for row, mask in zip(distances, within):
-                        columns = np.flatnonzero(mask)
-                        order = np.argsort(row[columns], kind="stable")
-                        index_rows.append(columns[order])
-                        distance_rows.append(row[columns][order])
-            finally:
-                for name in ("_radius_train64", "_radius_unit_train", "_radius_zero_train"):
-                    self.__dict__.pop(name, None)
+            for start in range(0, n_queries, block):
+                distances, within = self._brute_radius_block(queries[start:start + block], radius, train)
+                for row, mask in zip(distances, within):
+                    columns = np.flatnonzero(mask)
+                    order = np.argsort(row[columns], kind="stable")
+                    index_rows.append(columns[order])
+                    distance_rows.append(row[columns][order])
         if query_is_train:  # scikit-learn drops the query's own index, duplicates stay
             for i in range(n_queries):
                 keep = index_rows[i] != i
