@@ -56,6 +56,10 @@ __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "Catego
 _COUNT_CHUNK = 8192
 # Below this much work (multiply-adds) per thread, kernels run on fewer threads.
 _MIN_WORK_PER_THREAD = 1 << 18
+# The fit kernels: entries of X per thread. One pass over 2M entries takes about 2 ms
+# on one core; below that a second thread saves little on an idle machine, and on a
+# busy one waiting for it to be scheduled can cost tens of ms.
+_FIT_MIN_WORK_PER_THREAD = 1 << 21
 
 
 class UnseenCategoryError(ValueError, IndexError):
@@ -82,15 +86,15 @@ class _BaseNB(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _check_X(self, X):
         """Validate ``X`` for the predict methods."""
 
-    def _run(self, kernel_name, work, *args):
+    def _run(self, kernel_name, work, *args, min_work=_MIN_WORK_PER_THREAD):
         """Call kernel ``kernel_name`` of this estimator's backend.
 
-        ``work`` (about the number of multiply-adds) caps the thread count, so
-        that a small input is not split over threads that cost more to wake
-        than they save.
+        ``work`` (about the number of multiply-adds) caps the thread count at
+        ``work // min_work``, so that a small input is not split over threads
+        that cost more to wake than they save.
         """
         kernel, _ = resolve_kernel(kernel_name, self.backend)
-        n_threads = min(effective_n_threads(self.n_jobs), max(1, int(work) // _MIN_WORK_PER_THREAD))
+        n_threads = min(effective_n_threads(self.n_jobs), max(1, int(work) // min_work))
         kernel(*args, n_threads)
 
     def predict_joint_log_proba(self, X):
@@ -413,7 +417,8 @@ class GaussianNB(_BaseNB):
         class_weight = np.empty(n_classes)
         mean = np.empty((n_classes, X.shape[1]))
         m2 = np.empty((n_classes, X.shape[1]))
-        self._run("gaussian_class_moments", 4 * X.size, X, y_index, weights, class_weight, mean, m2)
+        self._run("gaussian_class_moments", X.size, X, y_index, weights, class_weight, mean, m2,
+                  min_work=_FIT_MIN_WORK_PER_THREAD)
         return class_weight, mean, m2
 
     def _update(self, X, y_index, first_call, sample_weight):
@@ -547,9 +552,10 @@ class _BaseDiscreteNB(_BaseNB):
         sums = np.empty((n_classes, X.shape[1]))
         if sp.issparse(X):
             self._run("class_feature_sums_csr", X.nnz, *_csr_arrays(X), y_index, weights,
-                      threshold, sums)
+                      threshold, sums, min_work=_FIT_MIN_WORK_PER_THREAD)
         else:
-            self._run("class_feature_sums_dense", X.size, X, y_index, weights, threshold, sums)
+            self._run("class_feature_sums_dense", X.size, X, y_index, weights, threshold, sums,
+                      min_work=_FIT_MIN_WORK_PER_THREAD)
         self.feature_count_ += sums
         self.class_count_ += np.bincount(y_index, weights=sample_weight, minlength=n_classes)
 
@@ -1090,7 +1096,7 @@ class CategoricalNB(_BaseDiscreteNB):
         stacked = np.empty((int(widths.sum()), n_classes))
         weights = np.empty(0) if sample_weight is None else sample_weight
         self._run("categorical_class_counts", X.size, np.ascontiguousarray(X, dtype=np.intp),
-                  y_index, weights, offsets, stacked)
+                  y_index, weights, offsets, stacked, min_work=_FIT_MIN_WORK_PER_THREAD)
         for j, (offset, width) in enumerate(zip(offsets, widths)):
             counts = self.category_count_[j]
             if width > counts.shape[1]:

@@ -276,11 +276,37 @@ def test_gaussian_labels_of_any_type(backend):
         fastscratch.GaussianNB(backend=backend).fit(X, y + 0.5)
 
 
-def test_gaussian_fit_same_with_one_and_two_threads(optimised_backend, rng):
+@pytest.fixture
+def threads_used(monkeypatch):
+    """Fit kernels on two threads even for test-sized data; records each fit kernel's count."""
+    import fastscratch.naive_bayes as nb
+
+    monkeypatch.setattr(nb, "_FIT_MIN_WORK_PER_THREAD", 1)
+    used = []
+    resolve = nb.resolve_kernel
+
+    def recording(name, backend):
+        kernel, resolved = resolve(name, backend)
+
+        def run(*args):
+            used.append(args[-1])
+            return kernel(*args)
+        return (run if name in FIT_KERNELS else kernel), resolved
+
+    monkeypatch.setattr(nb, "resolve_kernel", recording)
+    return used
+
+
+FIT_KERNELS = {"gaussian_class_moments", "class_feature_sums_dense", "class_feature_sums_csr",
+               "categorical_class_counts"}
+
+
+def test_gaussian_fit_same_with_one_and_two_threads(optimised_backend, rng, threads_used):
     X = rng.standard_normal((60_000, 8)).astype(np.float32) * 4 + 2
     y = rng.integers(0, 5, 60_000)
     one = fastscratch.GaussianNB(backend=optimised_backend, n_jobs=1).fit(X, y)
     two = fastscratch.GaussianNB(backend=optimised_backend, n_jobs=2).fit(X, y)
+    assert threads_used == [1, 2]
     for name in GAUSSIAN_ATTRIBUTES:
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
 
@@ -356,12 +382,23 @@ def test_categorical_fit_matches_sklearn(backend):
 
 
 @pytest.mark.parametrize("name", DISCRETE)
-def test_count_fit_same_with_one_and_two_threads(optimised_backend, name):
-    # Enough stored entries for the estimator to use two threads.
+def test_count_fit_same_with_one_and_two_threads(optimised_backend, name, threads_used):
     X, y = text_like_csr(n_samples=20_000, n_features=1000, density=0.04, seed=6)
-    assert X.nnz > 2 * 2**18
     weights = np.random.default_rng(7).uniform(0, 2, len(y))
-    fits = [getattr(fastscratch, name)(backend=optimised_backend, n_jobs=n_jobs)
-            .fit(X, y, sample_weight=weights) for n_jobs in (1, 2)]
-    for attribute in DISCRETE_ATTRIBUTES:
-        np.testing.assert_array_equal(getattr(fits[0], attribute), getattr(fits[1], attribute))
+    for data in (X, X.toarray()):
+        fits = [getattr(fastscratch, name)(backend=optimised_backend, n_jobs=n_jobs)
+                .fit(data, y, sample_weight=weights) for n_jobs in (1, 2)]
+        for attribute in DISCRETE_ATTRIBUTES:
+            np.testing.assert_array_equal(getattr(fits[0], attribute),
+                                          getattr(fits[1], attribute))
+    assert threads_used == [1, 2, 1, 2]
+
+
+def test_categorical_fit_same_with_one_and_two_threads(optimised_backend, rng, threads_used):
+    X = rng.integers(0, 8, (30_000, 10))
+    y = rng.integers(0, 4, 30_000)
+    fits = [fastscratch.CategoricalNB(backend=optimised_backend, n_jobs=n_jobs).fit(X, y)
+            for n_jobs in (1, 2)]
+    assert threads_used == [1, 2]
+    for a, b in zip(fits[0].category_count_, fits[1].category_count_):
+        np.testing.assert_array_equal(a, b)
