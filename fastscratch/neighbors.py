@@ -1,21 +1,28 @@
-r"""k-nearest-neighbour classification and regression by brute force.
+r"""k-nearest-neighbour classification, regression and search.
 
-:class:`KNeighborsClassifier` and :class:`KNeighborsRegressor` follow
-scikit-learn's estimators of the same names (parameters, attributes,
-``kneighbors``, ``kneighbors_graph``, multi-output targets, the zero-distance
-rule of ``weights="distance"``) and always search by brute force with the
-top-k distance kernels of :mod:`fastscratch.kernels`:
+:class:`KNeighborsClassifier`, :class:`KNeighborsRegressor` and
+:class:`NearestNeighbors` follow scikit-learn's estimators of the same names
+(parameters, attributes, ``kneighbors``, ``kneighbors_graph``,
+``radius_neighbors``, ``radius_neighbors_graph``, multi-output targets, the
+zero-distance rule of ``weights="distance"``). ``algorithm`` chooses the
+search at fit (``_fit_method``), every one exact and with the same answers:
 
-- ``sqeuclidean_topk`` for "euclidean", "sqeuclidean" and "minkowski" with p=2;
-- ``cosine_topk`` for "cosine";
-- ``manhattan_topk`` for "manhattan" and "minkowski" with p=1;
-- ``minkowski_topk`` for "minkowski" with any other p.
+- brute force with the top-k distance kernels of :mod:`fastscratch.kernels`:
+  ``sqeuclidean_topk`` for "euclidean", "sqeuclidean" and "minkowski" with
+  p=2; ``cosine_topk`` for "cosine"; ``manhattan_topk`` for "manhattan" and
+  p=1; ``chebyshev_topk`` for "chebyshev" and p=inf; ``minkowski_topk`` for
+  any other p; the ``sparse_*_topk`` kernels for CSR input (never densified);
+  a row-wise selection for ``metric="precomputed"``;
+- a KD-tree or ball tree (:class:`fastscratch._spatial_tree.SpatialTree`);
+- "auto": the measured rule of :func:`auto_algorithm`.
 
 Queries are processed in batches of at most ``_batch_size(k)`` rows, and every
 kernel works in cache-sized blocks, so ``predict`` and ``predict_proba`` on
 1M queries against 1M training points run in memory bounded by the training
 data, the output and a few MB per batch: no queries x train matrix is ever
-built (``kneighbors`` itself returns the m x k neighbour arrays).
+built (``kneighbors`` itself returns the m x k neighbour arrays). Radius
+queries by brute force compute exact float64 distances block by block (about
+32 MB per block).
 """
 
 import numbers
