@@ -249,7 +249,7 @@ def test_recipe_bad_parameters(electric, kwargs, match):
 
 
 def test_recipe_needs_enough_values():
-    with pytest.raises(ValueError, match="seasonal_period \\(12\\) \\+ lookback \\+ horizon = 60"):
-        LSTMForecaster(deseasonalize="difference", early_stopping=False).fit(np.arange(50.0))
+    with pytest.raises(ValueError, match="seasonal_period \\(12\\) \\+ lookback \\+ horizon = 72"):
+        LSTMForecaster(deseasonalize="difference", early_stopping=False).fit(np.arange(70.0))
     with pytest.raises(ValueError, match="validation_fraction"):
         LSTMForecaster(validation_fraction=0.5).fit(np.arange(80.0))
