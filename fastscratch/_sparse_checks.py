@@ -74,7 +74,9 @@ def check_sparse_structure(X, name="X"):
             raise ValueError(f"{what} has indptr[-1] = {nnz} but only {indices.shape[0]} "
                              "stored entries; indptr must end at most at len(indices).")
         used = indices[:nnz]
-        if used.size and (used.min() < 0 or used.max() >= n_minor):
+        # One pass: seen as unsigned, a negative index is a huge one.
+        unsigned = used.view(used.dtype.str.replace("i", "u")) if used.dtype.kind == "i" else used
+        if used.size and int(unsigned.max()) >= n_minor:
             bad = int(np.flatnonzero((used < 0) | (used >= n_minor))[0])
             raise ValueError(
                 f"{what} has {minor} index {used[bad]} at position {bad}, outside [0, "
