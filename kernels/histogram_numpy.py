@@ -30,7 +30,11 @@ import numpy as np
 # (fit of 200k x 28, 100 trees of depth 6, 2 threads) on an otherwise idle
 # 2-core machine: Cython 1.96 s, Numba 4.10 s (xgboost 1.65 s). Under heavy
 # load from other processes the order flipped (OpenMP threads spin-waiting;
-# OMP_WAIT_POLICY=passive helps).
+# OMP_WAIT_POLICY=passive helps). Issue 19 made the Cython kernels faster still
+# (packed SSE2 histogram additions, prefetch, branch-free partition over a
+# column-major copy) and small levels serial: 1M x 28, 20 trees, 2 threads, on
+# a 2-core machine at load 15 from other processes, Cython 3.6 s CPU / 12 s wall
+# against xgboost's 9.6 s CPU / 35 s wall.
 AUTO_BACKEND_ORDER = {
     "map_to_bins": ("cython", "numba", "numpy"),
     "build_histograms": ("cython", "numba", "numpy"),
