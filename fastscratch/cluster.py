@@ -505,8 +505,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _half_distances(centers):
         """h (k x k) = ||c_j - c_j'|| / 2 and s_j = min_{j' != j} h_jj' (float64 math, centres' dtype)."""
         c = centers.astype(np.float64)
-        diff = c[:, None, :] - c[None, :, :]
-        half = (np.sqrt(np.einsum("ijl,ijl->ij", diff, diff)) / 2).astype(centers.dtype)
+        squared = np.empty((c.shape[0], c.shape[0]))
+        step = max(1, (1 << 23) // max(1, c.size))  # centres per (step x k x d) temporary of 64 MB
+        for start in range(0, c.shape[0], step):
+            diff = c[start:start + step, None, :] - c[None, :, :]
+            squared[start:start + step] = np.einsum("ijl,ijl->ij", diff, diff)
+        half = (np.sqrt(squared) / 2).astype(centers.dtype)
         np.fill_diagonal(half, 0)
         next_center = np.partition(half, kth=1, axis=0)[1] if centers.shape[0] > 1 else half[0]
         return np.ascontiguousarray(half), np.ascontiguousarray(next_center)

@@ -5,9 +5,11 @@ cut into ``n_stripes(n, k, d)`` contiguous stripes, one parallel task each;
 a stripe walks its samples ``BLOCK_ROWS`` at a time. Lloyd, per block:
 
 1. copy the block transposed (features x rows) into the ranking dtype, with
-   each row's squared norm, and prefetch the next block;
-2. one GEMM gives ``products_t`` (centres x rows) and one pass over it, rows
-   along the vector lanes, the best and second-best value of every row;
+   each row's squared norm, and prefetch the next block (with many features,
+   copy the rows as stored instead: :func:`kmeans_numpy.rank_path`);
+2. one GEMM (with at most 2 features, plain loops) gives ``products_t``
+   (centres x rows) and one pass over it, rows along the vector lanes, the
+   best and second-best value of every row;
 3. rows whose gap is inside :func:`kmeans_numpy.ranking_margin` get
    scikit-learn's exact values (its GEMM on the block) and first-minimum scan;
 4. move :math:`w_i x_i` and :math:`w_i` of the rows whose label changed
@@ -23,7 +25,8 @@ import numpy as np
 
 from ._numba_prefetch import prefetch_row
 from ._threads import blas_single_threaded, numba_threads
-from .kmeans_numpy import BLOCK_ROWS, RANK_SWITCH, n_stripes, rank_first, ranking_margin, stripe_bounds
+from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_ROWS, RANK_SWITCH, n_stripes, rank_path,
+                           ranking_margin, stripe_bounds)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -112,19 +115,65 @@ def _load_block(X, start, n_rows, n_prefetch, xt, x_sq_norms):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _rank_block(X, start, n_rows, n_prefetch, centers_rank, norms_rank, margin_a, margin_b,
+def _load_rows(X, start, n_rows, xr, x_sq_norms):
+    """xr[i] = X[start + i] in xr's dtype (rows as stored), x_sq_norms[i] = ||X[start + i]||^2 (float64)."""
+    n_features = X.shape[1]
+    for i in range(n_rows):
+        t0 = t1 = 0.0
+        l = 0
+        while l + 2 <= n_features:
+            v0 = X[start + i, l]
+            v1 = X[start + i, l + 1]
+            xr[i, l] = v0
+            xr[i, l + 1] = v1
+            t0 += np.float64(v0) * np.float64(v0)
+            t1 += np.float64(v1) * np.float64(v1)
+            l += 2
+        if l < n_features:
+            v0 = X[start + i, l]
+            xr[i, l] = v0
+            t0 += np.float64(v0) * np.float64(v0)
+        x_sq_norms[i] = t0 + t1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _direct_products(centers_rank, xt, products_t):
+    """products_t = centers_rank @ xt without a GEMM (few features): feature after feature, rows along the lanes."""
+    n_features, n_rows = xt.shape
+    for j in range(centers_rank.shape[0]):
+        c = centers_rank[j, 0]
+        for i in range(n_rows):
+            products_t[j, i] = c * xt[0, i]
+        for l in range(1, n_features):
+            c = centers_rank[j, l]
+            for i in range(n_rows):
+                products_t[j, i] += c * xt[l, i]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rank_block(path, X, start, n_rows, n_prefetch, centers_rank, norms_rank, margin_a, margin_b,
                 x_sq_limit, xt_buffer, products_buffer, labels, best, second, x_sq_norms, uncertain):
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
     ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
     the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
+    ``path``: :func:`kmeans_numpy.rank_path` (the products without a GEMM,
+    the transposed block and one GEMM, or one GEMM on the rows as stored).
     """
     n_features = X.shape[1]
     n_clusters = centers_rank.shape[0]
-    xt = xt_buffer[:n_features * n_rows].reshape((n_features, n_rows))
     products_t = products_buffer[:n_clusters * n_rows].reshape((n_clusters, n_rows))
-    _load_block(X, start, n_rows, n_prefetch, xt, x_sq_norms)
-    np.dot(centers_rank, xt, products_t)
+    if path == RANK_ROWS:
+        xr = xt_buffer[:n_features * n_rows].reshape((n_rows, n_features))
+        _load_rows(X, start, n_rows, xr, x_sq_norms)
+        np.dot(centers_rank, xr.T, products_t)
+    else:
+        xt = xt_buffer[:n_features * n_rows].reshape((n_features, n_rows))
+        _load_block(X, start, n_rows, n_prefetch, xt, x_sq_norms)
+        if path == RANK_DIRECT:
+            _direct_products(centers_rank, xt, products_t)
+        else:
+            np.dot(centers_rank, xt, products_t)
     # Rows along the lanes: no data-dependent branch, no dependency between rows.
     for i in range(n_rows):
         best[i] = norms_rank[0] - (products_t[0, i] + products_t[0, i])
@@ -167,7 +216,7 @@ def _first_nearest(products, centers_sq_norms):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_f32, margins,
-                rank, starts, with_inertia, labels, stripe_sums, stripe_weights, out_sums,
+                path, starts, with_inertia, labels, stripe_sums, stripe_weights, out_sums,
                 out_weights, out_inertia, out_n_changed):
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
@@ -185,7 +234,7 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_
         exact = np.empty((BLOCK_ROWS, n_clusters), dtype=X.dtype)
         nearest = np.zeros(BLOCK_ROWS, dtype=np.int32)
         uncertain = np.empty(BLOCK_ROWS, dtype=np.intp)
-        ranking = rank and n_clusters > 1
+        ranking = path != 0 and n_clusters > 1
         blocks_ranked = 0
         blocks_exact = 0
         sums = stripe_sums[s]
@@ -197,7 +246,7 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_
             n_rows = stop - start
             n_uncertain = 0
             if ranking:
-                n_uncertain = _rank_block(X, start, n_rows, min(BLOCK_ROWS, starts[s + 1] - stop),
+                n_uncertain = _rank_block(path, X, start, n_rows, min(BLOCK_ROWS, starts[s + 1] - stop),
                                           centers_f32, norms_f32, margins[0], margins[1],
                                           margins[2], xt, products_t, nearest, best, second,
                                           x_sq_norms, uncertain)
@@ -355,7 +404,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with numba_threads(n_threads), blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_first(X.shape[1], centers.shape[0]),
+                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0]),
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), bool(with_inertia), labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed)
 

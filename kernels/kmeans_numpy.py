@@ -56,7 +56,7 @@ costs scikit-learn's GEMM on the whole block, so a stripe where more than half
 of the first ``RANK_SWITCH`` or more blocks needed it (data far from the
 origin, many features, centres float32 cannot separate) takes the exact path
 for every row from then on, as it does from the start where ranking cannot
-pay (:func:`rank_first`).
+pay (:func:`rank_path`, which also picks how a block is ranked, by shape).
 
 Every backend splits the samples into ``n_stripes(n, k, d)`` contiguous stripes
 (a number that depends on the data shape only, never on the thread count),
@@ -73,8 +73,18 @@ import numpy as np
 # (1,000,000 x 16 blobs, 16 centres, 20 iterations, 2 cores, idle machine,
 # median fit of 5): lloyd float64 numba 0.365 s, cython 0.415 s; float32 numba
 # 0.302 s, cython 0.319 s; elkan float64 numba 0.829 s, cython 0.922 s.
+#
+# The Lloyd pass, off that point (issue 21; fit of 20 iterations from the same
+# init, 2 threads, median of 3 rounds interleaved with scikit-learn, machine
+# shared with other jobs, ratio to scikit-learn float64 / float32): 500,000 x 2,
+# k=8: cython 0.82 / 0.69, numba 1.31 / 1.51; 200,000 x 64, k=8: 0.85 / 0.69,
+# 1.08 / 1.12; 100,000 x 128, k=64: 0.63 / 0.87, 0.81 / 1.15; 200,000 x 16,
+# k=256: 0.51 / 0.70, 0.54 / 0.70; and 1,000,000 x 16, k=16 (float64): 0.83,
+# 0.96. Cython is first: never slower there, and at most 12% slower at the
+# benchmark point on the idle machine. How each backend ranks a block depends
+# on the shape: rank_path below, with its measurements.
 AUTO_BACKEND_ORDER = {
-    "kmeans_lloyd_iter": ("numba", "cython", "numpy"),
+    "kmeans_lloyd_iter": ("cython", "numba", "numpy"),
     "kmeans_elkan_init": ("numba", "cython", "numpy"),
     "kmeans_elkan_iter": ("numba", "cython", "numpy"),
     "kmeans_inertia": ("numba", "cython", "numpy"),
@@ -87,7 +97,7 @@ AUTO_BACKEND_ORDER = {
 # Numba's cache keys on kmeans_numba.py only: touch it after changing one here.
 BLOCK_ROWS = 256            # samples per GEMM block (scikit-learn's chunk) in the compiled kernels
 RANK_SWITCH = 4             # blocks ranked before a stripe may give up ranking
-RANK_MAX_FEATURES = 32      # more features: no transposed ranking (see rank_first, rank_path)
+RANK_MAX_FEATURES = 32      # more features: no transposed ranking (see rank_path)
 # How the Cython Lloyd kernel ranks a block (rank_path): not at all (the exact path),
 # products without a GEMM, transposed block and one GEMM, rows as stored and one GEMM.
 RANK_EXACT, RANK_DIRECT, RANK_TRANSPOSED, RANK_ROWS = 0, 1, 2, 3
@@ -116,20 +126,15 @@ def stripe_bounds(n_samples, n_stripes_):
     return np.minimum(block_starts * BLOCK_ROWS, n_samples).astype(np.intp)
 
 
-def rank_first(n_features, n_clusters):
-    """Whether the compiled Lloyd kernels start by ranking in float32 (else: the exact path only).
-
-    Ranking costs a transposed copy of each block (about a cycle per feature
-    and row) and its margin grows with the number of features; it saves
-    scikit-learn's row-by-row scan of the centres. Measured per pass on this
-    machine (2 threads, one float32 rank against the exact path): 0.4-0.8x
-    the time with 2 to 32 features, 1.3-3.9x with 64 to 300.
-    """
-    return n_clusters > 1 and n_features <= RANK_MAX_FEATURES
-
-
 def rank_path(n_features, n_clusters):
-    """How the Cython Lloyd kernel ranks a block: the shape rule, from measurement.
+    """How the compiled Lloyd kernels rank a block: the shape rule, from measurement.
+
+    Ranking saves scikit-learn's row-by-row scan of the centres; it costs a
+    float32 copy of each block (transposed: about a cycle per feature and
+    row) and its margin grows with the number of features. Measured before
+    per pass (2 threads, one float32 rank against the exact path): 0.4-0.8x
+    the time with 2 to 32 features, 1.3-3.9x with 64 to 300 and the
+    transposed copy, whence ``RANK_MAX_FEATURES``.
 
     Whatever the path, the labels are scikit-learn's (the margin test of
     :func:`ranking_margin` holds for any summation order); only the time
@@ -142,15 +147,16 @@ def rank_path(n_features, n_clusters):
       0.55, 0.46. With 4 and 8 features the GEMM is as fast or faster
       (d=4, k=128: 0.55 against 0.40; d=8, k=32: 0.96 against 0.73).
     - 2 < d <= 32: ``RANK_TRANSPOSED`` (d=8, k=64: 0.68 / 0.86; d=16, k=16:
-      0.94 against 0.99 exact), as measured before for :func:`rank_first`.
+      0.94 against 0.99 exact), as measured before.
     - d > 32: ranking pays only with many centres, and then without the
       transposed copy (``RANK_ROWS``): d=128, k=64: 0.08 / 0.12 against 0.46 /
       0.11 exact; d=256, k=256: 0.27 / 0.31 against 0.47 / 0.29; but d=64,
       k=16: 0.90 / 1.48 against 0.85 / 0.87, d=128, k=8: 0.94 / 1.79 against
       0.71 / 0.76: the exact path below ``RANK_ROWS_MIN_CLUSTERS`` centres.
 
-    The Numba kernel follows :func:`rank_first` (transposed block and GEMM up
-    to 32 features, the exact path beyond).
+    The Numba kernel takes the same paths; measured the same way it agrees
+    (d=2, k=256: 0.22 / 0.23 direct against 0.19 / 0.28; d=256, k=256:
+    0.20 against 0.35 exact in float64), within the noise elsewhere.
     """
     if n_clusters <= 1:
         return RANK_EXACT
