@@ -74,7 +74,9 @@ from scipy.linalg import solve_discrete_lyapunov
 # fit medians cython / numba / numpy: SARIMAX(1,1,1)(1,1,1,12) electric 0.036 / 0.035 /
 # 0.92 s, co2 0.037 / 0.038 / 1.04 s, ARIMA(2,1,2) electric 0.039 / 0.048 / 2.87 s
 # (statsmodels 0.39, 0.75, 0.20 s). Cython and Numba tie on large states; Cython wins
-# on small ones and needs no compilation on first use.
+# on small ones and needs no compilation on first use. The missing-value kernels (issue 18),
+# SARIMAX(1,1,1)(1,1,1,12) on the electric series with 3 NaN, medians of 5 on the shared
+# machine: cython 0.64 s, numba 1.42 s, numpy 5.3 s (one run).
 AUTO_BACKEND_ORDER = {
     "arima_kalman_filter": ("cython", "numba", "numpy"),
     "arima_kalman_loglike": ("cython", "numba", "numpy"),
