@@ -85,13 +85,13 @@ def check_sparse_structure(X, name="X"):
     elif fmt == "coo":
         what = f"{name} (a COO matrix of shape {X.shape})"
         coords = (X.row, X.col) if hasattr(X, "row") else tuple(X.coords)
-        for axis, (name, index) in enumerate(zip(("row", "column"), coords)):
+        for axis, (kind, index) in enumerate(zip(("row", "column"), coords)):
             index = np.asarray(index)
             if index.shape[0] != np.asarray(X.data).shape[0]:
-                raise ValueError(f"{what} has {index.shape[0]} {name} indices but "
+                raise ValueError(f"{what} has {index.shape[0]} {kind} indices but "
                                  f"{np.asarray(X.data).shape[0]} values; they must match.")
             if index.size and (index.min() < 0 or index.max() >= X.shape[axis]):
-                raise ValueError(f"{what} has a {name} index outside [0, {X.shape[axis]}); "
+                raise ValueError(f"{what} has a {kind} index outside [0, {X.shape[axis]}); "
                                  "fix the indices or the shape.")
     elif fmt == "bsr":
         try:

@@ -38,7 +38,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    check_classification_targets,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -47,8 +50,8 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import effective_n_threads, resolve_kernel
-from ._sparse_checks import check_sparse_structure as _check_sparse_structure
 from ._config import BACKEND_NAMES
+from ._sparse_checks import check_sparse_structure as _check_sparse_structure
 
 __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"]
 

@@ -9,7 +9,7 @@ the NumPy reference (they sum in a different order) and bit-identical with 1
 and 2 threads.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ def load(name):
     return {"iris": load_iris, "wine": load_wine, "digits": load_digits}[name](return_X_y=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def text_like_csr(n_samples=1500, n_features=4000, n_classes=20, density=0.005, seed=0):
     """20-newsgroups-like counts: a shared vocabulary and a block of words per class."""
     rng = np.random.default_rng(seed)
