@@ -12,6 +12,10 @@ regressors, fitted by exact joint MLE, on the electric series (a level shift
 from 2009 and log(t + 1); "tiny" keeps the last 150 months) and on a simulated
 series of 10,000 points ("tiny" 400, "small" 2,000), the fit alone and the
 fit followed by the standard errors (statsmodels computes them in ``fit``).
+Measured interleaved in one process on the shared 2-core machine (backend
+"auto" = Cython, medians): electric fit 0.160 s vs statsmodels 2.38 s (0.067x),
+fit + bse 0.158 vs 2.32 s (0.068x), 9 rounds; 10,000 points fit 2.25 vs
+47.4 s (0.048x), fit + bse 2.39 vs 48.0 s (0.050x), 3 rounds; same llf to 1e-7.
 
 statsmodels and pmdarima run with BLAS limited to one thread, as our fits do
 (L-BFGS-B and the small state-space products are slower on several BLAS
