@@ -53,7 +53,10 @@ node: slow, for small inputs and for checking the compiled kernels.
 
 import numpy as np
 
-# Fastest first; see benchmarks/test_bench_trees.py.
+# Fastest first. Measured (benchmarks/test_bench_trees.py and the same calls in
+# one process; 200k x d blobs, 20k queries, k = 10, 2 threads, shared 2-core
+# machine): KD-tree build + query at d = 2, cython 0.29 s, numba 0.45 s; d = 3,
+# cython 0.50 s, numba 0.62 s; d = 8, cython 10.5 s, numba 12.2 s (float64).
 AUTO_BACKEND_ORDER = {
     "kd_tree_build": ("cython", "numba", "numpy"),
     "kd_tree_query": ("cython", "numba", "numpy"),
