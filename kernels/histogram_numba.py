@@ -18,7 +18,7 @@ import numpy as np
 
 from ._threads import numba_threads
 
-PARALLEL_MIN_ROWS = 4096  # below this, one thread is faster than waking others
+PARALLEL_MIN_ROWS = 1 << 17  # rows of a level below which one thread builds (histogram_cython)
 PARALLEL_MIN_SUBTRACT = 1 << 20  # histogram entries
 CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
 

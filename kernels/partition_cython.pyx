@@ -130,6 +130,9 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
 
 
 def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
-    """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows)."""
-    _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions,
-                     max(1, int(n_threads)))
+    """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows).
+
+    One thread below ``PARALLEL_MIN_ROWS`` rows (as the partitions).
+    """
+    n_threads = max(1, int(n_threads)) if rows.shape[0] >= PARALLEL_MIN_ROWS else 1
+    _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads)

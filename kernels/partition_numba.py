@@ -97,7 +97,9 @@ def _add_leaf_values_body(rows, leaf_starts, leaf_stops, leaf_values, raw_predic
             raw_predictions[rows[k]] += value
 
 
-_add_leaf_values = numba.njit(cache=True, nogil=True, parallel=True)(_add_leaf_values_body)
+_add_leaf_values_serial = numba.njit(cache=True, nogil=True)(_add_leaf_values_body)
+_add_leaf_values_parallel = numba.njit(cache=True, nogil=True,
+                                       parallel=True)(_add_leaf_values_body)
 
 
 def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
@@ -114,5 +116,9 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
 
 def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
     """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows)."""
+    args = (rows, leaf_starts, leaf_stops, leaf_values, raw_predictions)
+    if n_threads <= 1 or rows.shape[0] < PARALLEL_MIN_ROWS:
+        _add_leaf_values_serial(*args)
+        return
     with numba_threads(n_threads):
-        _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions)
+        _add_leaf_values_parallel(*args)

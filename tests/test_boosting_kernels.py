@@ -22,7 +22,9 @@ PARAMS = np.array([1.0, 0.5, 0.1, 0.0])  # reg_lambda, reg_alpha, min_child_weig
 @pytest.fixture
 def always_parallel(monkeypatch):
     """Every boosting kernel takes its threaded path, however small its input."""
-    for module, name in [("partition_cython", "PARALLEL_MIN_ROWS"),
+    for module, name in [("histogram_cython", "PARALLEL_MIN_ROWS"),
+                         ("histogram_numba", "PARALLEL_MIN_ROWS"),
+                         ("partition_cython", "PARALLEL_MIN_ROWS"),
                          ("partition_numba", "PARALLEL_MIN_ROWS"),
                          ("splitting_cython", "PARALLEL_MIN_WORK"),
                          ("splitting_numba", "PARALLEL_MIN_WORK")]:
@@ -75,7 +77,7 @@ def test_map_to_bins(backend, rng):
 
 
 @pytest.mark.parametrize("n_nodes", [1, 5])
-def test_build_and_subtract_histograms(backend, rng, n_nodes):
+def test_build_and_subtract_histograms(backend, rng, n_nodes, always_parallel):
     _, binned, n_bins, _, _ = _binned_problem(rng, n=6000)
     gradients = rng.standard_normal(6000).astype(np.float32)
     hessians = rng.uniform(0.1, 1, 6000).astype(np.float32)
@@ -102,12 +104,12 @@ def test_build_and_subtract_histograms(backend, rng, n_nodes):
 
 
 @pytest.mark.parametrize("n_classes", [1, 3])
-def test_build_class_histograms(backend, rng, n_classes):
+def test_build_class_histograms(backend, rng, n_classes, always_parallel):
     _, binned, n_bins, _, _ = _binned_problem(rng, n=9000)
     gradients = rng.standard_normal((n_classes, 9000)).astype(np.float32)
     hessians = rng.uniform(0.1, 1, (n_classes, 9000)).astype(np.float32)
     rows = rng.permutation(9000).astype(np.intp)
-    start, stop = 100, 8900  # over 4,096 rows (the parallel path) and several row blocks
+    start, stop = 100, 8900  # several row blocks
     shape = (n_classes, binned.shape[1], int(n_bins.max()) + 1, 2)
     reference = np.empty(shape)
     histogram_numpy.build_class_histograms(binned, rows, start, stop, gradients, hessians,
@@ -186,7 +188,7 @@ def test_partition_rows(backend, rng, n, always_parallel):
         assert_array_equal(n_left, reference_left)
 
 
-def test_add_leaf_values(backend, rng):
+def test_add_leaf_values(backend, rng, always_parallel):
     rows, starts, stops = _nodes(rng, 1000, 7)
     values = rng.standard_normal(7).astype(np.float32)
     raw = rng.standard_normal(1000).astype(np.float32)

@@ -1,9 +1,9 @@
 """Boosting fits on enough rows that every kernel takes its parallel path.
 
-The kernels switch to threads above a size (histograms: 4,096 rows in a
+The kernels switch to threads above a size (histograms: 2**17 rows in a
 level; partitions: 2**20 rows; split search: 2**18 histogram slots); these
-fits use 60,000 rows and lower the partition and split thresholds to 0, so
-that every kernel runs threaded. A fit on 1 and on 2 threads must give
+fits use 60,000 rows and lower the thresholds to 0, so that every kernel runs
+threaded on every level. A fit on 1 and on 2 threads must give
 bit-identical trees (every float the same), for every compiled backend, and
 the trees must be xgboost's given its cut points.
 """
@@ -28,7 +28,9 @@ COMPILED = [b for b in available_backends() if b != "numpy"]
 @pytest.fixture
 def always_parallel(monkeypatch):
     """Every boosting kernel takes its threaded path, however small its input."""
-    for module, name in [("partition_cython", "PARALLEL_MIN_ROWS"),
+    for module, name in [("histogram_cython", "PARALLEL_MIN_ROWS"),
+                         ("histogram_numba", "PARALLEL_MIN_ROWS"),
+                         ("partition_cython", "PARALLEL_MIN_ROWS"),
                          ("partition_numba", "PARALLEL_MIN_ROWS"),
                          ("splitting_cython", "PARALLEL_MIN_WORK"),
                          ("splitting_numba", "PARALLEL_MIN_WORK")]:
