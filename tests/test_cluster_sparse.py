@@ -16,7 +16,7 @@ from fastscratch.kernels import get_kernel
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 
 
-def newsgroups_like(n_samples=1500, n_features=4000, density=0.01, seed=0):
+def newsgroups_like(n_samples=1000, n_features=3000, density=0.01, seed=0):
     """Random tf-idf-like CSR: skewed word frequencies, positive counts, rows scaled to unit norm."""
     rng = np.random.default_rng(seed)
     word_probability = 1.0 / np.arange(1, n_features + 1) ** 0.8  # Zipf-like vocabulary
@@ -111,9 +111,9 @@ def test_csr_random_init_and_n_init_as_sklearn(backend):
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
 def test_csr_never_densified(backend, algorithm):
-    """A CSR matrix whose dense copy would take 320 GB fits (and predicts) in memory."""
+    """A CSR matrix whose dense copy would take 40 GB fits (and predicts) in memory."""
     rng = np.random.default_rng(3)
-    n_samples, n_features = 20_000, 2_000_000
+    n_samples, n_features = 5_000, 1_000_000
     nnz = 5 * n_samples
     X = sp.csr_matrix((rng.uniform(0.5, 1.5, nnz), (rng.integers(0, n_samples, nnz),
                                                      rng.integers(0, n_features, nnz))),
