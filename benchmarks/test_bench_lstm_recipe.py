@@ -1,13 +1,16 @@
 """One training epoch of LSTMForecaster's recipe vs a bare PyTorch loop, same model and data.
 
-The recipe's epoch (``LSTMForecaster._train`` with ``epochs=1``) shuffles the
+The recipe's epochs (``LSTMForecaster._train``, early stopping with a patience
+longer than the run, so every epoch runs) shuffle the
 training windows, steps Adam over mini-batches, sums the loss on the device,
 scores the validation windows and keeps a copy of the best weights (early
 stopping). The bare loop is the textbook ``zero_grad / forward / MSE /
 backward / step`` over the same shuffled mini-batches of the same windows, with
 the same network (the scratch LSTM, one layer of the recipe's width, linear head
-and linear skip), and nothing else. The ratio of the two is the recipe's
-overhead per epoch (issue 22: at most 1.05x).
+and linear skip), and nothing else. Each timed round runs EPOCHS epochs from
+the same initial weights (setting up Adam and the shuffling generator once, in
+both); the ratio of the two is the recipe's overhead per epoch (issue 22: at
+most 1.05x); ``extra_info["epochs"]`` gives the divisor.
 
 Data: the windows the recipe builds from the electric production series
 (seasonal differences, lookback 24, horizon 24, validation tail 10 %). One
@@ -27,6 +30,7 @@ from fastscratch.timeseries.lstm import LSTMForecaster, _ForecastNetwork  # noqa
 
 SIZES = {"tiny": {"hidden_size": 8, "batch_size": 64}, "medium": {}}  # {} = the recipe's defaults
 ROUNDS = {"tiny": 2, "medium": 7}
+EPOCHS = {"tiny": 2, "medium": 5}
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -39,9 +43,10 @@ def _one_thread():
 
 
 def _setup(bench_size, device):
-    """The recipe's forecaster (epochs=1), its training and validation windows on ``device``
-    and a freshly initialised network."""
-    model = LSTMForecaster(epochs=1, n_ensemble=1, **sized(SIZES, bench_size))
+    """The recipe's forecaster (EPOCHS epochs, none stopped early), its training and validation
+    windows on ``device`` and a freshly initialised network."""
+    epochs = sized(EPOCHS, bench_size)
+    model = LSTMForecaster(epochs=epochs, n_iter_no_change=epochs + 1, n_ensemble=1, **sized(SIZES, bench_size))
     model._check_params()
     y = load_electric_production(as_series=False)[:-24]
     (X, Y), (X_val, Y_val) = model._windows(y)
@@ -53,19 +58,20 @@ def _setup(bench_size, device):
     return model, network, data, val
 
 
-def _bare_epoch(network, data, batch_size, seed):
-    """The bare loop: one pass of Adam over shuffled mini-batches, nothing else."""
+def _bare_epochs(network, data, batch_size, seed, epochs):
+    """The bare loop: ``epochs`` passes of Adam over shuffled mini-batches, nothing else."""
     optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     X, Y = data
     network.train()
-    order = torch.randperm(X.shape[0], generator=generator).to(X.device)
-    for begin in range(0, X.shape[0], batch_size):
-        batch = order[begin: begin + batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.mse_loss(network(X[batch]), Y[batch])
-        loss.backward()
-        optimizer.step()
+    for _ in range(epochs):
+        order = torch.randperm(X.shape[0], generator=generator).to(X.device)
+        for begin in range(0, X.shape[0], batch_size):
+            batch = order[begin: begin + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(network(X[batch]), Y[batch])
+            loss.backward()
+            optimizer.step()
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -78,7 +84,7 @@ def test_lstm_recipe_epoch(benchmark, bench_size, loop, device):
         if loop == "recipe":
             model._train(net, data, val, seed=0)
         else:
-            _bare_epoch(net, data, batch_size, seed=0)
+            _bare_epochs(net, data, batch_size, 0, model.epochs)
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -89,5 +95,6 @@ def test_lstm_recipe_epoch(benchmark, bench_size, loop, device):
     benchmark.group = (f"lstm recipe epoch {device} {data[0].shape[0]} windows h{model.hidden_size} "
                        f"x{model.num_layers} batch {batch_size}")
     benchmark.extra_info["loop"] = loop
+    benchmark.extra_info["epochs"] = model.epochs
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
     benchmark.pedantic(epoch, setup=fresh, rounds=sized(ROUNDS, bench_size), iterations=1, warmup_rounds=1)
