@@ -103,7 +103,7 @@ _BLOCK_ELEMENTS = 1 << 22
 #                                     d=16 f32 8.50 s (0.27x)  f64 13.7 s (0.58x)
 #   1M x 2, 100k queries, f64:        2.66 s (0.73x; scikit-learn 3.65 s)
 #   50k x d, 5k queries ("medium"):   d=8 0.47x / 0.77x, d=32 0.45x / 0.58x, d=64 0.44x / 0.79x
-#                                     (f32 / f64); auto within noise of our brute force at every d.
+#                                     (f32 / f64); auto never slower than our brute force beyond noise.
 _AUTO_MIN_SAMPLES = 1000
 _AUTO_MAX_TREE_DIM = {
     ("euclidean", "float32"): 5, ("euclidean", "float64"): 6,
