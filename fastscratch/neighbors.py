@@ -225,6 +225,14 @@ def _object_array(rows):
 
 
 def _check_radius(radius):
+    """A number >= 0 (np.inf allowed), or an array of such numbers (one per query)."""
+    if np.ndim(radius) > 0:
+        radii = np.asarray(radius)
+        if radii.ndim != 1 or radii.dtype.kind not in "iuf" or np.isnan(radii).any():
+            raise TypeError(f"radius must be a number >= 0 or a 1-D array of them, got {radius!r}.")
+        if (radii < 0).any():
+            raise ValueError(f"radius={radius!r} must be >= 0; pass non-negative distances.")
+        return radii.astype(np.float64)
     if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or np.isnan(radius):
         raise TypeError(f"radius must be a number >= 0 (np.inf allowed), got {radius!r}.")
     if radius < 0:
@@ -532,7 +540,8 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
 
         ``X=None`` queries the training points, each excluded from its own
         neighbours as in scikit-learn (if duplicates push a point out of its
-        own k + 1 nearest, the last neighbour is dropped instead).
+        own k + 1 nearest, the first neighbour is dropped instead, as
+        scikit-learn does).
         """
         queries, query_is_train = self._validate_queries(X)
         n_queries = queries.shape[0]
@@ -552,7 +561,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 if query_is_train:
                     not_self = indices != np.arange(start, stop)[:, None]
                     self_missing = not_self.all(axis=1)
-                    not_self[self_missing, -1] = False
+                    not_self[self_missing, 0] = False
                     indices = indices[not_self].reshape(stop - start, n_neighbors)
                     if distances is not None:
                         distances = distances[not_self].reshape(stop - start, n_neighbors)
@@ -669,6 +678,9 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         """``(list of distance rows or None, list of index rows)``, each sorted by (distance, index)."""
         queries, query_is_train = self._validate_queries(X)
         n_queries = queries.shape[0]
+        if np.ndim(radius) > 0 and radius.shape != (n_queries,):
+            raise ValueError(f"radius has shape {radius.shape}; pass one number, or one per query "
+                             f"({n_queries}).")
         if self._tree is not None:
             result = self._tree.query_radius(queries, radius, n_threads=effective_n_threads(self.n_jobs),
                                              return_distance=True)
@@ -678,7 +690,8 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             block = max(1, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_))
             index_rows, distance_rows = [], []
             for start in range(0, n_queries, block):
-                distances, within = self._brute_radius_block(queries[start:start + block], radius, train)
+                block_radius = radius[start:start + block, None] if np.ndim(radius) > 0 else radius
+                distances, within = self._brute_radius_block(queries[start:start + block], block_radius, train)
                 for row, mask in zip(distances, within):
                     columns = np.flatnonzero(mask)
                     order = np.argsort(row[columns], kind="stable")
@@ -700,8 +713,9 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             Queries (distances to the training points with
             ``metric="precomputed"``); None means the training points, each
             without itself.
-        radius : float, default=None
-            Inclusive limit on the distance, >= 0 (``np.inf``: every point). None means the estimator's
+        radius : float or array of shape (n_queries,), default=None
+            Inclusive limit on the distance, >= 0 (``np.inf``: every point),
+            or one limit per query. None means the estimator's
             ``radius`` (:class:`NearestNeighbors`); the two KNN estimators
             have none and need it here.
         return_distance : bool, default=True
@@ -967,8 +981,8 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         """Class probabilities of one batch, one (batch x n_classes) array per output."""
         weights = _get_weights(distances, self.weights)
         if weights is not None and np.any(np.all(weights == 0, axis=1)):
-            raise ValueError("All neighbours of some sample get zero weight; change the callable "
-                             "passed as weights so that every row has a positive weight.")
+            raise ValueError("All neighbors of some sample is getting zero weights. Please modify 'weights' "
+                             "to avoid this case if you are using a user-defined function.")
         labels = self._y.reshape(self.n_samples_fit_, -1)
         classes = self.classes_ if self.outputs_2d_ else [self.classes_]
         rows = np.arange(indices.shape[0])

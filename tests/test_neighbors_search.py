@@ -142,7 +142,7 @@ def test_exact_ties_go_to_the_smaller_index(optimised_backend, algorithm, rng):
         exact_train = _cdist(X, X, metric, p)
         order = np.argsort(exact_train, axis=1, kind="stable")[:, :10]
         keep = order != np.arange(len(X))[:, None]
-        keep[keep.all(axis=1), -1] = False
+        keep[keep.all(axis=1), 0] = False  # self crowded out by duplicates: scikit-learn drops the first
         np.testing.assert_array_equal(ours.kneighbors(None)[1], order[keep].reshape(len(X), 9))
 
 
@@ -201,6 +201,17 @@ def test_nearest_neighbors_graphs_and_supervised_radius(backend):
     ref_distances, ref_indices = ref.radius_neighbors(X_test, radius=2.0, sort_results=True)
     for i, ri in zip(indices, ref_indices):
         assert set(i.tolist()) == set(ri.tolist())
+    # One radius per query, and np.inf, on a tree and by brute force.
+    radii = np.linspace(0.0, 3.0, len(X_test))
+    for algorithm in ("kd_tree", "brute"):
+        nn = NearestNeighbors(algorithm=algorithm, backend=backend).fit(X_train)
+        ref_rows = ref.radius_neighbors(X_test, radius=radii, return_distance=False)
+        rows = nn.radius_neighbors(X_test, radius=radii, return_distance=False)
+        assert sum(map(len, rows)) > 0 and [len(r) for r in nn.radius_neighbors(X_test[:2], np.inf)[1]] == [120, 120]
+        for i, ri in zip(rows, ref_rows):
+            np.testing.assert_array_equal(i, np.sort(ri))
+    with pytest.raises(ValueError, match="one per query"):
+        ours.radius_neighbors(X_test, radius=radii[:3])
     with pytest.raises(ValueError, match="needs radius"):
         clf.radius_neighbors(X_test)
     with pytest.raises(ValueError, match="radius=-1.0 must be >= 0"):
@@ -220,6 +231,11 @@ def test_edge_cases(optimised_backend, algorithm, rng):
     np.testing.assert_array_equal(indices, np.tile(np.arange(40), (2, 1)))
     np.testing.assert_array_equal(distances, 0.0)
     assert [len(row) for row in model.radius_neighbors(X[:2], radius=0.0)[1]] == [40, 40]
+    # Training points as queries, duplicates crowding out the point itself: scikit-learn's rule.
+    small = NearestNeighbors(n_neighbors=1, **kwargs).fit(np.ones((3, 1)))
+    ref = sk_neighbors.NearestNeighbors(n_neighbors=1, algorithm="brute").fit(np.ones((3, 1)))
+    np.testing.assert_array_equal(small.kneighbors()[1], ref.kneighbors()[1])
+    np.testing.assert_array_equal(small.kneighbors()[1], [[1], [0], [1]])
     # 1-D data with duplicates, k = n_samples, leaf_size larger than n.
     X1 = np.repeat(rng.standard_normal((25, 1)), 2, axis=0)
     y1 = rng.standard_normal(50)
