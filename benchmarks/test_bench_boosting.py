@@ -212,7 +212,8 @@ def _timed_fit(benchmark, bench_size, name, make, X, y):
 @pytest.mark.parametrize("name", CONTENDERS)
 def test_fit_multiclass(benchmark, bench_size, multiclass_data, name):
     X, y, n_rounds = multiclass_data
-    benchmark.group = f"boosting fit multiclass 10 classes {X.shape[0]}x{X.shape[1]} rounds {n_rounds}"
+    benchmark.group = (f"boosting fit multiclass 10 classes {X.shape[0]}x{X.shape[1]} "
+                       f"rounds {n_rounds}")
     model = _timed_fit(benchmark, bench_size, name, lambda: _model(name, n_rounds), X, y)
     benchmark.extra_info["train_accuracy"] = float(model.score(X, y))
 

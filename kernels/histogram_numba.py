@@ -143,7 +143,7 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
 
 def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
                            n_threads):
-    """One node's histograms for every class (see :func:`histogram_numpy.build_class_histograms`)."""
+    """One node's histograms for every class (:func:`histogram_numpy.build_class_histograms`)."""
     if n_threads <= 1 or stop - start < PARALLEL_MIN_ROWS:
         _class_histograms_serial(binned, rows, start, stop, gradients, hessians, out_hists, 1)
         return

@@ -107,6 +107,7 @@ def test_parallel_trees_equal_xgboost_given_its_cuts(binary_nan, always_parallel
     # Same nodes, features, thresholds and default directions (xgboost's text dump) ...
     assert [LEAF.sub("leaf=", tree) for tree in ours] == [LEAF.sub("leaf=", t) for t in theirs]
     # ... and leaf values to float32 rounding (the margins of later trees differ in the last bit).
-    leaves = [np.array([float(v) for t in dump for v in LEAF.findall(t)]) for dump in (ours, theirs)]
+    leaves = [np.array([float(v) for tree in dump for v in LEAF.findall(tree)])
+              for dump in (ours, theirs)]
     assert_allclose(leaves[0], leaves[1], rtol=1e-5, atol=1e-7)
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)

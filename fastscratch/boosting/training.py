@@ -160,7 +160,8 @@ def boost(model, training, verbose=True):
     -------
     BoostResult
     """
-    loss, binner, binned, kernels = training.loss, training.binner, training.binned, training.kernels
+    loss, binner, binned = training.loss, training.binner, training.binned
+    kernels = training.kernels
     evals, metrics, n_threads = training.evals, training.metrics, training.n_threads
     K = loss.n_groups
     n = binned.shape[0]
