@@ -397,10 +397,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init = check_array(self.init, dtype=X.dtype, copy=True, order="C")
         except ValueError as exc:
             raise ValueError(f"init: {exc}") from exc
-        if init.shape != (self.n_clusters, X.shape[1]):
-            raise ValueError(f"init has shape {init.shape}; it must be (n_clusters, n_features) = "
-                             f"({self.n_clusters}, {X.shape[1]}).")
+        self._check_centers_shape(init.shape, X.shape[1], "init must be an array")
         return init
+
+    def _check_centers_shape(self, shape, n_features, what):
+        """ValueError (scikit-learn's wording, then the fix) unless shape is (n_clusters, n_features)."""
+        expected = f"{what} of shape (n_clusters, n_features) = ({self.n_clusters}, {n_features})."
+        if shape[0] != self.n_clusters:
+            raise ValueError(f"The shape of the initial centers {shape} does not match the number "
+                             f"of clusters {self.n_clusters}: {expected}")
+        if shape[1] != n_features:
+            raise ValueError(f"The shape of the initial centers {shape} does not match the number "
+                             f"of features of the data {n_features}: {expected}")
 
     def _kernels(self):
         kernels, backends = {}, set()
@@ -442,9 +450,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if callable(init):
             centers = check_array(init(X, self.n_clusters, random_state=random_state),
                                   dtype=X.dtype, copy=False, order="C")
-            if centers.shape != (self.n_clusters, X.shape[1]):
-                raise ValueError(f"init returned centres of shape {centers.shape}; they must be "
-                                 f"(n_clusters, n_features) = ({self.n_clusters}, {X.shape[1]}).")
+            self._check_centers_shape(centers.shape, X.shape[1], "a callable init must return centres")
             return centers
         return init
 
@@ -689,9 +695,26 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return self._transform(self._check_test_data(X))
 
     def _transform(self, X):
+        """scikit-learn's ``euclidean_distances(X, centres)``: -2 x.c, + ||x||^2, + ||c||^2, in that order.
+
+        In float64, one chunk of rows of X at a time (dense or CSR), so that a
+        centre's distance to itself comes out 0 as in scikit-learn.
+        """
+        centers = self.cluster_centers_.astype(np.float64)
+        centers_sq = np.einsum("ij,ij->i", centers, centers)
         x_sq_norms = _row_sq_norms(X)
-        squared = _sq_distances_to(X, x_sq_norms, self.cluster_centers_)
-        return np.sqrt(squared.T).astype(X.dtype)
+        squared = np.empty((X.shape[0], centers.shape[0]))
+        for start in range(0, X.shape[0], _DISTANCE_CHUNK):
+            rows = slice(start, start + _DISTANCE_CHUNK)
+            block = np.asarray(X[rows].astype(np.float64, copy=False) @ centers.T)
+            block *= -2
+            block += x_sq_norms[rows, None]
+            block += centers_sq[None, :]
+            squared[rows] = block
+        np.maximum(squared, 0, out=squared)
+        if X is self.cluster_centers_:
+            np.fill_diagonal(squared, 0)  # as scikit-learn's euclidean_distances(X, X)
+        return np.sqrt(squared).astype(X.dtype)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return the distances from each sample to each centre.
