@@ -53,10 +53,12 @@ node: slow, for small inputs and for checking the compiled kernels.
 
 import numpy as np
 
-# Fastest first. Measured (benchmarks/test_bench_trees.py and the same calls in
-# one process; 200k x d blobs, 20k queries, k = 10, 2 threads, shared 2-core
-# machine): KD-tree build + query at d = 2, cython 0.29 s, numba 0.45 s; d = 3,
-# cython 0.50 s, numba 0.62 s; d = 8, cython 10.5 s, numba 12.2 s (float64).
+# Fastest first, from benchmarks/test_bench_trees.py at "medium" (200k x d
+# blobs, 20k queries, k = 10, 2 threads, float64; medians on a shared, heavily
+# loaded 2-core machine). KD-tree build + query, cython / numba: d = 2,
+# 0.82 / 0.86 s; d = 3, 0.81 / 1.11 s; d = 8, 11.2 / 17.1 s; d = 16,
+# 58.2 / 56.5 s. Ball tree: d = 2, 2.9 / 2.5 s; d = 3, 5.6 / 7.6 s; d = 8,
+# 53 / 66 s. Cython is first: faster or level wherever a tree is worth using.
 AUTO_BACKEND_ORDER = {
     "kd_tree_build": ("cython", "numba", "numpy"),
     "kd_tree_query": ("cython", "numba", "numpy"),
