@@ -579,7 +579,7 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0]),
+                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0], X.dtype),
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), with_inertia, labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed,
                     n_threads)
