@@ -135,6 +135,9 @@ def _boosting_workload(level):
     XGBClassifier(n_estimators=3, max_depth=4, backend="numpy").fit(X, y).predict_proba(X)
     # Row subsampling walks each new tree over the binned data (predict_binned).
     XGBClassifier(n_estimators=2, max_depth=4, subsample=0.5, random_state=0, backend="numpy").fit(X, y)
+    # A multiclass round builds the roots of its class trees in one pass (build_class_histograms).
+    X, y = _classification(n, 28, n_classes=4)
+    XGBClassifier(n_estimators=2, max_depth=3, backend="numpy").fit(X, y)
 
 
 def _arima_workload(level):
