@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._backend import effective_n_threads, resolve_backend, resolve_kernel
+from ._sparse_checks import check_sparse_structure
 
 ALGORITHMS = ("auto", "kd_tree", "ball_tree", "brute")
 METRICS = ("euclidean", "sqeuclidean", "manhattan", "chebyshev", "cosine", "minkowski", "precomputed")
@@ -319,6 +320,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 raise ValueError(f"metric='precomputed' needs the square matrix of distances between "
                                  f"training points; X has shape {X.shape}.")
             return X, y
+        check_sparse_structure(X, "X")  # before SciPy or a kernel reads an index out of range
         if y is None:
             X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C")
         else:
@@ -517,6 +519,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                     f"got shape {queries.shape}."
                 )
             return queries, False
+        check_sparse_structure(X, "X")
         queries = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32],
                                 order="C")
         # The kernels take one dtype: queries follow the training data's.

@@ -13,6 +13,7 @@ from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from fastscratch import NearestNeighbors
+from fastscratch.kernels import available_backends
 from fastscratch.neighbors import KNeighborsClassifier, KNeighborsRegressor, auto_algorithm
 
 ALGORITHMS = ["kd_tree", "ball_tree", "brute"]
@@ -354,6 +355,33 @@ def test_sparse_warnings_and_errors():
     dense_tree = NearestNeighbors(algorithm="kd_tree").fit(X.toarray())
     with pytest.raises(ValueError, match="does not work with sparse"):
         dense_tree.kneighbors(X)
+
+
+def _broken_csr(kind):
+    X = sp.random(50, 8, density=0.3, format="csr", random_state=0)
+    indices, indptr = X.indices.copy(), X.indptr.copy()
+    if kind == "column too large":
+        indices[3] = 1000
+    elif kind == "negative column":
+        indices[3] = -2
+    else:  # indptr that decreases
+        indptr[5], indptr[6] = indptr[6], indptr[5] - 1
+    X.indices, X.indptr = indices, indptr  # SciPy does not check arrays set afterwards
+    return X
+
+
+@pytest.mark.parametrize("kind", ["column too large", "negative column", "decreasing indptr"])
+def test_broken_sparse_structure_is_a_clear_error(kind):
+    """An inconsistent CSR (SciPy builds it unchecked) must never reach a kernel: a ValueError
+    naming X at fit and at query time, never a crash or a silently wrong answer."""
+    good = sp.random(50, 8, density=0.3, format="csr", random_state=1)
+    y = np.arange(50) % 2
+    for backend in available_backends():
+        with pytest.raises(ValueError, match=r"^X \(a CSR matrix"):
+            KNeighborsClassifier(n_neighbors=3, backend=backend).fit(_broken_csr(kind), y)
+        model = KNeighborsClassifier(n_neighbors=3, backend=backend).fit(good, y)
+        with pytest.raises(ValueError, match=r"^X \(a CSR matrix"):
+            model.predict(_broken_csr(kind))
 
 
 def test_auto_rule():
