@@ -11,6 +11,7 @@ from ..boosting.binning import BinMapper
 from ..boosting.grower import TreeGrower
 from ..boosting.loss import OBJECTIVES
 from ..boosting.predictor import Forest
+from ..boosting.training import BoostResult, Training
 from ._common import (
     _aligned,
     _blocks,
@@ -346,16 +347,13 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                 progress.update()
         if progress is not None:
             progress.close()
-        self._binner = binner
-        self._forest = forest
-        self.evals_result_ = {}
-        for attribute in ("best_iteration", "best_score"):
-            if attribute in self.__dict__:
-                delattr(self, attribute)
-        self._loss = loss
-        self.base_score_ = base_score
-        self._base_margin = base_margin.astype(np.float64)
-        return self
+        # The in-memory estimator's own _set_fitted; the rows stay on the workers, so the
+        # training record holds their shape only.
+        training = Training(loss=loss, y=None, weights=None, binner=binner,
+                            binned=_ShapeOnly((n_samples, n_features)), binned_columns=None,
+                            has_missing=has_missing, base_score=base_score, base_margin=base_margin,
+                            kernels=kernels, params=params, n_threads=n_threads, evals=[], metrics=[])
+        return self._set_fitted(training, BoostResult(forest=forest, history={}))
 
     def _dask_inputs(self, X, y, sample_weight):
         X, columns = _checked_X(X, self, allow_nan=True)  # NaN is a missing value, infinity an error
