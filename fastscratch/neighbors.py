@@ -331,11 +331,44 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         return X, y
 
     # --------------------------------------------------------------------- fit
+    def _check_distance_range(self, X, name, at_fit=False):
+        """ValueError if distances between these data overflow the kernels' float type.
+
+        The kernels rank by sums of ``|q - x| ** p`` (squares for euclidean and
+        cosine, the largest term for chebyshev) in the data's dtype; past its
+        largest float every distance is infinite and no neighbour can be
+        ranked. The largest term is at most ``(2 L) ** p`` for data up to
+        ``L`` in magnitude, summed over ``d`` features.
+        """
+        metric = self.effective_metric_
+        if metric == "precomputed":
+            return
+        values = X.data if sp.issparse(X) else X
+        largest = float(np.max(np.abs(values))) if values.size else 0.0
+        if at_fit:
+            self._largest_abs = largest  # queries are checked against the training data with it
+        largest = max(largest, self._largest_abs)
+        if largest == 0.0:
+            return
+        p = {"euclidean": 2.0, "sqeuclidean": 2.0, "cosine": 2.0, "manhattan": 1.0,
+             "chebyshev": 1.0}.get(metric, self.effective_metric_params_.get("p", 2.0))
+        p = 1.0 if p == np.inf else float(p)
+        n_terms = 1 if metric == "chebyshev" else X.shape[1]
+        finfo = np.finfo(self._fit_X.dtype)
+        if np.log(n_terms) + p * np.log(2.0 * largest) > np.log(finfo.max):
+            raise ValueError(
+                f"{name} holds values up to {largest:.3g} in magnitude: with metric={metric!r}"
+                + (f" and p={p:g}" if metric == "minkowski" else "")
+                + f", distances between such points overflow {finfo.dtype} (largest {finfo.max:.3g}) and "
+                "no neighbour can be ranked; rescale the data (divide X and the queries by the same "
+                + ("number), or choose a smaller p." if metric == "minkowski" else "number)."))
+
     def _fit_search_structure(self, X, metric, p):
         """Store the training data, choose the search (``_fit_method``) and build it."""
         self.effective_metric_ = metric
         self.effective_metric_params_ = {} if p is None else {"p": p}
         self._fit_X = X
+        self._check_distance_range(X, "X", at_fit=True)
         self.n_samples_fit_ = X.shape[0]
         self._tree = None
         self._shift = None
@@ -523,6 +556,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         queries = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32],
                                 order="C")
         # The kernels take one dtype: queries follow the training data's.
+        self._check_distance_range(queries, "X")
         if sp.issparse(self._fit_X):
             return _canonical_csr(queries, self._fit_X.dtype), False
         if sp.issparse(queries):

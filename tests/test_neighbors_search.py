@@ -446,3 +446,23 @@ def test_n_threads_do_not_change_trees(optimised_backend, rng):
         np.testing.assert_array_equal(one.kneighbors(queries)[1], two.kneighbors(queries)[1])
         np.testing.assert_array_equal(one.kneighbors(queries)[0], two.kneighbors(queries)[0])
 
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "kd_tree", "ball_tree"])
+def test_distances_that_overflow_are_a_clear_error(algorithm):
+    """Data whose distances overflow (every distance infinite) cannot be ranked: a ValueError that
+    names the overflow, never an index out of range (the kernels' sentinel) or an arbitrary answer."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 3
+    for backend in available_backends():
+        with pytest.raises(ValueError, match="overflow float64"):
+            KNeighborsClassifier(5, algorithm=algorithm, backend=backend).fit(X * 1e300, y)
+        with pytest.raises(ValueError, match="p=1e\\+06.*overflow"):
+            KNeighborsClassifier(5, algorithm=algorithm, p=1e6, backend=backend).fit(X, y)
+        model = KNeighborsClassifier(5, algorithm=algorithm, backend=backend).fit(X, y)
+        with pytest.raises(ValueError, match="overflow"):
+            model.predict(X * 1e300)  # queries far from the training data
+        # Large but safe: the answers are scikit-learn's, scaled.
+        scaled = KNeighborsClassifier(5, algorithm=algorithm, backend=backend).fit(X * 1e100, y)
+        reference = sk_neighbors.KNeighborsClassifier(5, algorithm="brute").fit(X, y)
+        np.testing.assert_array_equal(scaled.kneighbors(X[:10] * 1e100)[1], reference.kneighbors(X[:10])[1])
