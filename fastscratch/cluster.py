@@ -12,6 +12,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._backend import effective_n_threads, resolve_kernel
+from ._sparse_checks import check_sparse_structure
 from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state
 
 __all__ = ["KMeans", "kmeans_plusplus"]
@@ -435,6 +436,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return max(1, min(effective_n_threads(self.n_jobs), n_blocks // 4))
 
     def _check_test_data(self, X):
+        check_sparse_structure(X, "X")  # before SciPy or a kernel reads an index out of range
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32], order="C",
                              accept_sparse="csr", accept_large_sparse=False)
 
@@ -577,6 +579,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         -------
         self : KMeans
         """
+        check_sparse_structure(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", accept_sparse="csr",
                           accept_large_sparse=False)
         n_init, algorithm, init_is_array = self._check_params(X)

@@ -102,6 +102,28 @@ def test_csr_empty_cluster_relocated_as_sklearn(backend, algorithm):
     assert np.unique(ours.labels_).size == 6
 
 
+@pytest.mark.parametrize("broken", ["column too large", "negative column", "decreasing indptr"])
+def test_broken_csr_structure_is_a_clear_error(backend, broken):
+    """SciPy builds a CSR from its arrays unchecked: an index out of range must be a ValueError
+    naming X at fit and at predict, before any kernel reads it (never a wrong answer)."""
+    good = sp.random(60, 8, density=0.3, format="csr", random_state=0)
+    bad = good.copy()
+    indices, indptr = bad.indices.copy(), bad.indptr.copy()
+    if broken == "column too large":
+        indices[3] = 1000
+    elif broken == "negative column":
+        indices[3] = -2
+    else:
+        indptr[5], indptr[6] = indptr[6], indptr[5] - 1
+    bad.indices, bad.indptr = indices, indptr
+    with pytest.raises(ValueError, match=r"^X \(a CSR matrix"):
+        KMeans(3, n_init=1, random_state=0, backend=backend).fit(bad)
+    model = KMeans(3, n_init=1, random_state=0, backend=backend).fit(good)
+    for method in (model.predict, model.transform, model.score):
+        with pytest.raises(ValueError, match=r"^X \(a CSR matrix"):
+            method(bad)
+
+
 def test_csr_random_init_and_n_init_as_sklearn(backend):
     X, k = dataset("digits")
     ref = sk_fit(SKKMeans(k, init="random", n_init=3, random_state=4), X)
