@@ -166,8 +166,11 @@ def _gaussian_nb_call(contender, data, backend, n, d, classes, dtype):
 
 
 def _close_theta(ours, reference):
-    return bool(np.allclose(ours.theta_, reference.theta_, rtol=1e-9, atol=1e-12)
-                and np.allclose(ours.var_, reference.var_, rtol=1e-9, atol=1e-12))
+    # float32 fits: scikit-learn accumulates in float32 (relative error ~1e-5 at 1e5 rows), ours
+    # in float64 before rounding, so the two agree to float32 accumulation error only.
+    rtol = 1e-9 if ours.theta_.dtype == np.float64 else 1e-4
+    return bool(np.allclose(ours.theta_, reference.theta_, rtol=rtol, atol=1e-12)
+                and np.allclose(ours.var_, reference.var_, rtol=rtol, atol=1e-12))
 
 
 def _multinomial_nb_data(n, d, density, classes):

@@ -17,7 +17,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "fastscratch[dask]"'
     ) from exc
 
-
 from .. import naive_bayes as _nb
 from .._backend import effective_n_threads
 from .._config import config_context, get_config
