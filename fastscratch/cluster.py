@@ -15,6 +15,9 @@ from ._backend import effective_n_threads, resolve_kernel
 from ._sparse_checks import check_sparse_structure
 from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state
 
+# Rows per block of KMeans.predict (a multiple of the kernels' BLOCK_ROWS).
+PREDICT_BLOCK_ROWS = 1 << 16
+
 __all__ = ["KMeans", "kmeans_plusplus"]
 
 _KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmeans_inertia",
@@ -681,7 +684,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """
         check_is_fitted(self)
         X = self._check_test_data(X)
-        return self._labels_inertia(X, np.ones(X.shape[0], dtype=X.dtype), with_inertia=False)[0]
+        # Rows in blocks: the output is the only array the size of X's rows (the kernel's
+        # work arrays and unit weights are per block), so predict needs less memory than
+        # scikit-learn's. Each row's label depends on that row alone.
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        for start in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
+            block = X[start:start + PREDICT_BLOCK_ROWS]
+            labels[start:start + block.shape[0]] = self._labels_inertia(
+                block, np.ones(block.shape[0], dtype=X.dtype), with_inertia=False)[0]
+        return labels
 
     def transform(self, X):
         """Distances from each sample to each centre.

@@ -401,3 +401,38 @@ def test_kmeans_plusplus_on_more_rows_than_one_distance_chunk():
     np.testing.assert_allclose(distances, ((points[:, None] - X[None]) ** 2).sum(-1), atol=1e-12)
     model = KMeans(n_clusters=8, random_state=0, max_iter=5, backend="numpy").fit(X)
     assert model.cluster_centers_.shape == (8, 4) and np.isfinite(model.inertia_)
+
+
+def test_predict_in_blocks_equals_scikit_learn(monkeypatch):
+    """predict walks the rows in blocks; labels across block edges are scikit-learn's."""
+    import fastscratch.cluster as cluster_module
+
+    X, _ = make_blobs(5_000, 6, centers=7, cluster_std=3.0, random_state=3)
+    model = KMeans(7, n_init=1, random_state=0).fit(X)
+    reference = SKKMeans(7, init=model.cluster_centers_, n_init=1, max_iter=1).fit(X)
+    reference.cluster_centers_ = model.cluster_centers_
+    whole = model.predict(X)
+    monkeypatch.setattr(cluster_module, "PREDICT_BLOCK_ROWS", 768)  # 7 blocks, the last one short
+    np.testing.assert_array_equal(model.predict(X), whole)
+    np.testing.assert_array_equal(whole, reference.predict(X))
+    assert whole.dtype == np.int32
+
+
+def _predict_memory_setup(small):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2_000 if small else 1_000_000, 16))
+    return KMeans(8, init=X[:8].copy(), n_init=1, max_iter=2).fit(X[:2_000]), X
+
+
+def _predict_memory_run(inputs):
+    model, X = inputs
+    model.predict(X)
+
+
+def test_predict_memory_is_the_labels():
+    """1M x 16 rows: predict adds the int32 labels (4 MB) and per-block buffers, no per-row
+    float64 weights or intp work arrays (scikit-learn's predict adds about 12 MB here)."""
+    from fastscratch._memory import peak_memory_above_inputs_mb
+
+    peak_mb = peak_memory_above_inputs_mb(_predict_memory_setup, _predict_memory_run)
+    assert peak_mb < 8, f"predict added {peak_mb:.1f} MB to the peak"
