@@ -556,3 +556,38 @@ def test_custom_objective_classifier_like_xgboost(tmp_path):
     assert_array_equal(model.predict(X), reference.predict(X))
     with pytest.raises(ValueError, match="custom objective is supported for two classes"):
         XGBClassifier(**params).fit(X, np.arange(y.shape[0]) % 3)
+
+
+def test_prediction_in_blocks_equals_whole(monkeypatch):
+    """Rows are predicted in blocks (each cast to float32 apart); the answers do not change."""
+    import fastscratch.boosting.sklearn as boosting_module
+
+    X, y = load_breast_cancer(return_X_y=True)
+    labels = np.array(["benign", "malignant"])[y]
+    model = XGBClassifier(n_estimators=5, max_depth=3).fit(X, labels)
+    proba, predicted = model.predict_proba(X), model.predict(X)
+    monkeypatch.setattr(boosting_module, "PREDICT_BLOCK_ROWS", 100)  # 6 blocks, the last one short
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    np.testing.assert_array_equal(model.predict(X), predicted)
+    np.testing.assert_array_equal(model.predict(X.astype(np.float32)), predicted)
+
+
+def _predict_memory_setup(small):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2_000, 16))
+    model = XGBClassifier(n_estimators=10, max_depth=4).fit(X, (X[:, 0] > 0).astype(int))
+    return model, (X if small else rng.standard_normal((1_000_000, 16)))
+
+
+def _predict_memory_run(inputs):
+    model, X = inputs
+    model.predict(X)
+
+
+def test_predict_memory_is_margins_and_labels():
+    """1M x 16 float64 rows: predict adds the float64 margins and the labels (8 MB each) and
+    per-block buffers, never a float32 copy of X (64 MB) or an n x classes matrix."""
+    from fastscratch._memory import peak_memory_above_inputs_mb
+
+    peak_mb = peak_memory_above_inputs_mb(_predict_memory_setup, _predict_memory_run)
+    assert peak_mb < 24, f"predict added {peak_mb:.1f} MB to the peak"

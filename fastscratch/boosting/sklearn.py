@@ -14,6 +14,10 @@ from .binning import MAX_BIN, BinMapper
 from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
 from .training import KERNELS, Training, boost
 
+# Rows per block of prediction: each block is cast to float32 on its own, so predicting
+# float64 data never holds a float32 copy of the whole of X.
+PREDICT_BLOCK_ROWS = 1 << 16
+
 _NOTES = r"""
     Notes
     -----
@@ -404,7 +408,7 @@ class _XGBModel(BaseEstimator):
 
     def _raw_predict(self, X, iteration_range=None):
         check_is_fitted(self, "_forest")
-        X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, order="C",
                           ensure_all_finite="allow-nan")
         n_threads = effective_n_threads(self.n_jobs)
         n_rounds = self._forest.n_trees // self._forest.n_groups
@@ -417,8 +421,12 @@ class _XGBModel(BaseEstimator):
             raise ValueError(f"iteration_range={iteration_range!r} is outside the "
                              f"{n_rounds} fitted rounds.")
         K = self._forest.n_groups  # trees per round
-        return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads,
-                                        (start * K, stop * K))
+        raw = np.empty((X.shape[0], K), dtype=np.float64)
+        for first in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
+            block = np.ascontiguousarray(X[first:first + PREDICT_BLOCK_ROWS], dtype=np.float32)
+            raw[first:first + block.shape[0]] = self._forest.predict_raw(
+                block, self._base_margin, self.backend, n_threads, (start * K, stop * K))
+        return raw
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -568,17 +576,23 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,
                          eval_set, verbose, encoder.transform, objective, n_classes)
 
-    def predict_proba(self, X, iteration_range=None):
-        """Class probabilities, shape (n_samples, n_classes)."""
-        check_is_fitted(self, "_forest")
-        raw = self._raw_predict(X, iteration_range)
+    def _probabilities(self, raw):
         if raw.shape[1] > 1:
             return self._loss.transform(raw)
         positive = self._loss.transform(raw[:, 0])
         return np.column_stack([1.0 - positive, positive])
 
+    def predict_proba(self, X, iteration_range=None):
+        """Class probabilities, shape (n_samples, n_classes)."""
+        check_is_fitted(self, "_forest")
+        return self._probabilities(self._raw_predict(X, iteration_range))
+
     def predict(self, X, iteration_range=None):
-        """Predicted class labels."""
-        probabilities = self.predict_proba(X, iteration_range)
-        return self.classes_[np.argmax(probabilities, axis=1)]
+        """Predicted class labels (the class of highest probability, the first on ties)."""
+        raw = self._raw_predict(X, iteration_range)
+        labels = np.empty(raw.shape[0], dtype=self.classes_.dtype)
+        for first in range(0, raw.shape[0], PREDICT_BLOCK_ROWS):  # no n x classes matrix
+            block = raw[first:first + PREDICT_BLOCK_ROWS]
+            labels[first:first + block.shape[0]] = self.classes_[np.argmax(self._probabilities(block), axis=1)]
+        return labels
 
