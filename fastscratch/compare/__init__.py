@@ -35,6 +35,15 @@ TASKS = {
 SIZES = SIZE_NAMES
 
 
+def _task_names(task_names):
+    """``task_names`` as a list (None or empty: every task); ValueError naming unknown ones."""
+    task_names = list(TASKS) if not task_names else list(task_names)
+    unknown = [name for name in task_names if name not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    return task_names
+
+
 def run_compare(task_names=None, size=DEFAULT_COMMAND_SIZE, backends=None, verbose=True, out_dir=None):
     """Run the comparisons and return one :class:`TaskResult` per task.
 
@@ -55,10 +64,7 @@ def run_compare(task_names=None, size=DEFAULT_COMMAND_SIZE, backends=None, verbo
 
     from ..kernels import available_backends
 
-    task_names = list(TASKS) if not task_names else list(task_names)
-    unknown = [name for name in task_names if name not in TASKS]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    task_names = _task_names(task_names)
     check_size(size)
     installed = available_backends()
     backends = installed if not backends else list(backends)
@@ -98,10 +104,7 @@ def run_sweeps(task_names=None, size=DEFAULT_COMMAND_SIZE, backend="auto", repea
 
     from . import sweeps
 
-    task_names = list(TASKS) if not task_names else list(task_names)
-    unknown = [name for name in task_names if name not in TASKS]
-    if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}.")
+    task_names = _task_names(task_names)
     check_size(size)
     repeats = (1 if size == "tiny" else 3) if repeats is None else repeats
     families = [family for name in task_names for family in sweeps.TASK_FAMILIES[name]]

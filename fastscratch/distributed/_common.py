@@ -256,12 +256,13 @@ class _DaskPredictMixin:
     sees NumPy blocks there and steps aside).
     """
 
-    def _postfit(self):
-        return ParallelPostFit(estimator=self)
+    def _postfit(self, args=(), kwargs=None):
+        """dask-ml's wrapper around this estimator, its methods run under the client's config."""
+        return ParallelPostFit(_BoundMethods(self, args, kwargs or {}, get_config()))
 
     def _dispatch(self, method, X, *args, **kwargs):
         if is_dask_collection(X):
-            return getattr(ParallelPostFit(_BoundMethods(self, args, kwargs, get_config())), method)(X)
+            return getattr(self._postfit(args, kwargs), method)(X)
         return getattr(super(), method)(X, *args, **kwargs)
 
     def predict(self, X, *args, **kwargs):
