@@ -218,16 +218,18 @@ class TreeGrower:
         else:
             hists = self._hists(1)
             self._build([root], hists)
+        root["g"], root["h"] = (float(value) for value in self._root_sums(hists))
+        return hists
+
+    def _root_sums(self, hists):
+        """The root's (gradient, hessian) sums, as xgboost takes them."""
         if self.has_missing:
             # xgboost sums the gradients of all rows in order (float64) for sparse data...
             sampled = self.rows[:self.n_root_rows]
-            sums = (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
+            return (np.add.accumulate(self.gradients[sampled], dtype=np.float64)[-1],
                     np.add.accumulate(self.hessians[sampled], dtype=np.float64)[-1])
-        else:
-            # ... and takes them from the first feature's histogram, in bin order, for dense data.
-            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
-        root["g"], root["h"] = float(sums[0]), float(sums[1])
-        return hists
+        # ... and takes them from the first feature's histogram, in bin order, for dense data.
+        return np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
 
     def _grow_lossguide(self, root, nodes):
         """xgboost's ``lossguide``: always split the open node of largest gain.

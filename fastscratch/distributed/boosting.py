@@ -203,25 +203,18 @@ class _DaskTreeGrower(TreeGrower):
             self.segments[(middle, key[1])] = (key, self.level, j, 1)
         self.level += 1
 
-    def _root_histogram(self, root):
-        """The root's summed histogram, and its gradient sums as the in-memory grower takes them.
+    def _root_sums(self, hists):
+        """The root's gradient sums; with missing values, the in-memory row-order sums.
 
-        Without missing values the sums come from the first feature's histogram
-        (the parent's rule). With them, xgboost sums every row's gradient in row
-        order; the blocks hold the rows in order, so the running sum passes from
-        block to block.
+        xgboost then sums every row's gradient in row order; the blocks hold the
+        rows in order, so the running sum passes from block to block.
         """
-        hists = self._hists(1)
-        self._build([root], hists)
-        if self.has_missing:
-            sums = np.zeros(2)
-            for gh in self.gradients_hessians:
-                sums = _delayed(_running_sums, pure=True)(sums, gh, self.group)
-            root["g"], root["h"] = (float(value) for value in sums.compute())
-        else:
-            sums = np.add.accumulate(hists[0, 0, : int(self.n_bins[0]) + 1], axis=0)[-1]
-            root["g"], root["h"] = float(sums[0]), float(sums[1])
-        return hists
+        if not self.has_missing:
+            return super()._root_sums(hists)
+        sums = np.zeros(2)
+        for gh in self.gradients_hessians:
+            sums = _delayed(_running_sums, pure=True)(sums, gh, self.group)
+        return sums.compute()
 
     def add_leaves(self, tree, raw):
         """Each block's margins plus the tree's leaf values (delayed, one per block)."""
