@@ -889,6 +889,19 @@ _PARAMETERS_DOC = """
         maps an array of distances (float64, one batch of queries at a time)
         to weights of the same shape.""" + _COMMON_PARAMETERS_DOC
 
+# The fitted attributes every neighbours estimator documents.
+_SEARCH_ATTRIBUTES_DOC = """    effective_metric_ : str
+        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
+        "manhattan", p=inf "chebyshev").
+    effective_metric_params_ : dict
+        ``{"p": p}`` for a general Minkowski metric, else empty.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    n_samples_fit_ : int
+        Number of training points.
+"""
+
 _NOTES_DOC = r"""
     The search is exact. Brute force ranks, per query :math:`q_i` and
     training point :math:`x_j`, with the reduced distance
@@ -929,17 +942,9 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
     ----------
     classes_ : ndarray of shape (n_classes,) or list of such arrays
         Class labels (one array per output for a 2-D target).
-    effective_metric_ : str
-        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
-        "manhattan", p=inf "chebyshev").
-    effective_metric_params_ : dict
-        ``{"p": p}`` for a general Minkowski metric, else empty.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X had string column names.
-    n_samples_fit_ : int
-        Number of training points.
-    outputs_2d_ : bool
+"""
+        + _SEARCH_ATTRIBUTES_DOC
+        + """    outputs_2d_ : bool
         Whether y was 2-D (several outputs).
 
     Notes
@@ -1093,17 +1098,9 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
         + """
     Attributes
     ----------
-    effective_metric_ : str
-        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
-        "manhattan", p=inf "chebyshev").
-    effective_metric_params_ : dict
-        ``{"p": p}`` for a general Minkowski metric, else empty.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X had string column names.
-    n_samples_fit_ : int
-        Number of training points.
-
+"""
+        + _SEARCH_ATTRIBUTES_DOC
+        + """
     Notes
     -----"""
         + _NOTES_DOC
@@ -1197,17 +1194,9 @@ class NearestNeighbors(_NeighborsBase):
         + """
     Attributes
     ----------
-    effective_metric_ : str
-        The metric used ("minkowski" with p=2 becomes "euclidean", p=1
-        "manhattan", p=inf "chebyshev").
-    effective_metric_params_ : dict
-        ``{"p": p}`` for a general Minkowski metric, else empty.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when X had string column names.
-    n_samples_fit_ : int
-        Number of training points.
-
+"""
+        + _SEARCH_ATTRIBUTES_DOC
+        + """
     Notes
     -----"""
         + _NOTES_DOC
