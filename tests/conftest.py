@@ -1,4 +1,7 @@
-"""Shared fixtures: one ``backend`` parameter per installed kernel backend."""
+"""Shared fixtures: one ``backend`` parameter per installed kernel backend, and the boosting
+kernels forced onto their threaded paths."""
+
+import importlib
 
 import numpy as np
 import pytest
@@ -23,3 +26,19 @@ def optimised_backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """Every boosting kernel takes its threaded path, however small its input."""
+    for module, name in [("histogram_cython", "PARALLEL_MIN_ROWS"),
+                         ("histogram_numba", "PARALLEL_MIN_ROWS"),
+                         ("partition_cython", "PARALLEL_MIN_ROWS"),
+                         ("partition_numba", "PARALLEL_MIN_ROWS"),
+                         ("splitting_cython", "PARALLEL_MIN_WORK"),
+                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
+        try:
+            kernels = importlib.import_module(f"fastscratch.kernels.{module}")
+        except ImportError:  # backend not installed or not built
+            continue
+        monkeypatch.setattr(kernels, name, 0)

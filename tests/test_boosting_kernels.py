@@ -7,8 +7,6 @@ float outputs equal to 1e-10 (in fact they are bit-identical: every backend
 adds in the same order).
 """
 
-import importlib
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -17,22 +15,6 @@ from fastscratch.kernels import get_kernel
 from fastscratch.kernels import histogram_numpy, partition_numpy, splitting_numpy, tree_predict_numpy
 
 PARAMS = np.array([1.0, 0.5, 0.1, 0.0])  # reg_lambda, reg_alpha, min_child_weight, max_delta_step
-
-
-@pytest.fixture
-def always_parallel(monkeypatch):
-    """Every boosting kernel takes its threaded path, however small its input."""
-    for module, name in [("histogram_cython", "PARALLEL_MIN_ROWS"),
-                         ("histogram_numba", "PARALLEL_MIN_ROWS"),
-                         ("partition_cython", "PARALLEL_MIN_ROWS"),
-                         ("partition_numba", "PARALLEL_MIN_ROWS"),
-                         ("splitting_cython", "PARALLEL_MIN_WORK"),
-                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
-        try:
-            kernels = importlib.import_module(f"fastscratch.kernels.{module}")
-        except ImportError:  # backend not installed or not built
-            continue
-        monkeypatch.setattr(kernels, name, 0)
 
 
 def _cuts(rng, n_features, max_cuts):

@@ -8,7 +8,6 @@ bit-identical trees (every float the same), for every compiled backend, and
 the trees must be xgboost's given its cut points.
 """
 
-import importlib
 import re
 
 import numpy as np
@@ -23,22 +22,6 @@ from fastscratch.kernels import available_backends
 N_ROWS = 60_000
 LEAF = re.compile(r"leaf=(-?[0-9.e+-]+)")
 COMPILED = [b for b in available_backends() if b != "numpy"]
-
-
-@pytest.fixture
-def always_parallel(monkeypatch):
-    """Every boosting kernel takes its threaded path, however small its input."""
-    for module, name in [("histogram_cython", "PARALLEL_MIN_ROWS"),
-                         ("histogram_numba", "PARALLEL_MIN_ROWS"),
-                         ("partition_cython", "PARALLEL_MIN_ROWS"),
-                         ("partition_numba", "PARALLEL_MIN_ROWS"),
-                         ("splitting_cython", "PARALLEL_MIN_WORK"),
-                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
-        try:
-            kernels = importlib.import_module(f"fastscratch.kernels.{module}")
-        except ImportError:  # backend not installed or not built
-            continue
-        monkeypatch.setattr(kernels, name, 0)
 
 
 @pytest.fixture(scope="module")
