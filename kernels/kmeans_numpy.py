@@ -414,6 +414,45 @@ def kmeans_elkan_init(X, centers, center_half_distances, out_labels, out_upper, 
     out_upper[:] = min_dist
 
 
+def elkan_reassign(distances, center_half_distances, distance_next_center, center_shift, labels,
+                   upper, lower):
+    """Elkan's bound tests and reassignment, given every exact sample-centre distance.
+
+    Shifts the bounds by the centres' last move, then, where the bounds cannot
+    rule a centre out, tightens the upper bound once and compares; writes
+    ``labels``, ``upper`` and ``lower`` in place. The readable reference of the
+    dense and the sparse Elkan passes (which differ only in how ``distances``
+    are computed); the compiled kernels compute a distance only when a test
+    needs it.
+    """
+    # Bound update for the centres' last move (before this pass).
+    upper += center_shift[labels]
+    lower -= center_shift[None, :]
+    np.maximum(lower, lower.dtype.type(0), out=lower)
+
+    rows = np.arange(distances.shape[0])
+    label = labels.copy()
+    bound = upper.copy()
+    # Samples whose nearest other centre may be closer than the assigned one.
+    active = ~(distance_next_center[label] >= bound)
+    tight = np.zeros(distances.shape[0], dtype=bool)
+    for j in range(distances.shape[1]):
+        candidate = (active & (j != label) & (bound > lower[:, j])
+                     & (bound > center_half_distances[label, j]))
+        # Tighten the upper bound (once per sample) with the exact distance.
+        tighten = candidate & ~tight
+        bound[tighten] = distances[rows[tighten], label[tighten]]
+        lower[rows[tighten], label[tighten]] = bound[tighten]
+        tight |= tighten
+        compute = candidate & ((bound > lower[:, j]) | (bound > center_half_distances[label, j]))
+        lower[compute, j] = distances[compute, j]
+        closer = compute & (distances[:, j] < bound)
+        label[closer] = j
+        bound[closer] = distances[closer, j]
+    labels[active] = label[active]
+    upper[active] = bound[active]
+
+
 def kmeans_elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
                       center_shift, labels, upper, lower, out_sums, out_weights, n_threads):
     r"""One Elkan pass: shift the bounds, reassign where the bounds allow, accumulate.
@@ -438,35 +477,9 @@ def kmeans_elkan_iter(X, sample_weight, centers, center_half_distances, distance
     n_threads : int
         Ignored.
     """
-    dtype = X.dtype
     n_clusters = centers.shape[0]
-    # Bound update for the centres' last move (before this pass).
-    upper += center_shift[labels]
-    lower -= center_shift[None, :]
-    np.maximum(lower, dtype.type(0), out=lower)
-
-    distances = elkan_distances(X, centers)
-    rows = np.arange(X.shape[0])
-    label = labels.copy()
-    bound = upper.copy()
-    # Samples whose nearest other centre may be closer than the assigned one.
-    active = ~(distance_next_center[label] >= bound)
-    tight = np.zeros(X.shape[0], dtype=bool)
-    for j in range(n_clusters):
-        candidate = (active & (j != label) & (bound > lower[:, j])
-                     & (bound > center_half_distances[label, j]))
-        # Tighten the upper bound (once per sample) with the exact distance.
-        tighten = candidate & ~tight
-        bound[tighten] = distances[rows[tighten], label[tighten]]
-        lower[rows[tighten], label[tighten]] = bound[tighten]
-        tight |= tighten
-        compute = candidate & ((bound > lower[:, j]) | (bound > center_half_distances[label, j]))
-        lower[compute, j] = distances[compute, j]
-        closer = compute & (distances[:, j] < bound)
-        label[closer] = j
-        bound[closer] = distances[closer, j]
-    labels[active] = label[active]
-    upper[active] = bound[active]
+    elkan_reassign(elkan_distances(X, centers), center_half_distances, distance_next_center,
+                   center_shift, labels, upper, lower)
     stripes = n_stripes(X.shape[0], n_clusters, X.shape[1])
     stripe_sums, stripe_weights = np.empty((stripes, n_clusters, X.shape[1])), np.empty((stripes, n_clusters))
     _accumulate(X, sample_weight, labels, stripe_bounds(X.shape[0], stripes), n_clusters,
