@@ -544,3 +544,87 @@ def test_filter_and_forecast_bad_input(electric):
         res.forecast("2010-01-01")
     with pytest.raises(TypeError, match="label but the model was fitted on an array"):
         model.filter(electric.to_numpy(), [0.5, 4.0]).get_prediction(start="2010-01-01")
+
+
+# ---------------------------------------------------------------------------
+# Scale: a series near 1e300 or 1e-300 gives the scaled answers (issue 23)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_extreme_scales_give_the_scaled_answers(electric, scale):
+    """ARIMA((1, 0, 0)) with a constant on the series times 1e300 or 1e-300: the
+    forecasts, intercept, intervals, residuals and standard errors are the unscaled
+    fit's times the scale, the AR coefficient and z statistics unchanged, and the
+    log-likelihood shifted by -n log(scale); the unscaled fit agrees with statsmodels.
+    (statsmodels itself returns NaN forecasts at 1e300, and 1e294-sized ones at 1e-300.)"""
+    base = ARIMA((1, 0, 0), trend="c").fit(electric)
+    got = ARIMA((1, 0, 0), trend="c").fit(electric * scale)
+    reference = _sm_fit(sm_sarimax.SARIMAX(electric, order=(1, 0, 0), trend="c"))
+    assert got.converged
+    np.testing.assert_allclose(got.forecast(12) / scale, base.forecast(12), rtol=1e-6)
+    np.testing.assert_allclose(got.forecast(12) / scale, reference.forecast(12), rtol=1e-3)
+    np.testing.assert_allclose(got.get_forecast(12).conf_int() / scale,
+                               base.get_forecast(12).conf_int(), rtol=1e-6)
+    np.testing.assert_allclose(got.get_forecast(3).se_mean / scale,
+                               base.get_forecast(3).se_mean, rtol=1e-6)
+    np.testing.assert_allclose(got.params["intercept"] / scale, base.params["intercept"],
+                               rtol=1e-6)
+    np.testing.assert_allclose(got.params["ar.L1"], base.params["ar.L1"], rtol=1e-6)
+    # sigma2 (about 70 * scale**2) does not fit in a float64: inf above, 0 below.
+    assert got.params["sigma2"] == (np.inf if scale > 1 else 0.0)
+    np.testing.assert_allclose(got.llf, base.llf - len(electric) * np.log(scale), rtol=1e-9)
+    np.testing.assert_allclose(got.resid / scale, base.resid, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.fittedvalues / scale, base.fittedvalues, rtol=1e-6)
+    np.testing.assert_allclose(got.bse.iloc[:2] / [scale, 1.0], base.bse.iloc[:2], rtol=1e-3)
+    np.testing.assert_allclose(got.tvalues.iloc[:2], base.tvalues.iloc[:2], rtol=1e-3)
+    # filter at the published parameters and append keep the units of the series.
+    at_params = ARIMA((1, 0, 0), trend="c").filter(
+        electric.iloc[:-12] * scale, np.r_[got.params.iloc[:2], 1.0])
+    np.testing.assert_allclose(at_params.forecast(3) / scale,
+                               base.apply(electric.iloc[:-12]).forecast(3), rtol=1e-6)
+    appended = got.append(electric.iloc[-3:] * scale)
+    np.testing.assert_allclose(appended.forecast(2) / scale,
+                               base.append(electric.iloc[-3:]).forecast(2), rtol=1e-6)
+
+
+@pytest.mark.parametrize("y_scale, x_scale", [(1.0, 1e300), (1e300, 1.0), (1e-300, 1e-300)])
+def test_regressors_at_extreme_scales_give_the_scaled_coefficients(electric, electric_exog,
+                                                                   y_scale, x_scale):
+    """A series times y_scale with regressors times x_scale: the regressors' coefficients
+    are the unscaled fit's times y_scale / x_scale, the ARMA ones unchanged, and forecasts
+    take future regressors in the same units."""
+    order, seasonal_order = (1, 1, 0), (0, 1, 1, 12)
+    base = ARIMA(order, seasonal_order).fit(electric, exog=electric_exog)
+    got = ARIMA(order, seasonal_order).fit(electric * y_scale, exog=electric_exog * x_scale)
+    # The same optimum (the optimiser's path differs with the units of the coefficients).
+    np.testing.assert_allclose(got.llf, base.llf - base.nobs_effective * np.log(y_scale),
+                               rtol=1e-9)
+    units = np.array([y_scale / x_scale] * 2 + [1.0, 1.0])
+    gap = np.abs(got.params.iloc[:4] / units - base.params.iloc[:4]) / base.bse.iloc[:4]
+    assert np.all(gap <= 0.01), gap
+    future = _electric_future_exog(electric, 6)
+    np.testing.assert_allclose(got.forecast(6, exog=future * x_scale) / y_scale,
+                               base.forecast(6, exog=future), rtol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_auto_arima_at_extreme_scales(electric, scale):
+    """auto_arima's tests and fits see the series at a safe scale: the same orders and the
+    scaled forecasts (it forecast exactly 0 before)."""
+    base = fastscratch.auto_arima(electric, seasonal=False, max_p=2, max_q=2)
+    got = fastscratch.auto_arima(electric * scale, seasonal=False, max_p=2, max_q=2)
+    assert got.order == base.order
+    np.testing.assert_allclose(got.forecast(6) / scale, base.forecast(6), rtol=1e-6)
+
+
+def test_auto_arima_says_why_nothing_fits():
+    """An empty series, a one-point series and n_jobs=0 each get their own message."""
+    with pytest.raises(ValueError, match="y is empty"):
+        fastscratch.auto_arima(np.array([]))
+    with pytest.raises(ValueError, match=r"SARIMAX\(0, 0, 0\): y has 1 observations"):
+        fastscratch.auto_arima(np.array([3.0]))
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        fastscratch.auto_arima(np.arange(50.0), n_jobs=0)
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        fastscratch.auto_arima(np.arange(50.0), backend="gpu")
+    with pytest.raises(ValueError, match="y is empty"):
+        ARIMA().fit(np.array([]))

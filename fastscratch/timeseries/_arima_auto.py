@@ -268,14 +268,21 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
         The best model, fitted; ``results.order`` and
         ``results.seasonal_order`` give its orders.
     """
-    from .arima import ARIMA, _validate_series
+    from .._config import _check_backend_name, _check_n_jobs
+    from .arima import ARIMA, _DataScales, _validate_series
 
+    _check_n_jobs(n_jobs)
+    if backend is not None:
+        _check_backend_name(backend)
     if seasonal_test not in ("seas", "ocsb"):
         raise ValueError(f"seasonal_test must be 'seas' or 'ocsb', got {seasonal_test!r}.")
     if information_criterion not in ("aicc", "aic", "bic"):
         raise ValueError(f"information_criterion must be 'aicc', 'aic' or 'bic', got "
                          f"{information_criterion!r}.")
     values, _, _ = _validate_series(y)
+    # The differencing tests are scale-free; run them on the series at a safe magnitude
+    # (each ARIMA fit rescales the series the same way).
+    values, _ = _DataScales.of(values).shrink(values)
     if not seasonal or m is None or m < 2:
         seasonal, m = False, 1
     for name, value in (("m", m), ("max_p", max_p), ("max_q", max_q), ("max_P", max_P),
@@ -304,6 +311,7 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
         max_P = max_Q = start_P = start_Q = 0
 
     fitted = {}
+    errors = {}
     progress = tqdm(total=max_models, desc="auto_arima", disable=not progress_bar)
 
     def fit(p, q, P, Q, with_constant):
@@ -322,8 +330,9 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
             criterion = float(getattr(results, information_criterion))
             if not np.isfinite(criterion):
                 criterion = np.inf
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
             results, criterion = None, np.inf
+            errors[key] = f"{model._spec().title}: {error}"
         fitted[key] = (criterion, results)
         progress.update(1)
         return criterion
@@ -364,8 +373,11 @@ def auto_arima(y, seasonal=True, m=12, d=None, D=None, start_p=2, start_q=2, sta
                 improved = True
                 break
     progress.close()
-    criterion, results = fitted[current]
+    _, results = fitted[current]
     if results is None:
+        # The error of the smallest model says best why nothing could be fitted.
+        smallest = min(errors, key=lambda key: (sum(key[:4]), key), default=None)
+        reason = f" The smallest model's error: {errors[smallest]}" if errors else ""
         raise ValueError("auto_arima: no model could be fitted; check the series (length, "
-                         "constant values) or lower the maximum orders.")
+                         f"constant values) or lower the maximum orders.{reason}")
     return results

@@ -35,39 +35,45 @@ _DIFFUSE_VARIANCE = 1e6
 
 
 class PredictionResults:
-    """Predictions with their variances: ``predicted_mean``, ``var_pred_mean``, ``conf_int``."""
+    """Predictions with their variances: ``predicted_mean``, ``var_pred_mean``, ``conf_int``.
 
-    def __init__(self, mean, variance, index, name):
-        self._mean = mean
+    ``mean`` and ``variance`` are in the units of the series divided by
+    ``scale`` (see ``arima._DataScales``); standard errors and intervals are
+    scaled as standard deviations, so they stay finite where the variance
+    itself (``scale**2`` times larger) does not fit in a float64.
+    """
+
+    def __init__(self, mean, variance, index, name, scale=1.0):
+        self._mean = mean * scale
         self._variance = variance
+        self._scale = scale
         self._index = index
         self._name = name
 
-    @property
-    def predicted_mean(self):
+    def _wrap(self, values, name):
         if self._index is None:
-            return self._mean.copy()
+            return values
         import pandas as pd
 
-        return pd.Series(self._mean, index=self._index, name="predicted_mean")
+        return pd.Series(values, index=self._index, name=name)
+
+    @property
+    def predicted_mean(self):
+        return self._wrap(self._mean.copy(), "predicted_mean")
 
     @property
     def var_pred_mean(self):
-        if self._index is None:
-            return self._variance.copy()
-        import pandas as pd
-
-        return pd.Series(self._variance, index=self._index, name="var_pred_mean")
+        return self._wrap(self._variance * self._scale * self._scale, "var_pred_mean")
 
     @property
     def se_mean(self):
-        return np.sqrt(self.var_pred_mean)
+        return self._wrap(np.sqrt(self._variance) * self._scale, "se_mean")
 
     def conf_int(self, alpha=0.05):
         """Normal (1 - alpha) intervals: ndarray (steps, 2), or a DataFrame for pandas input."""
         _check_alpha(alpha)
         z = stats.norm.ppf(1 - alpha / 2)
-        half = z * np.sqrt(self._variance)
+        half = z * np.sqrt(self._variance) * self._scale
         bounds = np.column_stack([self._mean - half, self._mean + half])
         if self._index is None:
             return bounds
@@ -80,7 +86,8 @@ class PredictionResults:
         import pandas as pd
 
         bounds = np.asarray(self.conf_int(alpha))
-        return pd.DataFrame({"mean": self._mean, "mean_se": np.sqrt(self._variance),
+        return pd.DataFrame({"mean": self._mean,
+                             "mean_se": np.sqrt(self._variance) * self._scale,
                              "mean_ci_lower": bounds[:, 0], "mean_ci_upper": bounds[:, 1]},
                             index=self._index)
 
@@ -113,16 +120,27 @@ class ARIMAResults:
     """
 
     def __init__(self, model, spec, lik, params, llf, method, converged, index, name,
-                 cov_type="opg"):
+                 cov_type="opg", scales=None):
         import pandas as pd
+
+        from .arima import _DataScales
 
         if cov_type not in ("opg", "approx", "none"):
             raise ValueError(f"cov_type must be 'opg', 'approx' or 'none', got {cov_type!r}.")
         self.model = model
         self._spec = spec
         self._lik = lik
-        self.params = pd.Series(params, index=spec.param_names, name="params")
-        self.llf = llf
+        # ``lik`` holds the series divided by scales.y (regressors by scales.exog), and
+        # ``params`` and ``llf`` as given are in those units; the public ones are the
+        # original series' (arima._DataScales).
+        self._scales = _DataScales() if scales is None else scales
+        self._internal = np.asarray(params, dtype=np.float64)
+        self._param_scales = self._scales.param_scales(spec)
+        with np.errstate(all="ignore"):
+            public = self._internal * self._param_scales
+        self.params = pd.Series(public, index=spec.param_names, name="params")
+        self._llf_shift = -lik.n_obs * np.log(self._scales.y)
+        self.llf = llf + self._llf_shift
         self.method = method
         self.converged = converged
         self.order = (spec.p, spec.d, spec.q)
@@ -166,11 +184,11 @@ class ARIMAResults:
     # -- filter output (computed once, on first use) ------------------------------------
     def _filter_output(self):
         if self._filtered is None:
-            params = self.params.to_numpy()[:-1]
+            params = self._internal[:-1]
             v, F, _, _ = self._lik.filter(params)
             errors, variances = self._presample(params)
             self._filtered = (np.concatenate([errors, v]),
-                              np.concatenate([variances, F * self.sigma2]))
+                              np.concatenate([variances, F * self._internal[-1]]))
         return self._filtered
 
     def _diffuse_layout(self, phi, theta):
@@ -218,7 +236,7 @@ class ARIMAResults:
         k, m = spec.n_diff, spec.m
         if k == 0:
             return np.zeros(0), np.zeros(0)
-        sigma2 = self.sigma2
+        sigma2 = self._internal[-1]
         _, phi, theta, _ = self._lik.pieces(params)
         design, transition, selection = self._diffuse_layout(phi, theta)
         u = self._lik.series(params)
@@ -244,12 +262,12 @@ class ARIMAResults:
     @property
     def resid(self):
         """One-step prediction errors (NaN where y is missing), as statsmodels' ``resid``."""
-        return self._wrap(self._filter_output()[0], "resid")
+        return self._wrap(self._filter_output()[0] * self._scales.y, "resid")
 
     @property
     def fittedvalues(self):
         """One-step predictions of y (also where y is missing), as statsmodels'."""
-        values = self._lik.y - self._filter_output()[0]
+        values = (self._lik.y - self._filter_output()[0]) * self._scales.y
         gaps = np.isnan(values)
         if gaps.any():
             values[gaps] = np.asarray(self.get_prediction().predicted_mean)[gaps]
@@ -376,7 +394,7 @@ class ARIMAResults:
             else:
                 masked_from = self._position(dynamic, "dynamic")
         spec = self._spec
-        params = self.params.to_numpy()[:-1]
+        params = self._internal[:-1]
         beta = params[spec.k_trend:spec.k_trend + spec.k_exog]
         n_future = max(0, end + 1 - n)
         if spec.k_exog and n_future:
@@ -388,6 +406,7 @@ class ARIMAResults:
             if future.shape[1] != spec.k_exog:
                 raise ValueError(f"exog has {future.shape[1]} columns but the model was fitted "
                                  f"with {spec.k_exog} regressors.")
+            future = future / self._scales.exog
         elif exog is not None and not spec.k_exog:
             raise ValueError("exog was given but the model was fitted without regressors.")
         else:
@@ -402,11 +421,12 @@ class ARIMAResults:
         mean[:k] = self._lik.series(params)[:k] - errors
         variance[:k] = variances
         mean[k:] = pred
-        variance[k:] = F * self.sigma2
+        variance[k:] = F * self._internal[-1]
         mean = mean + regression
         index = self._extended_index(end + 1)
         return PredictionResults(mean[start:end + 1], variance[start:end + 1],
-                                 None if index is None else index[start:end + 1], self._name)
+                                 None if index is None else index[start:end + 1], self._name,
+                                 scale=self._scales.y)
 
     def predict(self, start=None, end=None, dynamic=False, exog=None):
         """Predicted values (see :meth:`get_prediction`)."""
@@ -454,11 +474,14 @@ class ARIMAResults:
             series = values if index is None else _as_series(values, index, name)
             return model.fit(series, exog=exog_values,
                              start_params=self.params.to_numpy(), **fit_kwargs)
-        lik = _make_likelihood(spec, values, exog_values, self.backend, self._lik.n_threads)
-        params = self.params.to_numpy()
+        # The same units as these results: the parameters apply unchanged.
+        lik = _make_likelihood(spec, *self._scales.shrink(values, exog_values), self.backend,
+                               self._lik.n_threads)
+        params = self._internal
         llf_obs = _llf_obs(lik, params)
         results = ARIMAResults(self.model, spec, lik, params, float(llf_obs.sum()),
-                               self.method, self.converged, index, name, self.cov_type)
+                               self.method, self.converged, index, name, self.cov_type,
+                               scales=self._scales)
         return results
 
     def append(self, new_y, new_exog=None, refit=False, **fit_kwargs):
@@ -478,7 +501,7 @@ class ARIMAResults:
         import pandas as pd
 
         values_new = np.asarray(new_y, dtype=np.float64).reshape(-1)
-        y = np.concatenate([self._lik.y, values_new])
+        y = np.concatenate([self._lik.y * self._scales.y, values_new])
         exog = None
         if self._spec.k_exog:
             from .arima import _validate_exog
@@ -487,7 +510,7 @@ class ARIMAResults:
                 raise ValueError(f"the model has {self._spec.k_exog} regressors: append needs "
                                  "new_exog for the new observations.")
             new_values, _ = _validate_exog(new_exog, values_new.shape[0], what="new_exog")
-            exog = np.concatenate([self._lik.exog, new_values])
+            exog = np.concatenate([self._lik.exog * self._scales.exog, new_values])
         elif new_exog is not None:
             raise ValueError("new_exog was given but the model was fitted without regressors.")
         index = None
@@ -508,7 +531,9 @@ class ARIMAResults:
     # -- inference ----------------------------------------------------------------------
     def llf_obs(self):
         """Log-likelihood of each observation from d + sD on (0 where y is missing)."""
-        return _llf_obs(self._lik, self.params.to_numpy())
+        out = _llf_obs(self._lik, self._internal)
+        out[self._lik.observed] -= np.log(self._scales.y)
+        return out
 
     def cov_params(self, cov_type=None):
         """Covariance of the estimates: "opg" (outer product of gradients) or "approx"
@@ -519,7 +544,7 @@ class ARIMAResults:
         if cov_type not in ("opg", "approx"):
             raise ValueError(f"cov_type must be 'opg' or 'approx', got {cov_type!r}.")
         if cov_type not in self._cov:
-            params = self.params.to_numpy()
+            params = self._internal
             if cov_type == "opg":
                 scores = _score_obs(self._lik, params)
                 cov = np.linalg.pinv(scores.T @ scores)
@@ -527,18 +552,32 @@ class ARIMAResults:
                 cov = -np.linalg.pinv(_hessian(self._lik, params))
             self._cov[cov_type] = cov
         names = self.params.index
-        return pd.DataFrame(self._cov[cov_type], index=names, columns=names)
+        d = self._param_scales
+        with np.errstate(over="ignore", invalid="ignore"):
+            cov = self._cov[cov_type] * d[:, None] * d[None, :]
+        return pd.DataFrame(cov, index=names, columns=names)
 
     @property
     def bse(self):
         if self.cov_type == "none":
             return self.params * np.nan
-        values = np.sqrt(np.clip(np.diag(self.cov_params().to_numpy()), 0, None))
+        # Scaled as standard deviations (finite where the variances overflow).
+        with np.errstate(over="ignore"):
+            values = self._internal_bse() * self._param_scales
         return self.params * 0 + values
+
+    def _internal_bse(self):
+        self.cov_params()
+        return np.sqrt(np.clip(np.diag(self._cov[self.cov_type]), 0, None))
 
     @property
     def tvalues(self):
-        return (self.params / self.bse).rename("tvalues")
+        if self.cov_type == "none":
+            return (self.params * np.nan).rename("tvalues")
+        # In internal units: z statistics do not depend on the series' scale.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = self._internal / self._internal_bse()
+        return (self.params * 0 + values).rename("tvalues")
 
     zvalues = tvalues
 

@@ -669,8 +669,11 @@ class ARIMA(BaseEstimator):
         values, index, name = _validate_series(y)
         exog_values, exog_names = _validate_exog(exog, values.shape[0])
         spec = self._spec(exog_names)
-        lik = _make_likelihood(spec, values, exog_values, self.backend,
+        scales = _DataScales.of(values, exog_values)
+        lik = _make_likelihood(spec, *scales.shrink(values, exog_values), self.backend,
                                effective_n_threads(self.n_jobs), method)
+        if start_params is not None:
+            start_params = scales.internal_params(spec, start_params)
         # L-BFGS-B's tiny BLAS calls are much slower on several threads.
         with blas_single_threaded():
             params, sigma2, llf, converged, reason = _estimate(lik, method, start_params,
@@ -682,7 +685,7 @@ class ARIMA(BaseEstimator):
         from ._arima_results import ARIMAResults
 
         self.results_ = ARIMAResults(self, spec, lik, np.append(params, sigma2), float(llf),
-                                     method, bool(converged), index, name)
+                                     method, bool(converged), index, name, scales=scales)
         return self.results_
 
     def filter(self, y, params, exog=None):
@@ -712,10 +715,13 @@ class ARIMA(BaseEstimator):
                              f"{params.shape[0]}.")
         if not np.all(np.isfinite(params)) or params[-1] <= 0:
             raise ValueError("params must be finite with a positive sigma2 (last).")
-        lik = _make_likelihood(spec, values, exog_values, self.backend,
+        scales = _DataScales.of(values, exog_values)
+        lik = _make_likelihood(spec, *scales.shrink(values, exog_values), self.backend,
                                effective_n_threads(self.n_jobs))
+        params = scales.internal_params(spec, params)
         llf = float(_llf_obs(lik, params).sum())
-        self.results_ = ARIMAResults(self, spec, lik, params, llf, "filter", False, index, name)
+        self.results_ = ARIMAResults(self, spec, lik, params, llf, "filter", False, index, name,
+                                     scales=scales)
         return self.results_
 
 
@@ -727,6 +733,79 @@ class SARIMAX(ARIMA):
     seasonal_order=seasonal_order, trend=trend).fit()`` fits; see
     :class:`ARIMA` for the parameters and the math.
     """
+
+
+class _DataScales:
+    r"""Powers of two that bring a series and its regressors to a safe magnitude.
+
+    The likelihood squares the series: beyond about 1e150 the sums of squares
+    overflow, below about 1e-150 they underflow, and the fit then returns
+    zeros or infinities. A series whose largest absolute value lies outside
+    [2^-100, 2^100] (about 1e-30 to 1e30) is therefore divided by the power of
+    two :math:`s_y = 2^e` that brings that value into [0.5, 1), and each
+    regressor column likewise by its own :math:`s_j`; series of ordinary
+    magnitude are not touched (:math:`s = 1`), so their results are those
+    of the unscaled arithmetic bit for bit. Division by a power of two is
+    exact, so the fitted model is the model of the original series with
+
+    .. math::
+
+        c_k = s_y \, c'_k, \quad \beta_j = \frac{s_y}{s_j} \beta'_j, \quad
+        \sigma^2 = s_y^2 \sigma'^2, \quad
+        \ell = \ell' - n' \log s_y,
+
+    the AR and MA coefficients unchanged (:meth:`param_scales`). Quantities
+    that do not fit in a float64 (``sigma2`` of a series near 1e300 is about
+    1e600) are reported as ``inf`` (or 0 near 1e-300); point forecasts,
+    standard errors of predictions and intervals stay finite.
+    """
+
+    LOW, HIGH = 2.0 ** -100, 2.0 ** 100
+
+    def __init__(self, y_scale=1.0, exog_scales=None):
+        self.y = float(y_scale)
+        self.exog = np.ones(0) if exog_scales is None else np.asarray(exog_scales, float)
+
+    @classmethod
+    def _scale_of(cls, values):
+        """The power of two dividing ``values`` (1.0 when their magnitude is safe)."""
+        finite = np.abs(values[np.isfinite(values)])
+        largest = float(finite.max()) if finite.size else 0.0
+        if largest == 0.0 or cls.LOW <= largest <= cls.HIGH:
+            return 1.0
+        return float(np.ldexp(1.0, np.frexp(largest)[1]))
+
+    @classmethod
+    def of(cls, values, exog=None):
+        exog_scales = None if exog is None else np.array(
+            [cls._scale_of(exog[:, j]) for j in range(exog.shape[1])])
+        return cls(cls._scale_of(values), exog_scales)
+
+    def shrink(self, values, exog=None):
+        """(values / s_y, exog / s_j): the data the likelihood sees."""
+        return values / self.y, None if exog is None else exog / self.exog
+
+    def param_scales(self, spec):
+        """Factors d with public params = d * internal params (sigma2 last)."""
+        d = np.ones(spec.k_params)
+        d[:spec.k_trend] = self.y
+        d[spec.k_trend:spec.k_trend + spec.k_exog] = self.y / self.exog
+        d[-1] = self.y * self.y
+        return d
+
+    def internal_params(self, spec, params):
+        """User parameters (``start_params``, ``filter``'s params) in internal units; values of
+        another length are returned as given, for the caller's own check to refuse."""
+        params = np.asarray(params, dtype=np.float64).reshape(-1)
+        if params.shape[0] not in (spec.k_params - 1, spec.k_params):
+            return params
+        d = self.param_scales(spec)
+        with np.errstate(all="ignore"):
+            internal = params / d[:params.shape[0]]
+            if params.shape[0] == spec.k_params:
+                # sigma2 divided by s_y twice: s_y ** 2 itself may overflow or underflow.
+                internal[-1] = params[-1] / self.y / self.y
+        return internal
 
 
 def _make_likelihood(spec, values, exog, backend, n_threads, method="mle"):
@@ -825,6 +904,8 @@ def _validate_series(y):
     dtype = values.dtype
     if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"y must hold real numbers, got dtype {values.dtype}.")
+    if values.shape[0] == 0:
+        raise ValueError("y is empty; give a series with observations.")
     values = np.ascontiguousarray(values, dtype=np.float64)
     if np.isinf(values).any():
         raise ValueError("y contains infinite values; replace them (NaN marks a missing value).")
