@@ -1,6 +1,8 @@
 """K-means clustering: :class:`KMeans`, scikit-learn's estimator with fused kernels."""
 
+import math
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -9,7 +11,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Cluster
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted, validate_data
 
 from ._backend import effective_n_threads, resolve_kernel
 from ._sparse_checks import check_sparse_structure
@@ -25,6 +27,58 @@ _KERNELS = ("kmeans_lloyd_iter", "kmeans_elkan_init", "kmeans_elkan_iter", "kmea
 _SPARSE_KERNELS = ("kmeans_sparse_lloyd_iter", "kmeans_sparse_elkan_init", "kmeans_sparse_elkan_iter",
                    "kmeans_sparse_sq_distances")
 _DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
+# Data whose largest |value| lies outside [2**-e, 2**e] (e per dtype) is divided by a power of
+# two before the kernels see it (:func:`_scale_exponent`): squared distances of data near 1e300
+# overflow float64, those near 1e-300 underflow, and float32's range is far narrower.
+_SAFE_EXPONENT = {np.dtype(np.float64): 200, np.dtype(np.float32): 40}
+
+
+def _max_abs(X):
+    """Largest |value| of a dense array or of a CSR matrix's stored values (no temporary)."""
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return 0.0
+    return float(max(values.max(), -values.min()))
+
+
+def _scale_exponent(max_abs, dtype):
+    """e with ``max_abs / 2**e`` in [0.5, 1) when ``max_abs`` is outside the dtype's safe range, else 0.
+
+    Dividing by a power of two is exact (short of subnormal numbers), so the
+    clustering of ``X / 2**e`` is that of ``X``: same labels, centres and
+    inertia scaled by ``2**e`` and ``4**e``.
+    """
+    limit = _SAFE_EXPONENT[np.dtype(dtype)]
+    if max_abs == 0 or not np.isfinite(max_abs) or 2.0 ** -limit <= max_abs <= 2.0 ** limit:
+        return 0
+    return math.frexp(max_abs)[1]
+
+
+def _ldexp(X, exponent):
+    """``X * 2**exponent`` in X's dtype (a copy; CSR stays CSR)."""
+    if sp.issparse(X):
+        out = X.copy()
+        out.data = np.ldexp(X.data, exponent).astype(X.dtype, copy=False)
+        return out
+    return np.ldexp(X, exponent).astype(X.dtype, copy=False)
+
+
+def _scaled_inertia(inertia, exponent):
+    """``inertia * 4**exponent``, or a ValueError naming the overflow when float64 cannot hold it."""
+    if not exponent:
+        return float(inertia)
+    try:
+        value = math.ldexp(float(inertia), 2 * exponent)
+    except OverflowError:
+        value = math.inf
+    if math.isinf(value):
+        decimal = math.log10(float(inertia)) + 2 * exponent * math.log10(2) if inertia > 0 else 0
+        raise ValueError(
+            f"X: the inertia (sum of squared distances to the centres) of data this large, about "
+            f"1e{decimal:.0f}, overflows float64 (largest 1.8e308); divide X by a constant such as "
+            f"its largest absolute value (about 1e{exponent * math.log10(2):.0f}), fit, and "
+            "multiply cluster_centers_ back.")
+    return value
 
 
 def _row_sq_norms(X):
@@ -88,6 +142,13 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_l
         Rows of X chosen as centres.
     """
     X = X.tocsr() if sp.issparse(X) else np.asarray(X)
+    exponent = _scale_exponent(_max_abs(X), X.dtype) if X.dtype in _SAFE_EXPONENT else 0
+    if exponent:
+        # The same draws on X / 2**e (distances that do not overflow), the centres scaled back.
+        centers, indices = kmeans_plusplus(_ldexp(X, -exponent), n_clusters,
+                                           sample_weight=sample_weight, random_state=random_state,
+                                           n_local_trials=n_local_trials)
+        return _ldexp(centers, exponent), indices
     random_state = check_random_state(random_state)
     n_samples = X.shape[0]
     sample_weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
@@ -114,6 +175,25 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_l
         current_pot, closest_sq = candidate_pot[best], candidate_sq[best]
         centers[c], indices[c] = candidates[best], candidate_ids[best]
     return centers, indices
+
+
+def _shape_before_conversion(X):
+    """X's (n_samples, n_features) when known without converting X (arrays, frames, sparse), else None."""
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    try:
+        return int(_num_samples(X)), int(shape[1])
+    except (TypeError, ValueError):
+        return None
+
+
+def _scaled_callable(init, exponent):
+    """A callable init for X / 2**e: called on X's own scale, its centres divided by 2**e."""
+    def scaled(X, n_clusters, random_state):
+        return _ldexp(np.asarray(init(_ldexp(X, exponent), n_clusters, random_state=random_state),
+                                 dtype=X.dtype), -exponent)
+    return scaled
 
 
 def _euclidean_rows(a, b):
@@ -327,6 +407,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     ``kernels/kmeans_sparse_numpy.py``), the data is not centred, and the
     tolerance uses the column variances of the sparse matrix.
 
+    Scale: squared distances of data near 1e300 overflow float64 (near
+    1e-300 they underflow; float32 from about 1e19 and 1e-19). When the
+    largest :math:`|x_{il}|` lies outside :math:`[2^{-200}, 2^{200}]`
+    (float32: :math:`[2^{-40}, 2^{40}]`), ``fit``, ``predict``, ``transform``,
+    ``score`` and :func:`kmeans_plusplus` work on :math:`X / 2^e` with
+    :math:`\max |x_{il}| / 2^e \in [0.5, 1)`. Division by a power of two is
+    exact, so the labels and iterations are those of the unscaled problem,
+    the centres come back times :math:`2^e` and the inertia times
+    :math:`4^e`; an inertia beyond float64's range is a ValueError that says
+    so. A callable ``init`` still sees (and returns) X on its own scale.
+
     Examples
     --------
     >>> import numpy as np
@@ -361,16 +452,58 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return tags
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self, X):
+    def _check_size_params(self, shape=None, itemsize=8):
+        """The size parameters, before X is converted or anything is allocated.
+
+        Types (TypeError), values (ValueError), and, when X's ``shape`` is
+        known, ``n_clusters`` against the number of samples and against this
+        machine's memory (:meth:`_check_memory`).
+        """
         def positive_int(name, value):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}; "
+                                f"pass a positive integer.")
+            if value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
 
         positive_int("n_clusters", self.n_clusters)
         positive_int("max_iter", self.max_iter)
-        if X.shape[0] < self.n_clusters:
-            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}: "
+        if self.n_init != "auto":
+            if isinstance(self.n_init, str):
+                raise ValueError(f"n_init must be 'auto' or a positive int, got {self.n_init!r}.")
+            positive_int("n_init", self.n_init)
+        if shape is None or len(shape) != 2:
+            return
+        if shape[0] < self.n_clusters:
+            raise ValueError(f"n_samples={shape[0]} should be >= n_clusters={self.n_clusters}: "
                              "lower n_clusters or pass more samples.")
+        self._check_memory(shape[0], shape[1], itemsize)
+
+    def _check_memory(self, n_samples, n_features, itemsize):
+        """ValueError naming n_clusters when the arrays that grow with it cannot fit in memory.
+
+        Counted: the float64 centres, their sums and the next centres (4 k x d),
+        and for Elkan the n x k lower bounds (X's dtype) and the k x k centre
+        distances (float64, twice); X and the labels are the input's size.
+        """
+        k = int(self.n_clusters)
+        needed = 4 * 8 * k * n_features
+        if self.algorithm == "elkan" and k > 1:
+            needed += itemsize * n_samples * k + 2 * 8 * k * k
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # not a POSIX system: no check
+            return
+        if needed > memory:
+            fix = (" or use algorithm='lloyd' (no n_samples x n_clusters bounds)"
+                   if self.algorithm == "elkan" else "")
+            raise ValueError(f"n_clusters={k} needs about {needed / 2**30:.3g} GiB for the centres"
+                             f"{' and the Elkan bounds' if fix else ''} on {n_samples} x {n_features}"
+                             f" data, more than this machine's {memory / 2**30:.3g} GiB of memory: "
+                             f"lower n_clusters{fix}.")
+
+    def _check_params(self, X):
+        self._check_size_params(X.shape, np.dtype(getattr(X, "dtype", np.float64)).itemsize)
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative float, got {self.tol!r}.")
         if self.algorithm not in ("lloyd", "elkan"):
@@ -383,7 +516,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             random_like = (isinstance(self.init, str) and self.init == "random") or callable(self.init)
             n_init = 10 if random_like else 1
         else:
-            positive_int("n_init", self.n_init)
             n_init = self.n_init
         if init_is_array and n_init != 1:
             warnings.warn(f"Explicit initial center position passed: performing only one init "
@@ -582,6 +714,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         -------
         self : KMeans
         """
+        # Size parameters first: nothing is converted or allocated for a fit that cannot run.
+        self._check_size_params(_shape_before_conversion(X), 8)
         check_sparse_structure(X, "X")
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", accept_sparse="csr",
                           accept_large_sparse=False)
@@ -593,6 +727,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         kernels, self.backend_ = self._kernels()
         n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
+        # Data near 1e300 or 1e-300: cluster X / 2**e (exact), scale the answer back at the end.
+        exponent = _scale_exponent(_max_abs(X), X.dtype)
+        if exponent:
+            X = _ldexp(X, -exponent)
+            if init_is_array:
+                init = _ldexp(init, -exponent)
+            elif callable(init):
+                init = _scaled_callable(init, exponent)
 
         if sp.issparse(X):
             # As scikit-learn: CSR data is not centred (that would densify it).
@@ -627,6 +769,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if not self.copy_x and not sp.issparse(X):
             X += X_mean
         centers += X_mean
+        if exponent:
+            centers = _ldexp(centers, exponent)
+            inertia = _scaled_inertia(inertia, exponent)
         distinct = np.count_nonzero(np.bincount(labels, minlength=self.n_clusters))
         if distinct < self.n_clusters:
             warnings.warn(f"Number of distinct clusters ({distinct}) found smaller than "
@@ -639,8 +784,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.n_iter_ = n_iter
         return self
 
-    def _labels_inertia(self, X, sample_weight, with_inertia=True):
-        centers = self.cluster_centers_
+    def _test_exponent(self, X, dtype=None):
+        """:func:`_scale_exponent` of X and the centres together (0: no rescaling needed)."""
+        max_abs = max(_max_abs(X), _max_abs(self.cluster_centers_))
+        return _scale_exponent(max_abs, X.dtype if dtype is None else dtype)
+
+    def _labels_inertia(self, X, sample_weight, with_inertia=True, centers=None):
+        centers = self.cluster_centers_ if centers is None else centers
         if sp.issparse(X):
             data = self._sparse_kernels(X)[0]
             kernel = data.kmeans_lloyd_iter
@@ -687,11 +837,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         # Rows in blocks: the output is the only array the size of X's rows (the kernel's
         # work arrays and unit weights are per block), so predict needs less memory than
         # scikit-learn's. Each row's label depends on that row alone.
+        # Data or centres near 1e300 or 1e-300: X / 2**e against the centres / 2**e, the same labels.
+        exponent = self._test_exponent(X)
+        centers = _ldexp(self.cluster_centers_, -exponent) if exponent else self.cluster_centers_
         labels = np.empty(X.shape[0], dtype=np.int32)
         for start in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
             block = X[start:start + PREDICT_BLOCK_ROWS]
+            if exponent:
+                block = _ldexp(block, -exponent)
             labels[start:start + block.shape[0]] = self._labels_inertia(
-                block, np.ones(block.shape[0], dtype=X.dtype), with_inertia=False)[0]
+                block, np.ones(block.shape[0], dtype=X.dtype), with_inertia=False, centers=centers)[0]
         return labels
 
     def transform(self, X):
@@ -712,9 +867,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """scikit-learn's ``euclidean_distances(X, centres)``: -2 x.c, + ||x||^2, + ||c||^2, in that order.
 
         In float64, one chunk of rows of X at a time (dense or CSR), so that a
-        centre's distance to itself comes out 0 as in scikit-learn.
+        centre's distance to itself comes out 0 as in scikit-learn. Data or
+        centres near 1e300 or 1e-300: the distances of X / 2**e to the centres
+        / 2**e, times 2**e.
         """
-        centers = self.cluster_centers_.astype(np.float64)
+        dtype, same = X.dtype, X is self.cluster_centers_
+        centers = self.cluster_centers_
+        exponent = self._test_exponent(X, np.float64)
+        if exponent:
+            X, centers = _ldexp(X, -exponent), _ldexp(centers, -exponent)
+        centers = centers.astype(np.float64)
         centers_sq = np.einsum("ij,ij->i", centers, centers)
         x_sq_norms = _row_sq_norms(X)
         squared = np.empty((X.shape[0], centers.shape[0]))
@@ -726,9 +888,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             block += centers_sq[None, :]
             squared[rows] = block
         np.maximum(squared, 0, out=squared)
-        if X is self.cluster_centers_:
+        if same:
             np.fill_diagonal(squared, 0)  # as scikit-learn's euclidean_distances(X, X)
-        return np.sqrt(squared).astype(X.dtype)
+        distances = np.sqrt(squared, out=squared)
+        if exponent:
+            distances = np.ldexp(distances, exponent, out=distances)
+        return distances.astype(dtype)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return the distances from each sample to each centre.
@@ -762,7 +927,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         check_is_fitted(self)
         X = self._check_test_data(X)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        return -self._labels_inertia(X, sample_weight)[1]
+        exponent = self._test_exponent(X)
+        if not exponent:
+            return -self._labels_inertia(X, sample_weight)[1]
+        inertia = self._labels_inertia(_ldexp(X, -exponent), sample_weight,
+                                       centers=_ldexp(self.cluster_centers_, -exponent))[1]
+        return -_scaled_inertia(inertia, exponent)
 
 
 class _Progress:

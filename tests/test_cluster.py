@@ -436,3 +436,77 @@ def test_predict_memory_is_the_labels():
 
     peak_mb = peak_memory_above_inputs_mb(_predict_memory_setup, _predict_memory_run)
     assert peak_mb < 8, f"predict added {peak_mb:.1f} MB to the peak"
+
+
+# ------------------------------------------------------- scale and size checks
+@lru_cache(maxsize=None)
+def unscaled_fit(backend, algorithm, dtype):
+    X = load_iris().data.astype(dtype)
+    return X, KMeans(3, init=X[[0, 50, 100]], algorithm=algorithm, backend=backend).fit(X)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e150), (np.float64, 1e-150),
+                                          (np.float64, 1e-300), (np.float32, 1e30),
+                                          (np.float32, 1e-30)])
+def test_scaled_data_gives_the_scaled_answer(backend, algorithm, dtype, scale):
+    X, ref = unscaled_fit(backend, algorithm, dtype)
+    scaled = (X * scale).astype(dtype)
+    model = KMeans(3, init=scaled[[0, 50, 100]], algorithm=algorithm, backend=backend).fit(scaled)
+    np.testing.assert_array_equal(model.labels_, ref.labels_)
+    assert model.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(model.cluster_centers_ / scale, ref.cluster_centers_, rtol=RTOL[dtype])
+    # float64 inertia: 1e-300 data give 1e-600, which rounds to 0 (as the exact product does)
+    assert model.inertia_ == pytest.approx(ref.inertia_ * scale * scale, rel=RTOL[dtype], abs=1e-300)
+    assert model.score(scaled) == pytest.approx(-model.inertia_, rel=RTOL[dtype], abs=1e-300)
+    np.testing.assert_array_equal(model.predict(scaled), ref.labels_)
+    np.testing.assert_allclose(model.transform(scaled) / scale, ref.transform(X), rtol=RTOL[dtype],
+                               atol=RTOL[dtype] * 10)
+
+
+def test_scaled_data_match_sklearn_with_kmeans_plusplus(backend):
+    X = load_iris().data
+    ref = sk_fit(SKKMeans(3, n_init=1, random_state=0), X)
+    model = KMeans(3, n_init=1, random_state=0, backend=backend).fit(X * 2.0 ** -990)
+    np.testing.assert_array_equal(model.labels_, ref.labels_)
+    np.testing.assert_allclose(model.cluster_centers_ * 2.0 ** 990, ref.cluster_centers_, rtol=1e-10)
+
+
+def test_inertia_overflow_is_a_clear_error(backend):
+    X, ref = unscaled_fit(backend, "lloyd", np.float64)
+    with pytest.raises(ValueError, match="inertia .* overflows float64"):
+        KMeans(3, init=X[[0, 50, 100]] * 1e300, backend=backend).fit(X * 1e300)
+    # Labels and distances are still those of the scaled centres.
+    ref = KMeans(3, init=X[[0, 50, 100]], backend=backend).fit(X)
+    distances = ref.transform(X)
+    ref.cluster_centers_ = ref.cluster_centers_ * 1e300
+    np.testing.assert_array_equal(ref.predict(X * 1e300), ref.labels_)
+    np.testing.assert_allclose(ref.transform(X * 1e300) / 1e300, distances, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="overflows float64"):
+        ref.score(X * 1e300)
+
+
+@pytest.mark.parametrize("value, error", [(2.5, TypeError), ("8", TypeError), (None, TypeError),
+                                          (True, TypeError), (np.int64(0), ValueError), (-3, ValueError)])
+def test_n_clusters_type_and_value(value, error):
+    with pytest.raises(error, match="n_clusters"):
+        KMeans(value).fit(load_iris().data)
+
+
+@pytest.mark.parametrize("name", ["max_iter", "n_init"])
+def test_other_size_parameters_types(name):
+    with pytest.raises(TypeError, match=name):
+        KMeans(3, **{name: 2.0}).fit(load_iris().data)
+
+
+def test_size_parameters_checked_before_any_allocation():
+    # Views of one number: converting any of them would need terabytes.
+    with pytest.raises(ValueError, match="n_samples=5 should be >= n_clusters=6"):
+        KMeans(6).fit(np.broadcast_to(np.float32(1.0), (5, 10 ** 12)))
+    huge = np.broadcast_to(0.0, (10 ** 6, 10 ** 6))
+    with pytest.raises(ValueError, match="n_clusters=500000 needs about .* GiB"):
+        KMeans(500_000).fit(huge)
+    with pytest.raises(ValueError, match="algorithm='lloyd'"):
+        KMeans(200_000, algorithm="elkan").fit(np.broadcast_to(0.0, (10 ** 7, 2)))
+    with pytest.raises(TypeError, match="n_clusters"):
+        KMeans(2.0).fit(huge)
