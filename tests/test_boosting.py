@@ -212,6 +212,30 @@ def test_predict_binned_equals_predict_raw(cancer):
     assert_allclose(from_binned[:, 0], model._raw_predict(X)[:, 0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("settings", [dict(max_depth=4),
+                                      dict(grow_policy="lossguide", max_depth=12, max_leaves=0)])
+def test_complete_layout_and_node_arrays_predict_the_same(diabetes, backend, monkeypatch,
+                                                          settings):
+    """Raw data go through the complete layout (trees up to COMPLETE_MAX_DEPTH deep) or the
+    node arrays (deeper trees: these lossguide trees reach depth 12); both give
+    the leaves that the binned data reach, bit for bit."""
+    from fastscratch.kernels import tree_predict_numpy
+
+    X, y = diabetes
+    X = X.copy()
+    X[::7, 2] = np.nan
+    model = XGBRegressor(n_estimators=3, backend=backend, **settings).fit(X, y)
+    expected = model._forest.predict_binned(model._binner.transform(X), model._binner.n_bins_,
+                                            model._base_margin, backend="numpy")
+    deep = settings.get("grow_policy") == "lossguide"
+    assert bool(model._forest.complete()) is not deep
+    assert_array_equal(model._raw_predict(X), expected)
+    monkeypatch.setattr(tree_predict_numpy, "COMPLETE_MAX_DEPTH", 12 if deep else 3)
+    model._forest._complete = None
+    assert bool(model._forest.complete()) is deep
+    assert_array_equal(model._raw_predict(X), expected)
+
+
 def test_string_labels_and_classes(cancer):
     X, y = cancer
     labels = np.where(y == 1, "benign", "malignant")

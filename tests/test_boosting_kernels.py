@@ -232,3 +232,88 @@ def test_predict_raw_and_binned(backend, rng, n_groups):
         out = start.copy()
         get_kernel("predict_binned", backend)(binned, *binned_args, out, n_threads)
         assert_allclose(out, reference_binned, rtol=1e-12)
+
+
+def _random_unbalanced_forest(rng, n_features, n_trees, max_depth, n_groups):
+    """Random trees whose leaves lie at every depth up to ``max_depth`` (children next to
+    each other, a single-leaf tree among them), flat."""
+    fields = {name: [] for name in ("feature", "threshold", "default_left", "left", "value")}
+    roots, offset = [], 0
+    for t in range(n_trees):
+        feature, left, depth = [-1], [-1], [0]
+        k = 0
+        while k < len(feature) and t > 0:  # tree 0 stays a single leaf
+            if depth[k] < max_depth and (depth[k] == 0 or rng.random() < 0.7):
+                feature[k] = int(rng.integers(0, n_features))
+                left[k] = len(feature)
+                feature += [-1, -1]
+                left += [-1, -1]
+                depth += [depth[k] + 1] * 2
+            k += 1
+        n = len(feature)
+        fields["feature"].append(np.array(feature))
+        fields["left"].append(np.where(np.array(left) >= 0, np.array(left) + offset, -1))
+        # Thresholds on the cut grid of the data, ties with the values of X[:, 0] included.
+        fields["threshold"].append(np.round(rng.uniform(-2.5, 2.5, n) * 4) / 4)
+        fields["default_left"].append(rng.integers(0, 2, n))
+        fields["value"].append(rng.standard_normal(n))
+        roots.append(offset)
+        offset += n
+    dtypes = {"feature": np.intp, "threshold": np.float32, "default_left": np.uint8,
+              "left": np.intp, "value": np.float32}
+    forest = {name: np.concatenate(v).astype(dtypes[name]) for name, v in fields.items()}
+    forest["right"] = np.where(forest["left"] >= 0, forest["left"] + 1, -1).astype(np.intp)
+    groups = (np.arange(n_trees) % n_groups).astype(np.intp)
+    return forest, np.array(roots, dtype=np.intp), groups
+
+
+def _simd_levels(backend):
+    """The vector paths of ``predict_complete`` this CPU can run (Cython), else [None]."""
+    if backend != "cython":
+        return [None]
+    from fastscratch.kernels import tree_predict_cython
+
+    return list(range(tree_predict_cython.SIMD_LEVEL + 1))
+
+
+# max_depth 3: the trees fit the registers of the vector paths; 7: the deep levels and
+# leaves are gathered.
+@pytest.mark.parametrize("max_depth", [3, 7])
+@pytest.mark.parametrize("n_groups", [1, 3])
+def test_predict_complete(backend, rng, monkeypatch, max_depth, n_groups):
+    n = 64 * 9 + 13  # full row blocks of the compiled kernels, and a short one
+    X, _, _, _, _ = _binned_problem(rng, n=n, d=5, max_cuts=12)
+    X[:50, 2] = np.inf
+    X[50:70, 1] = -np.inf
+    f, roots, groups = _random_unbalanced_forest(rng, 5, 25, max_depth, n_groups)
+    args = (f["feature"], f["threshold"], f["default_left"], f["left"], f["right"], f["value"])
+    layout = tree_predict_numpy.complete_layout(*args, roots)
+    assert layout["tree_depths"][0] == 0 and layout["tree_depths"].max() == max_depth
+    assert tree_predict_numpy.complete_layout(*args, roots, max_depth=max_depth - 1) is None
+    complete_args = (layout["node_split"], layout["node_threshold"], layout["leaf_value"],
+                     layout["tree_node_starts"], layout["tree_leaf_starts"],
+                     layout["tree_depths"], groups)
+    start = rng.standard_normal((n, n_groups))
+    reference = start.copy()
+    tree_predict_numpy.predict_raw(X, *args, roots, groups, reference, 1)
+    naive = start.copy()
+    tree_predict_numpy._predict_raw_naive(X[:100], *args, roots, groups, naive[:100], 1)
+    assert_array_equal(reference[:100], naive[:100])
+    expected = start.copy()
+    tree_predict_numpy.predict_complete(X, *complete_args, expected, 1)
+    assert_array_equal(expected, reference)  # the same leaves, added in the same order
+    kernel = get_kernel("predict_complete", backend)
+    for level in _simd_levels(backend):
+        if level is not None:
+            from fastscratch.kernels import tree_predict_cython
+            monkeypatch.setattr(tree_predict_cython, "SIMD_LEVEL", level)
+        for n_threads in (1, 2):
+            out = start.copy()
+            kernel(X, *complete_args, out, n_threads)
+            assert_array_equal(out, reference)
+    # A tree range (as iteration_range): the layout's per-tree arrays sliced.
+    out = start.copy()
+    kernel(X, *complete_args[:3], *(a[5:11] for a in complete_args[3:]), out, 2)
+    expected = start.copy()
+    tree_predict_numpy.predict_raw(X, *args, roots[5:11], groups[5:11], expected, 1)
+    assert_array_equal(out, expected)

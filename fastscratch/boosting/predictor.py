@@ -3,12 +3,17 @@
 Every tree's nodes are appended to the same arrays (see
 :mod:`fastscratch.kernels.tree_predict_numpy` for the layout), children
 indices made absolute, so one kernel call predicts all trees for a block of
-rows while the arrays stay in cache.
+rows while the arrays stay in cache. Raw data are predicted from the forest's
+*complete layout* (each tree as the complete binary tree of its depth, built
+once and cached; ``predict_complete``) when no tree is deeper than
+``COMPLETE_MAX_DEPTH``, else from the node arrays (``predict_raw``); both give
+the same bits.
 """
 
 import numpy as np
 
 from .._backend import resolve_kernel
+from ..kernels import tree_predict_numpy
 
 NODE_FIELDS = ("feature", "threshold", "bin", "default_left", "left", "right", "value",
                "gain", "cover")
@@ -38,6 +43,7 @@ class Forest:
         self._groups = []
         self._n_nodes = 0
         self._frozen = None
+        self._complete = None
 
     def add_tree(self, tree, thresholds, group=0):
         """Append a tree from :meth:`TreeGrower.grow` with raw ``thresholds`` per node."""
@@ -58,6 +64,7 @@ class Forest:
         self._groups.append(group)
         self._n_nodes += n
         self._frozen = None
+        self._complete = None
 
     @property
     def n_trees(self):
@@ -78,16 +85,33 @@ class Forest:
         _, roots, groups = self.arrays()
         return roots[start:stop], groups[start:stop]
 
+    def complete(self):
+        """The trees in the complete layout (:func:`~fastscratch.kernels.tree_predict_numpy.
+        complete_layout`), built once and cached; False when a tree is too deep for it."""
+        if getattr(self, "_complete", None) is None:  # models pickled before the layout
+            nodes, roots, _ = self.arrays()
+            layout = tree_predict_numpy.complete_layout(
+                nodes["feature"], nodes["threshold"], nodes["default_left"], nodes["left"],
+                nodes["right"], nodes["value"], roots, tree_predict_numpy.COMPLETE_MAX_DEPTH)
+            self._complete = False if layout is None else layout
+        return self._complete
+
     def predict_raw(self, X, base_margin, backend="auto", n_threads=1, tree_range=None):
         """Margins (n, n_groups) float64 of raw data ``X`` (float32)."""
         nodes, roots, groups = self.arrays()
-        if tree_range is not None:
-            roots, groups = roots[tree_range[0]:tree_range[1]], groups[tree_range[0]:tree_range[1]]
+        trees = slice(None) if tree_range is None else slice(tree_range[0], tree_range[1])
         out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)
         out[:] = np.asarray(base_margin, dtype=np.float64)
+        layout = self.complete()
+        if layout:
+            kernel, _ = resolve_kernel("predict_complete", backend)
+            kernel(X, layout["node_split"], layout["node_threshold"], layout["leaf_value"],
+                   layout["tree_node_starts"][trees], layout["tree_leaf_starts"][trees],
+                   layout["tree_depths"][trees], groups[trees], out, n_threads)
+            return out
         kernel, _ = resolve_kernel("predict_raw", backend)
         kernel(X, nodes["feature"], nodes["threshold"], nodes["default_left"], nodes["left"],
-               nodes["right"], nodes["value"], roots, groups, out, n_threads)
+               nodes["right"], nodes["value"], roots[trees], groups[trees], out, n_threads)
         return out
 
     def predict_binned(self, binned, missing_bin, base_margin, backend="auto", n_threads=1):
