@@ -1,0 +1,209 @@
+r"""Exact TreeSHAP of a forest of binary trees: the Numba kernels.
+
+The algorithm and the layout are those of :mod:`treeshap_numpy` (Lundberg et
+al. 2018, Algorithm 2, and the conditioned walks of the interaction values),
+one row at a time: the recursion becomes a depth-first walk with an explicit
+stack, and the unique path of each tree level lives in row ``level`` of small
+per-thread arrays (a child copies its parent's row, so the parent's path is
+intact when its second child is visited). Children are visited left first, as
+in the reference. Threads take blocks of rows; each row's output is summed
+over the trees in order, so the result does not depend on the number of
+threads.
+"""
+
+import numba
+import numpy as np
+
+from ._threads import numba_threads
+
+BLOCK = 32
+
+
+@numba.njit(cache=True, nogil=True)
+def _unwound_sum(p_feature, p_zero, p_one, p_weight, level, m, index):
+    one = p_one[level, index]
+    zero = p_zero[level, index]
+    next_one = p_weight[level, m]
+    total = 0.0
+    for i in range(m - 1, -1, -1):
+        if one != 0.0:
+            tmp = next_one * (m + 1) / ((i + 1) * one)
+            total += tmp
+            next_one = p_weight[level, i] - tmp * zero * (m - i) / (m + 1)
+        elif zero != 0.0:
+            total += (p_weight[level, i] / zero) / ((m - i) / (m + 1))
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, root, phi,
+               condition, condition_feature, p_feature, p_zero, p_one, p_weight,
+               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction):
+    """Add one tree's (conditioned) SHAP values of row ``row`` to ``phi`` (d,)."""
+    top = 0
+    s_node[0], s_level[0], s_m[0] = root, 0, 0
+    s_zero[0], s_one[0], s_parent[0], s_fraction[0] = 1.0, 1.0, -1, 1.0
+    while top >= 0:
+        node, level, m = s_node[top], s_level[top], s_m[top]
+        zero, one, parent_feature, fraction = s_zero[top], s_one[top], s_parent[top], s_fraction[top]
+        top -= 1
+        if fraction == 0.0:
+            continue
+        if level > 0:  # copy the parent's path, elements 0..m
+            for i in range(m + 1):
+                p_feature[level, i] = p_feature[level - 1, i]
+                p_zero[level, i] = p_zero[level - 1, i]
+                p_one[level, i] = p_one[level - 1, i]
+                p_weight[level, i] = p_weight[level - 1, i]
+        if condition == 0 or parent_feature != condition_feature:  # EXTEND
+            p_feature[level, m] = parent_feature
+            p_zero[level, m] = zero
+            p_one[level, m] = one
+            p_weight[level, m] = 1.0 if m == 0 else 0.0
+            for i in range(m - 1, -1, -1):
+                p_weight[level, i + 1] += one * p_weight[level, i] * (i + 1) / (m + 1)
+                p_weight[level, i] = zero * p_weight[level, i] * (m - i) / (m + 1)
+        if left[node] == -1:  # a leaf
+            leaf = np.float64(value[node])
+            for i in range(1, m + 1):
+                w = _unwound_sum(p_feature, p_zero, p_one, p_weight, level, m, i)
+                phi[p_feature[level, i]] += (w * (p_one[level, i] - p_zero[level, i]) * leaf
+                                             * fraction)
+            continue
+        f = feature[node]
+        x = X[row, f]
+        if np.isnan(x):
+            goes_left = default_left[node] != 0
+        else:
+            goes_left = x < threshold[node]
+        left_child = left[node]
+        left_zero = cover[left_child] / cover[node]
+        right_zero = cover[left_child + 1] / cover[node]
+        incoming_zero = 1.0
+        incoming_one = 1.0
+        index = -1
+        for i in range(m + 1):
+            if p_feature[level, i] == f:
+                index = i
+                break
+        if index >= 0:  # UNWIND the earlier split on this feature
+            incoming_zero = p_zero[level, index]
+            incoming_one = p_one[level, index]
+            next_one = p_weight[level, m]
+            for i in range(m - 1, -1, -1):
+                if incoming_one != 0.0:
+                    kept = p_weight[level, i]
+                    p_weight[level, i] = next_one * (m + 1) / ((i + 1) * incoming_one)
+                    next_one = kept - p_weight[level, i] * incoming_zero * (m - i) / (m + 1)
+                else:
+                    p_weight[level, i] = (p_weight[level, i] * (m + 1)
+                                          / (incoming_zero * (m - i)))
+            for i in range(index, m):
+                p_feature[level, i] = p_feature[level, i + 1]
+                p_zero[level, i] = p_zero[level, i + 1]
+                p_one[level, i] = p_one[level, i + 1]
+            m -= 1
+        left_fraction = fraction
+        right_fraction = fraction
+        if condition != 0 and f == condition_feature:
+            if condition > 0:
+                if goes_left:
+                    right_fraction = 0.0
+                else:
+                    left_fraction = 0.0
+            else:
+                left_fraction = fraction * left_zero
+                right_fraction = fraction * right_zero
+            m -= 1
+        # Push the right child first, so the left one is walked first.
+        top += 1
+        s_node[top], s_level[top], s_m[top] = left_child + 1, level + 1, m + 1
+        s_zero[top] = right_zero * incoming_zero
+        s_one[top] = 0.0 if goes_left else incoming_one
+        s_parent[top], s_fraction[top] = f, right_fraction
+        top += 1
+        s_node[top], s_level[top], s_m[top] = left_child, level + 1, m + 1
+        s_zero[top] = left_zero * incoming_zero
+        s_one[top] = incoming_one if goes_left else 0.0
+        s_parent[top], s_fraction[top] = f, left_fraction
+
+
+@numba.njit(cache=True, nogil=True)
+def _buffers(max_depth):
+    size = max_depth + 2
+    return (np.empty((size, size), dtype=np.intp), np.empty((size, size)),
+            np.empty((size, size)), np.empty((size, size)),
+            np.empty(size + 1, dtype=np.intp), np.empty(size + 1, dtype=np.intp),
+            np.empty(size + 1, dtype=np.intp), np.empty(size + 1), np.empty(size + 1),
+            np.empty(size + 1, dtype=np.intp), np.empty(size + 1))
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots, tree_groups,
+               max_depth, out):
+    n_rows = X.shape[0]
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for block in numba.prange(n_blocks):
+        (p_feature, p_zero, p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+         s_fraction) = _buffers(max_depth)
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
+                           tree_roots[t], out[row, tree_groups[t]], 0, -1, p_feature, p_zero,
+                           p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+                           s_fraction)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover, tree_roots,
+                            tree_groups, tree_feature_ptr, tree_features, max_depth, out):
+    n_rows, d = X.shape
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for block in numba.prange(n_blocks):
+        (p_feature, p_zero, p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+         s_fraction) = _buffers(max_depth)
+        phi = np.empty(d)
+        on = np.empty(d)
+        off = np.empty(d)
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                g = tree_groups[t]
+                phi[:] = 0.0
+                _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
+                           tree_roots[t], phi, 0, -1, p_feature, p_zero, p_one, p_weight,
+                           s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                for k in range(tree_feature_ptr[t], tree_feature_ptr[t + 1]):
+                    i = tree_features[k]
+                    on[:] = 0.0
+                    off[:] = 0.0
+                    _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
+                               tree_roots[t], on, 1, i, p_feature, p_zero, p_one, p_weight,
+                               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                    _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
+                               tree_roots[t], off, -1, i, p_feature, p_zero, p_one, p_weight,
+                               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                    total = 0.0
+                    for j in range(d):
+                        if j != i:
+                            interaction = (on[j] - off[j]) / 2.0
+                            out[row, g, i, j] += interaction
+                            total += interaction
+                    out[row, g, i, i] += phi[i] - total
+
+
+def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
+              tree_groups, max_depth, out, n_threads):
+    """Add the SHAP values of the rows of ``X`` to ``out`` (see :func:`treeshap_numpy.tree_shap`)."""
+    with numba_threads(n_threads):
+        _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
+                   tree_groups, max_depth, out)
+
+
+def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,
+                           tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
+                           out, n_threads):
+    """Add the SHAP interaction values (see :func:`treeshap_numpy.tree_shap_interactions`)."""
+    with numba_threads(n_threads):
+        _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
+                                tree_roots, tree_groups, tree_feature_ptr, tree_features,
+                                max_depth, out)

@@ -1,0 +1,236 @@
+r"""Exact TreeSHAP of a forest of binary trees: the readable reference.
+
+SHAP values (Lundberg et al., 2018, "Consistent individualized feature
+attribution for tree ensembles", Algorithm 2) split the margin of one row,
+:math:`F(x) = \phi_0 + \sum_j \phi_j`, among the features. For one tree
+:math:`f` and the features :math:`M = \{1..d\}`,
+
+.. math::
+
+    \phi_j = \sum_{S \subseteq M \setminus \{j\}}
+             \frac{|S|!\,(d - |S| - 1)!}{d!}\,
+             \big(f_x(S \cup \{j\}) - f_x(S)\big),
+
+where :math:`f_x(S)` is the tree's expected output when the features in
+:math:`S` take the row's values and the others follow the training data: at a
+split on a feature outside :math:`S`, both children are followed, each
+weighted by its share of the node's cover (hessian sum,
+``cover[child] / cover[node]``). :math:`\phi_0` is :math:`f_x(\emptyset)`,
+the cover-weighted mean of the leaf values.
+
+Algorithm 2 computes all :math:`\phi_j` in one walk down the tree. It keeps,
+for the path from the root to the current node, one element per distinct
+feature split on: the feature, its *zero fraction* :math:`z` (share of the
+cover that goes this way, the fraction of "feature unknown" paths that
+reach the node) and *one fraction* :math:`o` (1 if the row goes this way,
+else 0), and the weights :math:`w_i` of the subsets of each size :math:`i`.
+EXTEND adds a feature to the path,
+
+.. math::
+
+    w_{i+1} \mathrel{+}= o\, w_i \frac{i + 1}{m + 1}, \qquad
+    w_i \leftarrow z\, w_i \frac{m - i}{m + 1} \quad (i = m-1, \dots, 0),
+
+UNWIND removes one (the inverse recursion), and at a leaf of value
+:math:`v` each path feature :math:`j` receives
+:math:`(o_j - z_j)\, v \sum_i w_i^{(-j)}`, with :math:`w^{(-j)}` the weights
+with :math:`j` unwound. A feature split on twice along a path is unwound
+first and extended again with the product of its fractions.
+
+Interaction values (Lundberg et al., 2020, "From local explanations to global
+understanding with explainable AI for trees"; xgboost's ``pred_interactions``)
+come from the same walk *conditioned* on a feature :math:`i`: with
+``condition=+1`` the walk only follows the row's branch at splits on
+:math:`i` (feature :math:`i` known), with ``condition=-1`` it follows both by
+cover (feature :math:`i` unknown), and :math:`i` itself is left off the path.
+Then, as xgboost,
+
+.. math::
+
+    \Phi_{ij} = \tfrac12\big(\phi_j^{(i\ \mathrm{on})} - \phi_j^{(i\ \mathrm{off})}\big)
+    \quad (j \ne i), \qquad
+    \Phi_{ii} = \phi_i - \sum_{j \ne i} \Phi_{ij}.
+
+Layout of the forest: as :mod:`fastscratch.kernels.tree_predict_numpy` (flat
+nodes, ``x < threshold`` goes left, NaN follows ``default_left``), plus
+``cover`` (float64, each node's hessian sum, > 0). ``out`` is float64 and is
+added to; only the feature columns ``0..d-1`` are touched (the caller adds
+the bias :math:`\phi_0`, see :func:`node_mean_values`).
+
+This reference follows every row at once down every branch (NumPy arrays
+over the rows); the paths it copies at each node are (depth + 2) x n floats.
+"""
+
+import numpy as np
+
+# Fastest first, as measured by benchmarks/test_bench_treeshap.py.
+AUTO_BACKEND_ORDER = {
+    "tree_shap": ("cython", "numba", "numpy"),
+    "tree_shap_interactions": ("cython", "numba", "numpy"),
+}
+
+
+class _Path:
+    """The unique path of Algorithm 2 for all rows: element 0 is the root's dummy."""
+
+    def __init__(self, size, n_rows):
+        self.feature = np.full(size, -1, dtype=np.intp)
+        self.zero = np.ones(size)                 # zero fraction (the same for every row)
+        self.one = np.ones((size, n_rows))        # one fraction (1 or 0 per row)
+        self.weight = np.zeros((size, n_rows))    # w_i: weight of the subsets of size i
+
+    def copy(self):
+        other = _Path.__new__(_Path)
+        other.feature, other.zero = self.feature.copy(), self.zero.copy()
+        other.one, other.weight = self.one.copy(), self.weight.copy()
+        return other
+
+    def extend(self, m, zero, one, feature):
+        """EXTEND: add ``feature`` as element ``m`` (the path had elements 0..m-1)."""
+        self.feature[m], self.zero[m], self.one[m] = feature, zero, one
+        self.weight[m] = 1.0 if m == 0 else 0.0
+        for i in range(m - 1, -1, -1):
+            self.weight[i + 1] += one * self.weight[i] * (i + 1) / (m + 1)
+            self.weight[i] = zero * self.weight[i] * (m - i) / (m + 1)
+
+    def unwind(self, m, index):
+        """UNWIND: remove element ``index`` of the path of elements 0..m."""
+        one, zero = self.one[index], self.zero[index]
+        known = one != 0
+        safe_one = np.where(known, one, 1.0)
+        next_one = self.weight[m].copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for i in range(m - 1, -1, -1):
+                kept = self.weight[i].copy()
+                from_one = next_one * (m + 1) / ((i + 1) * safe_one)
+                self.weight[i] = np.where(known, from_one, kept * (m + 1) / (zero * (m - i)))
+                next_one = kept - from_one * zero * (m - i) / (m + 1)
+        for name in ("feature", "zero", "one"):
+            array = getattr(self, name)
+            array[index:m] = array[index + 1:m + 1]
+
+    def unwound_sum(self, m, index):
+        r""":math:`\sum_i w_i` of the path of elements 0..m with element ``index`` unwound."""
+        one, zero = self.one[index], self.zero[index]
+        known = one != 0
+        safe_one = np.where(known, one, 1.0)
+        next_one = self.weight[m].copy()
+        total = np.zeros_like(next_one)
+        for i in range(m - 1, -1, -1):
+            from_one = next_one * (m + 1) / ((i + 1) * safe_one)
+            unknown = (self.weight[i] / zero) / ((m - i) / (m + 1)) if zero != 0 else 0.0
+            total += np.where(known, from_one, unknown)
+            next_one = self.weight[i] - from_one * zero * (m - i) / (m + 1)
+        return total
+
+
+def _shap_tree(X, feature, threshold, default_left, left, value, cover, root, max_depth,
+               phi, condition=0, condition_feature=-1):
+    """Add one tree's SHAP values of every row of ``X`` to ``phi`` (n, d).
+
+    ``condition`` 0: plain SHAP values; +1 / -1: conditioned on
+    ``condition_feature`` being known / unknown (interaction values).
+    """
+    n_rows = X.shape[0]
+
+    def recurse(node, parent_path, m, zero, one, parent_feature, condition_fraction):
+        if not np.any(condition_fraction):
+            return  # no weight comes down to this node
+        path = parent_path.copy()
+        if condition == 0 or parent_feature != condition_feature:
+            path.extend(m, zero, one, parent_feature)
+        if left[node] == -1:  # a leaf: each path feature's share of its value
+            for i in range(1, m + 1):
+                weight = path.unwound_sum(m, i)
+                phi[:, path.feature[i]] += (weight * (path.one[i] - path.zero[i]) * value[node]
+                                            * condition_fraction)
+            return
+        f = feature[node]
+        x = X[:, f]
+        goes_left = np.where(np.isnan(x), default_left[node] != 0, x < threshold[node])
+        children = (left[node], left[node] + 1)  # right == left + 1
+        child_zero = [cover[child] / cover[node] for child in children]
+        incoming_zero, incoming_one = 1.0, np.ones(n_rows)
+        # A feature already on the path is unwound, and extended again below.
+        previous = np.flatnonzero(path.feature[:m + 1] == f)
+        if previous.size:
+            incoming_zero, incoming_one = path.zero[previous[0]], path.one[previous[0]].copy()
+            path.unwind(m, previous[0])
+            m -= 1
+        follows = (goes_left, ~goes_left)
+        child_condition = [condition_fraction, condition_fraction]
+        if condition != 0 and f == condition_feature:
+            if condition > 0:   # known: only the row's branch
+                child_condition = [condition_fraction * follows[0], condition_fraction * follows[1]]
+            else:               # unknown: both branches by cover
+                child_condition = [condition_fraction * z for z in child_zero]
+            m -= 1
+        for child, z, follow, c in zip(children, child_zero, follows, child_condition):
+            recurse(child, path, m + 1, z * incoming_zero, incoming_one * follow, f, c)
+
+    recurse(root, _Path(max_depth + 2, n_rows), 0, 1.0, np.ones(n_rows), -1, np.ones(n_rows))
+
+
+def _tree_nodes(left, root):
+    """Node indices of the tree at ``root`` (children of a node: left, left + 1)."""
+    nodes, stack = [], [root]
+    while stack:
+        k = stack.pop()
+        nodes.append(k)
+        if left[k] != -1:
+            stack += [left[k], left[k] + 1]
+    return np.array(nodes, dtype=np.intp)
+
+
+def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
+              tree_groups, max_depth, out, n_threads):
+    """Add the SHAP values of the rows of ``X`` (float32, (n, d)) to ``out`` (n, k, d + 1).
+
+    Tree ``t`` adds to ``out[:, tree_groups[t], :d]``; ``max_depth`` bounds the
+    depth of every tree (edges from root to leaf).
+    """
+    d = X.shape[1]
+    for root, group in zip(tree_roots, tree_groups):
+        phi = np.zeros((X.shape[0], d))
+        _shap_tree(X, feature, threshold, default_left, left, value, cover, root, max_depth, phi)
+        out[:, group, :d] += phi
+
+
+def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,
+                           tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
+                           out, n_threads):
+    """Add the SHAP interaction values of the rows of ``X`` to ``out`` (n, k, d + 1, d + 1).
+
+    ``tree_features[tree_feature_ptr[t]:tree_feature_ptr[t + 1]]`` are the
+    distinct features split on in tree ``t`` (the only ones it conditions on).
+    Only ``out[:, g, :d, :d]`` is touched.
+    """
+    n, d = X.shape
+    for t, (root, group) in enumerate(zip(tree_roots, tree_groups)):
+        args = (X, feature, threshold, default_left, left, value, cover, root, max_depth)
+        phi = np.zeros((n, d))
+        _shap_tree(*args, phi)
+        for i in tree_features[tree_feature_ptr[t]:tree_feature_ptr[t + 1]]:
+            on, off = np.zeros((n, d)), np.zeros((n, d))
+            _shap_tree(*args, on, condition=1, condition_feature=i)
+            _shap_tree(*args, off, condition=-1, condition_feature=i)
+            interaction = (on - off) / 2.0
+            interaction[:, i] = 0.0
+            out[:, group, i, :d] += interaction
+            out[:, group, i, i] += phi[:, i] - interaction.sum(axis=1)
+
+
+def _node_mean_values_naive(left, value, cover, root):
+    """Cover-weighted mean leaf value of every node of one tree (recursive, as xgboost)."""
+    means = {}
+
+    def fill(k):
+        if left[k] == -1:
+            means[k] = float(value[k])
+        else:
+            a, b = left[k], left[k] + 1
+            means[k] = (fill(a) * cover[a] + fill(b) * cover[b]) / cover[k]
+        return means[k]
+
+    fill(root)
+    return means
