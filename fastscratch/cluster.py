@@ -33,11 +33,26 @@ _DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
 _SAFE_EXPONENT = {np.dtype(np.float64): 200, np.dtype(np.float32): 40}
 
 
-def _max_abs(X):
-    """Largest |value| of a dense array or of a CSR matrix's stored values (no temporary)."""
+def _max_abs(X, limit=None):
+    r"""Largest |value| of a dense array or of a CSR matrix's stored values (no temporary).
+
+    With ``limit`` (an exponent e), a dense C-contiguous X is first read once
+    for its sum of squares :math:`S` (one BLAS dot product): the largest
+    value lies in :math:`[\sqrt{S / N}, \sqrt{S}]`, so when that interval is
+    well inside :math:`[2^{-e}, 2^{e}]` the return value is 1.0 (in range)
+    without the two further reads of the exact maximum and minimum.
+    """
     values = X.data if sp.issparse(X) else X
     if values.size == 0:
         return 0.0
+    if limit is not None and not sp.issparse(X) and values.flags.c_contiguous:
+        flat = values.reshape(-1)
+        with np.errstate(over="ignore", under="ignore"):
+            total = float(np.dot(flat, flat))
+        margin = 2.0 ** 8  # far above the rounding of the sum, even in float32
+        if (np.isfinite(total) and np.sqrt(total) * margin < 2.0 ** limit
+                and np.sqrt(total / flat.size) > margin * 2.0 ** -limit):
+            return 1.0
     return float(max(values.max(), -values.min()))
 
 
@@ -220,13 +235,14 @@ def _move_to_empty(sums, weights, new_id, old_id, moved, weight):
 def _centers_from_sums(sums, weights, centers_old, dtype):
     """c_j = S_j / W_j; a cluster still empty goes where scikit-learn puts it."""
     centers = np.empty_like(centers_old)
-    heaviest = int(np.argmax(weights))
-    for j in range(centers.shape[0]):
-        if weights[j] > 0:
-            centers[j] = sums[j] * (1.0 / weights[j])
-        else:
+    filled = weights > 0
+    centers[filled] = sums[filled] * (1.0 / weights[filled])[:, None]
+    empty = np.flatnonzero(~filled)
+    if empty.size:
+        heaviest = int(np.argmax(weights))
+        for j in empty:
             # Still empty (more clusters than distinct samples): scikit-learn puts it on
-            # the heaviest cluster, as that row stands at this point of the loop.
+            # the heaviest cluster, as that row stands at this point of its loop over j.
             centers[j] = centers[heaviest] if heaviest < j else sums[heaviest]
     return centers.astype(dtype, copy=False)
 
@@ -728,7 +744,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
         # Data near 1e300 or 1e-300: cluster X / 2**e (exact), scale the answer back at the end.
-        exponent = _scale_exponent(_max_abs(X), X.dtype)
+        exponent = _scale_exponent(_max_abs(X, _SAFE_EXPONENT[X.dtype]), X.dtype)
         if exponent:
             X = _ldexp(X, -exponent)
             if init_is_array:
@@ -786,8 +802,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _test_exponent(self, X, dtype=None):
         """:func:`_scale_exponent` of X and the centres together (0: no rescaling needed)."""
-        max_abs = max(_max_abs(X), _max_abs(self.cluster_centers_))
-        return _scale_exponent(max_abs, X.dtype if dtype is None else dtype)
+        dtype = X.dtype if dtype is None else np.dtype(dtype)
+        max_abs = max(_max_abs(X, _SAFE_EXPONENT[dtype]), _max_abs(self.cluster_centers_))
+        return _scale_exponent(max_abs, dtype)
 
     def _labels_inertia(self, X, sample_weight, with_inertia=True, centers=None):
         centers = self.cluster_centers_ if centers is None else centers
