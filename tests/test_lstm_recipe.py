@@ -217,7 +217,7 @@ def test_direct_multi_horizon_shapes(electric, deseasonalize):
 
 
 def test_auto_keeps_the_candidate_that_validates_best(electric):
-    params = {**QUICK, "n_ensemble": 2, "random_state": 0}
+    params = {**QUICK, "n_ensemble": 2, "random_state": 0, "n_iter_no_change": 3}
     auto = LSTMForecaster(deseasonalize="auto", **params).fit(electric.iloc[:-24])
     assert set(auto.validation_rmse_) == {"difference", "smoothing"}
     assert auto.deseasonalize_ == min(auto.validation_rmse_, key=auto.validation_rmse_.get)
@@ -226,14 +226,123 @@ def test_auto_keeps_the_candidate_that_validates_best(electric):
         assert alone.validation_rmse_[mode] == auto.validation_rmse_[mode]
         if mode == auto.deseasonalize_:
             np.testing.assert_array_equal(alone.predict_members(), auto.predict_members())
-    # The validation RMSE is the ensemble's error on the validation windows, in the series' units.
-    model = LSTMForecaster(deseasonalize="difference", **params).fit(electric.iloc[:-24])
-    _, (X_val, Y_val) = model._windows(electric.to_numpy()[:-24])
+    # The validation RMSE is the ensemble's error on the validation windows, in the series' units
+    # (the networks before any refit, the log undone).
+    y = electric.to_numpy()[:-24]
+    model = LSTMForecaster(deseasonalize="difference", refit=False, log_transform=True, **params).fit(y)
+    units = model._to_model_units(y)
+    ends, _, tail, _ = model._split(units)
+    _, (X_val, _) = model._windows(units)
     with torch.no_grad():
         scaled = np.mean([m["network"](torch.as_tensor(X_val, dtype=torch.float32)).double().numpy()
                           for m in model.members_], 0)
-    error = model.scaler_.inverse_transform(scaled) - model.scaler_.inverse_transform(Y_val)
+    base = model._inputs_and_base(units, ends[tail])[1]
+    forecast = np.exp(base + model.scaler_.inverse_transform(scaled)) * model.scale_
+    error = forecast - y[ends[tail][:, None] + np.arange(1, 25)]
     assert model.validation_rmse_["difference"] == pytest.approx(np.sqrt(np.mean(error ** 2)), rel=1e-6)
+
+
+# --------------------------------------------------------------------------
+# Refit after early stopping, the log transform.
+# --------------------------------------------------------------------------
+def test_refit_trains_on_every_window_for_the_chosen_epochs(electric):
+    y = electric.to_numpy()[:-24]
+    params = {**QUICK, "epochs": 8, "n_iter_no_change": 3, "tol": 0.0, "n_ensemble": 2, "random_state": 0}
+    stopped = LSTMForecaster(refit=False, **params).fit(y)
+    refitted = LSTMForecaster(refit=True, **params).fit(y)
+    units = refitted._to_model_units(y)
+    (X_all, Y_all), validation = clone(refitted)._windows(units, validate=False)
+    assert validation is None and X_all.shape[0] == len(y) - 12 - 36 - 24 + 1  # every window
+    for before, after in zip(stopped.members_, refitted.members_):
+        # The epoch count is the best validation epoch of the early-stopped member (same seed).
+        best = int(np.argmin(before["validation_scores"])) + 1
+        assert before["best_epoch"] == after["best_epoch"] == best
+        assert after["n_epochs"] == len(after["loss_curve"]) == best
+        assert after["validation_scores"] == before["validation_scores"] and after["seed"] == before["seed"]
+    # The refit's scaler saw every window, the early-stopped one only those before the tail.
+    everything = np.concatenate([refitted.scaler_.inverse_transform(X_all).ravel(),
+                                 refitted.scaler_.inverse_transform(Y_all).ravel()])
+    assert refitted.scaler_.scaler_.mean_[0] == pytest.approx(everything.mean(), rel=1e-9)
+    assert stopped.scaler_.scaler_.n_samples_seen_ < refitted.scaler_.scaler_.n_samples_seen_
+    assert not np.array_equal(stopped.predict(), refitted.predict())
+
+
+@pytest.mark.parametrize("log_transform", [False, True])
+def test_refit_and_log_keep_the_held_out_tail_out(electric, log_transform):
+    # Same promise as above, with the refit on the validation tail and the log transform.
+    changed = electric.copy()
+    changed.iloc[-24:] = 1.0
+    params = {**QUICK, "n_ensemble": 2, "random_state": 0, "refit": True, "log_transform": log_transform}
+    a = LSTMForecaster(**params).fit(electric.iloc[:-24])
+    b = LSTMForecaster(**params).fit(changed.iloc[:-24])
+    np.testing.assert_array_equal(a.predict_members(24), b.predict_members(24))
+    assert a.validation_rmse_ == b.validation_rmse_
+
+
+def test_log_transform_zero_correction_is_the_seasonal_naive_forecast(electric):
+    train = electric.to_numpy()[:-24]
+    model = LSTMForecaster(log_transform=True, early_stopping=False, n_ensemble=1, random_state=0,
+                           **QUICK).fit(train)
+    np.testing.assert_allclose(_zero_correction(model).predict(24), seasonal_naive_forecast(train, 24),
+                               rtol=1e-6)  # exp of a float32 correction of zero
+    with pytest.raises(ValueError, match="log_transform=True needs a positive series"):
+        LSTMForecaster(log_transform=True, **QUICK).fit(np.r_[train, 0.0])
+    with pytest.raises(ValueError, match="log_transform=True needs a positive series; y has"):
+        model.predict(24, y=-train)
+
+
+# --------------------------------------------------------------------------
+# Scale robustness and size checks before allocation (issue 23).
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("recipe", [{"deseasonalize": "difference"}, {"deseasonalize": "smoothing"},
+                                    {"deseasonalize": None}, {"log_transform": True, "refit": True}])
+def test_forecasts_scale_with_the_series(electric, recipe):
+    """1e300 and 1e-300 times the series: the forecast times the same factor (rtol 1e-6: the
+    internal power-of-two scaling is exact; the smoothing constants move by the optimiser's
+    rounding)."""
+    y = electric.to_numpy()[:-24]
+    params = {**QUICK, "n_ensemble": 2, "random_state": 0, **recipe}
+    reference = LSTMForecaster(**params).fit(y)
+    expected = reference.predict(24)
+    for scale in (1e300, 1e-300):
+        model = LSTMForecaster(**params).fit(y * scale)
+        forecast = model.predict(24)
+        assert np.all(np.isfinite(forecast))
+        np.testing.assert_allclose(forecast / scale, expected, rtol=1e-6)
+        np.testing.assert_allclose(model.predict(12, y=y[:-12] * scale) / scale, reference.predict(12, y=y[:-12]),
+                                   rtol=1e-6)
+        validation = {k: v / scale for k, v in model.validation_rmse_.items()}
+        assert validation == pytest.approx(reference.validation_rmse_, rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden_size": 10 ** 6}, {"hidden_size": 4096, "num_layers": 1000},
+                                    {"hidden_size": 256, "n_ensemble": 10 ** 7}])
+def test_sizes_that_cannot_fit_are_refused_before_allocation(electric, kwargs, monkeypatch):
+    def no_training(*args, **kw):
+        raise AssertionError("a network was built before the size check")
+
+    monkeypatch.setattr(LSTMForecaster, "_new_network", no_training)
+    with pytest.raises(ValueError, match=f"hidden_size={kwargs['hidden_size']}.*GiB.*smaller hidden_size"):
+        LSTMForecaster(**kwargs).fit(electric)
+    from fastscratch.timeseries.lstm import LSTM
+
+    if "n_ensemble" not in kwargs:
+        with pytest.raises(ValueError, match=f"hidden_size={kwargs['hidden_size']}.*GiB"):
+            LSTM(1, kwargs["hidden_size"], kwargs.get("num_layers", 1))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"hidden_size": "32"}, ValueError, "hidden_size must be a positive integer"),
+    ({"hidden_size": 2.5}, ValueError, "hidden_size must be a positive integer"),
+    ({"num_layers": -1}, ValueError, "num_layers must be a positive integer"),
+    ({"weight_decay": -1e-3}, ValueError, "weight_decay"),
+    ({"weight_decay": float("inf")}, ValueError, "weight_decay"),
+    ({"log_transform": "yes"}, TypeError, "log_transform must be True or False"),
+    ({"refit": None}, TypeError, "refit must be True or False"),
+])
+def test_size_and_switch_parameters_are_checked(electric, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LSTMForecaster(**kwargs).fit(electric)
 
 
 @pytest.mark.parametrize("kwargs, match", [

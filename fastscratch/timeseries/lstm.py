@@ -310,6 +310,7 @@ class LSTM(nn.Module):
         self.batch_first = bool(batch_first)
         self.dropout = float(dropout)
         self.variant = variant
+        _check_lstm_fits(self.input_size, self.hidden_size, self.num_layers, device, dtype)
         factory = {"device": device, "dtype": dtype}
         for layer in range(self.num_layers):
             n_in = self.input_size if layer == 0 else self.hidden_size
@@ -457,6 +458,51 @@ class _ForecastNetwork(nn.Module):
         return prediction
 
 
+def _lstm_parameter_count(input_size, hidden_size, num_layers):
+    """Weights and biases of a multi-layer LSTM: ``4 H (I + H + 2)`` in the first layer,
+    ``4 H (2 H + 2)`` in each one above (Python integers: no overflow)."""
+    first = 4 * hidden_size * (input_size + hidden_size + 2)
+    return first + (num_layers - 1) * 4 * hidden_size * (2 * hidden_size + 2)
+
+
+def _memory_limit(device):
+    """Bytes of memory of ``device`` (the physical memory for the CPU), or None when unknown."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device.index or 0).total_memory)
+    try:
+        import os
+
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_lstm_fits(input_size, hidden_size, num_layers, device, dtype):
+    """Raise a ValueError naming hidden_size when the LSTM's weights alone exceed the memory."""
+    count = _lstm_parameter_count(input_size, hidden_size, num_layers)
+    dtype = dtype if dtype is not None else torch.get_default_dtype()
+    needed = count * torch.empty((), dtype=dtype).element_size()
+    limit = _memory_limit(device)
+    if limit is not None and needed > limit:
+        raise ValueError(f"hidden_size={hidden_size} with num_layers={num_layers} means {count:,} weights "
+                         f"({needed / 2 ** 30:.3g} GiB), more than the {limit / 2 ** 30:.3g} GiB of memory of "
+                         f"the device; use a smaller hidden_size or num_layers.")
+
+
+def _power_of_two_scale(values):
+    """A power of two ``s`` with ``max|values| / s`` in [1, 2) (1.0 for an all-zero series).
+
+    Dividing by it is exact, so a series multiplied by any power of two gives the
+    same scaled values; it keeps 1e300 or 1e-300 series away from overflow and
+    underflow in the squares of the scalers and the mean squared errors.
+    """
+    peak = float(np.max(np.abs(values)))
+    if peak == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.frexp(peak)[1]) - 1))
+
+
 def _resolve_device(device):
     if device not in DEVICES and not isinstance(device, torch.device):
         raise ValueError(f"device={device!r} is not known; use one of {DEVICES}.")
@@ -581,6 +627,19 @@ class LSTMForecaster(BaseEstimator):
         autoregressive highway of LSTNet, Lai et al. 2018), zero at the start:
         a trend that the window shows is extrapolated linearly, the LSTM
         learns the rest.
+    log_transform : bool, default=False
+        Model the logarithm of the series (needs positive values): a
+        multiplicative season and trend become additive, the forecast is the
+        exponential of the forecast of the log.
+    refit : bool, default=False
+        With ``early_stopping``: after early stopping has chosen each member's
+        number of epochs on the validation tail, retrain the member (same
+        seed) on every window of the series, the tail included, for that
+        many epochs, with the smoothing and the scaler refitted on the whole
+        series; the validation tail then only chooses the epochs. Without
+        early stopping every window trains already and this does nothing.
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW, Loshchilov and Hutter 2019); 0 is Adam.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" trains on CUDA when it is available.
     n_jobs : int or None, default=1
@@ -615,6 +674,8 @@ class LSTMForecaster(BaseEstimator):
         (``deseasonalize="smoothing"``).
     scaler_ : SeriesScaler
         The scaler fitted on the training part.
+    scale_ : float
+        The power of two the series is divided by before anything else (see Notes).
     fit_time_ : float
         Seconds spent in ``fit``.
     device_ : torch.device
@@ -642,6 +703,17 @@ class LSTMForecaster(BaseEstimator):
     hidden state :math:`h_L` to :math:`W h_L + c`, trained by Adam on the mean
     squared error over the horizon. The forecast is the mean of the members'
     :math:`b_{T,h} + s^{-1}(\hat r_{T,h})` at the last time :math:`T`.
+
+    Units: before all this the series is divided by ``scale_`` :math:`= 2^e`
+    with :math:`\max_j |y_j| / 2^e \in [1, 2)` (exact in floating point, and
+    safe at any magnitude: a series times 1e300 or 1e-300 gives the forecast
+    times the same factor, where squares inside the scaler would overflow or
+    vanish), then, with ``log_transform``, replaced by its logarithm;
+    everything above happens in these units and the forecast is mapped back,
+    :math:`\hat y = 2^e \exp(\cdot)` with the log, :math:`2^e (\cdot)` without.
+    Before anything is allocated, the memory the ensemble needs (weights,
+    one member's training state, a batch's activations) is compared with the
+    device's: sizes that cannot fit are a ValueError naming ``hidden_size``.
 
     How the defaults were chosen: on the electric production series and on
     the monthly Mauna Loa CO2 series, the training part (all but the last 24
@@ -672,8 +744,8 @@ class LSTMForecaster(BaseEstimator):
     def __init__(self, lookback=36, horizon=24, strategy="direct", deseasonalize="difference", seasonal_period=12,
                  hidden_size=32, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
                  scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.05,
-                 n_iter_no_change=20, tol=1e-4, n_ensemble=5, linear_skip=True, device="auto", n_jobs=1,
-                 random_state=None, verbose=False):
+                 n_iter_no_change=20, tol=1e-4, n_ensemble=5, linear_skip=True, log_transform=False, refit=False,
+                 weight_decay=0.0, device="auto", n_jobs=1, random_state=None, verbose=False):
         self.lookback = lookback
         self.horizon = horizon
         self.strategy = strategy
@@ -693,6 +765,9 @@ class LSTMForecaster(BaseEstimator):
         self.tol = tol
         self.n_ensemble = n_ensemble
         self.linear_skip = linear_skip
+        self.log_transform = log_transform
+        self.refit = refit
+        self.weight_decay = weight_decay
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -721,9 +796,34 @@ class LSTMForecaster(BaseEstimator):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         if not isinstance(self.tol, numbers.Real) or self.tol < 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}.")
+        if (isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, numbers.Real)
+                or not 0.0 <= self.weight_decay < math.inf):
+            raise ValueError(f"weight_decay must be a finite non-negative number, got {self.weight_decay!r}.")
+        for name in ("log_transform", "refit"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if self.deseasonalize == "auto" and not self.early_stopping:
             raise ValueError("deseasonalize='auto' chooses on the validation tail, which needs early_stopping=True; "
                              "set early_stopping=True or choose deseasonalize yourself.")
+
+    def _check_memory(self, n_values):
+        """Raise a ValueError naming the size parameters when the ensemble's weights, one member's
+        training state (gradients, Adam's two moments, the best weights) and the activations of a
+        batch cannot fit in the memory of ``self.device_``; called before anything is allocated."""
+        hidden, layers, n_out = int(self.hidden_size), int(self.num_layers), self._n_outputs()
+        weights = _lstm_parameter_count(1, hidden, layers) + (hidden + 1) * n_out
+        if self.linear_skip:
+            weights += int(self.lookback) * n_out
+        rows = max(min(int(self.batch_size), n_values), int(math.ceil(self.validation_fraction * n_values)) + 1)
+        activations = rows * int(self.lookback) * layers * 8 * hidden  # gates, cells, outputs and their gradients
+        needed = 4 * (weights * (int(self.n_ensemble) + 4) + activations)  # float32
+        limit = _memory_limit(self.device_)
+        if limit is not None and needed > limit:
+            raise ValueError(f"hidden_size={hidden}, num_layers={layers}, lookback={self.lookback} and "
+                             f"n_ensemble={self.n_ensemble} need about {needed / 2 ** 30:.3g} GiB ({weights:,} "
+                             f"weights per network, their training state and a batch's activations), more "
+                             f"than the {limit / 2 ** 30:.3g} GiB of memory of the {self.device_.type} device; "
+                             f"use a smaller hidden_size or num_layers (the default hidden_size is 32).")
 
     def _n_outputs(self):
         return 1 if self.strategy == "recursive" else int(self.horizon)
@@ -735,6 +835,22 @@ class LSTMForecaster(BaseEstimator):
     def _warm_up(self):
         """Values before the first input a window may read (the seasonal difference needs m)."""
         return int(self.seasonal_period) if self._mode() == "difference" else 0
+
+    # -- units ---------------------------------------------------------------
+    def _to_model_units(self, values, name="y"):
+        """``values / scale_`` (a power of two: exact), then the log with ``log_transform``."""
+        units = values / self.scale_
+        if self.log_transform:
+            if not np.all(units > 0):
+                bad = int(np.flatnonzero(~(units > 0))[0])
+                raise ValueError(f"log_transform=True needs a positive series; {name} has {values[bad]!r} at "
+                                 f"position {bad}. Set log_transform=False, or shift the series first.")
+            units = np.log(units)
+        return units
+
+    def _from_model_units(self, units):
+        """Inverse of :meth:`_to_model_units`."""
+        return (np.exp(units) if self.log_transform else units) * self.scale_
 
     # -- fit ---------------------------------------------------------------
     def fit(self, y):
@@ -754,7 +870,7 @@ class LSTMForecaster(BaseEstimator):
 
         self._check_params()
         values, index = check_series(y)
-        lookback, n_out = int(self.lookback), self._n_outputs()
+        lookback = int(self.lookback)
         candidates = AUTO_CANDIDATES if self.deseasonalize == "auto" else (self.deseasonalize,)
         for mode in candidates:
             self.deseasonalize_ = mode
@@ -764,6 +880,9 @@ class LSTMForecaster(BaseEstimator):
                 raise ValueError(f"y has {values.shape[0]} values; at least {warm}lookback + horizon = {needed} "
                                  f"are needed. Use a shorter lookback or horizon, or a longer series.")
         self.device_ = _resolve_device(self.device)
+        self._check_memory(values.shape[0])
+        self.scale_ = _power_of_two_scale(values)
+        values = self._to_model_units(values)
         rng = check_random_state(self.random_state)
         seeds = [int(s) for s in rng.randint(np.iinfo(np.int32).max, size=int(self.n_ensemble))]
         start = time.perf_counter()
@@ -777,6 +896,8 @@ class LSTMForecaster(BaseEstimator):
         self.deseasonalize_, self.smoother_, self.scaler_ = (best[k] for k in ("deseasonalize_", "smoother_",
                                                                                 "scaler_"))
         self.members_ = best["members"]
+        if self.refit and self.early_stopping:
+            self.members_ = self._refit_ensemble(values, self.members_)
         self.fit_time_ = time.perf_counter() - start
         first = self.members_[0]
         self.network_, self.loss_curve_ = first["network"], first["loss_curve"]
@@ -786,11 +907,15 @@ class LSTMForecaster(BaseEstimator):
         self.last_inputs_, self.last_base_ = self._inputs_and_base(values, np.array([values.shape[0] - 1]))
         return self
 
+    def _new_network(self):
+        lookback = int(self.lookback)
+        return _ForecastNetwork(self.impl, int(self.hidden_size), int(self.num_layers), float(self.dropout),
+                                self._n_outputs(), lookback if self.linear_skip else None).to(self.device_)
+
     def _fit_ensemble(self, values, seeds):
         """Windows, smoothing and scaler of the mode ``self.deseasonalize_``, and one network per
         seed; returns them with the ensemble's RMSE on the validation windows (original units,
         NaN without early stopping)."""
-        lookback, n_out = int(self.lookback), self._n_outputs()
         (X_train, Y_train), validation = self._windows(values)
         members = []
         with _torch_threads(self.n_jobs, self.device_):
@@ -801,9 +926,7 @@ class LSTMForecaster(BaseEstimator):
                 val = tuple(torch.as_tensor(a, dtype=torch.float32, device=self.device_) for a in validation)
             for seed in seeds:
                 with _seeded(seed, self.device_):
-                    network = _ForecastNetwork(self.impl, int(self.hidden_size), int(self.num_layers),
-                                               float(self.dropout), n_out,
-                                               lookback if self.linear_skip else None).to(self.device_)
+                    network = self._new_network()
                     member = self._train(network, data, val, seed)
                 network.eval()
                 members.append({"network": network, "seed": seed, **member})
@@ -811,11 +934,30 @@ class LSTMForecaster(BaseEstimator):
             if val is not None:
                 with torch.no_grad():
                     scaled = torch.stack([member["network"](val[0]) for member in members]).mean(0)
-                error = (self.scaler_.inverse_transform(scaled.double().cpu().numpy())
-                         - self.scaler_.inverse_transform(validation[1]))
-                score = float(np.sqrt(np.mean(error ** 2)))
+                base = self._inputs_and_base(values, self._split(values)[0][self._split(values)[2]])[1]
+                predicted = self._from_model_units(base + self.scaler_.inverse_transform(scaled.double().cpu().numpy()))
+                actual = self._from_model_units(base + self.scaler_.inverse_transform(validation[1]))
+                # RMSE of (predicted - actual) / scale_, times scale_: no overflow at any scale.
+                score = float(np.sqrt(np.mean(((predicted - actual) / self.scale_) ** 2))) * self.scale_
         return {"deseasonalize_": self.deseasonalize_, "smoother_": self.smoother_, "scaler_": self.scaler_,
                 "members": members, "validation_rmse": score}
+
+    def _refit_ensemble(self, values, members):
+        """Retrain every member on all the windows of the series (smoothing and scaler refitted on
+        all of it), from the same seed, for the number of epochs its validation chose."""
+        (X, Y), _ = self._windows(values, validate=False)
+        refitted = []
+        with _torch_threads(self.n_jobs, self.device_):
+            data = (torch.as_tensor(X, dtype=torch.float32, device=self.device_),
+                    torch.as_tensor(Y, dtype=torch.float32, device=self.device_))
+            for member in members:
+                with _seeded(member["seed"], self.device_):
+                    network = self._new_network()
+                    result = self._train(network, data, None, member["seed"], epochs=member["best_epoch"])
+                network.eval()
+                refitted.append({**member, "network": network, "loss_curve": result["loss_curve"],
+                                 "n_epochs": result["n_epochs"]})
+        return refitted
 
     def _inputs_and_base(self, values, ends):
         """Unscaled network inputs (len(ends), lookback) and base forecasts (len(ends), n_out)
@@ -836,21 +978,15 @@ class LSTMForecaster(BaseEstimator):
             inputs, base = values[reach], np.zeros((ends.shape[0], n_out))
         return inputs, base
 
-    def _windows(self, values):
-        """Fit the smoothing and the scaler on the training part; return the scaled
-        ((X_train, Y_train), (X_val, Y_val) or None).
-
-        Without early stopping every window of the series trains. With it, the
-        last ``max(n_out, ceil(validation_fraction * n))`` values are the
-        validation tail: the smoothing, the scaler and the training windows
-        see only the values before it, and the validation windows are those
-        whose targets start in the tail (their inputs may reach back before it).
-        """
-        lookback, n_out = int(self.lookback), self._n_outputs()
-        n = values.shape[0]
+    def _split(self, values, validate=None):
+        """(ends, train, tail, n_fit): the end of every window whose targets lie in the series, the
+        masks of the training windows (targets before the validation tail) and of the validation
+        windows (targets start in the tail), and the number of values before the tail."""
+        validate = self.early_stopping if validate is None else validate
+        n_out, n = self._n_outputs(), values.shape[0]
         n_fit = n
-        first_end = self._warm_up() + lookback - 1
-        if self.early_stopping:
+        first_end = self._warm_up() + int(self.lookback) - 1
+        if validate:
             n_tail = max(n_out, int(math.ceil(self.validation_fraction * n)))
             n_fit = n - n_tail
             if n_fit < first_end + 1 + n_out:
@@ -858,13 +994,27 @@ class LSTMForecaster(BaseEstimator):
                                  f"{n_fit} values to train on, fewer than the {first_end + 1 + n_out} one "
                                  f"window needs. Lower validation_fraction, set early_stopping=False or use "
                                  f"a longer series.")
+        ends = np.arange(first_end, n - n_out)
+        return ends, ends + n_out < n_fit, ends + 1 >= n_fit, n_fit
+
+    def _windows(self, values, validate=None):
+        """Fit the smoothing and the scaler on the training part; return the scaled
+        ((X_train, Y_train), (X_val, Y_val) or None).
+
+        Without early stopping (or ``validate=False``) every window of the
+        series trains. With it, the last ``max(n_out, ceil(validation_fraction
+        * n))`` values are the validation tail: the smoothing, the scaler and
+        the training windows see only the values before it, and the validation
+        windows are those whose targets start in the tail (their inputs may
+        reach back before it).
+        """
+        ends, train, tail, n_fit = self._split(values, validate)
+        n_out = self._n_outputs()
         self.smoother_ = None
         if self._mode() == "smoothing":
             self.smoother_ = SeasonalSmoother(int(self.seasonal_period)).fit(values[:n_fit])
-        ends = np.arange(first_end, n - n_out)  # every window whose targets lie in the series
         inputs, base = self._inputs_and_base(values, ends)
         targets = values[ends[:, None] + np.arange(1, n_out + 1)] - base
-        train = ends + n_out < n_fit  # targets before the tail
         self.scaler_ = SeriesScaler(self.scaler)
         if self._mode() is None:
             self.scaler_.fit(values[:n_fit])
@@ -872,23 +1022,28 @@ class LSTMForecaster(BaseEstimator):
             self.scaler_.fit(np.concatenate([inputs[train].ravel(), targets[train].ravel()]))
         X, Y = self.scaler_.transform(inputs), self.scaler_.transform(targets)
         validation = None
-        if self.early_stopping:
-            tail = ends + 1 >= n_fit  # targets start in the tail
+        if n_fit < values.shape[0]:
             validation = (X[tail], Y[tail])
         return (X[train], Y[train]), validation
 
-    def _train(self, network, data, val, seed):
+    def _train(self, network, data, val, seed, epochs=None):
+        """Train ``network`` on the windows ``data``; with ``val``, stop early and keep the best
+        epoch's weights; ``epochs`` overrides the parameter (the refit's chosen count)."""
         from tqdm.auto import tqdm
 
-        optimizer = torch.optim.Adam(network.parameters(), lr=float(self.learning_rate))
+        if self.weight_decay:
+            optimizer = torch.optim.AdamW(network.parameters(), lr=float(self.learning_rate),
+                                          weight_decay=float(self.weight_decay))
+        else:
+            optimizer = torch.optim.Adam(network.parameters(), lr=float(self.learning_rate))
         generator = torch.Generator().manual_seed(seed)  # shuffling, on the CPU on every device
         X, Y = data
         n_windows = X.shape[0]
         batch_size = min(int(self.batch_size), n_windows)
         loss_curve, validation_scores = [], ([] if val is not None else None)
-        best_loss, best_state, stale = math.inf, None, 0
-        bar = tqdm(range(int(self.epochs)), desc="LSTMForecaster", unit="epoch", disable=not self.verbose,
-                   leave=False)
+        best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
+        n_epochs = int(self.epochs) if epochs is None else int(epochs)
+        bar = tqdm(range(n_epochs), desc="LSTMForecaster", unit="epoch", disable=not self.verbose, leave=False)
         for epoch in bar:
             network.train()
             order = torch.randperm(n_windows, generator=generator).to(X.device)
@@ -909,7 +1064,7 @@ class LSTMForecaster(BaseEstimator):
                 validation_scores.append(val_loss)
                 postfix["val_loss"] = f"{val_loss:.4g}"
                 if val_loss < best_loss - self.tol:
-                    best_loss, stale = val_loss, 0
+                    best_loss, best_epoch, stale = val_loss, epoch + 1, 0
                     best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
                 else:
                     stale += 1
@@ -919,7 +1074,8 @@ class LSTMForecaster(BaseEstimator):
         bar.close()
         if best_state is not None:
             network.load_state_dict(best_state)
-        return {"loss_curve": loss_curve, "validation_scores": validation_scores, "n_epochs": epoch + 1}
+        return {"loss_curve": loss_curve, "validation_scores": validation_scores, "n_epochs": epoch + 1,
+                "best_epoch": best_epoch if best_epoch is not None else epoch + 1}
 
     # -- predict -----------------------------------------------------------
     def _check_steps(self, steps):
@@ -946,7 +1102,7 @@ class LSTMForecaster(BaseEstimator):
             if values.shape[0] < needed:
                 raise ValueError(f"y has {values.shape[0]} values; predict needs at least {needed} "
                                  f"(lookback{' + seasonal_period' if self._warm_up() else ''}).")
-            inputs, base = self._inputs_and_base(values, np.array([values.shape[0] - 1]))
+            inputs, base = self._inputs_and_base(self._to_model_units(values), np.array([values.shape[0] - 1]))
         window = self.scaler_.transform(inputs)
         forecasts = []
         with torch.no_grad(), _torch_threads(self.n_jobs, self.device_):
@@ -966,7 +1122,7 @@ class LSTMForecaster(BaseEstimator):
                 forecast = self.scaler_.inverse_transform(scaled.double().cpu().numpy())
                 if self.strategy == "direct":
                     forecast = forecast + base[0, :steps]
-                forecasts.append(forecast)
+                forecasts.append(self._from_model_units(forecast))
         return np.stack(forecasts)
 
     def predict(self, steps=None, y=None):
