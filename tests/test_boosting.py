@@ -268,6 +268,48 @@ def test_bad_parameters(diabetes, params, message):
         XGBRegressor(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("estimator", [XGBRegressor, XGBClassifier])
+@pytest.mark.parametrize("params, message", [
+    (dict(max_bin=2**40), "max_bin=1099511627776 is out of range.*uint8"),
+    (dict(max_bin=np.uint64(2**63)), "max_bin=.* is out of range"),
+    (dict(max_depth=2**31), "max_depth=2147483648 is out of range.*int32"),
+    (dict(max_depth=2**70), "max_depth=1180591620717411303424 is out of range"),
+    (dict(max_leaves=2**40, grow_policy="lossguide"), "max_leaves=1099511627776 is out of range"),
+    (dict(learning_rate=float("nan")), "learning_rate=nan is out of range"),
+])
+def test_sizes_that_cannot_fit_are_refused_before_x_is_read(estimator, params, message):
+    """Issue 23: a size the model cannot hold is a ValueError naming it, raised before the
+    data are converted (X here is not even numeric) or anything is allocated from it."""
+    X = np.array([["a", "b"], ["c", "d"]])
+    with pytest.raises(ValueError, match=message):
+        estimator(**params).fit(X, [0, 1])
+
+
+def test_bin_mapper_checks_its_sizes_before_allocating(diabetes):
+    from fastscratch.boosting.binning import BinMapper
+
+    X, _ = diabetes
+    with pytest.raises(ValueError, match="max_bin=1099511627776 is out of range"):
+        BinMapper(max_bin=2**40).fit(X)  # np.arange(1, max_bin) would need 8 TB
+    with pytest.raises(ValueError, match="subsample=0 is out of range"):
+        BinMapper(subsample=0).fit(X)
+    with pytest.raises(TypeError, match="max_bin must be an int"):
+        BinMapper(max_bin=3.0).fit(X)
+
+
+def test_max_depth_1000_is_a_limit_as_in_xgboost(diabetes):
+    """xgboost accepts max_depth=1000 (depthwise): trees grow until the data stop them. So do
+    ours, with the same trees, and the deep trees predict through the node arrays."""
+    X, y = diabetes
+    params = dict(n_estimators=3, max_depth=1000, min_child_weight=0.0)
+    reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(X, y)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = XGBRegressor(n_jobs=1, **params).fit(X, y, cuts=cuts)
+    assert _compare_trees(model, reference) > 0
+    assert model._forest.complete() is False  # deeper than the complete layout takes
+    assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-5)
+
+
 def test_bad_data(diabetes, cancer):
     X, y = diabetes
     y_nan = y.copy()

@@ -28,6 +28,8 @@ Our own cut points are quantiles of each feature computed on at most
 point (xgboost does the same); otherwise the ``i / max_bin`` quantiles.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -106,6 +108,7 @@ class BinMapper:
 
         Rows of zero ``sample_weight`` are left out (as in xgboost's weighted sketch).
         """
+        self._check_params()
         X = np.asarray(X, dtype=np.float32)
         if sample_weight is not None and np.any(sample_weight == 0) and np.any(sample_weight > 0):
             X = X[np.asarray(sample_weight) > 0]
@@ -115,6 +118,19 @@ class BinMapper:
             X = X[subset]
         cuts, mins = zip(*(_feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
         return self._set_cuts(list(cuts), np.array(mins, dtype=np.float32))
+
+    def _check_params(self):
+        """``max_bin`` and ``subsample`` checked before anything is allocated from them."""
+        for name, low, high in (("max_bin", 2, MAX_BIN), ("subsample", 1, None)):
+            value = getattr(self, name)
+            if name == "subsample" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {value!r}.")
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{name}={value!r} is out of range: it must be >= {low}"
+                                 + (f" and <= {high} (bin codes are uint8)" if high else "")
+                                 + ".")
 
     def set_xgboost_cuts(self, cut_ptr, cut_values):
         """Use xgboost's cut points: ``QuantileDMatrix(X, max_bin=...).get_quantile_cut()``.

@@ -143,30 +143,43 @@ class _XGBModel(BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        def number(name, low, high=np.inf, low_open=False, integer=False):
+        """Every parameter's type and range, before ``fit`` converts or allocates anything.
+
+        Sizes are checked against what the model can hold: ``max_bin`` at most
+        256 (uint8 bin codes; xgboost, with wider codes, takes more), ``max_depth``
+        and ``max_leaves`` within int32, as xgboost's parameters (a depth of 1000
+        is accepted, as by xgboost: it is a limit, the trees stop where the data
+        do, and no allocation depends on it).
+        """
+        def number(name, low, high=np.inf, low_open=False, integer=False, why=""):
             value = getattr(self, name)
             kind = numbers.Integral if integer else numbers.Real
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, "
                                 f"got {value!r}.")
-            if not (value > low if low_open else value >= low) or value > high or np.isnan(value):
+            # Integers compared as Python ints (no float conversion: 2**70 stays exact).
+            out_of_range = not (value > low if low_open else value >= low) or value > high
+            if out_of_range or (not integer and np.isnan(float(value))):
                 bound = f"> {low}" if low_open else f">= {low}"
                 raise ValueError(f"{name}={value!r} is out of range: it must be {bound}"
-                                 + (f" and <= {high}" if np.isfinite(high) else "") + ".")
+                                 + (f" and <= {high}" if np.isfinite(high) else "") + why + ".")
         number("n_estimators", 1, integer=True)
         number("learning_rate", 0, low_open=True)
         if self.grow_policy not in ("depthwise", "lossguide"):
             raise ValueError(f"grow_policy={self.grow_policy!r} is not 'depthwise' or "
                              "'lossguide'.")
-        number("max_depth", 0 if self.grow_policy == "lossguide" else 1, integer=True)
-        number("max_leaves", 0, integer=True)
+        int32_max = int(np.iinfo(np.int32).max)
+        number("max_depth", 0 if self.grow_policy == "lossguide" else 1, int32_max, integer=True,
+               why=" (an int32, as xgboost's)")
+        number("max_leaves", 0, int32_max, integer=True, why=" (an int32, as xgboost's)")
         number("min_child_weight", 0)
         number("reg_lambda", 0)
         number("reg_alpha", 0)
         number("gamma", 0)
         number("max_delta_step", 0)
         number("scale_pos_weight", 0, low_open=True)
-        number("max_bin", 2, MAX_BIN, integer=True)
+        number("max_bin", 2, MAX_BIN, integer=True,
+               why=": bin codes are stored as uint8 (xgboost's wider codes are not supported)")
         number("verbosity", 0, integer=True)
         for name in ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode"):
             number(name, 0, 1, low_open=True)
@@ -494,6 +507,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         -------
         self
         """
+        self._check_params()  # before X is converted (a float32 copy of it)
         X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True,
                              ensure_all_finite="allow-nan")
         if not np.all(np.isfinite(y)):
@@ -553,6 +567,7 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
+        self._check_params()  # before X is converted (a float32 copy of it)
         X, y = validate_data(self, X, y, dtype=np.float32, order="C",
                              ensure_all_finite="allow-nan")
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
