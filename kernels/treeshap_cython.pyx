@@ -7,7 +7,11 @@ walked as in :mod:`treeshap_numba`: one row at a time, a depth-first walk with
 an explicit stack, the unique path of each tree level in row ``level`` of a
 per-thread buffer (a child copies its parent's row), left child first. OpenMP
 threads take blocks of rows; each row's output is summed over the trees in
-order, so the result does not depend on the number of threads.
+order, so the result does not depend on the number of threads. When the
+forest's per-leaf tables fit (:func:`treeshap_numpy.leaf_tables`),
+``tree_shap`` reads them instead: one walk per row and tree that carries the
+set of path features the row follows (a bit mask), and O(m) table reads per
+leaf.
 """
 
 include "_common.pxi"
@@ -15,8 +19,11 @@ include "_common.pxi"
 from libc.stdint cimport uint8_t
 
 import numpy as np
+from libc.stdint cimport int64_t
 from cython.parallel cimport prange
 from libc.string cimport memset
+
+from .treeshap_numpy import leaf_tables
 
 DEF BLOCK = 32
 
@@ -203,6 +210,81 @@ def _tree_shap(const floating[:, ::1] X,                                        
         free(w)
 
 
+cdef void _shap_tree_tables(const floating[:, ::1] X, intp_t row, const intp_t* feature,
+                            const float* threshold, const uint8_t* default_left,
+                            const intp_t* left, const intp_t* node_bit, const intp_t* leaf_m,
+                            const intp_t* leaf_offset, const intp_t* position_feature,
+                            const double* position_coef, const double* table, intp_t root,
+                            double* phi, intp_t* s_node, int64_t* s_mask) noexcept nogil:
+    """Add one tree's SHAP values of row ``row`` to ``phi`` from the leaf tables."""
+    cdef intp_t top = 0, node, m, start, p
+    cdef int64_t mask, follows, bit, cleared
+    cdef double t_follows, x
+    cdef bint goes_left
+    s_node[0] = root
+    s_mask[0] = -1  # every bit set: the row follows every split so far
+    while top >= 0:
+        node = s_node[top]
+        mask = s_mask[top]
+        top -= 1
+        if left[node] == -1:
+            m = leaf_m[node]
+            if m <= 0:
+                continue
+            start = leaf_offset[node]
+            follows = mask & ((<int64_t> 1 << m) - 1)
+            t_follows = table[start + follows]
+            for p in range(m):
+                bit = <int64_t> 1 << p
+                if follows & bit:
+                    phi[position_feature[start + p]] += (position_coef[start + p]
+                                                         * table[start + (follows ^ bit)])
+                else:
+                    phi[position_feature[start + p]] -= t_follows
+            continue
+        x = X[row, feature[node]]
+        if x != x:  # missing
+            goes_left = default_left[node] != 0
+        else:
+            goes_left = x < threshold[node]
+        cleared = mask & ~(<int64_t> 1 << node_bit[node])
+        top += 1
+        s_node[top] = left[node] + 1
+        s_mask[top] = cleared if goes_left else mask
+        top += 1
+        s_node[top] = left[node]
+        s_mask[top] = mask if goes_left else cleared
+
+
+def _tree_shap_tables(const floating[:, ::1] X,                                       # IN
+                      const intp_t[::1] feature, const float[::1] threshold,         # IN
+                      const uint8_t[::1] default_left, const intp_t[::1] left,       # IN
+                      const intp_t[::1] tree_roots, const intp_t[::1] tree_groups,   # IN
+                      intp_t max_depth,                                              # IN
+                      const intp_t[::1] node_bit, const intp_t[::1] leaf_m,          # IN
+                      const intp_t[::1] leaf_offset,                                 # IN
+                      const intp_t[::1] position_feature,                            # IN
+                      const double[::1] position_coef, const double[::1] table,      # IN
+                      double[:, :, ::1] out,                                         # IN/OUT
+                      int n_threads):
+    cdef intp_t n_rows = X.shape[0]
+    cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    cdef intp_t block, row, t
+    cdef intp_t* s_node
+    cdef int64_t* s_mask
+    for block in prange(n_blocks, num_threads=n_threads, schedule="static", nogil=True):
+        s_node = <intp_t*> malloc((max_depth + 3) * sizeof(intp_t))
+        s_mask = <int64_t*> malloc((max_depth + 3) * sizeof(int64_t))
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                _shap_tree_tables(X, row, &feature[0], &threshold[0], &default_left[0],
+                                  &left[0], &node_bit[0], &leaf_m[0], &leaf_offset[0],
+                                  &position_feature[0], &position_coef[0], &table[0],
+                                  tree_roots[t], &out[row, tree_groups[t], 0], s_node, s_mask)
+        free(s_node)
+        free(s_mask)
+
+
 def _tree_shap_interactions(const floating[:, ::1] X,                                 # IN
                             const intp_t[::1] feature, const float[::1] threshold,   # IN
                             const uint8_t[::1] default_left, const intp_t[::1] left, # IN
@@ -256,8 +338,13 @@ def _tree_shap_interactions(const floating[:, ::1] X,                           
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
               tree_groups, max_depth, out, n_threads):
     """Add the SHAP values of the rows of ``X`` to ``out`` (see :func:`treeshap_numpy.tree_shap`)."""
-    _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots, tree_groups,
-               max_depth, out, max(1, int(n_threads)))
+    tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
+    if tables is None:
+        _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
+                   tree_groups, max_depth, out, max(1, int(n_threads)))
+    else:
+        _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
+                          max_depth, *tables, out, max(1, int(n_threads)))
 
 
 def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,

@@ -6,7 +6,10 @@ one row at a time: the recursion becomes a depth-first walk with an explicit
 stack, and the unique path of each tree level lives in row ``level`` of small
 per-thread arrays (a child copies its parent's row, so the parent's path is
 intact when its second child is visited). Children are visited left first, as
-in the reference. Threads take blocks of rows; each row's output is summed
+in the reference. When the forest's per-leaf tables fit
+(:func:`treeshap_numpy.leaf_tables`), ``tree_shap`` reads them instead:
+one walk per row and tree that carries the set of path features the row
+follows, and O(m) table reads per leaf. Threads take blocks of rows; each row's output is summed
 over the trees in order, so the result does not depend on the number of
 threads.
 """
@@ -15,6 +18,7 @@ import numba
 import numpy as np
 
 from ._threads import numba_threads
+from .treeshap_numpy import leaf_tables
 
 BLOCK = 32
 
@@ -128,6 +132,54 @@ def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, roo
         s_parent[top], s_fraction[top] = f, left_fraction
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
+                      max_depth, node_bit, leaf_m, leaf_offset, position_feature, position_coef,
+                      table, out):
+    n_rows = X.shape[0]
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for block in numba.prange(n_blocks):
+        s_node = np.empty(max_depth + 3, dtype=np.intp)
+        s_mask = np.empty(max_depth + 3, dtype=np.int64)
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                phi = out[row, tree_groups[t]]
+                top = 0
+                s_node[0] = tree_roots[t]
+                s_mask[0] = -1  # every bit set: the row follows every split so far
+                while top >= 0:
+                    node = s_node[top]
+                    mask = s_mask[top]
+                    top -= 1
+                    if left[node] == -1:
+                        m = leaf_m[node]
+                        if m <= 0:
+                            continue
+                        start = leaf_offset[node]
+                        follows = mask & ((np.int64(1) << m) - 1)
+                        t_follows = table[start + follows]
+                        for p in range(m):
+                            bit = np.int64(1) << p
+                            if follows & bit:
+                                phi[position_feature[start + p]] += (
+                                    position_coef[start + p] * table[start + (follows ^ bit)])
+                            else:
+                                phi[position_feature[start + p]] -= t_follows
+                        continue
+                    x = X[row, feature[node]]
+                    if np.isnan(x):
+                        goes_left = default_left[node] != 0
+                    else:
+                        goes_left = x < threshold[node]
+                    cleared = mask & ~(np.int64(1) << node_bit[node])
+                    top += 1
+                    s_node[top] = left[node] + 1
+                    s_mask[top] = cleared if goes_left else mask
+                    top += 1
+                    s_node[top] = left[node]
+                    s_mask[top] = mask if goes_left else cleared
+
+
 @numba.njit(cache=True, nogil=True)
 def _buffers(max_depth):
     size = max_depth + 2
@@ -194,9 +246,14 @@ def _tree_shap_interactions(X, feature, threshold, default_left, left, value, co
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
               tree_groups, max_depth, out, n_threads):
     """Add the SHAP values of the rows of ``X`` to ``out`` (see :func:`treeshap_numpy.tree_shap`)."""
+    tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
     with numba_threads(n_threads):
-        _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
-                   tree_groups, max_depth, out)
+        if tables is None:
+            _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
+                       tree_groups, max_depth, out)
+        else:
+            _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
+                              max_depth, *tables, out)
 
 
 def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,

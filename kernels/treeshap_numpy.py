@@ -234,3 +234,112 @@ def _node_mean_values_naive(left, value, cover, root):
 
     fill(root)
     return means
+
+
+# ------------------------------------------------------------------ leaf tables
+# The compiled backends compute the same SHAP values from per-leaf tables (the
+# idea of Yang, 2021, "Fast TreeSHAP", v2): for a leaf of value v whose path
+# splits on the distinct features u_0..u_{m-1} (in order of first appearance),
+# with zero fractions z_p (product of cover[child] / cover[node] over the
+# splits on u_p), the leaf's part of the tree output when the features in S
+# are known is v * prod_{p in S} o_p * prod_{p not in S} z_p, where o_p is 1 if
+# the row follows every split on u_p. Shapley's formula over the m path
+# features then only depends on the set O = {p : o_p = 1}:
+#
+#     phi[u_p] += (1 - z_p) / z_p * T[O - {p}]   if p in O,
+#     phi[u_p] -= T[O]                           otherwise,
+#
+#     T[P] = v * sum_{S subset of P} |S|! (m - 1 - |S|)! / m! * prod_{q not in S} z_q
+#
+# (P a proper subset of the m features). T is built once per forest (2^m
+# values per leaf, a subset-sum transform), and a row then costs O(m) per
+# leaf instead of Algorithm 2's O(m^2).
+MAX_TABLE_VALUES = 1 << 23   # 64 MB of float64 tables at most; larger forests use Algorithm 2
+MAX_TABLE_PATH = 20          # distinct features on one path
+
+
+def leaf_tables(feature, left, value, cover, tree_roots, max_depth):
+    """Per-leaf subset tables of the trees at ``tree_roots`` (see the comment above).
+
+    Returns ``None`` when they do not apply (a zero fraction is 0, or the
+    tables would hold more than ``MAX_TABLE_VALUES`` values), else a tuple:
+
+    - ``node_bit`` (intp, per node): position p of a split node's feature on
+      its path (a row that does not follow the split clears bit p);
+    - ``leaf_m`` (intp, per node): m of a leaf (-1 elsewhere);
+    - ``leaf_offset`` (intp, per node): start of the leaf's table in ``table``
+      and of its positions in ``position_feature`` / ``position_coef``;
+    - ``position_feature`` (intp), ``position_coef`` (float64, (1 - z_p) / z_p);
+    - ``table`` (float64): T of every leaf, index P a bit set.
+    """
+    n_nodes = left.shape[0]
+    width = max_depth + 1
+    node_bit = np.full(n_nodes, -1, dtype=np.intp)
+    leaf_m = np.full(n_nodes, -1, dtype=np.intp)
+    leaf_offset = np.full(n_nodes, -1, dtype=np.intp)
+    leaves, leaf_features, leaf_zeros, leaf_counts = [], [], [], []
+    frontier = np.asarray(tree_roots, dtype=np.intp)
+    path_feature = np.full((frontier.shape[0], width), -1, dtype=np.intp)
+    path_zero = np.ones((frontier.shape[0], width))
+    count = np.zeros(frontier.shape[0], dtype=np.intp)
+    while frontier.size:
+        is_leaf = left[frontier] == -1
+        leaves.append(frontier[is_leaf])
+        leaf_features.append(path_feature[is_leaf])
+        leaf_zeros.append(path_zero[is_leaf])
+        leaf_counts.append(count[is_leaf])
+        nodes = frontier[~is_leaf]
+        path_feature, path_zero, count = path_feature[~is_leaf], path_zero[~is_leaf], count[~is_leaf]
+        f = feature[nodes]
+        match = path_feature == f[:, None]
+        seen = match.any(axis=1)
+        position = np.where(seen, np.argmax(match, axis=1), count)
+        if np.any(position >= MAX_TABLE_PATH):
+            return None
+        node_bit[nodes] = position
+        rows = np.arange(nodes.shape[0])
+        path_feature[rows, position] = f
+        count = count + ~seen
+        next_frontier, next_feature, next_zero = [], [], []
+        for child in (left[nodes], left[nodes] + 1):
+            zero = path_zero.copy()
+            zero[rows, position] *= cover[child] / cover[nodes]
+            next_frontier.append(child)
+            next_feature.append(path_feature)
+            next_zero.append(zero)
+        frontier = np.concatenate(next_frontier)
+        path_feature = np.concatenate(next_feature)
+        path_zero = np.concatenate(next_zero)
+        count = np.concatenate([count, count])
+    leaves, leaf_counts = np.concatenate(leaves), np.concatenate(leaf_counts)
+    leaf_features, leaf_zeros = np.concatenate(leaf_features), np.concatenate(leaf_zeros)
+    sizes = np.where(leaf_counts > 0, 1 << leaf_counts, 0)
+    if sizes.sum() > MAX_TABLE_VALUES or np.any(~(leaf_zeros > 0)):
+        return None
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+    leaf_m[leaves] = leaf_counts
+    leaf_offset[leaves] = offsets
+    table = np.zeros(int(sizes.sum()))
+    position_feature = np.zeros(int(sizes.sum()), dtype=np.intp)
+    position_coef = np.zeros(int(sizes.sum()))
+    for m in np.unique(leaf_counts[leaf_counts > 0]):
+        group = np.flatnonzero(leaf_counts == m)
+        z = leaf_zeros[group, :m]
+        subsets = np.arange(1 << m)
+        in_subset = (subsets[:, None] >> np.arange(m)) & 1 == 1       # (2^m, m)
+        size = in_subset.sum(axis=1)
+        factorial = np.cumprod(np.concatenate([[1.0], np.arange(1.0, m + 1)]))
+        weight = np.where(size < m, factorial[size] * factorial[np.maximum(m - 1 - size, 0)]
+                          / factorial[m], 0.0)
+        t = weight * value[leaves[group], None].astype(np.float64)
+        for p in range(m):
+            t = t * np.where(in_subset[:, p], 1.0, z[:, p:p + 1])
+        for p in range(m):  # subset sums: T[P] = sum over S in P
+            blocks = t.reshape(group.shape[0], -1, 2, 1 << p)
+            blocks[:, :, 1, :] += blocks[:, :, 0, :]
+        starts = offsets[group]
+        index = starts[:, None] + subsets
+        table[index] = t
+        position_feature[starts[:, None] + np.arange(m)] = leaf_features[group, :m]
+        position_coef[starts[:, None] + np.arange(m)] = (1.0 - z) / z
+    return node_bit, leaf_m, leaf_offset, position_feature, position_coef, table
