@@ -230,3 +230,82 @@ SWEEP_FAMILIES = ("unet",)
 
 def test_sweep(benchmark, sweep_case):
     sweep_case.run(benchmark)
+
+
+# -- the training recipe's epoch (fastscratch.segmentation.recipe) ----------------------------------
+# size -> (base_channels, depth, batch, tile, batches per epoch); "medium" is the recipe's shapes.
+RECIPE_CASES = {"tiny": (4, 2, 2, 64, 3), "medium": (16, 4, 4, 256, 4), "large": (16, 4, 4, 256, 10)}
+
+
+def _recipe_batches(isbi, base, depth, batch, tile, n_batches):
+    images, labels = isbi
+    rng = np.random.default_rng(0)
+    xs, ys, ws = [], [], []
+    for _ in range(n_batches * batch):
+        index = int(rng.integers(len(images)))
+        top, left = (int(v) for v in rng.integers(0, images.shape[1] - tile + 1, 2))
+        label = labels[index]
+        xs.append(normalize_zscore(images[index])[top:top + tile, left:left + tile])
+        ys.append(label[top:top + tile, left:left + tile])
+        ws.append(weight_map(label)[top:top + tile, left:left + tile])
+    return (torch.from_numpy(np.stack(xs)[:, None].copy()), torch.from_numpy(np.stack(ys).astype(np.int64)),
+            torch.from_numpy(np.stack(ws).copy()))
+
+
+def test_recipe_epoch_interleaved(benchmark, isbi, bench_size):
+    """One epoch of the recipe's Trainer (AdamW, one-cycle schedule, weighted cross-entropy + soft Dice,
+    batch-normalised "same" U-Net) against a bare torch loop with the same model, batches and optimiser,
+    alternated round by round; ``extra_info["ratio"]`` is the median of Trainer / bare (issue: <= 1.05)."""
+    import copy
+
+    from fastscratch.segmentation.recipe import RECIPE
+
+    base, depth, batch, tile, n_batches = sized(RECIPE_CASES, bench_size)
+    rounds = 2 * sized(ROUNDS, bench_size)
+    data = _recipe_batches(isbi, base, depth, batch, tile, n_batches)
+    loader = DataLoader(TensorDataset(*data), batch_size=batch)
+    total = (rounds + 1) * n_batches
+    torch.manual_seed(0)
+    model = UNet(base_channels=base, depth=depth, padding="same", batch_norm=True)
+    bare = copy.deepcopy(model)
+    trainer = Trainer(model, optimizer="adamw", lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"],
+                      loss="weighted_ce+dice", schedule="onecycle", total_steps=total, warmup=RECIPE["warmup"],
+                      device="cpu", progress=False)
+    optimizer = torch.optim.AdamW(bare.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=RECIPE["lr"], total_steps=total,
+                                                    pct_start=RECIPE["warmup"])
+
+    def bare_epoch():
+        bare.train()
+        loss_sum = 0.0
+        for x, y, w in loader:
+            optimizer.zero_grad(set_to_none=True)
+            logits = bare(x)
+            probabilities = torch.softmax(logits, dim=1)
+            one_hot = F.one_hot(y, 2).permute(0, 3, 1, 2).float()
+            intersection = (probabilities * one_hot).sum((0, 2, 3))
+            dice = 1 - ((2 * intersection + 1) / (probabilities.sum((0, 2, 3)) + one_hot.sum((0, 2, 3)) + 1)).mean()
+            loss = (F.cross_entropy(logits, y, reduction="none") * w).mean() + dice
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach())
+        return loss_sum
+
+    ratios = []
+
+    def pair():
+        start = time.perf_counter()
+        bare_epoch()
+        middle = time.perf_counter()
+        trainer.train_epoch(loader)
+        ratios.append((time.perf_counter() - middle) / (middle - start))
+
+    pair()
+    ratios.clear()
+    benchmark.group = f"unet recipe epoch {n_batches}x{batch}x1x{tile}x{tile} base{base} depth{depth} cpu"
+    benchmark.extra_info["backend"] = "bare torch epoch + recipe Trainer.train_epoch, alternated"
+    benchmark.pedantic(pair, rounds=rounds, iterations=1)
+    benchmark.extra_info["ratio"] = float(np.median(ratios))
+    print(f"\n{benchmark.group}: Trainer / bare torch = {np.median(ratios):.3f} "
+          f"(median of {len(ratios)} alternated rounds)")

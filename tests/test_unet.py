@@ -1,7 +1,6 @@
 """U-Net (fastscratch.segmentation): architecture, overlap-tile prediction, weight map, losses,
 transforms, metrics, training loop, checkpoints and the ``fastscratch train unet`` command."""
 
-import json
 import math
 
 import numpy as np
@@ -390,21 +389,75 @@ def test_training_rejects_bad_input(isbi):
             resolve_device("cuda")
 
 
-def test_cli_train_unet(tmp_path, capsys):
-    from fastscratch.cli import main
+def test_trainer_adamw_schedules_and_memory_format_are_plain_torch(rng, tmp_path):
+    """AdamW + OneCycleLR in the Trainer = the same torch objects stepped by hand; the cosine
+    schedule follows its formula; channels_last gives the float32 answer; checkpoints keep the schedule."""
+    import copy
 
-    out = tmp_path / "run"
-    assert main(["train", "unet", "--epochs", "1", "--steps-per-epoch", "2", "--base-channels", "2",
-                 "--depth", "2", "--input-size", "140", "--n-images", "3", "--n-validation", "1",
-                 "--optimizer", "adam", "--no-progress", "--output", str(out)]) == 0
-    assert "epoch 1: train loss" in capsys.readouterr().out
-    for name in ("unet.pt", "learning_curves.png", "prediction.png", "history.json"):
-        assert (out / name).stat().st_size > 0
-    history = json.loads((out / "history.json").read_text())
-    assert history["epoch"] == [1] and 0 <= history["val_pixel_error"][0] <= 1
-    from PIL import Image
+    torch.manual_seed(0)
+    model = UNet(base_channels=2, depth=2, padding="same", batch_norm=True)
+    reference = copy.deepcopy(model)
+    trainer = Trainer(copy.deepcopy(model), optimizer="adamw", lr=0.01, weight_decay=1e-3, schedule="onecycle",
+                      total_steps=10, warmup=0.2, device="cpu", progress=False)
+    channels_last = Trainer(copy.deepcopy(model), optimizer="adamw", lr=0.01, weight_decay=1e-3,
+                            schedule="onecycle", total_steps=10, warmup=0.2, channels_last=True, device="cpu",
+                            progress=False)
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=0.01, weight_decay=1e-3)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01, total_steps=10, pct_start=0.2)
+    x = torch.from_numpy(rng.standard_normal((2, 1, 32, 32)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 2, (2, 32, 32)))
+    w = torch.from_numpy(rng.random((2, 32, 32)).astype(np.float32))
+    for _ in range(3):
+        loss, _ = trainer.train_step(x, y, w)
+        channels_last.train_step(x, y, w)
+        optimizer.zero_grad()
+        expected = (F.cross_entropy(reference(x), y, reduction="none") * w).mean()
+        expected.backward()
+        optimizer.step()
+        scheduler.step()
+        assert float(loss) == pytest.approx(expected.item(), rel=1e-5)
+        assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
+    for ours, cl, theirs in zip(trainer.model.parameters(), channels_last.model.parameters(),
+                                reference.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(cl, theirs, rtol=1e-4, atol=1e-5)
+    # Checkpoints carry the schedule's position.
+    trainer.save_checkpoint(str(tmp_path / "unet.pt"))
+    loaded, _ = Trainer.load_checkpoint(str(tmp_path / "unet.pt"), device="cpu", progress=False)
+    assert loaded.scheduler.last_epoch == 3 and loaded.config["schedule"] == "onecycle"
+    assert loaded.optimizer.param_groups[0]["lr"] == pytest.approx(trainer.optimizer.param_groups[0]["lr"])
+    # Cosine: linear warm-up over 2 of 10 steps, then (1 + cos(pi t)) / 2 down to 0.
+    cosine = Trainer(UNet(base_channels=2, depth=2, padding="same"), optimizer="sgd", lr=0.1, schedule="cosine",
+                     total_steps=10, warmup=0.2, device="cpu", progress=False)
+    rates = []
+    for _ in range(10):
+        rates.append(cosine.optimizer.param_groups[0]["lr"])
+        cosine.optimizer.step()
+        cosine.scheduler.step()
+    expected = [0.05, 0.1] + [0.1 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="total_steps"):
+        Trainer(UNet(base_channels=2, depth=2), schedule="onecycle")
+    with pytest.raises(ValueError, match="schedule"):
+        Trainer(UNet(base_channels=2, depth=2), schedule="step", total_steps=3)
 
-    assert Image.open(out / "prediction.png").size[0] > 500
+
+def test_cpu_bfloat16_autocast_stays_close_to_float32(rng):
+    import copy
+
+    torch.manual_seed(0)
+    model = UNet(base_channels=4, depth=2, padding="same", batch_norm=True)
+    full = Trainer(copy.deepcopy(model), optimizer="adamw", lr=1e-3, device="cpu", progress=False)
+    half = Trainer(copy.deepcopy(model), optimizer="adamw", lr=1e-3, cpu_bfloat16=True, device="cpu",
+                   progress=False)
+    assert half.use_bfloat16 and not full.use_bfloat16
+    x = torch.from_numpy(rng.standard_normal((2, 1, 32, 32)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 2, (2, 32, 32)))
+    loss_full, _ = full.train_step(x, y)
+    loss_half, _ = half.train_step(x, y)
+    assert float(loss_half) == pytest.approx(float(loss_full), rel=2e-2)  # bfloat16: 8 bits of mantissa
+    for ours, theirs in zip(half.model.parameters(), full.model.parameters()):
+        assert ours.dtype == torch.float32
 
 
 def test_train_step_is_a_plain_torch_step(rng):

@@ -35,7 +35,8 @@ __all__ = ["PatchDataset", "Trainer", "train_unet", "resolve_device", "default_a
            "prepare_data", "plot_prediction", "plot_learning_curves"]
 
 LOSSES = ("weighted_ce", "dice", "weighted_ce+dice")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = (None, "onecycle", "cosine")
 
 
 def resolve_device(device="auto"):
@@ -165,11 +166,13 @@ class Trainer:
     Parameters
     ----------
     model : UNet
-    optimizer : {"sgd", "adam"}, default="sgd"
+    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
         "sgd": stochastic gradient descent with momentum (the paper: 0.99 with
-        batch 1); "adam": Adam.
+        batch 1); "adam": Adam (``weight_decay`` added to the gradient);
+        "adamw": Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
     lr : float, default=None
-        Learning rate; None: 0.01 for SGD, 1e-3 for Adam.
+        Learning rate (the peak rate of a schedule); None: 0.01 for SGD, 1e-3
+        for Adam and AdamW.
     momentum : float, default=0.99
         SGD momentum.
     weight_decay : float, default=0.0
@@ -182,6 +185,25 @@ class Trainer:
     amp : bool, default=True
         Mixed precision (float16 autocast and gradient scaling) on CUDA; no
         effect on CPU.
+    schedule : {None, "onecycle", "cosine"}, default=None
+        Learning-rate schedule stepped after every batch over ``total_steps``
+        batches: "onecycle" is ``torch.optim.lr_scheduler.OneCycleLR`` (warm-up
+        over the first ``warmup`` fraction from ``lr / 25`` to ``lr``, cosine
+        annealing to ``lr / 25e4``, momentum / beta1 cycled 0.95 -> 0.85 -> 0.95);
+        "cosine" is a linear warm-up over the first ``warmup`` fraction then
+        :math:`\\eta_t = \\eta \\frac{1}{2}(1 + \\cos(\\pi t^\\prime))`, :math:`t^\\prime` the
+        fraction of the remaining steps done; None keeps ``lr`` fixed.
+    total_steps : int, default=None
+        Batches of the whole run; required with a schedule.
+    warmup : float, default=0.1
+        Fraction of ``total_steps`` spent warming up.
+    channels_last : bool, default=False
+        Keep model and batches in ``torch.channels_last`` memory format
+        (NHWC convolutions).
+    cpu_bfloat16 : bool, default=False
+        Forward pass under bfloat16 autocast on CPU (the loss and the weights
+        stay float32). Fast only on CPUs with bfloat16 instructions
+        (AVX512-BF16, AMX); ignored on CUDA, where ``amp`` applies.
     progress : bool, default=True
         tqdm progress bars.
 
@@ -194,7 +216,8 @@ class Trainer:
     """
 
     def __init__(self, model, *, optimizer="sgd", lr=None, momentum=0.99, weight_decay=0.0,
-                 loss="weighted_ce", dice_weight=1.0, device="auto", amp=True, progress=True):
+                 loss="weighted_ce", dice_weight=1.0, device="auto", amp=True, schedule=None,
+                 total_steps=None, warmup=0.1, channels_last=False, cpu_bfloat16=False, progress=True):
         if not isinstance(model, UNet):
             raise TypeError(f"model must be a UNet, got {type(model).__name__}.")
         if optimizer not in OPTIMIZERS:
@@ -205,22 +228,57 @@ class Trainer:
             lr = 0.01 if optimizer == "sgd" else 1e-3
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}.")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}.")
+        if schedule is not None and (isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer))
+                                     or total_steps < 1):
+            raise ValueError(f"schedule={schedule!r} needs total_steps, the number of batches of the whole run "
+                             f"(a positive integer), got {total_steps!r}.")
+        if not 0.0 <= warmup < 1.0:
+            raise ValueError(f"warmup must be a fraction in [0, 1), got {warmup!r}.")
         self.config = {"optimizer": optimizer, "lr": float(lr), "momentum": float(momentum),
                        "weight_decay": float(weight_decay), "loss": loss, "dice_weight": float(dice_weight),
-                       "amp": bool(amp)}
+                       "amp": bool(amp), "schedule": schedule,
+                       "total_steps": None if total_steps is None else int(total_steps), "warmup": float(warmup),
+                       "channels_last": bool(channels_last), "cpu_bfloat16": bool(cpu_bfloat16)}
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         if optimizer == "sgd":
             self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-        else:
+        elif optimizer == "adam":
             self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.scheduler = self._make_scheduler(schedule, total_steps, warmup)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
         self.use_amp = bool(amp) and self.device.type == "cuda"
+        self.use_bfloat16 = bool(cpu_bfloat16) and self.device.type == "cpu"
+        self.channels_last = bool(channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.progress = progress
         self.epoch = 0
         self.history = {key: [] for key in ("epoch", "train_loss", "train_accuracy", "val_loss",
                                             "val_pixel_accuracy", "val_pixel_error", "val_dice", "val_iou",
                                             "val_rand_error", "seconds")}
+
+    def _make_scheduler(self, schedule, total_steps, warmup):
+        if schedule is None:
+            return None
+        if schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=self.config["lr"], total_steps=int(total_steps),
+                pct_start=max(float(warmup), 1e-6), anneal_strategy="cos",
+                cycle_momentum=True)
+        warm = int(round(warmup * total_steps))
+
+        def factor(step):
+            if step < warm:
+                return (step + 1) / warm
+            done = min(1.0, (step - warm) / max(1, total_steps - warm))
+            return 0.5 * (1.0 + math.cos(math.pi * done))
+
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
 
     # -- one step ----------------------------------------------------------------------
     def train_step(self, images, targets, weights=None):
@@ -231,17 +289,25 @@ class Trainer:
         device = self.device
         non_blocking = device.type == "cuda"
         images = images.to(device, non_blocking=non_blocking)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         targets = targets.to(device, non_blocking=non_blocking)
         if weights is not None:
             weights = weights.to(device, non_blocking=non_blocking)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.use_amp):
-            logits = self.model(images)
+        if self.use_bfloat16:
+            with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+                logits = self.model(images)
+        else:
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.use_amp):
+                logits = self.model(images)
         # The loss is computed in float32 outside autocast.
         loss = self._loss(logits.float(), targets, weights)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
         with torch.no_grad():
             if logits.shape[1] == 2:  # argmax of two classes, ties to class 0, without a strided reduction
                 prediction = logits[:, 1] > logits[:, 0]
@@ -372,6 +438,7 @@ class Trainer:
         os.makedirs(directory, exist_ok=True)
         state = {"model_config": self.model.get_config(), "model_state": self.model.state_dict(),
                  "optimizer_state": self.optimizer.state_dict(), "scaler_state": self.scaler.state_dict(),
+                 "scheduler_state": None if self.scheduler is None else self.scheduler.state_dict(),
                  "trainer_config": dict(self.config), "epoch": self.epoch,
                  "history": {key: list(values) for key, values in self.history.items()}, "extra": extra}
         temporary = f"{path}.tmp"
@@ -392,8 +459,13 @@ class Trainer:
         config = dict(state["trainer_config"])
         trainer = cls(model, optimizer=config["optimizer"], lr=config["lr"], momentum=config["momentum"],
                       weight_decay=config["weight_decay"], loss=config["loss"], dice_weight=config["dice_weight"],
-                      device=device, amp=config["amp"], progress=progress)
+                      device=device, amp=config["amp"], schedule=config.get("schedule"),
+                      total_steps=config.get("total_steps"), warmup=config.get("warmup", 0.1),
+                      channels_last=config.get("channels_last", False),
+                      cpu_bfloat16=config.get("cpu_bfloat16", False), progress=progress)
         trainer.optimizer.load_state_dict(state["optimizer_state"])
+        if trainer.scheduler is not None and state.get("scheduler_state"):
+            trainer.scheduler.load_state_dict(state["scheduler_state"])
         if state.get("scaler_state"):
             trainer.scaler.load_state_dict(state["scaler_state"])
         trainer.epoch = int(state["epoch"])
