@@ -380,9 +380,8 @@ def _tree_arrays(tree, n_features):
     order, new_left = _renumbered(left, right)
     if order.shape[0] > n:
         raise ValueError("a tree's children form a cycle")
-    if reachable_adjacent and order.shape[0] == n and np.all(np.sort(order) == np.arange(n)) \
-            and np.all(order == np.arange(n)):
-        order, new_left = np.arange(n), left  # keep xgboost's node ids
+    if reachable_adjacent and order.shape[0] == n and np.all(np.sort(order) == np.arange(n)):
+        order, new_left = np.arange(n), left  # every node used, children adjacent: keep the ids
     internal = new_left != -1
     tree_arrays = {name: array[order] for name, array in fields.items()}
     tree_arrays["feature"] = np.where(internal, tree_arrays["feature"], -1)
