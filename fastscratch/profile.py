@@ -152,7 +152,19 @@ def _arima_workload(level):
     ARIMA(order=(1, 1, 1), backend="numpy").fit(y_missing)
 
 
+def _treeshap_workload(level):
+    from .boosting import XGBRegressor
+    from .boosting._treeshap import tree_contributions
+
+    n = (300, 3_000, 10_000)[level]
+    X, y = _classification(n, 10, np.float32)
+    model = XGBRegressor(n_estimators=5, max_depth=4, backend="numpy").fit(X, y)
+    tree_contributions(model, X[:max(50, n // 10)], backend="numpy")
+    tree_contributions(model, X[:20], interactions=True, backend="numpy")
+
+
 WORKLOADS = {
+    "treeshap": _treeshap_workload,
     "distances": _knn_workload,
     "minkowski": _knn_workload,
     "sparse_distances": _sparse_knn_workload,
