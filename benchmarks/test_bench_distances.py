@@ -178,3 +178,60 @@ def test_sparse_topk_sklearn(benchmark, sparse_data, metric):
     benchmark.group = _sparse_group(metric, sparse_data)
     benchmark.extra_info["backend"] = "sklearn NearestNeighbors(brute) on CSR"
     benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)
+
+
+# sqeuclidean_topk_ranked: the SIZES data in float64, ranked in float32 with the certificate of
+# distances_numpy.ranking_margins, against the float64 kernel and scikit-learn in one group.
+@pytest.fixture(scope="module")
+def ranked_data(data):
+    from fastscratch.kernels.distances_numpy import ranking_margins
+
+    queries32, reference32, k = data
+    queries, reference = queries32.astype(np.float64), reference32.astype(np.float64)
+    mean = reference.mean(axis=0)
+    centred_reference, centred_queries = reference - mean, queries - mean
+    margins = ranking_margins(np.linalg.norm(centred_queries, axis=1),
+                              np.linalg.norm(centred_reference, axis=1).max(), queries.shape[1])
+    return (queries, reference, centred_queries.astype(np.float32), centred_reference.astype(np.float32),
+            margins, k)
+
+
+def _ranked_group(data):
+    return "sqeuclidean_topk float64 data " + _shape_name(data).replace("float32", "float64")
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_ranked_topk(benchmark, data, ranked_data, backend):
+    queries, reference, ranking_queries, ranking_reference, margins, k = ranked_data
+    kernel = get_kernel("sqeuclidean_topk_ranked", backend)
+    distances = np.empty((queries.shape[0], k))
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    certified = np.empty(queries.shape[0], dtype=np.uint8)
+    kernel(queries[:8], reference[:64], ranking_queries[:8], ranking_reference[:64], margins[:8],
+           distances[:8], indices[:8], certified[:8], 2)  # compile / warm up
+    benchmark.group = _ranked_group(data)
+    benchmark.extra_info["backend"] = f"{backend} ranked in float32"
+    benchmark.pedantic(kernel, args=(queries, reference, ranking_queries, ranking_reference, margins,
+                                     distances, indices, certified, 2),
+                       rounds=1 if backend == "numpy" else 3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info["certified_fraction"] = float(certified.mean())
+
+
+@pytest.mark.parametrize("backend", [b for b in available_backends() if b != "numpy"])
+def test_ranked_topk_float64_kernel(benchmark, data, ranked_data, backend):
+    queries, reference, _, _, _, k = ranked_data
+    kernel = get_kernel("sqeuclidean_topk", backend)
+    distances = np.empty((queries.shape[0], k))
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    kernel(queries[:8], reference[:64], distances[:8], indices[:8], 2)
+    benchmark.group = _ranked_group(data)
+    benchmark.extra_info["backend"] = f"{backend} float64 kernel"
+    benchmark.pedantic(kernel, args=(queries, reference, distances, indices, 2), rounds=3, iterations=1)
+
+
+def test_ranked_topk_sklearn(benchmark, data, ranked_data):
+    queries, reference, _, _, _, k = ranked_data
+    model = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(reference)
+    benchmark.group = _ranked_group(data)
+    benchmark.extra_info["backend"] = "sklearn NearestNeighbors(brute), float64"
+    benchmark.pedantic(model.kneighbors, args=(queries,), rounds=3, iterations=1)

@@ -26,6 +26,7 @@ queries by brute force compute exact float64 distances block by block (about
 """
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -54,6 +55,7 @@ WEIGHTS = ("uniform", "distance")
 # k labels) stay near 2 MB whatever the number of queries.
 _BATCH_BYTES = 1 << 21
 _MIN_BATCH, _MAX_BATCH = 1024, 65536
+_MAX_BATCH_BYTES = 1 << 26  # a batch's neighbour arrays never exceed 64 MB (huge n_neighbors)
 # Queries per block of the kernels' thread loop (distances_numba.QUERY_BLOCK).
 _THREAD_BLOCK = 256
 # Show a progress bar when a search does more distance terms than this (minutes of work).
@@ -106,6 +108,12 @@ _BLOCK_ELEMENTS = 1 << 22
 #   50k x d, 5k queries ("medium"):   d=8 0.47x / 0.77x, d=32 0.45x / 0.58x, d=64 0.44x / 0.79x
 #                                     (f32 / f64); auto never slower than our brute force beyond noise.
 _AUTO_MIN_SAMPLES = 1000
+
+# Brute force on float64 euclidean data ranks in float32 and re-ranks in float64, with a proof
+# per query that the answer is the float64 search's (kernels/distances_numpy.ranking_margins;
+# the rare query it cannot prove is searched again in float64).
+_RANK_FLOAT64_IN_FLOAT32 = True
+_RANK_MIN_FEATURES = 1
 _AUTO_MAX_TREE_DIM = {
     ("euclidean", "float32"): 5, ("euclidean", "float64"): 6,
     ("sqeuclidean", "float32"): 5, ("sqeuclidean", "float64"): 6,
@@ -163,7 +171,39 @@ def _tree_available(kind, backend):
 
 
 def _batch_size(n_neighbors):
-    return int(np.clip(_BATCH_BYTES // (24 * max(n_neighbors, 1)), _MIN_BATCH, _MAX_BATCH))
+    """Query rows per batch: about 2 MB of neighbour arrays, at least _MIN_BATCH rows unless k is huge.
+
+    Past about 2,700 neighbours, _MIN_BATCH rows would hold more than
+    _MAX_BATCH_BYTES; the batch then shrinks (down to one row) instead.
+    """
+    per_row = 24 * max(n_neighbors, 1)
+    smallest = max(1, min(_MIN_BATCH, _MAX_BATCH_BYTES // per_row))
+    return int(np.clip(_BATCH_BYTES // per_row, smallest, _MAX_BATCH))
+
+
+def _physical_memory():
+    """Bytes of physical memory of this machine, or None when unknown (no check then)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return None
+
+
+def _search_bytes(n_queries, n_neighbors, n_samples_fit, batch, n_threads, keep_all, return_distance):
+    """Bytes a k-nearest search allocates that grow with n_neighbors (inputs excluded).
+
+    Per batch: k distances (float64 and the input dtype), k indices and k
+    labels per row (24 bytes); per thread, the kernels' candidate heaps of
+    ``QUERY_BLOCK`` rows (value and index, 16 bytes per candidate); with
+    ``keep_all`` (``kneighbors``), the whole n_queries x k output.
+    """
+    from .kernels.distances_numpy import candidate_count
+
+    heaps = n_threads * _THREAD_BLOCK * candidate_count(n_neighbors, n_samples_fit) * 16
+    needed = batch * n_neighbors * 24 + heaps
+    if keep_all:
+        needed += n_queries * n_neighbors * (16 if return_distance else 8)
+    return needed
 
 
 def _get_weights(distances, weights):
@@ -372,6 +412,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         self.n_samples_fit_ = X.shape[0]
         self._tree = None
         self._shift = None
+        self._ranking = None
         self._search_X = X
         sparse = sp.issparse(X)
         if metric == "precomputed":
@@ -419,6 +460,9 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             if 2 * (mean @ mean) > mean_sq_norm:
                 self._shift = mean.astype(X.dtype)
                 self._search_X = np.subtract(X, self._shift, dtype=X.dtype)
+        if (_RANK_FLOAT64_IN_FLOAT32 and not sparse and metric in ("euclidean", "sqeuclidean")
+                and X.dtype == np.float64 and X.shape[1] >= _RANK_MIN_FEATURES):
+            self._ranking = self._float32_ranking(X)
 
     # ------------------------------------------------------------------ search
     def _kernel_name(self):
@@ -478,8 +522,69 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             out[start:start + step] = reduced
         return out
 
+    @staticmethod
+    def _float32_ranking(X):
+        """What the float32 ranking of float64 euclidean data reuses: ``(mean, X32, max norm)`` or None.
+
+        The training rows centred on their float64 mean and rounded to float32
+        (a copy half the size of X), and the largest norm of the centred
+        float64 rows (:func:`fastscratch.kernels.distances_numpy.ranking_margins`).
+        None when float32 could overflow (norms past ``RANKING_MAX_SCALE``).
+        """
+        from .kernels.distances_numpy import RANKING_MAX_SCALE
+
+        mean = X.mean(axis=0)
+        ranking_X = np.empty(X.shape, dtype=np.float32)
+        max_sq_norm = 0.0
+        for start in range(0, X.shape[0], 4096):  # float64 temporaries of one chunk only
+            centred = X[start:start + 4096] - mean
+            max_sq_norm = max(max_sq_norm, float(np.einsum("ij,ij->i", centred, centred).max()))
+            if not 4 * max_sq_norm <= RANKING_MAX_SCALE:
+                return None
+            ranking_X[start:start + 4096] = centred
+        return mean, ranking_X, np.sqrt(max_sq_norm)
+
+    def _ranked_search(self, queries, n_neighbors, n_threads):
+        """Float64 euclidean top-k ranked in float32; ``(reduced, indices)`` equal to the float64 search's.
+
+        Queries the certificate does not cover (near ties within float32
+        rounding of the k-th distance, see ``ranking_margins``) are searched
+        again by the float64 kernel.
+        """
+        from .kernels.distances_numpy import ranking_margins
+
+        mean, ranking_X, max_norm = self._ranking
+        centred = queries - mean
+        margins = ranking_margins(np.sqrt(np.einsum("ij,ij->i", centred, centred)), max_norm, queries.shape[1])
+        unsafe = np.isinf(margins)  # norms float32 cannot hold: never certified, searched in float64
+        with np.errstate(over="ignore"):
+            ranking_queries = centred.astype(np.float32)
+        ranking_queries[unsafe] = 0.0
+        reduced = np.empty((queries.shape[0], n_neighbors))
+        indices = np.empty((queries.shape[0], n_neighbors), dtype=np.intp)
+        certified = np.empty(queries.shape[0], dtype=np.uint8)
+        kernel, _ = resolve_kernel("sqeuclidean_topk_ranked", self._backend)
+        kernel(queries, self._fit_X, ranking_queries, ranking_X, margins, reduced, indices, certified, n_threads)
+        again = np.flatnonzero(certified == 0)
+        if again.size:
+            exact_kernel, _ = resolve_kernel("sqeuclidean_topk", self._backend)
+            search_queries = queries[again]
+            if self._shift is not None:
+                search_queries = np.subtract(search_queries, self._shift, dtype=queries.dtype)
+            redo_reduced = np.empty((again.size, n_neighbors))
+            redo_indices = np.empty((again.size, n_neighbors), dtype=np.intp)
+            exact_kernel(search_queries, self._search_X, redo_reduced, redo_indices, n_threads)
+            if self._shift is not None:
+                redo_reduced = self._exact_reduced(queries[again], redo_indices)
+            reduced[again] = redo_reduced
+            indices[again] = redo_indices
+        return reduced, indices
+
     def _search(self, queries, n_neighbors, return_distance, kernel, extra, n_threads):
         """Brute-force neighbours of one batch of dense queries, ``(float64 distances or None, indices)``."""
+        if self._ranking is not None and queries.dtype == np.float64:
+            reduced, indices = self._ranked_search(queries, n_neighbors, n_threads)
+            return (self._reduced_to_distance(reduced) if return_distance else None), indices
         search_queries = queries
         if self._shift is not None:
             search_queries = np.subtract(queries, self._shift, dtype=queries.dtype)
@@ -519,13 +624,16 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             self._sparse_arrays_cache = (self._fit_X, _csr_arrays(self._fit_X) + _csr_arrays(by_column))
         return self._sparse_arrays_cache[1]
 
-    def _check_n_neighbors(self, n_neighbors, query_is_train, n_queries):
+    def _check_n_neighbors(self, n_neighbors, query_is_train, n_queries, against_fit=True):
+        """n_neighbors (None: the estimator's) as an int: an integer >= 1 and, ``against_fit``, at most the fit's rows."""
         if n_neighbors is None:
             n_neighbors = self.n_neighbors
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral):
             raise TypeError(f"n_neighbors must be an integer >= 1, got {n_neighbors!r}.")
         if n_neighbors < 1:
             raise ValueError(f"n_neighbors={n_neighbors} must be >= 1; pass a positive integer.")
+        if not against_fit:
+            return int(n_neighbors)
         n_searched = n_neighbors + 1 if query_is_train else n_neighbors
         if n_searched > self.n_samples_fit_:
             inequality = "n_neighbors < n_samples_fit" if query_is_train else "n_neighbors <= n_samples_fit"
@@ -572,14 +680,32 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         # The kernels share out blocks of _THREAD_BLOCK queries: more threads would only wait.
         return max(1, min(effective_n_threads(self.n_jobs), -(-min(batch, n_queries) // _THREAD_BLOCK)))
 
-    def _kneighbors_batches(self, X, n_neighbors=None, return_distance=True):
+    def _check_search_fits(self, n_queries, n_neighbors, n_searched, batch, n_threads, keep_all,
+                           return_distance):
+        """ValueError naming n_neighbors when the search's arrays cannot fit in this machine's memory."""
+        needed = _search_bytes(n_queries, n_searched, self.n_samples_fit_, batch, n_threads, keep_all,
+                               return_distance)
+        memory = _physical_memory()
+        if memory is not None and needed > memory:
+            raise ValueError(
+                f"n_neighbors={n_neighbors} for {n_queries} queries needs about {needed / 2**30:.3g} GiB "
+                + ("for the n_queries x n_neighbors output" if keep_all else "for the neighbour arrays")
+                + f", more than this machine's {memory / 2**30:.3g} GiB of memory: lower n_neighbors"
+                + (", or query in smaller batches of rows." if keep_all else ".")
+            )
+
+    def _kneighbors_batches(self, X, n_neighbors=None, return_distance=True, keep_all=False):
         """Yield ``(start, stop, n_queries, distances, indices)`` over batches of queries.
 
         ``X=None`` queries the training points, each excluded from its own
         neighbours as in scikit-learn (if duplicates push a point out of its
         own k + 1 nearest, the first neighbour is dropped instead, as
-        scikit-learn does).
+        scikit-learn does). n_neighbors is checked before anything is
+        allocated: its type and value, then (``keep_all``: the caller keeps
+        every batch) whether the arrays it implies fit in memory.
         """
+        if n_neighbors is not None:
+            self._check_n_neighbors(n_neighbors, False, 0, against_fit=False)
         queries, query_is_train = self._validate_queries(X)
         n_queries = queries.shape[0]
         n_neighbors = self._check_n_neighbors(n_neighbors, query_is_train, n_queries)
@@ -588,6 +714,8 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         if self.effective_metric_ == "precomputed":
             batch = max(1, min(batch, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_)))
         n_threads = self._search_threads(n_queries, batch)
+        self._check_search_fits(n_queries, n_neighbors, n_searched, min(batch, n_queries), n_threads,
+                                keep_all, return_distance)
         work = 0.0 if self._tree is not None else float(n_queries) * self.n_samples_fit_ * queries.shape[1]
         with tqdm(total=n_queries, unit="queries", desc=type(self).__name__, leave=False,
                   disable=work < _PROGRESS_MIN_WORK) as progress:
@@ -627,14 +755,19 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         neigh_ind : ndarray of shape (n_queries, n_neighbors), intp
             Rows of the training data; equal distances are ordered by index.
         """
-        distance_parts, index_parts = [], []
-        for _, _, _, distances, indices in self._kneighbors_batches(X, n_neighbors, return_distance):
-            index_parts.append(indices)
-            distance_parts.append(distances)
-        indices = np.concatenate(index_parts)
+        all_distances = all_indices = None
+        for start, stop, n_queries, distances, indices in self._kneighbors_batches(
+                X, n_neighbors, return_distance, keep_all=True):
+            if all_indices is None:  # allocated once the size is checked, filled batch by batch
+                all_indices = np.empty((n_queries, indices.shape[1]), dtype=np.intp)
+                if return_distance:
+                    all_distances = np.empty((n_queries, indices.shape[1]))
+            all_indices[start:stop] = indices
+            if return_distance:
+                all_distances[start:stop] = distances
         if return_distance:
-            return np.concatenate(distance_parts), indices
-        return indices
+            return all_distances, all_indices
+        return all_indices
 
     def kneighbors_graph(self, X=None, n_neighbors=None, mode="connectivity"):
         """Sparse graph of the k nearest neighbours of each query.

@@ -107,24 +107,22 @@ cdef inline double inverse_norm(const floating* row, intp_t n_features) noexcept
     return 1.0 / sqrt(total)
 
 
-cdef void _topk_block(const floating[:, ::1] queries, const floating[:, ::1] reference,
-                      const floating[::1] reference_ranking, const double[::1] reference_inverse_norms,
-                      bint cosine, intp_t start, intp_t stop,
+cdef void _rank_block(const floating[:, ::1] queries, const floating[:, ::1] reference,
+                      const floating[::1] reference_ranking, bint cosine, intp_t start, intp_t stop,
                       intp_t n_candidates, floating* products, floating* heap_values,
-                      intp_t* heap_indices, double* exact, intp_t* sorted_candidates,
-                      floating[:, ::1] out_distances, intp_t[:, ::1] out_indices) noexcept nogil:
-    """Top-k of the queries start:stop, squared euclidean (cosine=False) or cosine.
+                      intp_t* heap_indices) noexcept nogil:
+    """Step 1 for the queries start:stop: each query's ``n_candidates`` smallest ranking values.
 
-    ``reference_ranking`` holds the squared norms (euclidean) or the inverse
-    norms (cosine) of the reference rows in the input dtype;
-    ``reference_inverse_norms`` the float64 inverse norms (cosine only).
+    Fills per-query max-heaps (``heap_values + i * n_candidates``; the root
+    is the largest value kept, and every point left out ranks at or above
+    it). ``reference_ranking`` holds the squared norms (euclidean) or the
+    inverse norms (cosine) of the reference rows in the input dtype.
     """
     cdef intp_t n_features = queries.shape[1]
     cdef intp_t n_reference = reference.shape[0]
-    cdef intp_t k = out_distances.shape[1]
     cdef intp_t n_block = stop - start
-    cdef intp_t i, j, l, c, ref_start, n_ref_block
-    cdef double total, diff, query_scale, row_scale
+    cdef intp_t i, l, c, ref_start, n_ref_block
+    cdef double total
     cdef floating query_term
     cdef floating alpha = 1.0 if cosine else -2.0
 
@@ -153,6 +151,36 @@ cdef void _topk_block(const floating[:, ::1] queries, const floating[:, ::1] ref
                                  heap_indices + i * n_candidates, n_candidates)
         ref_start = ref_start + n_ref_block
 
+
+cdef inline double exact_sqeuclidean(const floating* a, const floating* b, intp_t n_features) noexcept nogil:
+    """sum_l (a_l - b_l)^2 in float64."""
+    cdef double total = 0.0, diff
+    cdef intp_t l
+    for l in range(n_features):
+        diff = <double> a[l] - <double> b[l]
+        total = total + diff * diff
+    return total
+
+
+cdef void _topk_block(const floating[:, ::1] queries, const floating[:, ::1] reference,
+                      const floating[::1] reference_ranking, const double[::1] reference_inverse_norms,
+                      bint cosine, intp_t start, intp_t stop,
+                      intp_t n_candidates, floating* products, floating* heap_values,
+                      intp_t* heap_indices, double* exact, intp_t* sorted_candidates,
+                      floating[:, ::1] out_distances, intp_t[:, ::1] out_indices) noexcept nogil:
+    """Top-k of the queries start:stop, squared euclidean (cosine=False) or cosine.
+
+    ``reference_inverse_norms``: the float64 inverse norms (cosine only).
+    """
+    cdef intp_t n_features = queries.shape[1]
+    cdef intp_t k = out_distances.shape[1]
+    cdef intp_t n_block = stop - start
+    cdef intp_t i, j, l, c
+    cdef double total, diff, query_scale, row_scale
+
+    _rank_block(queries, reference, reference_ranking, cosine, start, stop, n_candidates, products,
+                heap_values, heap_indices)
+
     # Exact float64 re-ranking of each query's candidates.
     for i in range(n_block):
         if cosine:
@@ -171,10 +199,8 @@ cdef void _topk_block(const floating[:, ::1] queries, const floating[:, ::1] ref
                     total = total + diff * diff
                 exact[c] = min(0.5 * total, 2.0)
             else:
-                for l in range(n_features):
-                    diff = <double> queries[start + i, l] - <double> reference[sorted_candidates[c], l]
-                    total = total + diff * diff
-                exact[c] = total
+                exact[c] = exact_sqeuclidean(&queries[start + i, 0], &reference[sorted_candidates[c], 0],
+                                             n_features)
         sort_pairs(exact, sorted_candidates, n_candidates)
         for j in range(k):
             out_distances[start + i, j] = <floating> exact[j]
@@ -248,3 +274,89 @@ def cosine_topk(queries, reference, out_distances, out_indices, n_threads):
     n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
     with blas_single_threaded():
         _topk(queries, reference, n_candidates, True, out_distances, out_indices, n_threads)
+
+
+cdef void _ranked_block(const float[:, ::1] ranking_queries, const float[:, ::1] ranking_reference,
+                        const float[::1] reference_sq_norms, const double[:, ::1] queries,
+                        const double[:, ::1] reference, const double[::1] margins,
+                        intp_t start, intp_t stop, intp_t n_candidates, float* products,
+                        float* heap_values, intp_t* heap_indices, double* exact,
+                        intp_t* sorted_candidates, double[:, ::1] out_distances,
+                        intp_t[:, ::1] out_indices, unsigned char[::1] out_certified) noexcept nogil:
+    """Float32 ranking, float64 re-ranking and the certificate of the queries start:stop."""
+    cdef intp_t n_features = queries.shape[1]
+    cdef intp_t n_reference = reference.shape[0]
+    cdef intp_t k = out_distances.shape[1]
+    cdef intp_t i, j, c
+    cdef double largest_kept
+
+    _rank_block(ranking_queries, ranking_reference, reference_sq_norms, False, start, stop, n_candidates,
+                products, heap_values, heap_indices)
+    for i in range(stop - start):
+        largest_kept = heap_values[i * n_candidates]  # the root: every point left out ranks at or above it
+        for c in range(n_candidates):
+            sorted_candidates[c] = heap_indices[i * n_candidates + c]
+            exact[c] = exact_sqeuclidean(&queries[start + i, 0], &reference[sorted_candidates[c], 0],
+                                         n_features)
+        sort_pairs(exact, sorted_candidates, n_candidates)
+        for j in range(k):
+            out_distances[start + i, j] = exact[j]
+            out_indices[start + i, j] = sorted_candidates[j]
+        # Certificate: distances_numpy.ranking_margins.
+        out_certified[start + i] = (n_candidates == n_reference
+                                    or largest_kept - margins[start + i] > exact[k - 1])
+
+
+def _topk_ranked(const double[:, ::1] queries, const double[:, ::1] reference,              # IN
+                 const float[:, ::1] ranking_queries, const float[:, ::1] ranking_reference,  # IN
+                 const double[::1] margins, intp_t n_candidates,                              # IN
+                 double[:, ::1] out_distances, intp_t[:, ::1] out_indices,                    # OUT
+                 unsigned char[::1] out_certified,                                            # OUT
+                 int n_threads):
+    cdef intp_t n_queries = queries.shape[0]
+    cdef intp_t n_reference = reference.shape[0]
+    cdef intp_t n_features = queries.shape[1]
+    cdef intp_t n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    cdef intp_t block, j, l, start, stop
+    cdef double total
+    cdef float[::1] reference_sq_norms = np.empty(n_reference, dtype=np.float32)
+    cdef float* products
+    cdef float* heap_values
+    cdef intp_t* heap_indices
+    cdef double* exact
+    cdef intp_t* sorted_candidates
+
+    with nogil:
+        for j in prange(n_reference, num_threads=n_threads, schedule="static"):
+            total = 0.0
+            for l in range(n_features):
+                total = total + <double> ranking_reference[j, l] * <double> ranking_reference[j, l]
+            reference_sq_norms[j] = <float> total
+
+        with parallel(num_threads=n_threads):
+            # Thread-local buffers, allocated once per thread.
+            products = <float*> malloc(QUERY_BLOCK * REFERENCE_BLOCK * sizeof(float))
+            heap_values = <float*> malloc(QUERY_BLOCK * n_candidates * sizeof(float))
+            heap_indices = <intp_t*> malloc(QUERY_BLOCK * n_candidates * sizeof(intp_t))
+            exact = <double*> malloc(n_candidates * sizeof(double))
+            sorted_candidates = <intp_t*> malloc(n_candidates * sizeof(intp_t))
+            for block in prange(n_blocks, schedule="static"):
+                start = block * QUERY_BLOCK
+                stop = min(start + QUERY_BLOCK, n_queries)
+                _ranked_block(ranking_queries, ranking_reference, reference_sq_norms, queries, reference,
+                              margins, start, stop, n_candidates, products, heap_values, heap_indices,
+                              exact, sorted_candidates, out_distances, out_indices, out_certified)
+            free(products)
+            free(heap_values)
+            free(heap_indices)
+            free(exact)
+            free(sorted_candidates)
+
+
+def sqeuclidean_topk_ranked(queries, reference, ranking_queries, ranking_reference, margins,
+                            out_distances, out_indices, out_certified, n_threads):
+    """Float64 top-k ranked in float32, certified per query (see :mod:`distances_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with blas_single_threaded():
+        _topk_ranked(queries, reference, ranking_queries, ranking_reference, margins, n_candidates,
+                     out_distances, out_indices, out_certified, n_threads)

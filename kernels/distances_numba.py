@@ -89,62 +89,101 @@ def _exact_rerank(query, reference, p, candidates, out_distances, out_indices):
         out_indices[j] = candidates[order[j]]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indices):
-    n_queries, n_features = queries.shape
+@numba.njit(cache=True, nogil=True)
+def _rank_sqeuclidean_block(block_queries, reference, reference_sq_norms, n_candidates):
+    """Step 1 for one block of queries: the ``n_candidates`` smallest expanded-form values of each.
+
+    Returns per-query max-heaps ``(values, indices)`` of shape (n_block,
+    n_candidates), in the input dtype; the root ``values[i, 0]`` is the
+    largest value kept, and every point left out ranks at or above it.
+    """
+    n_block, n_features = block_queries.shape
     n_reference = reference.shape[0]
-    dtype = queries.dtype
-    reference_sq_norms = np.empty(n_reference, dtype=dtype)
-    for j in numba.prange(n_reference):
+    dtype = block_queries.dtype
+    zero = np.zeros(1, dtype=dtype)[0]
+    # Per-thread buffers, allocated once per query block.
+    products = np.empty(n_block * REFERENCE_BLOCK, dtype=dtype)
+    heap_values = np.full((n_block, n_candidates), np.inf, dtype=dtype)
+    heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
+    query_sq_norms = np.empty(n_block, dtype=dtype)
+    for i in range(n_block):
         total = 0.0
         for l in range(n_features):
+            total += np.float64(block_queries[i, l]) * np.float64(block_queries[i, l])
+        query_sq_norms[i] = total
+
+    for ref_start in range(0, n_reference, REFERENCE_BLOCK):
+        ref_stop = min(ref_start + REFERENCE_BLOCK, n_reference)
+        n_ref_block = ref_stop - ref_start
+        block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
+        np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
+        block_norms = reference_sq_norms[ref_start:ref_stop]
+        for i in range(n_block):
+            # Branch-light: compare |x|^2 - 2 q.x with (root - |q|^2) and
+            # push only the rare winners. Indices only grow during the scan,
+            # so a value enters the heap only if strictly below the root
+            # (ties keep the smaller index).
+            query_sq_norm = query_sq_norms[i]
+            row = block_products[i]
+            threshold = heap_values[i, 0] - query_sq_norm
+            for j in range(n_ref_block):
+                partial = block_norms[j] - (row[j] + row[j])  # stays in the input dtype
+                if partial < threshold:
+                    distance = query_sq_norm + partial
+                    if distance < zero:
+                        distance = zero
+                    _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
+                    threshold = heap_values[i, 0] - query_sq_norm
+    return heap_values, heap_indices
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sqeuclidean_topk(queries, reference, n_candidates, out_distances, out_indices):
+    n_queries = queries.shape[0]
+    reference_sq_norms = np.empty(reference.shape[0], dtype=queries.dtype)
+    for j in numba.prange(reference.shape[0]):
+        total = 0.0
+        for l in range(reference.shape[1]):
             total += np.float64(reference[j, l]) * np.float64(reference[j, l])
         reference_sq_norms[j] = total
-
-    zero = np.zeros(1, dtype=dtype)[0]
     n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
     for block in numba.prange(n_blocks):
         start = block * QUERY_BLOCK
         stop = min(start + QUERY_BLOCK, n_queries)
         block_queries = queries[start:stop]
-        n_block = stop - start
-        # Per-thread buffers, allocated once per query block.
-        products = np.empty(n_block * REFERENCE_BLOCK, dtype=dtype)
-        heap_values = np.full((n_block, n_candidates), np.inf, dtype=dtype)
-        heap_indices = np.full((n_block, n_candidates), n_reference, dtype=np.intp)
-        query_sq_norms = np.empty(n_block, dtype=dtype)
-        for i in range(n_block):
-            total = 0.0
-            for l in range(n_features):
-                total += np.float64(block_queries[i, l]) * np.float64(block_queries[i, l])
-            query_sq_norms[i] = total
-
-        for ref_start in range(0, n_reference, REFERENCE_BLOCK):
-            ref_stop = min(ref_start + REFERENCE_BLOCK, n_reference)
-            n_ref_block = ref_stop - ref_start
-            block_products = products[:n_block * n_ref_block].reshape((n_block, n_ref_block))
-            np.dot(block_queries, reference[ref_start:ref_stop].T, block_products)
-            block_norms = reference_sq_norms[ref_start:ref_stop]
-            for i in range(n_block):
-                # Branch-light: compare |x|^2 - 2 q.x with (root - |q|^2) and
-                # push only the rare winners. Indices only grow during the scan,
-                # so a value enters the heap only if strictly below the root
-                # (ties keep the smaller index).
-                query_sq_norm = query_sq_norms[i]
-                row = block_products[i]
-                threshold = heap_values[i, 0] - query_sq_norm
-                for j in range(n_ref_block):
-                    partial = block_norms[j] - (row[j] + row[j])  # stays in the input dtype
-                    if partial < threshold:
-                        distance = query_sq_norm + partial
-                        if distance < zero:
-                            distance = zero
-                        _heap_push(heap_values[i], heap_indices[i], distance, ref_start + j)
-                        threshold = heap_values[i, 0] - query_sq_norm
-
-        for i in range(n_block):
+        _, heap_indices = _rank_sqeuclidean_block(block_queries, reference, reference_sq_norms, n_candidates)
+        for i in range(stop - start):
             _exact_rerank(block_queries[i], reference, 2.0, heap_indices[i],
                           out_distances[start + i], out_indices[start + i])
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sqeuclidean_topk_ranked(queries, reference, ranking_queries, ranking_reference, margins, n_candidates,
+                             out_distances, out_indices, out_certified):
+    n_queries = queries.shape[0]
+    n_reference = reference.shape[0]
+    k = out_distances.shape[1]
+    reference_sq_norms = np.empty(n_reference, dtype=ranking_reference.dtype)
+    for j in numba.prange(n_reference):
+        total = 0.0
+        for l in range(ranking_reference.shape[1]):
+            total += np.float64(ranking_reference[j, l]) * np.float64(ranking_reference[j, l])
+        reference_sq_norms[j] = total
+    n_blocks = (n_queries + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for block in numba.prange(n_blocks):
+        start = block * QUERY_BLOCK
+        stop = min(start + QUERY_BLOCK, n_queries)
+        heap_values, heap_indices = _rank_sqeuclidean_block(ranking_queries[start:stop], ranking_reference,
+                                                            reference_sq_norms, n_candidates)
+        for i in range(stop - start):
+            _exact_rerank(queries[start + i], reference, 2.0, heap_indices[i],
+                          out_distances[start + i], out_indices[start + i])
+            # Certificate (distances_numpy.ranking_margins): every point left out ranks at or
+            # above the heap's root.
+            largest_kept = np.float64(heap_values[i, 0])
+            certified = (n_candidates == n_reference
+                         or largest_kept - margins[start + i] > out_distances[start + i, k - 1])
+            out_certified[start + i] = 1 if certified else 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -245,3 +284,12 @@ def cosine_topk(queries, reference, out_distances, out_indices, n_threads):
     n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
     with numba_threads(n_threads), blas_single_threaded():
         _cosine_topk(queries, reference, n_candidates, out_distances, out_indices)
+
+
+def sqeuclidean_topk_ranked(queries, reference, ranking_queries, ranking_reference, margins,
+                            out_distances, out_indices, out_certified, n_threads):
+    """Float64 top-k ranked in float32, certified per query (see :mod:`distances_numpy`)."""
+    n_candidates = candidate_count(out_distances.shape[1], reference.shape[0])
+    with numba_threads(n_threads), blas_single_threaded():
+        _sqeuclidean_topk_ranked(queries, reference, ranking_queries, ranking_reference, margins,
+                                 n_candidates, out_distances, out_indices, out_certified)

@@ -217,3 +217,97 @@ def test_other_metrics_one_and_two_threads(optimised_backend, name, extra, rng):
     two = run_named_topk(name, extra, optimised_backend, queries, reference, 6, n_threads=2)
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])
+
+
+# sqeuclidean_topk_ranked: float64 data ranked in float32, each query certified or left to the
+# float64 search (distances_numpy.ranking_margins).
+def run_ranked(backend, queries, reference, k, n_threads=2):
+    from fastscratch.kernels.distances_numpy import ranking_margins
+
+    mean = reference.mean(axis=0)
+    centred_reference, centred_queries = reference - mean, queries - mean
+    margins = ranking_margins(np.linalg.norm(centred_queries, axis=1),
+                                             np.linalg.norm(centred_reference, axis=1).max(), queries.shape[1])
+    distances = np.empty((queries.shape[0], k))
+    indices = np.empty((queries.shape[0], k), dtype=np.intp)
+    certified = np.empty(queries.shape[0], dtype=np.uint8)
+    get_kernel("sqeuclidean_topk_ranked", backend)(
+        queries, reference, centred_queries.astype(np.float32), centred_reference.astype(np.float32),
+        margins, distances, indices, certified, n_threads)
+    return distances, indices, certified.astype(bool)
+
+
+def _digits_standardised():
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(load_digits().data)
+    return X[:1500], X[1500:]
+
+
+def test_ranked_topk_is_the_float64_search_on_digits(backend):
+    reference, queries = _digits_standardised()
+    k = 10
+    distances, indices, certified = run_ranked(backend, queries, reference, k)
+    assert certified.mean() > 0.95  # the float32 path is taken, not only the fallback
+    exact = run_topk(backend, queries, reference, k)
+    np.testing.assert_array_equal(indices[certified], exact[1][certified])
+    np.testing.assert_allclose(distances[certified], exact[0][certified], rtol=1e-12)
+    sk_distances, sk_indices = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(reference).kneighbors(queries)
+    from scipy.spatial.distance import cdist
+
+    gaps = np.diff(np.sort(cdist(queries, reference, "sqeuclidean"), axis=1)[:, :k + 1], axis=1)
+    untied = np.all(gaps > 1e-9, axis=1)
+    np.testing.assert_array_equal(indices[certified & untied], sk_indices[certified & untied])
+    np.testing.assert_allclose(np.sqrt(distances[certified]), sk_distances[certified], rtol=1e-10)
+
+
+def _near_ties_at_large_norms(rng, n_queries=40, n_close=60, n_far=400, n_features=8):
+    """Queries with n_close points at squared distance 1 + O(1e-6), in data with norms near 1e3.
+
+    Float32 cannot order those neighbours (its rounding at these norms is about 1e-1): a float32
+    ranking keeps the wrong 2k of them, and only the certificate sends the queries to float64.
+    """
+    far = 1e3 * rng.choice([-1.0, 1.0], size=(n_far, 1)) * np.eye(n_features)[0] + rng.standard_normal(
+        (n_far, n_features))
+    queries = far[rng.integers(0, n_far, n_queries)] + rng.standard_normal((n_queries, n_features))
+    directions = rng.standard_normal((n_queries, n_close, n_features))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    radii = np.sqrt(1.0 + 1e-6 * rng.random((n_queries, n_close)))
+    close = (queries[:, None, :] + radii[..., None] * directions).reshape(-1, n_features)
+    reference = np.concatenate([far, close])
+    return np.ascontiguousarray(reference[rng.permutation(len(reference))]), queries
+
+
+def test_ranked_topk_near_ties_at_large_norms_stay_exact(backend, rng):
+    reference, queries = _near_ties_at_large_norms(rng)
+    k = 10
+    exact = ((queries[:, None] - reference[None]) ** 2).sum(-1)
+    expected = np.argsort(exact, axis=1, kind="stable")[:, :k]
+    distances, indices, certified = run_ranked(backend, queries, reference, k)
+    wrong = np.any(indices != expected, axis=1)
+    assert wrong.any()  # the float32 candidates miss true neighbours here...
+    assert not certified[wrong].any()  # ...and the certificate sends those queries back to float64
+    np.testing.assert_array_equal(indices[certified], expected[certified])
+    np.testing.assert_allclose(distances[certified], np.take_along_axis(exact, expected, 1)[certified],
+                               rtol=1e-12)
+
+
+def test_ranked_topk_one_and_two_threads(optimised_backend):
+    reference, queries = _digits_standardised()
+    one = run_ranked(optimised_backend, queries, reference, 7, n_threads=1)
+    two = run_ranked(optimised_backend, queries, reference, 7, n_threads=2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ranked_topk_k_equals_n_and_overflow_scale(backend, rng):
+    reference = rng.standard_normal((23, 4))
+    queries = rng.standard_normal((9, 4))
+    distances, indices, certified = run_ranked(backend, queries, reference, 23)
+    assert certified.all()  # every point is a candidate
+    assert_same_topk((distances, indices), run_topk("numpy", queries, reference, 23), np.float64)
+    # Norms float32 cannot hold: never certified (the caller searches in float64).
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, _, certified = run_ranked(backend, queries * 1e20, reference * 1e20, 3)
+    assert not certified.any()

@@ -466,3 +466,89 @@ def test_distances_that_overflow_are_a_clear_error(algorithm):
         scaled = KNeighborsClassifier(5, algorithm=algorithm, backend=backend).fit(X * 1e100, y)
         reference = sk_neighbors.KNeighborsClassifier(5, algorithm="brute").fit(X, y)
         np.testing.assert_array_equal(scaled.kneighbors(X[:10] * 1e100)[1], reference.kneighbors(X[:10])[1])
+
+
+# ---------------------------------------------------------- float64 brute force ranked in float32
+def _near_ties_far_apart(rng, n_queries=30, n_close=40, n_features=8):
+    """Two groups of points 2,000 apart; around each query, n_close points at squared distance
+    1 + O(1e-5): float32 cannot order them at these norms (its rounding is about 0.1)."""
+    far = rng.standard_normal((300, n_features))
+    far[:, 0] += 1e3 * rng.choice([-1.0, 1.0], size=300)
+    queries = far[rng.integers(0, 300, n_queries)] + rng.standard_normal((n_queries, n_features))
+    directions = rng.standard_normal((n_queries, n_close, n_features))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    radii = np.sqrt(1.0 + 1e-5 * rng.random((n_queries, n_close)))
+    close = (queries[:, None, :] + radii[..., None] * directions).reshape(-1, n_features)
+    return np.concatenate([far, close])[rng.permutation(300 + n_queries * n_close)], queries
+
+
+def test_float64_brute_ranked_in_float32_is_exact(backend, monkeypatch):
+    import fastscratch.neighbors as neighbors_module
+
+    rng = np.random.default_rng(1)
+    X_train, _, X_test, _ = DATASETS["digits"]  # standardised, float64
+    tied_train, tied_queries = _near_ties_far_apart(rng)
+    for train, queries in ((X_train, _queries_for(backend, "digits")), (tied_train, tied_queries)):
+        ranked = NearestNeighbors(n_neighbors=K, algorithm="brute", backend=backend).fit(train)
+        assert ranked._ranking is not None
+        distances, indices = ranked.kneighbors(queries)
+        with monkeypatch.context() as patch:
+            patch.setattr(neighbors_module, "_RANK_FLOAT64_IN_FLOAT32", False)
+            plain = NearestNeighbors(n_neighbors=K, algorithm="brute", backend=backend).fit(train)
+            assert plain._ranking is None
+            plain_distances, plain_indices = plain.kneighbors(queries)
+        np.testing.assert_array_equal(indices, plain_indices)
+        np.testing.assert_allclose(distances, plain_distances, rtol=1e-12)
+        exact = cdist(queries, train)
+        expected = np.argsort(exact, axis=1, kind="stable")[:, :K]
+        np.testing.assert_array_equal(indices, expected)
+        np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, 1), rtol=1e-10)
+        sk_distances, sk_indices = sk_neighbors.NearestNeighbors(n_neighbors=K).fit(train).kneighbors(queries)
+        untied = _untied(queries, train, "euclidean", 2, K)
+        assert untied.mean() > 0.5
+        np.testing.assert_array_equal(indices[untied], sk_indices[untied])
+        np.testing.assert_allclose(distances, sk_distances, rtol=1e-10)
+    # Leave-one-out (X=None) and one thread against two: the same answers.
+    one = NearestNeighbors(n_neighbors=K, algorithm="brute", backend=backend, n_jobs=1).fit(X_train)
+    two = NearestNeighbors(n_neighbors=K, algorithm="brute", backend=backend, n_jobs=2).fit(X_train)
+    for a, b in zip(one.kneighbors(), two.kneighbors()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.kneighbors()[1], sk_neighbors.NearestNeighbors(n_neighbors=K).fit(
+        X_train).kneighbors()[1])
+
+
+# --------------------------------------------------------------- n_neighbors checked before allocation
+def test_n_neighbors_checked_before_allocation(monkeypatch):
+    import fastscratch.neighbors as neighbors_module
+
+    X = DATASETS["digits"][0]
+    model = NearestNeighbors().fit(X)
+    # Type and value errors come before the queries are even validated.
+    with pytest.raises(TypeError, match="n_neighbors must be an integer"):
+        model.kneighbors("not an array", n_neighbors=2.5)
+    with pytest.raises(ValueError, match="n_neighbors=0 must be >= 1"):
+        model.kneighbors(np.full((3, 7), np.nan), n_neighbors=0)
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
+        model.kneighbors(X[:3], n_neighbors=len(X) + 1)
+    assert model.kneighbors(X[:3], n_neighbors=np.int64(4))[1].shape == (3, 4)
+    # An n_queries x n_neighbors output larger than the memory: a ValueError naming n_neighbors.
+    monkeypatch.setattr(neighbors_module, "_physical_memory", lambda: 1 << 24)
+    with pytest.raises(ValueError, match=r"n_neighbors=1399 for 1400 queries needs about .* GiB for the "
+                                         r"n_queries x n_neighbors output, more than"):
+        model.kneighbors(n_neighbors=1399)
+    with pytest.raises(ValueError, match="n_neighbors=1399"):
+        model.kneighbors_graph(n_neighbors=1399)
+    # predict keeps one batch at a time: the same k fits.
+    clf = KNeighborsClassifier(n_neighbors=1399, n_jobs=1).fit(X, DATASETS["digits"][1])
+    assert clf.predict(X[:5]).shape == (5,)
+    monkeypatch.setattr(neighbors_module, "_physical_memory", lambda: 1 << 10)
+    with pytest.raises(ValueError, match="n_neighbors=1399 for 5 queries needs about .* for the neighbour arrays"):
+        clf.predict(X[:5])
+
+
+def test_batches_shrink_for_huge_n_neighbors():
+    from fastscratch.neighbors import _MAX_BATCH_BYTES, _batch_size
+
+    assert _batch_size(10) == 8738 and _batch_size(100) == 1024
+    for k in (5_000, 100_000, 10**9):
+        assert 1 <= _batch_size(k) and (_batch_size(k) == 1 or _batch_size(k) * 24 * k <= _MAX_BATCH_BYTES)
