@@ -189,3 +189,17 @@ def test_bad_input():
         tree_contributions(model, X)
     with pytest.raises(ValueError, match="iteration_range"):
         tree_contributions(XGBRegressor(n_estimators=2).fit(X, y), X, iteration_range=(0, 5))
+
+
+def test_one_feature_and_leaf_only_trees(backend):
+    """n_features = 1, and trees that are a single leaf (constant target): bias only."""
+    X = np.random.default_rng(0).normal(size=(60, 1)).astype(np.float32)
+    constant = XGBRegressor(n_estimators=3, max_depth=3, n_jobs=1).fit(X, np.ones(60))
+    contributions = tree_contributions(constant, X, backend=backend)
+    assert_array_equal(contributions[:, 0], 0.0)
+    assert_allclose(contributions[:, 1], constant.predict(X), rtol=1e-12)
+    model = XGBRegressor(n_estimators=3, max_depth=3, n_jobs=1).fit(X, X[:, 0] ** 2)
+    contributions = tree_contributions(model, X, backend=backend)
+    assert_allclose(contributions.sum(axis=1), model.predict(X), rtol=1e-6, atol=1e-6)
+    interactions = tree_contributions(model, X, interactions=True, backend=backend)
+    assert_allclose(interactions.sum(axis=-1), contributions, rtol=1e-9, atol=1e-12)

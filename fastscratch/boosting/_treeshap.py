@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backend import effective_n_threads, resolve_kernel
 
 # Rows per kernel call: each block is cast to float32 on its own (as predict does).
-SHAP_BLOCK_ROWS = 1 << 14
+SHAP_BLOCK_ROWS = 1 << 16
 
 
 def tree_structure(left, tree_roots):
