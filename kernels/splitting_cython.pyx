@@ -5,6 +5,10 @@ The loops of :func:`splitting_numpy._find_best_splits_naive` (forward scan,
 then backward scan when the node has missing values), with the same float32
 roundings as xgboost, OpenMP threads over the (node, feature) pairs of a tree
 level (each scan is independent, so the thread count cannot change the answer).
+An empty bin (gradient and hessian sums both 0) leaves the running sums, so the
+gain, as they were: the scans skip it after their first bin (its gain is never
+strictly above the one before). Deep levels hold many nodes of few rows whose
+bins are mostly empty; there the gains' two divisions per bin were the cost.
 """
 
 include "_common.pxi"
@@ -64,6 +68,8 @@ cdef void _best_split(const double* hist, intp_t nb, double sum_gradient, double
     cdef intp_t best_bin = -1, b
     cdef uint8_t best_default_left = 0
     for b in range(nb):
+        if b > 0 and hist[2 * b] == 0.0 and hist[2 * b + 1] == 0.0:
+            continue  # an empty bin: the same sums, the same gain, never strictly better
         left_g += hist[2 * b]
         left_h += hist[2 * b + 1]
         gain = split_gain(left_g, left_h, sum_gradient - left_g, sum_hessian - left_h,
@@ -76,6 +82,9 @@ cdef void _best_split(const double* hist, intp_t nb, double sum_gradient, double
     if hist[2 * nb] != 0.0 or hist[2 * nb + 1] != 0.0:
         b = nb - 1
         while b >= 0:
+            if b < nb - 1 and hist[2 * b] == 0.0 and hist[2 * b + 1] == 0.0:
+                b -= 1
+                continue
             right_g += hist[2 * b]
             right_h += hist[2 * b + 1]
             left_g = sum_gradient - right_g

@@ -3,7 +3,8 @@ r"""Best split of a tree node from its gradient histogram: the Numba kernel.
 The loops of :func:`splitting_numpy._find_best_splits_naive` (forward scan,
 then backward scan when the node has missing values), with the same float32
 roundings as xgboost, in parallel over the (node, feature) pairs of a level (each feature's scan is
-independent, so the thread count cannot change the answer).
+independent, so the thread count cannot change the answer). Empty bins are
+skipped after each scan's first bin, as in :mod:`splitting_cython`.
 """
 
 import numba
@@ -73,6 +74,8 @@ def _splits_body(hists, n_bins, node_sums, parent_scores, params, allowed_featur
             left_g = 0.0
             left_h = 0.0
             for b in range(nb):
+                if b > 0 and hists[j, f, b, 0] == 0.0 and hists[j, f, b, 1] == 0.0:
+                    continue  # an empty bin: the same sums and gain (splitting_cython)
                 left_g += hists[j, f, b, 0]
                 left_h += hists[j, f, b, 1]
                 gain = _gain(left_g, left_h, sum_gradient - left_g, sum_hessian - left_h,
@@ -86,6 +89,8 @@ def _splits_body(hists, n_bins, node_sums, parent_scores, params, allowed_featur
                 right_g = 0.0
                 right_h = 0.0
                 for b in range(nb - 1, -1, -1):
+                    if b < nb - 1 and hists[j, f, b, 0] == 0.0 and hists[j, f, b, 1] == 0.0:
+                        continue
                     right_g += hists[j, f, b, 0]
                     right_h += hists[j, f, b, 1]
                     left_g = sum_gradient - right_g

@@ -121,6 +121,8 @@ def test_find_best_splits(backend, rng, params, always_parallel):
     hists = np.empty((k, d, int(n_bins.max()) + 1, 2))
     histogram_numpy.build_histograms(binned, rows, starts, stops, gradients, hessians, hists, 1)
     hists[2, :, :, :] = np.round(hists[2] * 4) / 4  # many exact ties
+    hists[3, :, 1::2] = 0.0  # every other bin empty (skipped by the compiled scans)
+    hists[4, :, :3] = 0.0  # empty first bins, missing slot included for few-bin features
     sums = hists[:, 0, : n_bins[0] + 1].sum(axis=1)
     scores = splitting_numpy.node_score(sums[:, 0], sums[:, 1], params).astype(np.float64)
     allowed = (rng.random((k, d)) < 0.8).astype(np.uint8)

@@ -53,6 +53,30 @@ class SplitCandidate(NamedTuple):
     right_sums: tuple  # (G, H) of the right child
 
 
+class HistogramBuffers:
+    """Two float64 buffers for the histograms of consecutive levels, reused tree after tree.
+
+    A level's histograms take ``nodes x features x (max_bin + 1) x 2`` float64
+    (59 MB for 512 nodes of 28 features and 256 bins); allocated afresh at
+    every level, each is new memory whose pages the system must map and zero
+    on first touch, which cost more than the histograms on deep trees of few
+    rows. :class:`TreeGrower` takes level ``L``'s histograms from buffer
+    ``L % 2`` (it reads the parent level's while it fills the children's);
+    a buffer only grows.
+    """
+
+    def __init__(self):
+        self._buffers = [np.empty(0), np.empty(0)]
+
+    def take(self, which, shape):
+        """A C-contiguous float64 array of ``shape`` in buffer ``which`` (0 or 1), not zeroed."""
+        size = int(np.prod(shape))
+        if self._buffers[which].shape[0] < size:
+            self._buffers[which] = None  # free the smaller one first
+            self._buffers[which] = np.empty(size, dtype=np.float64)
+        return self._buffers[which][:size].reshape(shape)
+
+
 class TreeGrower:
     """Depth-wise growth of one regression tree on binned data, a level per kernel call.
 
@@ -91,14 +115,18 @@ class TreeGrower:
     root_histogram : ndarray of shape (d, n_slots, 2), float64, or None
         The root's histogram when the caller built it already (a multiclass
         round builds the roots of all its trees in one pass); None: built here.
+    histogram_buffers : HistogramBuffers or None
+        Where depth-wise growth keeps its levels' histograms (the boosting
+        loop passes one for all its trees); None: allocated at every level.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
                  has_missing=False, n_root_rows=None, feature_sampler=None,
                  grow_policy="depthwise", max_leaves=0, binned_columns=None,
-                 root_histogram=None):
+                 root_histogram=None, histogram_buffers=None):
         self.binned = binned
+        self.histogram_buffers = histogram_buffers
         self.binned_columns = binned if binned_columns is None else binned_columns
         self.root_histogram = root_histogram
         self.n_bins = n_bins
@@ -122,8 +150,12 @@ class TreeGrower:
         self.allowed_features = (np.ones(n_features, dtype=np.uint8) if allowed_features is None
                                  else np.asarray(allowed_features, dtype=np.uint8))
 
-    def _hists(self, k):
-        return np.empty((k, self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
+    def _hists(self, k, depth=None):
+        """Room for ``k`` nodes' histograms (of level ``depth`` when buffers are reused)."""
+        shape = (k, self.binned.shape[1], self.n_slots, 2)
+        if depth is None or self.histogram_buffers is None:
+            return np.empty(shape, dtype=np.float64)
+        return self.histogram_buffers.take(depth % 2, shape)
 
     def _build(self, nodes, out):
         starts = np.array([node["start"] for node in nodes], dtype=np.intp)
@@ -173,7 +205,7 @@ class TreeGrower:
             return self._grow_lossguide(root, nodes)
         if self.max_depth < 1:
             return self._flatten(nodes)
-        hists = self._root_histogram(root)
+        hists = self._root_histogram(root, depth=0)
         level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:
             self._evaluate(level, hists)
@@ -203,7 +235,7 @@ class TreeGrower:
             if children_depth >= self.max_depth:
                 break
             m = len(built)
-            new_hists = self._hists(2 * m)
+            new_hists = self._hists(2 * m, children_depth)
             self._build(built, new_hists[:m])
             self.kernels["subtract_histograms"](hists, np.array(parent_index, dtype=np.intp),
                                                 new_hists[:m], new_hists[m:], self.n_threads)
@@ -211,12 +243,12 @@ class TreeGrower:
             level = built + subtracted
         return self._flatten(nodes)
 
-    def _root_histogram(self, root):
+    def _root_histogram(self, root, depth=None):
         """The root's histogram, shape (1, d, n_slots, 2), and its sums in ``root``."""
         if self.root_histogram is not None:
             hists = self.root_histogram[None]
         else:
-            hists = self._hists(1)
+            hists = self._hists(1, depth)
             self._build([root], hists)
         root["g"], root["h"] = (float(value) for value in self._root_sums(hists))
         return hists

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .grower import TreeGrower
+from .grower import HistogramBuffers, TreeGrower
 from .loss import METRICS
 from .predictor import Forest
 
@@ -183,6 +183,7 @@ def boost(model, training, verbose=True):
                     for _, X_eval, _ in evals]
     best_score, best_iteration, stale = None, None, 0
     sampler = _Sampler(model, n, binned.shape[1])
+    histogram_buffers = HistogramBuffers()  # every tree's levels, reused
     for iteration in range(model.n_estimators):
         # Gradients of every group from the margins at the start of the round.
         if K == 1:
@@ -206,7 +207,8 @@ def boost(model, training, verbose=True):
                                 feature_sampler=sampler.feature_sampler(),
                                 grow_policy=model.grow_policy, max_leaves=model.max_leaves,
                                 binned_columns=training.binned_columns,
-                                root_histogram=None if root_hists is None else root_hists[k])
+                                root_histogram=None if root_hists is None else root_hists[k],
+                                histogram_buffers=histogram_buffers)
             tree = grower.grow()
             split = tree["left"] >= 0
             thresholds = np.zeros(split.shape[0], dtype=np.float32)
