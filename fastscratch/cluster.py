@@ -15,7 +15,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 
 from ._backend import effective_n_threads, resolve_kernel
 from ._sparse_checks import check_sparse_structure
-from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state
+from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state, rank_copy_pays
 
 # Rows per block of KMeans.predict (a multiple of the kernels' BLOCK_ROWS).
 PREDICT_BLOCK_ROWS = 1 << 16
@@ -637,11 +637,16 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         weights = np.empty(n_clusters)
         inertia = np.empty(1)
         n_changed = np.empty(1, dtype=np.intp)
+        copy = {}
+        if not isinstance(X, _CSRData) and rank_copy_pays(X.shape[1], n_clusters, X.dtype):
+            # Many float64 features: the kernels rank on a float32 copy made once (half the
+            # bytes to read per pass, no per-pass conversion); see kmeans_numpy.rank_path.
+            copy = {"X_rank": X.astype(np.float32), "x_sq_norms": np.einsum("ij,ij->i", X, X)}
         strict = False
         for i in range(self.max_iter):
             norms = np.einsum("ij,ij->i", centers, centers)
             lloyd(X, sample_weight, centers, norms, bool(self.verbose), labels, stripe_sums,
-                  stripe_weights, sums, weights, inertia, n_changed, n_threads)
+                  stripe_weights, sums, weights, inertia, n_changed, n_threads, **copy)
             centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
             shift = _euclidean_rows(centers_new, centers)
             centers = centers_new
@@ -657,7 +662,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             # Final E-step, so that the labels are those of the returned centres.
             norms = np.einsum("ij,ij->i", centers, centers)
             lloyd(X, sample_weight, centers, norms, True, labels, stripe_sums, stripe_weights,
-                  sums, weights, inertia, n_changed, n_threads)
+                  sums, weights, inertia, n_changed, n_threads, **copy)
         return labels, inertia[0], centers, i + 1
 
     @staticmethod

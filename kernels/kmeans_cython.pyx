@@ -277,19 +277,24 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
                        intp_t n_prefetch, const float* centers_rank, const float* norms_rank,
                        intp_t n_clusters, const double* margins, float* xt, float* products_t,
                        int* labels, float* best, float* second, double* x_sq_norms,
-                       intp_t* uncertain) noexcept nogil:
+                       intp_t* uncertain, const float* x_rank, int x_rank_stride,
+                       const double* x_rank_sq_norms) noexcept nogil:
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
     ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
     the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
     ``path`` (:func:`kmeans_numpy.rank_path`): PATH_DIRECT, the transposed
     block without a GEMM; PATH_TRANSPOSED, the transposed block and one GEMM;
-    PATH_ROWS, one GEMM on the rows as stored (a float32 copy of float64 data).
+    PATH_ROWS, one GEMM on the rows as stored (a float32 copy of float64 data,
+    or, when ``x_rank`` is not NULL, the block's rows of the caller's float32
+    copy, ``x_rank_stride`` floats apart, with their squared norms
+    ``x_rank_sq_norms``: nothing to convert).
     """
     cdef char no_trans = b"N"
     cdef char trans = b"T"
     cdef float one = 1.0, zero = 0.0
     cdef int m = <int> n_rows, n = <int> n_clusters, k = <int> n_features
+    cdef int lda = k
     cdef intp_t i, count = 0
     cdef double excess
     cdef float* rows
@@ -298,12 +303,17 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
         best_and_second_direct(xt, centers_rank, norms_rank, n_rows, n_clusters, n_features,
                                products_t, labels, best, second)
     else:
-        if path == PATH_ROWS:
+        if path == PATH_ROWS and x_rank != NULL:
+            rows = <float*> x_rank
+            lda = x_rank_stride
+            memcpy(x_sq_norms, x_rank_sq_norms, n_rows * sizeof(double))
+        elif path == PATH_ROWS:
             load_rows(x, n_features, n_rows, xt, x_sq_norms)
             rows = <float*> x if floating is float else xt
+        if path == PATH_ROWS:
             # products_t^T (rows x k, column-major) = x (rows x d) centers_rank^T (d x k),
             # x being, in column-major terms, the d x rows matrix of its rows.
-            sgemm(&trans, &no_trans, &m, &n, &k, &one, rows, &k, <float*> centers_rank, &k,
+            sgemm(&trans, &no_trans, &m, &n, &k, &one, rows, &lda, <float*> centers_rank, &k,
                   &zero, products_t, &m)
         else:
             load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
@@ -326,6 +336,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                 const floating[:, ::1] centers, const floating[::1] centers_sq_norms,  # IN
                 const float[:, ::1] centers_f32, const float[::1] norms_f32,      # IN
                 const double[::1] margins, int path,                              # IN
+                const float[:, ::1] X_rank, const double[::1] x_sq_norms_rank,    # IN
                 const intp_t[::1] starts, bint with_inertia,                      # IN
                 intp_t[::1] labels, double[:, :, ::1] stripe_sums,                # INOUT
                 double[:, ::1] stripe_weights,                                    # INOUT
@@ -340,6 +351,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     cdef intp_t s, start, stop, n_rows, n_uncertain, u, i, j, row, label, previous
     cdef intp_t changed, blocks_ranked, blocks_exact
     cdef bint ranking
+    cdef bint has_copy = X_rank.shape[0] == X.shape[0] and X.shape[0] > 0
     cdef floating best_value
     cdef double inertia, total, w
     # Thread-local buffers: the float32 ranking, then the exact GEMM.
@@ -379,7 +391,10 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                     n_uncertain = rank_block(path, &X[start, 0], n_features, n_rows,
                                              min(BLOCK, starts[s + 1] - stop), &centers_f32[0, 0],
                                              &norms_f32[0], n_clusters, &margins[0], xt, products_t,
-                                             nearest, best, second, x_sq_norms, uncertain)
+                                             nearest, best, second, x_sq_norms, uncertain,
+                                             &X_rank[start, 0] if has_copy else NULL,
+                                             <int> X_rank.shape[1],
+                                             &x_sq_norms_rank[start] if has_copy else NULL)
                     # Float32 cannot separate these centres here: the exact path for every row from now on.
                     blocks_ranked = blocks_ranked + 1
                     if n_uncertain > 0:
@@ -572,14 +587,21 @@ def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
+_NO_COPY = np.empty((0, 0), dtype=np.float32)
+_NO_NORMS = np.empty(0)
+
+
 def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia, labels,
                       stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
-                      out_n_changed, n_threads):
+                      out_n_changed, n_threads, X_rank=None, x_sq_norms=None):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
+    has_copy = X_rank is not None
+    path = rank_path(X.shape[1], centers.shape[0], X.dtype, has_copy)
     with blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0], X.dtype),
+                    centers_sq_norms.astype(np.float32), margins, path,
+                    X_rank if has_copy else _NO_COPY, x_sq_norms if has_copy else _NO_NORMS,
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), with_inertia, labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed,
                     n_threads)

@@ -152,20 +152,29 @@ def _direct_products(centers_rank, xt, products_t):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _rank_block(path, X, start, n_rows, n_prefetch, centers_rank, norms_rank, margin_a, margin_b,
-                x_sq_limit, xt_buffer, products_buffer, labels, best, second, x_sq_norms, uncertain):
+                x_sq_limit, xt_buffer, products_buffer, labels, best, second, x_sq_norms, uncertain,
+                X_rank, x_sq_norms_rank):
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
     ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
     the ranking dtype; ``uncertain[:count]`` the rows to redo exactly.
     ``path``: :func:`kmeans_numpy.rank_path` (the products without a GEMM,
-    the transposed block and one GEMM, or one GEMM on the rows as stored).
+    the transposed block and one GEMM, or one GEMM on the rows as stored: of
+    the caller's float32 copy ``X_rank`` when it has X's rows, with their norms
+    ``x_sq_norms_rank``).
     """
     n_features = X.shape[1]
     n_clusters = centers_rank.shape[0]
     products_t = products_buffer[:n_clusters * n_rows].reshape((n_clusters, n_rows))
     if path == RANK_ROWS:
         xr = xt_buffer[:n_features * n_rows].reshape((n_rows, n_features))
-        _load_rows(X, start, n_rows, xr, x_sq_norms)
+        if X_rank.shape[0] == X.shape[0]:
+            for i in range(n_rows):  # float32 rows into the contiguous block buffer
+                x_sq_norms[i] = x_sq_norms_rank[start + i]
+                for l in range(n_features):
+                    xr[i, l] = X_rank[start + i, l]
+        else:
+            _load_rows(X, start, n_rows, xr, x_sq_norms)
         np.dot(centers_rank, xr.T, products_t)
     else:
         xt = xt_buffer[:n_features * n_rows].reshape((n_features, n_rows))
@@ -216,8 +225,8 @@ def _first_nearest(products, centers_sq_norms):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_f32, margins,
-                path, starts, with_inertia, labels, stripe_sums, stripe_weights, out_sums,
-                out_weights, out_inertia, out_n_changed):
+                path, X_rank, x_sq_norms_rank, starts, with_inertia, labels, stripe_sums,
+                stripe_weights, out_sums, out_weights, out_inertia, out_n_changed):
     n_features = X.shape[1]
     n_clusters = centers.shape[0]
     n_stripes_ = starts.shape[0] - 1
@@ -249,7 +258,7 @@ def _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers_f32, norms_
                 n_uncertain = _rank_block(path, X, start, n_rows, min(BLOCK_ROWS, starts[s + 1] - stop),
                                           centers_f32, norms_f32, margins[0], margins[1],
                                           margins[2], xt, products_t, nearest, best, second,
-                                          x_sq_norms, uncertain)
+                                          x_sq_norms, uncertain, X_rank, x_sq_norms_rank)
                 # Float32 cannot separate these centres here: the exact path for every row from now on.
                 blocks_ranked += 1
                 blocks_exact += n_uncertain > 0
@@ -397,14 +406,21 @@ def _starts(X, centers):
     return stripe_bounds(X.shape[0], n_stripes(X.shape[0], centers.shape[0], X.shape[1]))
 
 
+_NO_COPY = np.empty((0, 0), dtype=np.float32)
+_NO_NORMS = np.empty(0)
+
+
 def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia, labels,
                       stripe_sums, stripe_weights, out_sums, out_weights, out_inertia,
-                      out_n_changed, n_threads):
+                      out_n_changed, n_threads, X_rank=None, x_sq_norms=None):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms))
+    has_copy = X_rank is not None
+    path = rank_path(X.shape[1], centers.shape[0], X.dtype, has_copy)
     with numba_threads(n_threads), blas_single_threaded():
         _lloyd_iter(X, sample_weight, centers, centers_sq_norms, centers.astype(np.float32),
-                    centers_sq_norms.astype(np.float32), margins, rank_path(X.shape[1], centers.shape[0], X.dtype),
+                    centers_sq_norms.astype(np.float32), margins, path,
+                    X_rank if has_copy else _NO_COPY, x_sq_norms if has_copy else _NO_NORMS,
                     stripe_bounds(X.shape[0], stripe_sums.shape[0]), bool(with_inertia), labels,
                     stripe_sums, stripe_weights, out_sums, out_weights, out_inertia, out_n_changed)
 

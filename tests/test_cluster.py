@@ -199,13 +199,13 @@ def kernel_inputs(n, d, k, dtype, seed=0):
     return X, weights, centers
 
 
-def run_lloyd(backend, X, weights, centers, n_threads=2):
+def run_lloyd(backend, X, weights, centers, n_threads=2, **copy):
     k = centers.shape[0]
     labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], k, X.shape[1])
     out = (labels, np.empty((k, X.shape[1])), np.empty(k), np.empty(1))
     get_kernel("kmeans_lloyd_iter", backend)(X, weights, centers, np.einsum("ij,ij->i", centers, centers),
                                              True, labels, stripe_sums, stripe_weights, *out[1:],
-                                             np.empty(1, np.intp), n_threads)
+                                             np.empty(1, np.intp), n_threads, **copy)
     return out
 
 
@@ -248,6 +248,23 @@ def test_lloyd_kernel_matches_reference(optimised_backend, dtype, shape):
     single = run_lloyd(optimised_backend, X, weights, centers, n_threads=1)
     for a, b in zip(single, (labels, sums, weight_sums, inertia)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(3 * BLOCK_ROWS + 7, 40, 6), (2 * BLOCK_ROWS + 9, 70, 65),
+                                   (BLOCK_ROWS + 3, 130, 64)])
+def test_lloyd_kernel_ranks_on_a_float32_copy(optimised_backend, shape):
+    # float64 data with many features: fit hands the kernels X in float32 (rank_copy_pays)
+    X, weights, centers = kernel_inputs(*shape, np.float64)
+    ties = np.arange(5, X.shape[0] - 1, 23)  # ties and near-ties: decided by the exact path
+    X[ties] = (centers[0] + centers[1]) / 2
+    X[ties + 1] = X[ties] * (1 + 1e-9)
+    ref = run_lloyd("numpy", X, weights, centers)
+    copy = {"X_rank": X.astype(np.float32), "x_sq_norms": np.einsum("ij,ij->i", X, X)}
+    for n_threads in (1, 2):
+        got = run_lloyd(optimised_backend, X, weights, centers, n_threads, **copy)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_allclose(got[1], ref[1], rtol=1e-12, atol=1e-12 * np.abs(ref[1]).max())
+        np.testing.assert_allclose(got[3], ref[3], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
