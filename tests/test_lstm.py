@@ -245,7 +245,7 @@ def test_torch_impl_and_scratch_impl_start_equal(series):
 
 def test_early_stopping_and_no_look_ahead(series):
     model = LSTMForecaster(**{**FAST, "epochs": 50, "early_stopping": True, "validation_fraction": 0.1,
-                              "n_iter_no_change": 2, "tol": 10.0, "random_state": 0})
+                              "n_iter_no_change": 2, "tol": 10.0, "random_state": 0, "refit": False})
     model.fit(series)
     assert model.n_epochs_ == 3 and len(model.validation_scores_) == 3  # tol=10: never improves after 1
     # The windows: feed the positions 0..n-1 through the same split.

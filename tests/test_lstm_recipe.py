@@ -90,7 +90,7 @@ def _zero_correction(model):
 def test_zero_correction_is_the_smoothing_forecast(electric):
     train = electric.to_numpy()[:-24]
     model = LSTMForecaster(deseasonalize="smoothing", early_stopping=False, n_ensemble=2, random_state=0,
-                           **QUICK).fit(train)
+                           log_transform=False, **QUICK).fit(train)
     forecast = _zero_correction(model).predict(24)
     smoother = model.smoother_
     reference = _statsmodels_smoothing(train).fit(smoothing_level=smoother.alpha_,
@@ -289,6 +289,13 @@ def test_log_transform_zero_correction_is_the_seasonal_naive_forecast(electric):
         LSTMForecaster(log_transform=True, **QUICK).fit(np.r_[train, 0.0])
     with pytest.raises(ValueError, match="log_transform=True needs a positive series; y has"):
         model.predict(24, y=-train)
+    # "auto": the log for a positive series, the series itself otherwise.
+    auto = {**QUICK, "n_ensemble": 1, "random_state": 0, "early_stopping": False}
+    assert LSTMForecaster(**auto).fit(train).log_transform_ is True
+    shifted = LSTMForecaster(**auto).fit(train - train.mean())
+    assert shifted.log_transform_ is False
+    plain = LSTMForecaster(log_transform=False, **auto).fit(train - train.mean())
+    np.testing.assert_array_equal(shifted.predict(24), plain.predict(24))
 
 
 # --------------------------------------------------------------------------
@@ -337,7 +344,7 @@ def test_sizes_that_cannot_fit_are_refused_before_allocation(electric, kwargs, m
     ({"num_layers": -1}, ValueError, "num_layers must be a positive integer"),
     ({"weight_decay": -1e-3}, ValueError, "weight_decay"),
     ({"weight_decay": float("inf")}, ValueError, "weight_decay"),
-    ({"log_transform": "yes"}, TypeError, "log_transform must be True or False"),
+    ({"log_transform": "yes"}, TypeError, "log_transform must be 'auto', True or False"),
     ({"refit": None}, TypeError, "refit must be True or False"),
 ])
 def test_size_and_switch_parameters_are_checked(electric, kwargs, error, match):

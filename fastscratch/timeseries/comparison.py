@@ -185,7 +185,10 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=None, lstm_
         intervals[name] = (forecasts[name].min(0), forecasts[name].max(0))  # spread over seeds
     rows[f"{name}, one member"] = _row(test_values, members, member_times)
     forecasts[f"{name}, one member"] = np.stack(members)
-    notes.append(f"LSTM: {probe.deseasonalize or 'no'} deseasonalising, ensembles of {n_ensemble} networks "
+    recipe = f"{probe.deseasonalize or 'no'} deseasonalising" + (" of the log" if model.log_transform_ else "")
+    if probe.refit and probe.early_stopping:
+        recipe += ", refit on the whole training part for the epochs early stopping chose"
+    notes.append(f"LSTM: {recipe}, ensembles of {n_ensemble} networks "
                  f"(seeds {list(seeds)}), epochs run per network {min(stopped)}-{max(stopped)} of at most "
                  f"{n_epochs}, {np.mean(times):.1f} s per ensemble.")
     if n_epochs < UNDER_TRAINED_EPOCHS:
