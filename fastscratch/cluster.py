@@ -33,26 +33,15 @@ _DISTANCE_CHUNK = 1 << 16  # rows of X per float64 chunk in k-means++
 _SAFE_EXPONENT = {np.dtype(np.float64): 200, np.dtype(np.float32): 40}
 
 
-def _max_abs(X, limit=None):
-    r"""Largest |value| of a dense array or of a CSR matrix's stored values (no temporary).
+def _max_abs(X):
+    """Largest |value| of a dense array or of a CSR matrix's stored values.
 
-    With ``limit`` (an exponent e), a dense C-contiguous X is first read once
-    for its sum of squares :math:`S` (one BLAS dot product): the largest
-    value lies in :math:`[\sqrt{S / N}, \sqrt{S}]`, so when that interval is
-    well inside :math:`[2^{-e}, 2^{e}]` the return value is 1.0 (in range)
-    without the two further reads of the exact maximum and minimum.
+    Two reductions without a temporary and without BLAS (whose threads,
+    woken for one dot product, would then compete with the kernels' own).
     """
     values = X.data if sp.issparse(X) else X
     if values.size == 0:
         return 0.0
-    if limit is not None and not sp.issparse(X) and values.flags.c_contiguous:
-        flat = values.reshape(-1)
-        with np.errstate(over="ignore", under="ignore"):
-            total = float(np.dot(flat, flat))
-        margin = 2.0 ** 8  # far above the rounding of the sum, even in float32
-        if (np.isfinite(total) and np.sqrt(total) * margin < 2.0 ** limit
-                and np.sqrt(total / flat.size) > margin * 2.0 ** -limit):
-            return 1.0
     return float(max(values.max(), -values.min()))
 
 
@@ -749,7 +738,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         n_threads = self._n_threads(X)
         init = self._check_init_array(X) if init_is_array else self.init
         # Data near 1e300 or 1e-300: cluster X / 2**e (exact), scale the answer back at the end.
-        exponent = _scale_exponent(_max_abs(X, _SAFE_EXPONENT[X.dtype]), X.dtype)
+        exponent = _scale_exponent(_max_abs(X), X.dtype)
         if exponent:
             X = _ldexp(X, -exponent)
             if init_is_array:
@@ -808,7 +797,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     def _test_exponent(self, X, dtype=None):
         """:func:`_scale_exponent` of X and the centres together (0: no rescaling needed)."""
         dtype = X.dtype if dtype is None else np.dtype(dtype)
-        max_abs = max(_max_abs(X, _SAFE_EXPONENT[dtype]), _max_abs(self.cluster_centers_))
+        max_abs = max(_max_abs(X), _max_abs(self.cluster_centers_))
         return _scale_exponent(max_abs, dtype)
 
     def _labels_inertia(self, X, sample_weight, with_inertia=True, centers=None):
