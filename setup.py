@@ -83,7 +83,7 @@ setup(
     package_dir={"fastscratch": "fastscratch", "fastscratch.kernels": KERNEL_DIR},
     package_data={
         "fastscratch.kernels": ["*.pyx", "*.pxi"],
-        "fastscratch": ["datasets/data/*", "datasets/data/**/*"],
+        "fastscratch": ["datasets/data/*", "datasets/data/**/*", "segmentation/weights/*.pt"],
     },
     ext_modules=cython_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},

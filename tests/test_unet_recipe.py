@@ -11,8 +11,9 @@ torch = pytest.importorskip("torch")
 
 from fastscratch.datasets import load_isbi2012  # noqa: E402
 from fastscratch.segmentation import metrics  # noqa: E402
-from fastscratch.segmentation.recipe import RECIPE, split_slices, train_recipe  # noqa: E402
+from fastscratch.segmentation.recipe import RECIPE, pretrained, split_slices, train_recipe  # noqa: E402
 from fastscratch.segmentation.train import prepare_data  # noqa: E402
+from fastscratch.segmentation.unet import predict_tiled  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,36 @@ def test_recipe_rejects_bad_parameters(isbi):
         train_recipe(*isbi, tile=100, epochs=1, base_channels=2, verbose=False)
     with pytest.raises(ValueError, match="schedule"):
         train_recipe(*isbi, schedule="linear", epochs=1, base_channels=2, depth=2, tile=64, verbose=False)
+
+
+# -- the shipped weights ---------------------------------------------------------------------
+def test_pretrained_weights_reach_their_stated_error_on_the_held_out_slices(isbi):
+    model = pretrained("isbi2012")
+    info = model.pretrained_info
+    assert not model.training and sum(p.numel() for p in model.parameters()) > 1_000_000
+    held_out = info["slices"]["held_out"]
+    assert held_out == [25, 26, 27, 28, 29]
+    assert set(info["slices"]["train"]).isdisjoint(held_out + info["slices"]["validation"])
+    images, labels = prepare_data(isbi[0][held_out], isbi[1][held_out])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        predictions = np.stack([predict_tiled(model, image).argmax(axis=0) for image in images])
+    finally:
+        torch.set_num_threads(previous)
+    confusion = metrics.confusion_matrix(torch.from_numpy(predictions), torch.from_numpy(labels), 2)
+    scores = metrics.scores_from_confusion(confusion)
+    stated = info["held_out"]
+    # The stated error was measured with these (float16-stored) weights; thread counts and
+    # convolution algorithms move a few boundary pixels at most.
+    assert scores["pixel_error"] == pytest.approx(stated["pixel_error"], abs=1e-3)
+    assert scores["dice"] == pytest.approx(stated["dice"], abs=2e-3)
+    rand = np.mean([metrics.rand_error(p, t) for p, t in zip(predictions, labels)])
+    assert rand == pytest.approx(stated["rand_error"], abs=1e-2)
+    # Far better than predicting "cell" everywhere (the membrane share of the held-out pixels).
+    assert scores["pixel_error"] < 0.6 * float(np.mean(labels == 0))
+    with pytest.raises(ValueError, match="name"):
+        pretrained("cityscapes")
 
 
 # -- the command -----------------------------------------------------------------------------

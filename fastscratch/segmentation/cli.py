@@ -54,6 +54,8 @@ def add_arguments(parser):
                         help=f"default {recipe['loss']}")
     parser.add_argument("--dice-weight", type=float, default=None, help=f"default {recipe['dice_weight']}")
     parser.add_argument("--w0", type=float, default=None, help=f"weight map border weight (default {recipe['w0']})")
+    parser.add_argument("--class-weights", choices=["balanced", "none"], default=None,
+                        help=f"class term of the weight map (default {recipe['class_weights']})")
     _on_off(parser, "channels-last", "channels_last memory format "
                                      f"(default {'on' if recipe['channels_last'] else 'off'})")
     _on_off(parser, "cpu-bfloat16", "bfloat16 autocast on CPU "
@@ -83,7 +85,8 @@ def run(args):
                "lr": args.lr, "weight_decay": args.weight_decay, "schedule": args.schedule, "warmup": args.warmup,
                "elastic": args.elastic,
                "elastic_sigma": args.elastic_sigma, "loss": args.loss, "dice_weight": args.dice_weight,
-               "w0": args.w0, "channels_last": args.channels_last, "cpu_bfloat16": args.cpu_bfloat16,
+               "w0": args.w0, "class_weights": args.class_weights, "channels_last": args.channels_last,
+               "cpu_bfloat16": args.cpu_bfloat16,
                "n_held_out": args.held_out, "n_validation": args.validation, "seed": args.seed}
     os.makedirs(args.output, exist_ok=True)
     try:

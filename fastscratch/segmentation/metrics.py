@@ -32,7 +32,8 @@ def scores_from_confusion(confusion):
     false_negative = confusion.sum(axis=1) - true_positive
     union = true_positive + false_positive + false_negative
     present = union > 0
-    dice = np.where(present, 2 * true_positive / np.maximum(2 * true_positive + false_positive + false_negative, 1), np.nan)
+    dice = np.where(present, 2 * true_positive / np.maximum(2 * true_positive + false_positive + false_negative, 1),
+                    np.nan)
     iou = np.where(present, true_positive / np.maximum(union, 1), np.nan)
     accuracy = true_positive.sum() / total if total else float("nan")
     return {

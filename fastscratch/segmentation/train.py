@@ -9,13 +9,16 @@
   The random numbers of patch ``i`` of epoch ``e`` come from
   ``default_rng([seed, e, i])``, so results do not depend on the number of
   DataLoader workers.
-- :class:`Trainer`: Adam or the paper's SGD (momentum 0.99, batch 1), device
-  "auto" (CUDA when available, float16 autocast with a GradScaler on CUDA),
+- :class:`Trainer`: the paper's SGD (momentum 0.99, batch 1), Adam or AdamW,
+  optionally a one-cycle or cosine learning-rate schedule stepped per batch,
+  channels_last memory format and bfloat16 autocast on CPU, device "auto"
+  (CUDA when available, float16 autocast with a GradScaler on CUDA),
   per-epoch training loss and accuracy, validation loss, pixel accuracy and
   error, Dice, IoU and Rand error on whole images (overlap-tile prediction),
   a tqdm progress bar, checkpoints.
-- :func:`train_unet`: the whole recipe on arrays of images and labels (used by
-  ``fastscratch train unet``, :mod:`fastscratch.segmentation.cli`).
+- :func:`train_unet`: a configurable training run on arrays of images and
+  labels; the tuned CPU recipe of ``fastscratch train unet`` is
+  :func:`fastscratch.segmentation.recipe.train_recipe`.
 """
 
 import math
