@@ -166,19 +166,22 @@ def _subtract_histograms(const double[:, :, :, ::1] parent_hists,               
             out[e] = parent[e] - child[e]
 
 
-def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,                  # IN
-                 const intp_t[::1] cut_ptr,                                           # IN
-                 uint8_t[:, ::1] out_binned,                                          # OUT
-                 int n_threads):
-    cdef intp_t n_rows = X.shape[0]
-    cdef intp_t n_features = X.shape[1]
+DEF BIN_BLOCK = 256  # rows of X binned together, feature by feature
+
+
+cdef void _map_block_to_bins(const float[:, ::1] X, const float[::1] cut_values,
+                             const intp_t[::1] cut_ptr, uint8_t[:, ::1] out_binned,
+                             intp_t row_start, intp_t row_stop) noexcept nogil:
+    """Rows row_start:row_stop, one feature at a time: consecutive searches then run over
+    the same cut points with the same number of halvings (a loop the branch predictor
+    learns), so the CPU overlaps them; the block's values stay in cache meanwhile."""
     cdef intp_t i, f, start, n_cuts, low, base, size, half
     cdef float x
-    for i in prange(n_rows, num_threads=n_threads, schedule="static", nogil=True):
-        for f in range(n_features):
+    for f in range(X.shape[1]):
+        start = cut_ptr[f]
+        n_cuts = cut_ptr[f + 1] - start
+        for i in range(row_start, row_stop):
             x = X[i, f]
-            start = cut_ptr[f]
-            n_cuts = cut_ptr[f + 1] - start
             if isnan(x):
                 out_binned[i, f] = <uint8_t> n_cuts
                 continue
@@ -195,8 +198,21 @@ def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,            
             out_binned[i, f] = <uint8_t> low
 
 
+def _map_to_bins(const float[:, ::1] X, const float[::1] cut_values,                  # IN
+                 const intp_t[::1] cut_ptr,                                           # IN
+                 uint8_t[:, ::1] out_binned,                                          # OUT
+                 int n_threads):
+    cdef intp_t n_rows = X.shape[0]
+    cdef intp_t n_blocks = (n_rows + BIN_BLOCK - 1) // BIN_BLOCK
+    cdef intp_t block
+    for block in prange(n_blocks, num_threads=n_threads, schedule="dynamic", chunksize=16,
+                        nogil=True):
+        _map_block_to_bins(X, cut_values, cut_ptr, out_binned, block * BIN_BLOCK,
+                           min((block + 1) * BIN_BLOCK, n_rows))
+
+
 def map_to_bins(X, cut_values, cut_ptr, out_binned, n_threads):
-    """Bin codes (see :func:`histogram_numpy.map_to_bins`); threads over rows."""
+    """Bin codes (see :func:`histogram_numpy.map_to_bins`); threads over blocks of rows."""
     _map_to_bins(X, cut_values, cut_ptr, out_binned, max(1, int(n_threads)))
 
 
