@@ -169,6 +169,7 @@ def _encode_labels(y):
     (linear time, a few ms on a million labels).
     """
     y = np.asarray(y)
+    _check_label_kinds(y)
     if y.dtype.kind in "iu" and y.size:
         low, high = y.min(), y.max()
         span = int(high) - int(low) + 1
@@ -183,6 +184,18 @@ def _encode_labels(y):
             return classes, position[offset].astype(np.intp, copy=False)
     classes, y_index = np.unique(y, return_inverse=True)
     return classes, y_index.reshape(-1).astype(np.intp, copy=False)
+
+
+def _check_label_kinds(y, name="y"):
+    """Refuse labels that mix strings with numbers (they cannot be sorted into classes)."""
+    if y.dtype != object or not y.size:
+        return
+    is_string = np.fromiter((isinstance(label, str) for label in y.ravel()), bool, y.size)
+    if is_string.any() and not is_string.all():
+        text, other = y.ravel()[np.argmax(is_string)], y.ravel()[np.argmin(is_string)]
+        raise TypeError(f"{name} mixes strings and numbers (e.g. {text!r} and {other!r}), "
+                        "which cannot be sorted into classes; make every label a string "
+                        "(y.astype(str)) or every label a number.")
 
 
 def _check_targets(y, classes):
@@ -201,6 +214,7 @@ def _check_targets(y, classes):
 
 def _labels_to_indices(y, classes):
     """Positions of ``y`` in the sorted ``classes``; unknown labels are an error."""
+    _check_label_kinds(y)
     indices = np.searchsorted(classes, y)
     known = indices < len(classes)
     known[known] = classes[indices[known]] == y[known]
@@ -424,6 +438,31 @@ class GaussianNB(_BaseNB):
                   min_work=_FIT_MIN_WORK_PER_THREAD)
         return class_weight, mean, m2
 
+    @staticmethod
+    def _check_variance_range(class_m2, variance, n_samples, extent):
+        """Data near 1e300 (1e-300) have squared deviations that overflow (underflow).
+
+        ``extent()`` gives (the largest absolute value of X, whether any column of X
+        varies); it is called only when the moments look wrong.
+        """
+        overflow = not (np.all(np.isfinite(class_m2)) and np.all(np.isfinite(variance)))
+        if not overflow and not (n_samples > 1 and np.max(variance, initial=0.0) == 0):
+            return
+        largest, varies = extent()
+        if overflow:
+            raise ValueError(
+                f"X holds values up to {largest:.3g} in magnitude: their squared deviations "
+                f"from the class means overflow float64 (largest "
+                f"{np.finfo(np.float64).max:.2g}), so the variances var_ cannot be stored. "
+                "Divide X by a constant first (the predictions do not change when X is "
+                "multiplied by a constant).")
+        if varies:
+            raise ValueError(
+                f"X holds values of at most {largest:.3g} in magnitude: their squared "
+                "deviations underflow to 0 in float64, so every variance var_ is 0. Multiply "
+                "X by a constant first (the predictions do not change when X is multiplied "
+                "by a constant).")
+
     def _update(self, X, y_index, first_call, sample_weight):
         """Merge the moments of the batch ``X, y_index`` into the model (Notes)."""
         float_dtype = X.dtype
@@ -444,6 +483,9 @@ class GaussianNB(_BaseNB):
         n_total, _, m2_total = _merge_classes(*parts)
         with np.errstate(invalid="ignore", divide="ignore"):
             variance = m2_total / n_total
+        self._check_variance_range(
+            batch_m2, variance, X.shape[0],
+            lambda: (float(np.max(np.abs(X))), bool(np.any(X != X[:1]))))
         self.epsilon_ = float_dtype.type(self.var_smoothing * np.max(variance))
 
         if first_call:
@@ -1053,13 +1095,30 @@ class CategoricalNB(_BaseDiscreteNB):
         tags.input_tags.positive_only = True
         return tags
 
+    @staticmethod
+    def _check_codes_fit_integers(X):
+        """Floats beyond the int64 range would wrap around (to negative codes) in the cast."""
+        values = X if isinstance(X, np.ndarray) else None
+        if values is None and hasattr(X, "dtypes"):
+            values = np.asarray(X)
+        if values is None or values.dtype.kind != "f":
+            return
+        finite = np.abs(values[np.isfinite(values)])
+        if finite.size and finite.max() >= 2.0 ** 63:
+            raise ValueError(
+                f"X holds values up to {finite.max():.3g}, beyond the int64 range, so they "
+                "cannot be categories (coded 0, 1, ..., n_categories - 1); encode each "
+                "feature's values first, e.g. with sklearn.preprocessing.OrdinalEncoder.")
+
     def _check_X(self, X):
+        self._check_codes_fit_integers(X)
         X = validate_data(self, X, dtype="int", accept_sparse=False, ensure_all_finite=True,
                           reset=False)
         check_non_negative(X, "CategoricalNB (input X): categories are coded 0, 1, ...")
         return X
 
     def _check_X_y(self, X, y, reset=True):
+        self._check_codes_fit_integers(X)
         X, y = validate_data(self, X, y, dtype="int", accept_sparse=False,
                              ensure_all_finite=True, reset=reset)
         check_non_negative(X, "CategoricalNB (input X): categories are coded 0, 1, ...")

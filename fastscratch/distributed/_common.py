@@ -52,13 +52,15 @@ def _as_dask_array(X, name, ndim=None):
     return X, columns
 
 
-def _checked_X(X, estimator, *, allow_nan=False):
+def _checked_X(X, estimator, *, allow_nan=False, as_dtype=None):
     """``(X, column names)``: a Dask X checked as the in-memory estimator's ``check_array``.
 
     Shape and dtype are checked at once, with scikit-learn's messages; values
     (NaN, infinity, strings that are no numbers) when the blocks are computed,
     as the data are lazy. ``allow_nan`` lets NaN through (boosting's missing
-    values) but not infinity.
+    values) but not infinity. With ``as_dtype`` (boosting's float32), values
+    beyond that dtype's range are refused too, as ``check_array(dtype=...)``
+    refuses them after its cast.
     """
     X, columns = _as_dask_array(X, "X", ndim=(2,))
     name = type(estimator).__name__
@@ -72,7 +74,7 @@ def _checked_X(X, estimator, *, allow_nan=False):
         raise ValueError("Complex data not supported; pass the real (or absolute) values.")
     if X.dtype.kind not in "biuf":
         X = X.astype(np.float64)  # as check_array: numbers held as objects or strings
-    return _finite(X, allow_nan=allow_nan), columns
+    return _finite(X, allow_nan=allow_nan, as_dtype=as_dtype), columns
 
 
 def _numeric_target(y):
@@ -174,9 +176,11 @@ def _classes_and_codes(y):
     """
     try:
         classes = np.unique(np.asarray(da.unique(y).compute()))
-    except TypeError as exc:  # labels that cannot be ordered: strings mixed with None or numbers
-        raise ValueError(f"y mixes labels of types that cannot be compared ({exc}); pass labels "
-                         "of one type.") from None
+    except TypeError:  # labels that cannot be ordered: strings mixed with None or numbers
+        # The in-memory estimators' TypeError (naive_bayes._check_label_kinds).
+        raise TypeError("y mixes strings and numbers (or other labels that cannot be "
+                        "compared), which cannot be sorted into classes; make every label a "
+                        "string (y.astype(str)) or every label a number.") from None
     if classes.dtype.kind == "f" and np.isnan(classes).any():
         raise ValueError("Input y contains NaN.")
     check_classification_targets(classes)
@@ -185,19 +189,23 @@ def _classes_and_codes(y):
     return classes, codes
 
 
-def _checked_finite_block(block, input_name, allow_nan):
-    assert_all_finite(block, allow_nan=allow_nan, input_name=input_name)
+def _checked_finite_block(block, input_name, allow_nan, as_dtype=None):
+    if as_dtype is not None and block.dtype.kind == "f" and block.dtype != as_dtype:
+        with np.errstate(over="ignore"):
+            assert_all_finite(block.astype(as_dtype), allow_nan=allow_nan, input_name=input_name)
+    else:
+        assert_all_finite(block, allow_nan=allow_nan, input_name=input_name)
     return block
 
 
-def _finite(X, input_name="X", allow_nan=False):
+def _finite(X, input_name="X", allow_nan=False, as_dtype=None):
     """``X`` (a Dask array) with every block checked for NaN and infinity when computed.
 
     The check is lazy, as the data are; a bad block raises the in-memory
     estimators' own ValueError ("Input X contains NaN.").
     """
-    return X.map_blocks(_checked_finite_block, input_name=input_name, allow_nan=allow_nan, dtype=X.dtype,
-                        meta=X._meta)
+    return X.map_blocks(_checked_finite_block, input_name=input_name, allow_nan=allow_nan,
+                        as_dtype=as_dtype, dtype=X.dtype, meta=X._meta)
 
 
 def _predict_log_proba(part, estimator):

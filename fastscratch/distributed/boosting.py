@@ -349,7 +349,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return self._set_fitted(training, BoostResult(forest=forest, history={}))
 
     def _dask_inputs(self, X, y, sample_weight):
-        X, columns = _checked_X(X, self, allow_nan=True)  # NaN is a missing value, infinity an error
+        X, columns = _checked_X(X, self, allow_nan=True, as_dtype=np.float32)  # NaN is a missing value, infinity an error
         X = X.astype(np.float32)
         y, sample_weight = _aligned(X, y, sample_weight)
         if y.ndim != 1:

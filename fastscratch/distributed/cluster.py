@@ -5,6 +5,7 @@ import numbers
 import dask
 import dask.array as da
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from .. import cluster as _cluster
@@ -139,6 +140,10 @@ def _kmeans_parallel_counts(X, weights, candidates):
                         minlength=candidates.shape[0]),)
 
 
+def _ldexp_block(block, exponent):
+    return np.ldexp(block, exponent).astype(block.dtype, copy=False)
+
+
 class KMeans(_DaskPredictMixin, _cluster.KMeans):
     r"""K-means on Dask: :class:`fastscratch.KMeans` whose ``fit`` also takes Dask arrays.
 
@@ -254,9 +259,14 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
                 raise ValueError("sample_weight must be non-negative and sum to a positive "
                                  "number; give at least one sample a positive weight.")
 
-        # Mean and mean variance of the features (float64, pairwise merge), as the parent.
+        # Mean and mean variance of the features (float64, pairwise merge), as the parent;
+        # in the same pass the largest |value|, for the parent's rescaling rule.
         moments = [_delayed(_moments_block, pure=True)(b) for b in x_blocks]
-        n, mean, m2 = _tree_reduce(moments, _moments_combine).compute()
+        (n, mean, m2), max_abs = dask.compute(_tree_reduce(moments, _moments_combine),
+                                              da.absolute(X).max())
+        exponent = _cluster._scale_exponent(float(max_abs), dtype)
+        if exponent:
+            return self._fit_scaled(X, sample_weight, exponent, columns)
         variance = m2 / n
         tol = float(np.mean(variance) * self.tol) if self.tol != 0 else 0
         X_mean = mean.astype(dtype)
@@ -283,6 +293,28 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         self._n_features_out = centers.shape[0]
         self.inertia_ = float(inertia)
         self.n_iter_ = n_iter
+        _set_feature_names(self, columns, X.shape[1])
+        return self
+
+    def _fit_scaled(self, X, sample_weight, exponent, columns):
+        """The fit of ``X / 2**e`` (data near 1e300 or 1e-300), in X's units, as the parent.
+
+        Division by a power of two is exact: the labels are X's, the centres are
+        scaled back by ``2**e`` and the inertia by ``4**e`` (a ValueError naming the
+        overflow when float64 cannot hold it, the parent's message).
+        """
+        inner = clone(self)
+        if callable(self.init):
+            inner.set_params(init=_cluster._scaled_callable(self.init, exponent))
+        elif not isinstance(self.init, str):
+            inner.set_params(init=np.ldexp(np.asarray(self.init, dtype=np.float64), -exponent))
+        scaled = X.map_blocks(_ldexp_block, -exponent, dtype=X.dtype, meta=X._meta)
+        inner._fit_dask(scaled, sample_weight)
+        inertia = _cluster._scaled_inertia(inner.inertia_, exponent)
+        self.__dict__.update({k: v for k, v in inner.__dict__.items()
+                              if k.endswith("_") or k == "_n_features_out"})
+        self.cluster_centers_ = _cluster._ldexp(inner.cluster_centers_, exponent)
+        self.inertia_ = inertia
         _set_feature_names(self, columns, X.shape[1])
         return self
 

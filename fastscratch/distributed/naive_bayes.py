@@ -1,5 +1,6 @@
 """Naive Bayes on Dask: per-block sufficient statistics merged by a tree reduction."""
 
+import dask.array as da
 import numpy as np
 from sklearn.base import clone
 
@@ -152,6 +153,11 @@ class GaussianNB(_DaskNBMixin, _nb.GaussianNB):
                  for xb, cb, wb in zip(_blocks(X), _blocks(codes),
                                        _blocks(sample_weight) or [None] * X.numblocks[0])]
         (n, _, m_all), per_class = _tree_reduce(stats, _gaussian_combine).compute()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._check_variance_range(
+                np.array([m_c for _, _, m_c in per_class]), m_all / n, X.shape[0],
+                lambda: (float(da.absolute(X).max().compute()),
+                         bool((X.max(axis=0) > X.min(axis=0)).any().compute())))
         self.classes_ = classes
         self.epsilon_ = dtype.type(self.var_smoothing * np.max(m_all / n))
         self.theta_ = np.zeros((n_classes, X.shape[1]), dtype=dtype)

@@ -902,7 +902,8 @@ def _validate_series(y):
     if values.ndim != 1:
         raise ValueError(f"y must be one-dimensional (a single series), got shape {values.shape}.")
     dtype = values.dtype
-    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+    if dtype != bool and (not np.issubdtype(dtype, np.number)
+                          or np.issubdtype(dtype, np.complexfloating)):
         raise TypeError(f"y must hold real numbers, got dtype {values.dtype}.")
     if values.shape[0] == 0:
         raise ValueError("y is empty; give a series with observations.")
@@ -924,8 +925,8 @@ def _validate_exog(exog, n, what="exog"):
     elif hasattr(exog, "name") and hasattr(exog, "to_numpy"):
         names = [str(exog.name) if exog.name is not None else "x1"]
     values = np.asarray(exog.to_numpy() if hasattr(exog, "to_numpy") else exog)
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype,
-                                                                  np.complexfloating):
+    if values.dtype != bool and (not np.issubdtype(values.dtype, np.number)
+                                 or np.issubdtype(values.dtype, np.complexfloating)):
         raise TypeError(f"{what} must hold real numbers, got dtype {values.dtype}.")
     if values.ndim == 1:
         values = values[:, None]
