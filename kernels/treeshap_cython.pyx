@@ -11,7 +11,7 @@ order, so the result does not depend on the number of threads. When the
 forest's per-leaf tables fit (:func:`treeshap_numpy.leaf_tables`),
 ``tree_shap`` reads them instead: one walk per row and tree that carries the
 set of path features the row follows (a bit mask), and O(m) table reads per
-leaf.
+leaf (``tree_shap_interactions``: O(m^2) from the tables of pairs).
 """
 
 include "_common.pxi"
@@ -285,6 +285,107 @@ def _tree_shap_tables(const floating[:, ::1] X,                                 
         free(s_mask)
 
 
+cdef void _interactions_tree_tables(const floating[:, ::1] X, intp_t row,
+                                    const intp_t* feature, const float* threshold,
+                                    const uint8_t* default_left, const intp_t* left,
+                                    const intp_t* node_bit, const intp_t* leaf_m,
+                                    const intp_t* leaf_offset, const intp_t* position_feature,
+                                    const double* position_coef, const double* table,
+                                    const double* position_zero, const intp_t* pair_offset,
+                                    const double* pair_table, intp_t root, double* phi,
+                                    intp_t n_columns, intp_t* s_node,
+                                    int64_t* s_mask) noexcept nogil:
+    """Add one tree's SHAP interaction values of row ``row`` to ``phi`` (d + 1, d + 1)."""
+    cdef intp_t top = 0, node, m, start, p, q, f_q, pair
+    cdef int64_t mask, follows, bit_p, bit_q, size, others, cleared
+    cdef double own, scale, t_others, total, interaction, value, x
+    cdef bint goes_left
+    s_node[0] = root
+    s_mask[0] = -1
+    while top >= 0:
+        node = s_node[top]
+        mask = s_mask[top]
+        top -= 1
+        if left[node] == -1:
+            m = leaf_m[node]
+            if m <= 0:
+                continue
+            start = leaf_offset[node]
+            size = <int64_t> 1 << m
+            follows = mask & (size - 1)
+            for q in range(m):
+                bit_q = <int64_t> 1 << q
+                f_q = position_feature[start + q]
+                if follows & bit_q:
+                    own = position_coef[start + q] * table[start + (follows ^ bit_q)]
+                    scale = 0.5 * (1.0 - position_zero[start + q])
+                else:
+                    own = -table[start + follows]
+                    scale = -0.5 * position_zero[start + q]
+                others = follows & ~bit_q
+                pair = pair_offset[node] + q * size
+                t_others = pair_table[pair + others]
+                total = 0.0
+                for p in range(m):
+                    if p == q:
+                        continue
+                    bit_p = <int64_t> 1 << p
+                    if others & bit_p:
+                        value = position_coef[start + p] * pair_table[pair + (others ^ bit_p)]
+                    else:
+                        value = -t_others
+                    interaction = scale * value
+                    phi[f_q * n_columns + position_feature[start + p]] += interaction
+                    total += interaction
+                phi[f_q * n_columns + f_q] += own - total
+            continue
+        x = X[row, feature[node]]
+        if x != x:  # missing
+            goes_left = default_left[node] != 0
+        else:
+            goes_left = x < threshold[node]
+        cleared = mask & ~(<int64_t> 1 << node_bit[node])
+        top += 1
+        s_node[top] = left[node] + 1
+        s_mask[top] = cleared if goes_left else mask
+        top += 1
+        s_node[top] = left[node]
+        s_mask[top] = mask if goes_left else cleared
+
+
+def _tree_shap_interactions_tables(
+        const floating[:, ::1] X,                                                     # IN
+        const intp_t[::1] feature, const float[::1] threshold,                       # IN
+        const uint8_t[::1] default_left, const intp_t[::1] left,                     # IN
+        const intp_t[::1] tree_roots, const intp_t[::1] tree_groups,                 # IN
+        intp_t max_depth,                                                            # IN
+        const intp_t[::1] node_bit, const intp_t[::1] leaf_m,                        # IN
+        const intp_t[::1] leaf_offset, const intp_t[::1] position_feature,           # IN
+        const double[::1] position_coef, const double[::1] table,                    # IN
+        const double[::1] position_zero, const intp_t[::1] pair_offset,              # IN
+        const double[::1] pair_table,                                                # IN
+        double[:, :, :, ::1] out,                                                    # IN/OUT
+        int n_threads):
+    cdef intp_t n_rows = X.shape[0], n_columns = out.shape[3]
+    cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    cdef intp_t block, row, t
+    cdef intp_t* s_node
+    cdef int64_t* s_mask
+    for block in prange(n_blocks, num_threads=n_threads, schedule="static", nogil=True):
+        s_node = <intp_t*> malloc((max_depth + 3) * sizeof(intp_t))
+        s_mask = <int64_t*> malloc((max_depth + 3) * sizeof(int64_t))
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                _interactions_tree_tables(X, row, &feature[0], &threshold[0], &default_left[0],
+                                          &left[0], &node_bit[0], &leaf_m[0], &leaf_offset[0],
+                                          &position_feature[0], &position_coef[0], &table[0],
+                                          &position_zero[0], &pair_offset[0], &pair_table[0],
+                                          tree_roots[t], &out[row, tree_groups[t], 0, 0],
+                                          n_columns, s_node, s_mask)
+        free(s_node)
+        free(s_mask)
+
+
 def _tree_shap_interactions(const floating[:, ::1] X,                                 # IN
                             const intp_t[::1] feature, const float[::1] threshold,   # IN
                             const uint8_t[::1] default_left, const intp_t[::1] left, # IN
@@ -351,6 +452,12 @@ def tree_shap_interactions(X, feature, threshold, default_left, left, right, val
                            tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
                            out, n_threads):
     """Add the SHAP interaction values (see :func:`treeshap_numpy.tree_shap_interactions`)."""
-    _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover, tree_roots,
-                            tree_groups, tree_feature_ptr, tree_features, max_depth, out,
-                            max(1, int(n_threads)))
+    tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions=True)
+    if tables is None:
+        _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
+                                tree_roots, tree_groups, tree_feature_ptr, tree_features,
+                                max_depth, out, max(1, int(n_threads)))
+    else:
+        _tree_shap_interactions_tables(X, feature, threshold, default_left, left, tree_roots,
+                                       tree_groups, max_depth, *tables, out,
+                                       max(1, int(n_threads)))

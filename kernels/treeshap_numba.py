@@ -9,7 +9,8 @@ intact when its second child is visited). Children are visited left first, as
 in the reference. When the forest's per-leaf tables fit
 (:func:`treeshap_numpy.leaf_tables`), ``tree_shap`` reads them instead:
 one walk per row and tree that carries the set of path features the row
-follows, and O(m) table reads per leaf. Threads take blocks of rows; each row's output is summed
+follows, and O(m) table reads per leaf (``tree_shap_interactions``: O(m^2)
+from the tables of pairs). Threads take blocks of rows; each row's output is summed
 over the trees in order, so the result does not depend on the number of
 threads.
 """
@@ -180,6 +181,74 @@ def _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tre
                     s_mask[top] = mask if goes_left else cleared
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tree_shap_interactions_tables(X, feature, threshold, default_left, left, tree_roots,
+                                   tree_groups, max_depth, node_bit, leaf_m, leaf_offset,
+                                   position_feature, position_coef, table, position_zero,
+                                   pair_offset, pair_table, out):
+    n_rows = X.shape[0]
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for block in numba.prange(n_blocks):
+        s_node = np.empty(max_depth + 3, dtype=np.intp)
+        s_mask = np.empty(max_depth + 3, dtype=np.int64)
+        for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
+            for t in range(tree_roots.shape[0]):
+                phi = out[row, tree_groups[t]]
+                top = 0
+                s_node[0] = tree_roots[t]
+                s_mask[0] = -1
+                while top >= 0:
+                    node = s_node[top]
+                    mask = s_mask[top]
+                    top -= 1
+                    if left[node] == -1:
+                        m = leaf_m[node]
+                        if m <= 0:
+                            continue
+                        start = leaf_offset[node]
+                        size = np.int64(1) << m
+                        follows = mask & (size - 1)
+                        for q in range(m):
+                            bit_q = np.int64(1) << q
+                            f_q = position_feature[start + q]
+                            if follows & bit_q:
+                                own = position_coef[start + q] * table[start + (follows ^ bit_q)]
+                                scale = 0.5 * (1.0 - position_zero[start + q])
+                            else:
+                                own = -table[start + follows]
+                                scale = -0.5 * position_zero[start + q]
+                            others = follows & ~bit_q
+                            pair = pair_offset[node] + q * size
+                            t_others = pair_table[pair + others]
+                            total = 0.0
+                            for p in range(m):
+                                if p == q:
+                                    continue
+                                bit_p = np.int64(1) << p
+                                if others & bit_p:
+                                    value = position_coef[start + p] * pair_table[
+                                        pair + (others ^ bit_p)]
+                                else:
+                                    value = -t_others
+                                interaction = scale * value
+                                phi[f_q, position_feature[start + p]] += interaction
+                                total += interaction
+                            phi[f_q, f_q] += own - total
+                        continue
+                    x = X[row, feature[node]]
+                    if np.isnan(x):
+                        goes_left = default_left[node] != 0
+                    else:
+                        goes_left = x < threshold[node]
+                    cleared = mask & ~(np.int64(1) << node_bit[node])
+                    top += 1
+                    s_node[top] = left[node] + 1
+                    s_mask[top] = cleared if goes_left else mask
+                    top += 1
+                    s_node[top] = left[node]
+                    s_mask[top] = mask if goes_left else cleared
+
+
 @numba.njit(cache=True, nogil=True)
 def _buffers(max_depth):
     size = max_depth + 2
@@ -260,7 +329,12 @@ def tree_shap_interactions(X, feature, threshold, default_left, left, right, val
                            tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
                            out, n_threads):
     """Add the SHAP interaction values (see :func:`treeshap_numpy.tree_shap_interactions`)."""
+    tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions=True)
     with numba_threads(n_threads):
-        _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
-                                tree_roots, tree_groups, tree_feature_ptr, tree_features,
-                                max_depth, out)
+        if tables is None:
+            _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
+                                    tree_roots, tree_groups, tree_feature_ptr, tree_features,
+                                    max_depth, out)
+        else:
+            _tree_shap_interactions_tables(X, feature, threshold, default_left, left,
+                                           tree_roots, tree_groups, max_depth, *tables, out)

@@ -258,7 +258,7 @@ MAX_TABLE_VALUES = 1 << 23   # 64 MB of float64 tables at most; larger forests u
 MAX_TABLE_PATH = 20          # distinct features on one path
 
 
-def leaf_tables(feature, left, value, cover, tree_roots, max_depth):
+def leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions=False):
     """Per-leaf subset tables of the trees at ``tree_roots`` (see the comment above).
 
     Returns ``None`` when they do not apply (a zero fraction is 0, or the
@@ -270,7 +270,16 @@ def leaf_tables(feature, left, value, cover, tree_roots, max_depth):
     - ``leaf_offset`` (intp, per node): start of the leaf's table in ``table``
       and of its positions in ``position_feature`` / ``position_coef``;
     - ``position_feature`` (intp), ``position_coef`` (float64, (1 - z_p) / z_p);
-    - ``table`` (float64): T of every leaf, index P a bit set.
+    - ``table`` (float64): T of every leaf, index P a bit set;
+    - with ``interactions``: ``position_zero`` (float64, z_p), ``pair_offset``
+      (intp, per node) and ``pair_table`` (float64): for each leaf, m tables
+      T_q (one per path feature q, 2^m values each) of the m - 1 other features,
+
+          T_q[P] = v * sum_{S subset of P, q not in S} |S|! (m - 2 - |S|)! / (m - 1)!
+                   * prod_{r not in S, r != q} z_r,
+
+      so that the interaction of the path features u_q and u_p (p != q) is
+      (o_q - z_q) / 2 times the term of u_p computed from T_q as above.
     """
     n_nodes = left.shape[0]
     width = max_depth + 1
@@ -314,8 +323,14 @@ def leaf_tables(feature, left, value, cover, tree_roots, max_depth):
     leaves, leaf_counts = np.concatenate(leaves), np.concatenate(leaf_counts)
     leaf_features, leaf_zeros = np.concatenate(leaf_features), np.concatenate(leaf_zeros)
     sizes = np.where(leaf_counts > 0, 1 << leaf_counts, 0)
-    if sizes.sum() > MAX_TABLE_VALUES or np.any(~(leaf_zeros > 0)):
+    pair_sizes = leaf_counts * sizes if interactions else np.zeros_like(sizes)
+    if sizes.sum() + pair_sizes.sum() > MAX_TABLE_VALUES or np.any(~(leaf_zeros > 0)):
         return None
+    pair_offsets = np.concatenate([[0], np.cumsum(pair_sizes)[:-1]]).astype(np.intp)
+    pair_offset = np.full(n_nodes, -1, dtype=np.intp)
+    pair_offset[leaves] = pair_offsets
+    pair_table = np.zeros(int(pair_sizes.sum()))
+    position_zero = np.zeros(int(sizes.sum()))
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
     leaf_m[leaves] = leaf_counts
     leaf_offset[leaves] = offsets
@@ -342,4 +357,22 @@ def leaf_tables(feature, left, value, cover, tree_roots, max_depth):
         table[index] = t
         position_feature[starts[:, None] + np.arange(m)] = leaf_features[group, :m]
         position_coef[starts[:, None] + np.arange(m)] = (1.0 - z) / z
+        position_zero[starts[:, None] + np.arange(m)] = z
+        if not interactions or m < 2:
+            continue
+        others = factorial[m - 1]  # (m - 1)! : q is no player
+        pair_weight = np.where(size < m - 1, factorial[size]
+                               * factorial[np.maximum(m - 2 - size, 0)] / others, 0.0)
+        for q in range(m):
+            t = np.where(in_subset[:, q], 0.0, pair_weight) * value[leaves[group], None]
+            for p in range(m):
+                if p != q:
+                    t = t * np.where(in_subset[:, p], 1.0, z[:, p:p + 1])
+            for p in range(m):
+                blocks = t.reshape(group.shape[0], -1, 2, 1 << p)
+                blocks[:, :, 1, :] += blocks[:, :, 0, :]
+            pair_table[pair_offsets[group][:, None] + q * (1 << m) + subsets] = t
+    if interactions:
+        return (node_bit, leaf_m, leaf_offset, position_feature, position_coef, table,
+                position_zero, pair_offset, pair_table)
     return node_bit, leaf_m, leaf_offset, position_feature, position_coef, table

@@ -5,9 +5,9 @@ missing), iris (3 classes) and diabetes (regression), loaded into our
 estimators with ``from_xgboost_json``, and our contributions and interaction
 values compared with xgboost's ``pred_contribs`` / ``pred_interactions`` on
 the same trees: relative error 1e-5 of the largest value (xgboost computes in
-float32, we in float64). Between backends: 1e-9 (the compiled
-``tree_shap`` reads per-leaf tables, the reference runs Algorithm 2), and the
-same bits for any number of threads.
+float32, we in float64). Between backends: 1e-9 (the compiled kernels read
+per-leaf tables, or run Algorithm 2 when the tables are too large; the
+reference runs Algorithm 2), and the same bits for any number of threads.
 """
 
 import numpy as np
@@ -119,8 +119,11 @@ def test_kernels_match_reference(optimised_backend, rng, monkeypatch, use_tables
     assert np.all(expected[:, :, -1] == 0)  # the bias column is the caller's
 
 
-def test_interaction_kernels_match_reference(optimised_backend, rng):
+@pytest.mark.parametrize("use_tables", [True, False])
+def test_interaction_kernels_match_reference(optimised_backend, rng, monkeypatch, use_tables):
     X, model, args, max_depth, node_tree = _forest_problem(rng, n=120)
+    if not use_tables:
+        monkeypatch.setattr(treeshap_numpy, "MAX_TABLE_VALUES", 0)
     nodes, roots, _ = model._forest.arrays()
     internal = nodes["left"] != -1
     pairs = np.unique(node_tree[internal] * X.shape[1] + nodes["feature"][internal])

@@ -120,13 +120,10 @@ def to_xgboost_json(model):
     forest = model._forest
     nodes, roots, groups = forest.arrays()
     n_nodes = nodes["left"].shape[0]
-    order = np.argsort(roots, kind="stable")
-    stops = np.empty_like(roots)
-    stops[order] = np.append(roots[order][1:], n_nodes)
+    stops = np.append(roots[1:], n_nodes)
     node_tree, node_depth = tree_structure(nodes["left"], roots)
-    owner = np.repeat(np.arange(roots.shape[0]), stops - roots) if np.all(order == np.arange(
-        roots.shape[0])) else None
-    if owner is None or owner.shape[0] != n_nodes or np.any(node_tree != owner):
+    if np.any(stops <= roots) or roots[0] != 0 or np.any(
+            node_tree != np.repeat(np.arange(roots.shape[0]), stops - roots)):
         raise ValueError("the forest's trees are not stored one after the other; "
                          "it cannot be written in xgboost's format.")
     means = node_mean_values(nodes["left"], nodes["value"], nodes["cover"].astype(np.float64),
@@ -297,9 +294,7 @@ class _UBJReader:
 
 def read_ubjson(data):
     """Decode UBJSON ``data`` (bytes); numeric typed arrays come back as NumPy arrays."""
-    reader = _UBJReader(data)
-    value = reader.value()
-    return value
+    return _UBJReader(data).value()
 
 
 # ----------------------------------------------------------------------------- reading
@@ -360,7 +355,7 @@ def _tree_arrays(tree, n_features):
     n = left.shape[0]
     if str(tree.get("tree_param", {}).get("size_leaf_vector", "1")) not in ("0", "1"):
         raise ValueError("multi-target trees (vector leaves) are not supported.")
-    if np.any(get("split_type", np.intp) != 0) if len(tree.get("split_type", [])) else False:
+    if len(tree.get("split_type", [])) and np.any(get("split_type", np.intp) != 0):
         raise ValueError("categorical splits are not supported yet; the model uses them.")
     if (np.any(left >= n) or np.any(right >= n) or np.any((left == -1) != (right == -1))
             or np.any(left == 0) or np.any(right == 0)):
