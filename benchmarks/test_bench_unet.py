@@ -12,8 +12,15 @@ members are
 Their median ratio to "torch step" is the loop's overhead (issue: < 5 %);
 ``test_loop_overhead_interleaved`` measures it robustly on a noisy machine by
 alternating the torch step and the loop round by round (``extra_info["overhead"]``).
-A last group times one augmented training patch (flips/rotations + elastic
+A group times one augmented training patch (flips/rotations + elastic
 deformation) of PatchDataset, the work DataLoader workers do per step.
+``test_recipe_epoch_interleaved`` times one epoch of the training recipe's
+Trainer (AdamW, one-cycle schedule, weighted cross-entropy + Dice, batch-norm
+"same" U-Net; fastscratch.segmentation.recipe) against a bare torch loop over
+the same batches with the same model and optimiser, alternated round by round
+(``extra_info["ratio"]``; issue: at most 1.05). Measured at medium size (the
+recipe's base 16, 4 x 256 x 256, 4 batches, one thread) on the shared 2-core
+machine: 0.985 (median of 10 alternated rounds).
 
 Sizes (issue "U-Net"): 1 x 1 x 572 x 572 with padding="valid" (the paper's
 tile) and 4 x 1 x 256 x 256 with padding="same", base_channels 64 and 16.
@@ -174,7 +181,8 @@ def test_trainer(benchmark, isbi, case, device, bench_size, member):
 
     run()
     benchmark.group = _group(case, device)
-    benchmark.extra_info["backend"] = f"fastscratch Trainer.{member}" + (" (1 batch)" if member == "train_epoch" else "")
+    suffix = " (1 batch)" if member == "train_epoch" else ""
+    benchmark.extra_info["backend"] = f"fastscratch Trainer.{member}{suffix}"
     benchmark.pedantic(run, rounds=sized(ROUNDS, bench_size), iterations=1)
 
 

@@ -107,6 +107,18 @@ def test_no_held_out_slice_enters_training(isbi):
         assert len(history[key]) == 1 and np.isfinite(history[key][0])
 
 
+def test_recipe_same_seed_same_result(isbi):
+    images, labels = isbi[0][:8], isbi[1][:8]
+    kwargs = dict(epochs=2, steps_per_epoch=2, batch_size=2, base_channels=2, depth=2, tile=64, n_held_out=2,
+                  n_validation=1, n_threads=1, verbose=False)
+    first = train_recipe(images, labels, **kwargs).history
+    second = train_recipe(images, labels, **kwargs).history
+    for key in ("train_loss", "held_out_loss", "held_out_pixel_error", "val_rand_error", "lr"):
+        assert first[key] == second[key]
+    other = train_recipe(images, labels, seed=1, **kwargs).history
+    assert other["train_loss"] != first["train_loss"]
+
+
 def test_recipe_rejects_bad_parameters(isbi):
     with pytest.raises(ValueError, match="epochs"):
         train_recipe(*isbi, epochs=0, verbose=False)
@@ -114,6 +126,10 @@ def test_recipe_rejects_bad_parameters(isbi):
         train_recipe(*isbi, tile=100, epochs=1, base_channels=2, verbose=False)
     with pytest.raises(ValueError, match="schedule"):
         train_recipe(*isbi, schedule="linear", epochs=1, base_channels=2, depth=2, tile=64, verbose=False)
+    with pytest.raises(ValueError, match="class_weights"):
+        train_recipe(*isbi, class_weights="inverse", epochs=1, base_channels=2, depth=2, tile=64, verbose=False)
+    with pytest.raises(ValueError, match="n_held_out"):
+        train_recipe(*isbi, n_held_out=30, epochs=1, base_channels=2, depth=2, tile=64, verbose=False)
 
 
 # -- the shipped weights ---------------------------------------------------------------------
