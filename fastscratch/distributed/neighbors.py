@@ -49,6 +49,12 @@ def _knn_local_topk(model, targets, queries, n_neighbors, offset, n_threads):
     """
     queries = np.ascontiguousarray(queries, dtype=model._fit_X.dtype)
     k = min(n_neighbors, model.n_samples_fit_)
+    if getattr(model, "_ranking", None) is not None and queries.dtype == np.float64:
+        # The in-memory search of float64 euclidean data: ranked in float32, proven or
+        # searched again, float64 reduced distances ordered as the float64 search orders them.
+        reduced, indices = model._ranked_search(queries, k, n_threads)
+        distances = model._reduced_to_distance(reduced.copy())
+        return reduced, indices + offset, np.asarray(targets)[indices], distances
     kernel, extra = model._kernel_call()
     search_queries = queries if model._shift is None else np.subtract(
         queries, model._shift, dtype=queries.dtype)
