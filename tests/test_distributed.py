@@ -441,8 +441,11 @@ def test_dask_fit_checks_X_as_in_memory(client, name, case):
 def test_dask_targets_of_the_wrong_kind(client, wine):
     X, y = wine
     mixed = np.array(["a", None], dtype=object)[y % 2]
-    with pytest.raises(ValueError, match="labels of one type"):
+    # The in-memory estimator's TypeError (labels that cannot be sorted into classes).
+    with pytest.raises(TypeError, match="y mixes strings and numbers"):
         fd.GaussianNB().fit(chunked(X, 3), chunked(mixed, 3))
+    with pytest.raises(TypeError, match="y mixes strings and numbers"):
+        fastscratch.GaussianNB().fit(X, mixed)
     with pytest.raises(ValueError, match="Unknown label type"):
         fd.GaussianNB().fit(chunked(X, 3), chunked(y + 0.5 * np.arange(len(y)), 3))  # continuous
     with pytest.raises(ValueError, match="must hold numbers"):
