@@ -14,12 +14,12 @@ is compiled before timing. Each case checks its answer against xgboost's
 
 import numpy as np
 import pytest
+from fastscratch.kernels import available_backends
 from sklearn.datasets import make_classification
 
 from fastscratch._sizes import sized
 from fastscratch.boosting._treeshap import tree_contributions
 from fastscratch.boosting._xgboost_json import from_xgboost_json
-from fastscratch.kernels import available_backends
 
 SIZES = {"tiny": (2_000, 10), "small": (10_000, 100), "medium": (100_000, 100)}  # rows, trees
 N_TRAIN = {"tiny": 5_000, "small": 50_000, "medium": 100_000}
@@ -75,8 +75,8 @@ def test_treeshap(benchmark, problem, backend, interactions):
     benchmark.group = _group("interactions" if interactions else "contribs", problem)
     benchmark.extra_info["backend"] = backend
     benchmark.pedantic(tree_contributions, args=(model, X),
-                       kwargs=dict(interactions=interactions, backend=backend,
-                                   n_threads=N_THREADS),
+                       kwargs={"interactions": interactions, "backend": backend,
+                               "n_threads": N_THREADS},
                        rounds=sized(ROUNDS, size), iterations=1)
 
 

@@ -438,7 +438,7 @@ def _tree_shap_interactions(const floating[:, ::1] X,                           
 
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
               tree_groups, max_depth, out, n_threads):
-    """Add the SHAP values of the rows of ``X`` to ``out`` (see :func:`treeshap_numpy.tree_shap`)."""
+    """Add the SHAP values of the rows of ``X`` to ``out`` (see ``treeshap_numpy.tree_shap``)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
     if tables is None:
         _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,

@@ -50,7 +50,8 @@ def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, roo
     s_zero[0], s_one[0], s_parent[0], s_fraction[0] = 1.0, 1.0, -1, 1.0
     while top >= 0:
         node, level, m = s_node[top], s_level[top], s_m[top]
-        zero, one, parent_feature, fraction = s_zero[top], s_one[top], s_parent[top], s_fraction[top]
+        zero, one = s_zero[top], s_one[top]
+        parent_feature, fraction = s_parent[top], s_fraction[top]
         top -= 1
         if fraction == 0.0:
             continue
@@ -314,7 +315,7 @@ def _tree_shap_interactions(X, feature, threshold, default_left, left, value, co
 
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
               tree_groups, max_depth, out, n_threads):
-    """Add the SHAP values of the rows of ``X`` to ``out`` (see :func:`treeshap_numpy.tree_shap`)."""
+    """Add the SHAP values of the rows of ``X`` to ``out`` (see ``treeshap_numpy.tree_shap``)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
     with numba_threads(n_threads):
         if tables is None:

@@ -301,7 +301,8 @@ def leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions
         leaf_zeros.append(path_zero[is_leaf])
         leaf_counts.append(count[is_leaf])
         nodes = frontier[~is_leaf]
-        path_feature, path_zero, count = path_feature[~is_leaf], path_zero[~is_leaf], count[~is_leaf]
+        path_feature, path_zero = path_feature[~is_leaf], path_zero[~is_leaf]
+        count = count[~is_leaf]
         f = feature[nodes]
         match = path_feature == f[:, None]
         seen = match.any(axis=1)

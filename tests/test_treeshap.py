@@ -13,13 +13,17 @@ reference runs Algorithm 2), and the same bits for any number of threads.
 import numpy as np
 import pytest
 import xgboost
+from fastscratch.kernels import get_kernel, treeshap_numpy
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from fastscratch import XGBClassifier, XGBRegressor
-from fastscratch.boosting._treeshap import node_mean_values, tree_contributions, tree_structure
+from fastscratch.boosting._treeshap import (
+    node_mean_values,
+    tree_contributions,
+    tree_structure,
+)
 from fastscratch.boosting._xgboost_json import from_xgboost_json, to_xgboost_json
-from fastscratch.kernels import get_kernel, treeshap_numpy
 
 CASES = {  # name: (loader, xgboost class, max_depth)
     "binary": (load_breast_cancer, xgboost.XGBClassifier, 5),
@@ -170,7 +174,7 @@ def test_multiclass_layout_and_iteration_range(backend):
 
 
 def test_node_mean_values_match_recursion(rng):
-    _, model, args, _, _ = _forest_problem(rng)
+    _, model, _, _, _ = _forest_problem(rng)
     nodes, roots, _ = model._forest.arrays()
     _, node_depth = tree_structure(nodes["left"], roots)
     cover = nodes["cover"].astype(np.float64)

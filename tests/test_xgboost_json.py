@@ -18,7 +18,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from fastscratch import XGBClassifier, XGBRegressor
-from fastscratch.boosting._xgboost_json import from_xgboost_json, read_ubjson, to_xgboost_json
+from fastscratch.boosting._xgboost_json import (
+    from_xgboost_json,
+    read_ubjson,
+    to_xgboost_json,
+)
 
 
 def _data(loader, missing=0.05):

@@ -60,7 +60,7 @@ def _float32_list(values):
 
 def _number_string(value):
     """xgboost writes its parameters as strings: 9 significant digits round-trip a float32."""
-    return "%.9E" % float(np.float32(value))
+    return f"{float(np.float32(value)):.9E}"
 
 
 def _tree_document(nodes, root, stop, tree_id, n_features, means):
@@ -349,7 +349,7 @@ def _renumbered(left, right):
 
 def _tree_arrays(tree, n_features):
     """Our node arrays (local indices) of one xgboost tree document."""
-    get = lambda name, dtype: np.asarray(tree[name], dtype=dtype)  # noqa: E731
+    get = lambda name, dtype: np.asarray(tree[name], dtype=dtype)
     left = get("left_children", np.intp)
     right = get("right_children", np.intp)
     n = left.shape[0]
