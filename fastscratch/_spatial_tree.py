@@ -259,6 +259,9 @@ class SpatialTree:
         self._count_kernel(*self._tree_arrays(), Q, self._exponent, radii_reduced, counts, n_threads)
         offsets = np.zeros(m + 1, dtype=np.intp)
         np.cumsum(counts, out=offsets[1:])
+        from .neighbors import _check_radius_output_fits  # a lazy import: neighbors imports this module
+
+        _check_radius_output_fits(int(offsets[-1]), r)
         flat_indices = np.empty(offsets[-1], dtype=np.intp)
         flat_reduced = np.empty(offsets[-1])
         self._fill_kernel(*self._tree_arrays(), Q, self._exponent, radii_reduced, offsets,

@@ -107,13 +107,24 @@ _BLOCK_ELEMENTS = 1 << 22
 #   1M x 2, 100k queries, f64:        2.66 s (0.73x; scikit-learn 3.65 s)
 #   50k x d, 5k queries ("medium"):   d=8 0.47x / 0.77x, d=32 0.45x / 0.58x, d=64 0.44x / 0.79x
 #                                     (f32 / f64); auto never slower than our brute force beyond noise.
+#
+# Float64 brute force now ranks in float32 (_RANK_FLOAT64_IN_FLOAT32 below), which makes it about as
+# fast as float32 brute force. Re-measured (fit + predict, 100k x d float64, 10k queries, k = 10, 2
+# threads, machine heavily shared (load 16-20), medians of 3, KD-tree / ranked brute force):
+#   d=4 2.52/7.49, d=5 4.39/8.59, d=6 7.91/9.46, d=8 8.27/4.16  -> float64 tree still up to d=6.
+# d-sweep after the change, 50k x d, 5k queries, same conditions, interleaved in one process
+# (ratio to scikit-learn's default; float64 before -> after):
+#   d=8 0.54x -> 0.31x, d=16 0.52x -> 0.28x, d=32 0.93x -> 0.52x, d=64 0.79x -> 0.49x;
+#   float32 for comparison 0.32x, 0.36x, 0.36x, 0.43x.
 _AUTO_MIN_SAMPLES = 1000
 
 # Brute force on float64 euclidean data ranks in float32 and re-ranks in float64, with a proof
 # per query that the answer is the float64 search's (kernels/distances_numpy.ranking_margins;
-# the rare query it cannot prove is searched again in float64).
+# the rare query it cannot prove is searched again in float64). It costs a float32 copy of the
+# training data (half its size) and pays at every dimension measured: fit + predict, 50k x d
+# float64 blobs, 5k queries, k = 10, algorithm="brute", shared machine, ranked / float64:
+#   d=2 0.59/1.11 s, d=8 0.47/0.80 s, d=64 2.19/4.00 s  (equal indices and distances).
 _RANK_FLOAT64_IN_FLOAT32 = True
-_RANK_MIN_FEATURES = 1
 _AUTO_MAX_TREE_DIM = {
     ("euclidean", "float32"): 5, ("euclidean", "float64"): 6,
     ("sqeuclidean", "float32"): 5, ("sqeuclidean", "float64"): 6,
@@ -187,6 +198,22 @@ def _physical_memory():
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):  # not a POSIX system
         return None
+
+
+def _check_radius_output_fits(n_found, radius):
+    """ValueError naming radius when ``n_found`` neighbours (index, distance, row copies) exceed the memory.
+
+    Counted at 32 bytes per neighbour: an intp index and a float64 distance,
+    once in flat arrays and once in the per-query rows.
+    """
+    memory = _physical_memory()
+    needed = 32 * n_found
+    if memory is not None and needed > memory:
+        shown = radius if np.ndim(radius) == 0 else "an array of radii"
+        raise ValueError(
+            f"radius={shown} finds {n_found:,} neighbours or more ({needed / 2**30:.3g} GiB), more than "
+            f"this machine's {memory / 2**30:.3g} GiB of memory: lower radius, or query fewer rows at a time."
+        )
 
 
 def _search_bytes(n_queries, n_neighbors, n_samples_fit, batch, n_threads, keep_all, return_distance):
@@ -461,7 +488,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 self._shift = mean.astype(X.dtype)
                 self._search_X = np.subtract(X, self._shift, dtype=X.dtype)
         if (_RANK_FLOAT64_IN_FLOAT32 and not sparse and metric in ("euclidean", "sqeuclidean")
-                and X.dtype == np.float64 and X.shape[1] >= _RANK_MIN_FEATURES):
+                and X.dtype == np.float64):
             self._ranking = self._float32_ranking(X)
 
     # ------------------------------------------------------------------ search
@@ -859,9 +886,12 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
             train = self._radius_train()
             block = max(1, _BLOCK_ELEMENTS // max(1, self.n_samples_fit_))
             index_rows, distance_rows = [], []
+            n_found = 0
             for start in range(0, n_queries, block):
                 block_radius = radius[start:start + block, None] if np.ndim(radius) > 0 else radius
                 distances, within = self._brute_radius_block(queries[start:start + block], block_radius, train)
+                n_found += int(np.count_nonzero(within))
+                _check_radius_output_fits(n_found, radius)  # before this block's rows are made
                 for row, mask in zip(distances, within):
                     columns = np.flatnonzero(mask)
                     order = np.argsort(row[columns], kind="stable")
@@ -1050,6 +1080,11 @@ _NOTES_DOC = r"""
     :math:`1 - q_i \cdot x_j / (\lVert q_i\rVert \lVert x_j\rVert)`
     (cosine), keeps ``candidate_count(k, n)`` candidates in a max-heap, and
     re-ranks them with the exact float64 distance, ties to the smaller index.
+    Float64 euclidean data are ranked in float32 (a centred float32 copy of
+    the training data) and re-ranked in float64: a bound on the float32
+    rounding (:func:`fastscratch.kernels.distances_numpy.ranking_margins`)
+    proves for each query that no point outside its candidates can be among
+    its k nearest, and a query it cannot prove is searched again in float64.
     Sparse (CSR) data are scored over each training row's non-zeros only
     (:mod:`fastscratch.kernels.sparse_distances_numpy`). Data far from the
     origin are centred at fit time for the euclidean ranking (distances are

@@ -552,3 +552,17 @@ def test_batches_shrink_for_huge_n_neighbors():
     assert _batch_size(10) == 8738 and _batch_size(100) == 1024
     for k in (5_000, 100_000, 10**9):
         assert 1 <= _batch_size(k) and (_batch_size(k) == 1 or _batch_size(k) * 24 * k <= _MAX_BATCH_BYTES)
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "kd_tree"])
+def test_radius_output_checked_against_memory(algorithm, monkeypatch):
+    import fastscratch.neighbors as neighbors_module
+
+    X = DATASETS["blobs2d"][0]
+    model = NearestNeighbors(algorithm=algorithm).fit(X)
+    expected = model.radius_neighbors(X[:50], radius=np.inf, return_distance=False)
+    assert all(len(row) == len(X) for row in expected)
+    monkeypatch.setattr(neighbors_module, "_physical_memory", lambda: 1 << 20)  # 20 x 1200 x 32 B fits
+    assert len(model.radius_neighbors(X[:20], radius=np.inf, return_distance=False)) == 20
+    with pytest.raises(ValueError, match=r"radius=inf finds .* neighbours or more .* lower radius"):
+        model.radius_neighbors(radius=np.inf)  # every training point for each of 1200 queries
