@@ -393,7 +393,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples (the
     compiled kernels rank in float32 and redo with scikit-learn's exact
     arithmetic every row whose ranking is within rounding error, see
-    ``kernels/kmeans_numpy.py``), and :math:`S_j`, :math:`W_j` are kept in
+    ``kernels/kmeans_numpy.py``; float64 data with 33 to 127 features, or
+    more with 64 centres or more, are ranked on a float32 copy of X that
+    ``fit`` makes once, 4 bytes per value), and :math:`S_j`, :math:`W_j` are kept in
     float64 per-stripe buffers, reduced in a fixed order, that each pass
     updates for the samples whose label changed. As scikit-learn, ``fit``
     subtracts the mean of X first (and adds it back to the centres), stops
