@@ -290,7 +290,7 @@ def test_absurd_parameter(name, param, value, record_property):
 # same input, the same exception class and message, or the same answers
 # ---------------------------------------------------------------------------
 DASK_INPUTS = ["nan_X", "inf_X", "nan_X_predict", "inf_X_predict", "nan_y", "string_y_mixed",
-               "zero_features", "one_sample", "one_class", "complex", "bool", "float32",
+               "empty", "object_numbers", "strings", "zero_features", "one_sample", "one_class", "complex", "bool", "float32",
                "three_d", "wrong_features", "one_d", "y_length", "huge", "tiny"]
 DASK_ESTIMATORS = ["KNeighborsClassifier", "KNeighborsRegressor", "KMeans", *NB, *XGB]
 DASK_XFAIL = {}
@@ -303,6 +303,8 @@ DASK_ERRORS = {
     "inf_X_predict": r"Input X contains infinity",
     "nan_y": r"\by contains NaN",
     "string_y_mixed": r"\by\b (mixes|must hold numbers)",
+    "empty": r"0 sample",
+    "strings": r"could not convert string to float: 'a'",
     "zero_features": r"0 feature",
     "one_sample": r"n_neighbors|n_samples|one class|never seen in training",
     "one_class": r"one class",
