@@ -757,7 +757,11 @@ class _DataScales:
     the AR and MA coefficients unchanged (:meth:`param_scales`). Quantities
     that do not fit in a float64 (``sigma2`` of a series near 1e300 is about
     1e600) are reported as ``inf`` (or 0 near 1e-300); point forecasts,
-    standard errors of predictions and intervals stay finite.
+    standard errors of predictions and intervals stay finite. The approximate
+    diffuse prior (variance 1e6) of the first d + sD one-step errors
+    (``resid``, in-sample predictions) is then in the rescaled units, where it
+    is still diffuse; in the series' own units (statsmodels' choice) it would
+    be a point mass for a series near 1e300.
     """
 
     LOW, HIGH = 2.0 ** -100, 2.0 ** 100
