@@ -202,3 +202,13 @@ def test_bad_files(tmp_path, xgb_models):
     document["learner"]["gradient_booster"]["model"]["trees"][0]["split_type"][0] = 1
     with pytest.raises(ValueError, match="categorical"):
         from_xgboost_json(document)
+
+
+def test_load_into_an_estimator(xgb_models):
+    reference, X, json_path, ubj_path = xgb_models["multiclass"]
+    model = XGBClassifier(n_jobs=1, max_depth=3)
+    assert from_xgboost_json(ubj_path, into=model) is model
+    assert model.max_depth == 3 and model.n_estimators == 10
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="XGBClassifier, not an XGBRegressor"):
+        from_xgboost_json(json_path, into=XGBRegressor())

@@ -416,7 +416,7 @@ def _binner_from_thresholds(trees, n_features, backend):
     return binner._set_cuts(cuts, np.array([c[0] for c in cuts], dtype=np.float32))
 
 
-def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None):
+def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
     """Read an xgboost model (JSON or UBJSON file, bytes, or the parsed dict) into our estimator.
 
     Parameters
@@ -425,7 +425,11 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None):
         A file written by xgboost's ``save_model`` (``.json`` or ``.ubj``), its
         bytes, or ``json.load`` of it (or :func:`to_xgboost_json` output).
     backend, n_jobs
-        The returned estimator's parameters.
+        The returned estimator's parameters (ignored with ``into``).
+    into : XGBClassifier, XGBRegressor or None, default=None
+        Load into this estimator (its own ``load_model``): it must be of the
+        class the objective calls for; its parameters other than
+        ``n_estimators`` and ``objective`` are kept. None: a new estimator.
 
     Returns
     -------
@@ -480,8 +484,18 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None):
     loss_name = "multi:softprob" if objective == "multi:softmax" else objective
     if is_classifier and (n_groups > 1) != (loss_name == "multi:softprob"):
         raise ValueError(f"objective {objective!r} with num_class={num_class} is inconsistent.")
-    model = estimator(n_estimators=max(len(trees) // n_groups, 1), objective=loss_name,
-                      backend=backend, n_jobs=n_jobs)
+    n_rounds = max(len(trees) // n_groups, 1)
+    if into is None:
+        model = estimator(n_estimators=n_rounds, objective=loss_name, backend=backend,
+                          n_jobs=n_jobs)
+    elif type(into) is not estimator:
+        raise ValueError(f"{where} holds an xgboost {objective!r} model, which loads into an "
+                         f"{estimator.__name__}, not an {type(into).__name__}.")
+    else:
+        model = into.set_params(n_estimators=n_rounds, objective=loss_name)
+        for attribute in ("best_iteration", "best_score", "feature_names_in_", "classes_",
+                          "n_classes_"):
+            model.__dict__.pop(attribute, None)
     binner = _binner_from_thresholds(trees, n_features, backend)
     forest = Forest(n_groups=n_groups)
     for tree, group in zip(trees, tree_info):
