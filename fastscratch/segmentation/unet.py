@@ -287,6 +287,14 @@ def _model_device(model):
     return torch.device("cpu")
 
 
+def _tile_output_size(model, tile):
+    """The network's output size for an input tile, with an error that names ``tile``."""
+    try:
+        return model.output_size(tile)
+    except ValueError as error:
+        raise ValueError(f"tile={tile} does not fit this network: {error}") from None
+
+
 def predict_tiled(model, image, tile=None, *, margin=None, batch_size=4, amp=False, return_logits=False):
     """Segment an image of any size with the overlap-tile strategy of the paper.
 
@@ -334,15 +342,27 @@ def predict_tiled(model, image, tile=None, *, margin=None, batch_size=4, amp=Fal
     if array.shape[0] != model.in_channels:
         raise ValueError(f"image has {array.shape[0]} channels but UNet(in_channels={model.in_channels}); "
                          "give an image of shape (channels, height, width) with the right channel count.")
+    if np.iscomplexobj(array) or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"image must hold real numbers, got dtype {array.dtype}; "
+                        "give a float image normalised as during training.")
+    if array.shape[1] == 0 or array.shape[2] == 0:
+        raise ValueError(f"image is empty (shape {array.shape}); give at least one pixel per axis.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
     array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        what = "NaN" if np.isnan(array).any() else "infinity (or values beyond float32's range)"
+        raise ValueError(f"image contains {what}; segment finite pixel values, normalised as during training.")
     _, height, width = array.shape
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1):
+        raise ValueError(f"tile must be an integer >= 1 that the network accepts, got {tile!r}.")
     if model.padding == "valid":
         if margin is not None:
             raise ValueError("margin is fixed by a padding='valid' network (model.margin()); leave margin=None.")
         margin = model.margin()
         if tile is None:
             tile = model.input_size_for(min(388, max(height, width)))
-        out = model.output_size(tile)
+        out = _tile_output_size(model, tile)
     else:
         step = 2 ** model.depth
         margin = 2 * step if margin is None else int(margin)
@@ -350,7 +370,7 @@ def predict_tiled(model, image, tile=None, *, margin=None, batch_size=4, amp=Fal
             raise ValueError(f"margin must be >= 0, got {margin}.")
         if tile is None:
             tile = -(-(min(256, max(height, width)) + 2 * margin) // step) * step
-        model.output_size(tile)
+        _tile_output_size(model, tile)
         out = tile - 2 * margin
         if out < 1:
             raise ValueError(f"tile={tile} leaves no output with margin={margin}; use tile > {2 * margin}.")
