@@ -747,8 +747,14 @@ class LSTMForecaster(BaseEstimator):
     and log with validation_fraction 0.1 3.31 / 1.48, 4.47 / 0.510 (1.28);
     refit with validation_fraction 0.1 3.21 / 1.26, 4.27 / 0.567 (1.25);
     on the last 24 months only, refit and log with "smoothing" 4.09 / 1.25
-    and with lookback 24 3.76 / 1.14. The held-out tail scored only the
-    chosen recipe (``fastscratch.timeseries.comparison``).
+    and with lookback 24 3.76 / 1.14. Against the kept recipe: without early
+    stopping, a fixed 30 epochs 3.50 / 1.10, 4.26 / 0.439 (1.14), 80 epochs
+    3.69 / 1.05, 5.21 / 0.418 (1.21); ``deseasonalize="auto"`` 3.38 / 1.25,
+    3.90 / 0.485 (1.17). The held-out tail scored only the chosen recipe
+    (``fastscratch.timeseries.comparison``): on the electric series' last 24
+    months 5.32 +- 0.05 over three ensembles (our ARIMA 3.98, seasonal
+    naive 6.22: the validation origins, where seasonal naive was close to
+    SARIMA, did not foresee that), on CO2's 0.315 +- 0.007 (ARIMA 0.429).
 
     Examples
     --------
