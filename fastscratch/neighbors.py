@@ -125,6 +125,7 @@ _AUTO_MIN_SAMPLES = 1000
 # float64 blobs, 5k queries, k = 10, algorithm="brute", shared machine, ranked / float64:
 #   d=2 0.59/1.11 s, d=8 0.47/0.80 s, d=64 2.19/4.00 s  (equal indices and distances).
 _RANK_FLOAT64_IN_FLOAT32 = True
+_RANK_PROBE = 256  # queries ranked first; fewer than half certified: the batch's rest goes to float64
 _AUTO_MAX_TREE_DIM = {
     ("euclidean", "float32"): 5, ("euclidean", "float64"): 6,
     ("sqeuclidean", "float32"): 5, ("sqeuclidean", "float64"): 6,
@@ -576,7 +577,10 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
 
         Queries the certificate does not cover (near ties within float32
         rounding of the k-th distance, see ``ranking_margins``) are searched
-        again by the float64 kernel.
+        again by the float64 kernel. The first ``_RANK_PROBE`` queries are
+        ranked alone: if fewer than half of them are certified (data whose
+        spread is tiny next to their norms, a far outlier), the rest of the
+        batch goes straight to the float64 kernel instead of paying twice.
         """
         from .kernels.distances_numpy import ranking_margins
 
@@ -589,9 +593,14 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         ranking_queries[unsafe] = 0.0
         reduced = np.empty((queries.shape[0], n_neighbors))
         indices = np.empty((queries.shape[0], n_neighbors), dtype=np.intp)
-        certified = np.empty(queries.shape[0], dtype=np.uint8)
+        certified = np.zeros(queries.shape[0], dtype=np.uint8)
         kernel, _ = resolve_kernel("sqeuclidean_topk_ranked", self._backend)
-        kernel(queries, self._fit_X, ranking_queries, ranking_X, margins, reduced, indices, certified, n_threads)
+        probe = min(_RANK_PROBE, queries.shape[0])
+        for rows in (slice(0, probe), slice(probe, queries.shape[0])):
+            if rows.start == probe and (probe == queries.shape[0] or 2 * int(certified[:probe].sum()) < probe):
+                break
+            kernel(queries[rows], self._fit_X, ranking_queries[rows], ranking_X, margins[rows], reduced[rows],
+                   indices[rows], certified[rows], n_threads)
         again = np.flatnonzero(certified == 0)
         if again.size:
             exact_kernel, _ = resolve_kernel("sqeuclidean_topk", self._backend)

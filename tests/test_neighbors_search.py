@@ -566,3 +566,17 @@ def test_radius_output_checked_against_memory(algorithm, monkeypatch):
     assert len(model.radius_neighbors(X[:20], radius=np.inf, return_distance=False)) == 20
     with pytest.raises(ValueError, match=r"radius=inf finds .* neighbours or more .* lower radius"):
         model.radius_neighbors(radius=np.inf)  # every training point for each of 1200 queries
+
+
+def test_float64_ranking_gives_way_on_a_far_outlier(backend, rng):
+    # One point 1e7 away: the float32 rounding bound exceeds every neighbour gap, no query is
+    # certified, and after the first _RANK_PROBE queries the batch goes straight to float64.
+    train = np.concatenate([rng.standard_normal((1500, 4)), [[1e7, 0.0, 0.0, 0.0]]])
+    queries = rng.standard_normal((700, 4))
+    model = NearestNeighbors(n_neighbors=5, algorithm="brute", backend=backend).fit(train)
+    assert model._ranking is not None
+    distances, indices = model.kneighbors(queries)
+    exact = cdist(queries, train)
+    expected = np.argsort(exact, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, 1), rtol=1e-10)
