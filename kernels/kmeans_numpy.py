@@ -108,6 +108,7 @@ RANK_EXACT, RANK_DIRECT, RANK_TRANSPOSED, RANK_ROWS = 0, 1, 2, 3
 RANK_DIRECT_MAX_FEATURES = 2   # this many features or fewer: RANK_DIRECT
 RANK_ROWS_MIN_CLUSTERS = 64    # more than RANK_MAX_FEATURES features: RANK_ROWS from this many centres
 RANK_COPY_MAX_FEATURES = 128   # float64 fits: a float32 copy of X for RANK_ROWS below this (rank_path)
+RANK_MIN_CLUSTERS = 16         # more than RANK_DIRECT_MAX_FEATURES features, fewer centres: exact path
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -188,6 +189,14 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False):
       d=64 0.55 / 0.95 / 0.58, d=256 0.74 / 0.96 / 0.78. The copy costs a
       read of X and 4 bytes per value (fit only; predict converts per block).
 
+    - fewer than ``RANK_MIN_CLUSTERS`` centres (more than 2 features): the
+      exact path; the scan it saves is a few values per row and the float32
+      block costs more. Per pass as above (1 thread, CPU time, median of 7):
+      d=16: k=2 exact 0.81 against transposed 1.10, k=4 0.87 / 1.28, k=8
+      0.90 / 1.13, but k=16 0.88 / 0.90 and k=32 0.98 / 0.75; d=32: k=8
+      0.82 / 0.91, k=16 0.90 / 0.79; d=8, k=8 and d=4, k=2: equal within
+      the noise (1.00 / 1.04, 1.08 / 1.04).
+
     The Numba kernel takes the same paths; measured the same way it agrees
     (d=2, k=256: 0.22 / 0.23 direct against 0.19 / 0.28; d=256, k=256:
     0.20 against 0.35 exact in float64), within the noise elsewhere.
@@ -198,6 +207,8 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False):
         return RANK_ROWS
     if n_features <= RANK_DIRECT_MAX_FEATURES:
         return RANK_DIRECT
+    if n_clusters < RANK_MIN_CLUSTERS:
+        return RANK_EXACT  # a short scan: too little for ranking to save
     if np.dtype(dtype) == np.float32 and n_clusters < RANK_ROWS_MIN_CLUSTERS:
         return RANK_EXACT  # float32 data: the exact GEMM is float32 already
     if n_features <= RANK_MAX_FEATURES:
