@@ -132,7 +132,10 @@ def _boosting_workload(level):
 
     n = (400, 20_000, 100_000)[level]
     X, y = _classification(n, 28, n_classes=2)
-    XGBClassifier(n_estimators=3, max_depth=4, backend="numpy").fit(X, y).predict_proba(X)
+    model = XGBClassifier(n_estimators=3, max_depth=4, backend="numpy").fit(X, y)
+    model.predict_proba(X)  # trees in the complete layout (predict_complete)
+    # Trees deeper than that layout takes walk the node arrays (predict_raw).
+    model._forest.predict_raw(X.astype(np.float32), 0.0, "numpy", complete=False)
     # Row subsampling walks each new tree over the binned data (predict_binned).
     XGBClassifier(n_estimators=2, max_depth=4, subsample=0.5, random_state=0, backend="numpy").fit(X, y)
     # A multiclass round builds the roots of its class trees in one pass (build_class_histograms).

@@ -96,13 +96,18 @@ class Forest:
             self._complete = False if layout is None else layout
         return self._complete
 
-    def predict_raw(self, X, base_margin, backend="auto", n_threads=1, tree_range=None):
-        """Margins (n, n_groups) float64 of raw data ``X`` (float32)."""
+    def predict_raw(self, X, base_margin, backend="auto", n_threads=1, tree_range=None,
+                    complete=True):
+        """Margins (n, n_groups) float64 of raw data ``X`` (float32).
+
+        Through the complete layout when every tree fits it, unless ``complete`` is
+        False: then, as for deeper trees, through the node arrays (the same bits).
+        """
         nodes, roots, groups = self.arrays()
         trees = slice(None) if tree_range is None else slice(tree_range[0], tree_range[1])
         out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)
         out[:] = np.asarray(base_margin, dtype=np.float64)
-        layout = self.complete()
+        layout = self.complete() if complete else False
         if layout:
             kernel, _ = resolve_kernel("predict_complete", backend)
             kernel(X, layout["node_split"], layout["node_threshold"], layout["leaf_value"],
