@@ -228,7 +228,8 @@ def run_elkan(backend, X, weights, centers, n_threads=2):
 KERNEL_SHAPES = [(1000, 8, 5), (37, 3, 1), (300, 1, 4), (70 * BLOCK_ROWS + 5, 6, 3), (50, 20, 50),
                  (3 * BLOCK_ROWS + 7, 40, 6),   # too many features, too few centres: exact path only
                  (2 * BLOCK_ROWS + 9, 2, 9),    # few features: products without a GEMM
-                 (2 * BLOCK_ROWS + 9, 70, 65)]  # many features and centres: ranked rows as stored
+                 (2 * BLOCK_ROWS + 9, 70, 65),  # many features and centres: ranked rows as stored
+                 (2 * BLOCK_ROWS + 3, 12, 70)]  # float32: transposed block; float64: rows as stored
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -19,7 +19,8 @@ CASES = {
     "iris_2_features": (lambda: load_iris().data[:, 2:], 5, RANK_DIRECT),
     "blobs_2_features": (lambda: make_blobs(6000, 2, centers=12, cluster_std=2.0, random_state=0)[0],
                          12, RANK_DIRECT),
-    "digits_16_features": (lambda: load_digits().data[:, 20:36], 30, RANK_TRANSPOSED),
+    "digits_16_features": (lambda: load_digits().data[:, 20:36], 30, RANK_ROWS),
+    "digits_16_features_k70": (lambda: load_digits().data[:, 20:36], 70, RANK_ROWS),
     "digits_64_features_k10": (lambda: load_digits().data, 10, RANK_EXACT),
     "digits_64_features_k70": (lambda: load_digits().data, 70, RANK_ROWS),
     "blobs_200_features": (lambda: make_blobs(2000, 200, centers=80, cluster_std=8.0,
@@ -40,8 +41,10 @@ def sklearn_fit(name, dtype):
 def test_case_takes_its_path(name):
     make, k, path = CASES[name]
     assert rank_path(make().shape[1], k) == path
-    if path == RANK_TRANSPOSED:  # float32 data with fewer than 64 centres: the exact path
+    if make().shape[1] > 2 and k < 64:  # float32 data with fewer than 64 centres: the exact path
         assert rank_path(make().shape[1], k, np.float32) == RANK_EXACT
+    if name == "digits_16_features_k70":  # float32, 16 features, many centres: transposed block
+        assert rank_path(make().shape[1], k, np.float32) == RANK_TRANSPOSED
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
