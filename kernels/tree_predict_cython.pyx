@@ -16,7 +16,7 @@ packed into 16-byte records: about 25% faster than one row at a time.
 row of a block takes exactly the tree's depth in steps, with no child index to
 load and no branch. Where the CPU has AVX-512 or AVX2 (asked at run time; the
 module is built for any x86-64), 16 or 8 rows step at once: the splits and
-thresholds of a tree's top levels (31 or 7 slots) sit in registers and are
+thresholds of a tree's top levels (63 or 7 slots) sit in registers and are
 picked by permutation, deeper ones and the rows' values are gathered
 (``fs_complete_block_avx512``, ``fs_complete_block_avx2``); elsewhere, and for
 the last, short block, the same steps run one row at a time. Each lane makes
@@ -132,28 +132,46 @@ cdef extern from *:
         }
     }
 
-    /* The same with AVX-512: sixteen rows per vector, four vectors per block; the top five
-       levels (slots 0-30) are read from two registers by permutation, and so are the leaves
-       of trees of depth <= 5. */
+    /* Entry k (0 <= k < 64) of a 64-entry table held in four registers. */
+    __attribute__((target("avx512f,avx512dq")))
+    static inline __m512i fs_table64_epi32(__m512i t0, __m512i t1, __m512i t2, __m512i t3,
+                                           __m512i k) {
+        __m512i low = _mm512_permutex2var_epi32(t0, k, t1);  /* bits 0-4 of k */
+        __m512i high = _mm512_permutex2var_epi32(t2, k, t3);
+        return _mm512_mask_blend_epi32(_mm512_test_epi32_mask(k, _mm512_set1_epi32(32)),
+                                       low, high);
+    }
+
+    /* Entries [first, first + n) of a table, 64 at most, into four registers (zeros past n). */
+    __attribute__((target("avx512f,avx512dq")))
+    static inline void fs_load_table64(const int32_t* first, int32_t n, __m512i* table) {
+        int q;
+        for (q = 0; q < 4; q++) {
+            int32_t m = n - 16 * q;
+            m = m < 0 ? 0 : (m > 16 ? 16 : m);
+            table[q] = _mm512_maskz_loadu_epi32((__mmask16) ((1u << m) - 1u), first + 16 * q);
+        }
+    }
+
+    /* The same with AVX-512: sixteen rows per vector, four vectors per block; the top six
+       levels (slots 0-62) are read from registers by permutation, and so are the leaves of
+       trees of depth <= 6: a tree of depth 6 gathers only the rows' values. */
     __attribute__((target("avx512f,avx512dq")))
     static void fs_complete_block_avx512(const float* X, ptrdiff_t d,
                                          const int32_t* split, const float* threshold,
                                          const float* leaf, int depth,
                                          double* out, ptrdiff_t out_stride) {
-        __m512i position[4], row_offset[4];
+        __m512i position[4], row_offset[4], split_table[4], threshold_table[4], leaf_table[4];
         const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
                                                 14, 15);
         const __m512i feature_mask = _mm512_set1_epi32(0x7FFFFFFF);
         const __m512i one = _mm512_set1_epi32(1);
         int32_t n_internal = ((int32_t) 1 << depth) - 1;
-        int32_t n_low = n_internal < 16 ? n_internal : 16;
-        int32_t n_high = n_internal < 16 ? 0 : (n_internal - 16 < 16 ? n_internal - 16 : 16);
-        __mmask16 low = (__mmask16) ((1u << n_low) - 1u), high = (__mmask16) ((1u << n_high) - 1u);
-        __m512i split_low = _mm512_maskz_loadu_epi32(low, split);
-        __m512i split_high = _mm512_maskz_loadu_epi32(high, split + 16);
-        __m512 threshold_low = _mm512_maskz_loadu_ps(low, threshold);
-        __m512 threshold_high = _mm512_maskz_loadu_ps(high, threshold + 16);
+        int32_t n_leaves = n_internal + 1;
         int v, level, i;
+        fs_load_table64(split, n_internal, split_table);
+        fs_load_table64((const int32_t*) threshold, n_internal, threshold_table);
+        if (n_leaves <= 64) fs_load_table64((const int32_t*) leaf, n_leaves, leaf_table);
         for (v = 0; v < 4; v++) {
             position[v] = _mm512_setzero_si512();
             row_offset[v] = _mm512_mullo_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(16 * v)),
@@ -163,9 +181,16 @@ cdef extern from *:
             for (v = 0; v < 4; v++) {
                 __m512i k = position[v], s;
                 __m512 t;
-                if (level < 5) {
-                    s = _mm512_permutex2var_epi32(split_low, k, split_high);
-                    t = _mm512_permutex2var_ps(threshold_low, k, threshold_high);
+                if (level < 5) {  /* slots 0-30: two registers */
+                    s = _mm512_permutex2var_epi32(split_table[0], k, split_table[1]);
+                    t = _mm512_castsi512_ps(_mm512_permutex2var_epi32(threshold_table[0], k,
+                                                                      threshold_table[1]));
+                } else if (level == 5) {  /* slots 31-62: four */
+                    s = fs_table64_epi32(split_table[0], split_table[1], split_table[2],
+                                         split_table[3], k);
+                    t = _mm512_castsi512_ps(fs_table64_epi32(
+                        threshold_table[0], threshold_table[1], threshold_table[2],
+                        threshold_table[3], k));
                 } else {
                     s = _mm512_i32gather_epi32(k, split, 4);
                     t = _mm512_i32gather_ps(k, threshold, 4);
@@ -178,21 +203,12 @@ cdef extern from *:
                 position[v] = _mm512_mask_add_epi32(child, right, child, one);
             }
         }
-        leaf -= n_internal;
-        int32_t n_leaves = n_internal + 1;
-        __m512 leaf_low = _mm512_setzero_ps(), leaf_high = _mm512_setzero_ps();
-        if (n_leaves <= 32) {
-            leaf_low = _mm512_maskz_loadu_ps((__mmask16) ((1u << (n_leaves < 16 ? n_leaves : 16)) - 1u),
-                                             leaf + n_internal);
-            if (n_leaves > 16)
-                leaf_high = _mm512_maskz_loadu_ps(
-                    (__mmask16) ((1u << (n_leaves - 16 < 16 ? n_leaves - 16 : 16)) - 1u),
-                    leaf + n_internal + 16);
-        }
         for (v = 0; v < 4; v++) {
             __m512i slot = _mm512_sub_epi32(position[v], _mm512_set1_epi32(n_internal));
-            __m512 value = n_leaves <= 32 ? _mm512_permutex2var_ps(leaf_low, slot, leaf_high)
-                                          : _mm512_i32gather_ps(position[v], leaf, 4);
+            __m512 value = n_leaves <= 64
+                ? _mm512_castsi512_ps(fs_table64_epi32(leaf_table[0], leaf_table[1],
+                                                       leaf_table[2], leaf_table[3], slot))
+                : _mm512_i32gather_ps(slot, leaf, 4);
             double* o = out + 16 * v * out_stride;
             if (out_stride == 1) {
                 _mm512_storeu_pd(o, _mm512_add_pd(_mm512_loadu_pd(o),

@@ -278,9 +278,9 @@ def _simd_levels(backend):
     return list(range(tree_predict_cython.SIMD_LEVEL + 1))
 
 
-# max_depth 3: the trees fit the registers of the vector paths; 7: the deep levels and
-# leaves are gathered.
-@pytest.mark.parametrize("max_depth", [3, 7])
+# max_depth 3: the trees fit the registers of both vector paths; 6: the AVX-512 path's
+# (levels 0-5 and 64 leaves); 7: the deep levels and leaves are gathered.
+@pytest.mark.parametrize("max_depth", [3, 6, 7])
 @pytest.mark.parametrize("n_groups", [1, 3])
 def test_predict_complete(backend, rng, monkeypatch, max_depth, n_groups):
     n = 64 * 9 + 13  # full row blocks of the compiled kernels, and a short one
