@@ -15,7 +15,7 @@ from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
 from .training import KERNELS, Training, boost
 
 # Rows per block of prediction: each block is cast to float32 on its own, so predicting
-# float64 data never holds a float32 copy of the whole of X.
+# float64 data never holds a float32 copy of the whole of X (float32 data go in one call).
 PREDICT_BLOCK_ROWS = 1 << 16
 
 _NOTES = r"""
@@ -434,6 +434,10 @@ class _XGBModel(BaseEstimator):
             raise ValueError(f"iteration_range={iteration_range!r} is outside the "
                              f"{n_rounds} fitted rounds.")
         K = self._forest.n_groups  # trees per round
+        if X.dtype == np.float32 and X.flags.c_contiguous:
+            # Nothing to cast: one kernel call (one parallel region, not one per block).
+            return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads,
+                                            (start * K, stop * K))
         raw = np.empty((X.shape[0], K), dtype=np.float64)
         for first in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
             block = np.ascontiguousarray(X[first:first + PREDICT_BLOCK_ROWS], dtype=np.float32)
