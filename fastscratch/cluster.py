@@ -184,8 +184,8 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None, n_l
 def _shape_before_conversion(X):
     """X's (n_samples, n_features) when known without converting X (arrays, frames, sparse), else None."""
     shape = getattr(X, "shape", None)
-    if shape is None or len(shape) != 2 or not shape[0]:
-        return None  # (no samples: validate_data's own message)
+    if shape is None or len(shape) != 2:
+        return None
     try:
         return int(_num_samples(X)), int(shape[1])
     except (TypeError, ValueError):
