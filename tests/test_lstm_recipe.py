@@ -107,23 +107,58 @@ def test_zero_correction_is_the_smoothing_forecast(electric):
 
 def test_zero_correction_is_the_seasonal_naive_forecast(electric):
     train = electric.to_numpy()[:-24]
-    model = LSTMForecaster(deseasonalize="difference", early_stopping=False, n_ensemble=1, random_state=0,
-                           **QUICK).fit(train)
+    model = LSTMForecaster(deseasonalize="difference", n_seasons=1, early_stopping=False, n_ensemble=1,
+                           random_state=0, log_transform=False, **QUICK).fit(train)
     np.testing.assert_allclose(_zero_correction(model).predict(24), seasonal_naive_forecast(train, 24),
                                rtol=0, atol=1e-4)  # float32 network output
+
+
+def _base_of_several_seasons(y, n_seasons, steps, m=12):
+    """The documented base at the end of ``y``, with loops: the last season's mean plus, for
+    each step, the mean over the last ``n_seasons`` seasons of that month's value minus the
+    mean of the season it belongs to."""
+    last = len(y) - 1
+
+    def level(end):
+        return sum(y[end - m + 1: end + 1]) / m
+
+    base = []
+    for h in range(1, steps + 1):
+        month = last + h - m * ((h + m - 1) // m)  # the latest observation of the same month
+        deviation = sum(y[month - k * m] - level(last - k * m) for k in range(n_seasons)) / n_seasons
+        base.append(level(last) + deviation)
+    return np.array(base)
+
+
+@pytest.mark.parametrize("n_seasons", [2, 4])
+@pytest.mark.parametrize("log_transform", [False, True])
+def test_zero_correction_is_the_base_of_several_seasons(electric, n_seasons, log_transform):
+    train = electric.to_numpy()[:-24]
+    model = LSTMForecaster(n_seasons=n_seasons, log_transform=log_transform, early_stopping=False, n_ensemble=1,
+                           random_state=0, **QUICK).fit(train)
+    expected = (np.exp(_base_of_several_seasons(np.log(train), n_seasons, 24)) if log_transform
+                else _base_of_several_seasons(train, n_seasons, 24))
+    forecast = _zero_correction(model).predict(24)
+    np.testing.assert_allclose(forecast, expected, rtol=1e-6)  # float32 zero correction
+    assert np.max(np.abs(forecast - seasonal_naive_forecast(train, 24))) > 1.0  # not the naive one
+    # The same base from a shorter series given to predict.
+    np.testing.assert_allclose(model.predict(24, y=train[:-7]), np.exp(_base_of_several_seasons(
+        np.log(train[:-7]), n_seasons, 24)) if log_transform else _base_of_several_seasons(train[:-7], n_seasons, 24),
+        rtol=1e-6)
 
 
 # --------------------------------------------------------------------------
 # No look-ahead: the held-out tail and the validation tail.
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("deseasonalize", ["smoothing", "difference", None])
-def test_windows_never_read_ahead(deseasonalize):
+@pytest.mark.parametrize("deseasonalize, n_seasons", [("smoothing", 1), ("difference", 1), ("difference", 4),
+                                                       (None, 1)])
+def test_windows_never_read_ahead(deseasonalize, n_seasons):
     n, lookback, horizon = 120, 24, 12
     y = load_co2_mauna_loa(as_series=False)[:n]
-    model = LSTMForecaster(lookback=lookback, horizon=horizon, deseasonalize=deseasonalize,
+    model = LSTMForecaster(lookback=lookback, horizon=horizon, deseasonalize=deseasonalize, n_seasons=n_seasons,
                            early_stopping=False)
     model.smoother_ = SeasonalSmoother(12).fit(y)
-    ends = np.arange(lookback + 12, n)
+    ends = np.arange(max(lookback + 12, model._warm_up() + lookback - 1), n)
     inputs, base = model._inputs_and_base(y, ends)
     for k, end in enumerate(ends[::7]):
         changed = y.copy()
@@ -281,7 +316,7 @@ def test_refit_and_log_keep_the_held_out_tail_out(electric, log_transform):
 
 def test_log_transform_zero_correction_is_the_seasonal_naive_forecast(electric):
     train = electric.to_numpy()[:-24]
-    model = LSTMForecaster(log_transform=True, early_stopping=False, n_ensemble=1, random_state=0,
+    model = LSTMForecaster(log_transform=True, n_seasons=1, early_stopping=False, n_ensemble=1, random_state=0,
                            **QUICK).fit(train)
     np.testing.assert_allclose(_zero_correction(model).predict(24), seasonal_naive_forecast(train, 24),
                                rtol=1e-6)  # exp of a float32 correction of zero
@@ -358,6 +393,8 @@ def test_size_and_switch_parameters_are_checked(electric, kwargs, error, match):
     ({"n_ensemble": 0}, "n_ensemble"),
     ({"deseasonalize": "auto", "early_stopping": False}, "early_stopping"),
     ({"seasonal_period": 0}, "seasonal_period"),
+    ({"n_seasons": 0}, "n_seasons must be a positive integer"),
+    ({"n_seasons": 2.0}, "n_seasons must be a positive integer"),
 ])
 def test_recipe_bad_parameters(electric, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -366,6 +403,12 @@ def test_recipe_bad_parameters(electric, kwargs, match):
 
 def test_recipe_needs_enough_values():
     with pytest.raises(ValueError, match="seasonal_period \\(12\\) \\+ lookback \\+ horizon = 72"):
-        LSTMForecaster(deseasonalize="difference", early_stopping=False).fit(np.arange(70.0))
+        LSTMForecaster(deseasonalize="difference", n_seasons=1, early_stopping=False).fit(np.arange(70.0))
+    with pytest.raises(ValueError, match="n_seasons \\* seasonal_period - lookback \\(24\\) \\+ lookback \\+ "
+                                         "horizon = 84"):
+        LSTMForecaster(n_seasons=5, early_stopping=False).fit(np.arange(1.0, 84.0))
+    model = LSTMForecaster(n_seasons=5, early_stopping=False, **QUICK).fit(np.arange(1.0, 85.0))
+    with pytest.raises(ValueError, match="predict needs at least 60 \\(lookback \\+ 24 for the seasonal base"):
+        model.predict(24, y=np.arange(1.0, 60.0))
     with pytest.raises(ValueError, match="validation_fraction"):
         LSTMForecaster(validation_fraction=0.5).fit(np.arange(80.0))

@@ -187,6 +187,8 @@ def compare_timeseries(y=None, test_size=24, seeds=(0, 1, 2), epochs=None, lstm_
     rows[f"{name}, one member"] = _row(test_values, members, member_times)
     forecasts[f"{name}, one member"] = np.stack(members)
     recipe = f"{probe.deseasonalize or 'no'} deseasonalising" + (" of the log" if model.log_transform_ else "")
+    if model.deseasonalize_ == "difference" and int(probe.n_seasons) > 1:
+        recipe += f", base averaging the last {int(probe.n_seasons)} seasons"
     if probe.refit and probe.early_stopping:
         recipe += ", refit on the whole training part for the epochs early stopping chose"
     notes.append(f"LSTM: {recipe}, ensembles of {n_ensemble} networks "

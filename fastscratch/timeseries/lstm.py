@@ -643,6 +643,14 @@ class LSTMForecaster(BaseEstimator):
         early stopping every window trains already and this does nothing.
     weight_decay : float, default=1e-3
         Decoupled weight decay (AdamW, Loshchilov and Hutter 2019); 0 is Adam.
+    n_seasons : int, default=1
+        With ``deseasonalize="difference"``: the seasons the base forecast
+        averages (see Notes). 1 is the seasonal naive forecast (last year's
+        value of each month); ``K > 1`` is the last season's level plus each
+        month's deviation from its season's level, averaged over the last
+        ``K`` seasons, which a single unusual year moves less. The other
+        modes ignore it. The series needs ``max(m, K m - lookback)`` values
+        before the first window.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" trains on CUDA when it is available.
     n_jobs : int or None, default=1
@@ -698,8 +706,11 @@ class LSTMForecaster(BaseEstimator):
     - ``"smoothing"``: with the level :math:`\ell_t` and season :math:`s_t`
       of :func:`~fastscratch.timeseries._smoothing.seasonal_smoothing_states`,
       :math:`u_j = y_j - s_{j-m} - \ell_t` and :math:`b_{t,h} = \ell_t + s_{t+h-k(h)}`;
-    - ``"difference"``: :math:`u_j = y_j - y_{j-m}` and
-      :math:`b_{t,h} = y_{t+h-k(h)}` (the seasonal naive forecast);
+    - ``"difference"``: :math:`u_j = y_j - y_{j-m}` and, with
+      :math:`K` = ``n_seasons``, :math:`p = t + h - k(h)` and the season's
+      level :math:`\bar y_t = \frac1m \sum_{i=0}^{m-1} y_{t-i}`,
+      :math:`b_{t,h} = \bar y_t + \frac1K \sum_{k=0}^{K-1} (y_{p-km} - \bar y_{t-km})`;
+      for :math:`K = 1` exactly :math:`y_p`, the seasonal naive forecast;
     - None: :math:`u_j = y_j` and :math:`b_{t,h} = 0`.
 
     Inputs and targets :math:`r_{t,h} = y_{t+h} - b_{t,h}` are scaled by
@@ -770,7 +781,8 @@ class LSTMForecaster(BaseEstimator):
                  hidden_size=32, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
                  scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.05,
                  n_iter_no_change=20, tol=1e-4, n_ensemble=5, linear_skip=True, log_transform="auto",
-                 refit=True, weight_decay=1e-3, device="auto", n_jobs=1, random_state=None, verbose=False):
+                 refit=True, weight_decay=1e-3, n_seasons=1, device="auto", n_jobs=1, random_state=None,
+                 verbose=False):
         self.lookback = lookback
         self.horizon = horizon
         self.strategy = strategy
@@ -793,6 +805,7 @@ class LSTMForecaster(BaseEstimator):
         self.log_transform = log_transform
         self.refit = refit
         self.weight_decay = weight_decay
+        self.n_seasons = n_seasons
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -801,7 +814,7 @@ class LSTMForecaster(BaseEstimator):
     # -- validation -------------------------------------------------------
     def _check_params(self):
         for name in ("lookback", "horizon", "hidden_size", "num_layers", "epochs", "batch_size",
-                     "n_iter_no_change", "seasonal_period", "n_ensemble"):
+                     "n_iter_no_change", "seasonal_period", "n_ensemble", "n_seasons"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -860,8 +873,12 @@ class LSTMForecaster(BaseEstimator):
         return getattr(self, "deseasonalize_", self.deseasonalize)
 
     def _warm_up(self):
-        """Values before the first input a window may read (the seasonal difference needs m)."""
-        return int(self.seasonal_period) if self._mode() == "difference" else 0
+        """Values before the first input a window may read: the seasonal difference needs m, and the
+        base of ``n_seasons`` seasons reads ``n_seasons * m`` values back from the window's end."""
+        if self._mode() != "difference":
+            return 0
+        m = int(self.seasonal_period)
+        return max(m, int(self.n_seasons) * m - int(self.lookback))
 
     # -- units ---------------------------------------------------------------
     def _to_model_units(self, values, name="y"):
@@ -904,7 +921,11 @@ class LSTMForecaster(BaseEstimator):
             self.deseasonalize_ = mode
             needed = self._warm_up() + lookback + self.horizon
             if values.shape[0] < needed:
-                warm = f"seasonal_period ({self._warm_up()}) + " if self._warm_up() else ""
+                warm = ""
+                if self._warm_up():
+                    what = ("seasonal_period" if self._warm_up() == int(self.seasonal_period)
+                            else "n_seasons * seasonal_period - lookback")
+                    warm = f"{what} ({self._warm_up()}) + "
                 raise ValueError(f"y has {values.shape[0]} values; at least {warm}lookback + horizon = {needed} "
                                  f"are needed. Use a shorter lookback or horizon, or a longer series.")
         self.device_ = _resolve_device(self.device)
@@ -1002,10 +1023,22 @@ class LSTMForecaster(BaseEstimator):
             base = level[ends][:, None] + season[latest + m]
         elif mode == "difference":
             inputs = values[reach] - values[reach - m]
-            base = values[latest]
+            base = self._seasonal_base(values, ends, latest)
         else:
             inputs, base = values[reach], np.zeros((ends.shape[0], n_out))
         return inputs, base
+
+    def _seasonal_base(self, values, ends, latest):
+        """The base forecasts of ``deseasonalize="difference"`` (see Notes): with ``n_seasons``
+        :math:`K`, the last season's level plus the mean over the last :math:`K` seasons of each
+        month's deviation from its own season's level; :math:`K = 1` is the seasonal naive forecast."""
+        n_seasons, m = int(self.n_seasons), int(self.seasonal_period)
+        if n_seasons == 1:
+            return values[latest]
+        # level[j]: the mean of the m values ending at position j + m - 1 (each from its own slice: causal).
+        level = np.lib.stride_tricks.sliding_window_view(values[: ends.max() + 1], m).mean(1)
+        deviations = [values[latest - k * m] - level[ends - k * m - m + 1][:, None] for k in range(n_seasons)]
+        return level[ends - m + 1][:, None] + np.mean(deviations, axis=0)
 
     def _split(self, values, validate=None):
         """(ends, train, tail, n_fit): the end of every window whose targets lie in the series, the
@@ -1129,8 +1162,11 @@ class LSTMForecaster(BaseEstimator):
             values, _ = check_series(y)
             needed = self._warm_up() + int(self.lookback)
             if values.shape[0] < needed:
-                raise ValueError(f"y has {values.shape[0]} values; predict needs at least {needed} "
-                                 f"(lookback{' + seasonal_period' if self._warm_up() else ''}).")
+                why = "lookback"
+                if self._warm_up():
+                    why += (f" + {self._warm_up()} for the seasonal base: the larger of seasonal_period and "
+                            f"n_seasons * seasonal_period - lookback")
+                raise ValueError(f"y has {values.shape[0]} values; predict needs at least {needed} ({why}).")
             inputs, base = self._inputs_and_base(self._to_model_units(values), np.array([values.shape[0] - 1]))
         window = self.scaler_.transform(inputs)
         forecasts = []
