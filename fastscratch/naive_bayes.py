@@ -52,6 +52,7 @@ from sklearn.utils.validation import (
 from ._backend import effective_n_threads, resolve_kernel
 from ._config import BACKEND_NAMES
 from ._sparse_checks import check_sparse_structure as _check_sparse_structure
+from ._labels import check_label_kinds as _check_label_kinds
 
 __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"]
 
@@ -184,18 +185,6 @@ def _encode_labels(y):
             return classes, position[offset].astype(np.intp, copy=False)
     classes, y_index = np.unique(y, return_inverse=True)
     return classes, y_index.reshape(-1).astype(np.intp, copy=False)
-
-
-def _check_label_kinds(y, name="y"):
-    """Refuse labels that mix strings with numbers (they cannot be sorted into classes)."""
-    if y.dtype != object or not y.size:
-        return
-    is_string = np.fromiter((isinstance(label, str) for label in y.ravel()), bool, y.size)
-    if is_string.any() and not is_string.all():
-        text, other = y.ravel()[np.argmax(is_string)], y.ravel()[np.argmin(is_string)]
-        raise TypeError(f"{name} mixes strings and numbers (e.g. {text!r} and {other!r}), "
-                        "which cannot be sorted into classes; make every label a string "
-                        "(y.astype(str)) or every label a number.")
 
 
 def _check_targets(y, classes):

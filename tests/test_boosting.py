@@ -251,8 +251,26 @@ def test_progress_bar(diabetes, capsys):
     assert "train-rmse" in capsys.readouterr().err
 
 
+def test_none_and_zero_mean_what_they_mean_in_xgboost(diabetes):
+    """xgboost's scikit-learn API takes None as the library default, and max_depth=0 as no
+    depth limit (with either grow policy)."""
+    X, y = diabetes
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    defaults = XGBRegressor().fit(X, y, cuts=cuts)
+    nones = XGBRegressor(n_estimators=None, learning_rate=None, max_depth=None,
+                         max_bin=None).fit(X, y, cuts=cuts)
+    assert_array_equal(nones.predict(X), defaults.predict(X))
+    assert nones.get_params()["max_depth"] is None  # parameters are left as given
+    params = dict(n_estimators=3, max_depth=0)
+    reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
+    unlimited = XGBRegressor(**params).fit(X, y, cuts=cuts)
+    assert _compare_trees(unlimited, reference) > 0
+    assert max(dump.count("\n\t\t\t\t\t\t\t") for dump in unlimited.get_dump()) > 0  # deeper than 6
+
+
 @pytest.mark.parametrize("params, message", [
-    (dict(max_depth=0), "max_depth"),
+    (dict(max_depth=-1), "max_depth"),
+    (dict(max_leaves=8), "max_leaves=8 is supported with grow_policy='lossguide' only"),
     (dict(learning_rate=0.0), "learning_rate"),
     (dict(learning_rate=-1.0), "learning_rate"),
     (dict(max_bin=1), "max_bin"),
@@ -373,16 +391,46 @@ def test_save_load_round_trip(cancer, diabetes, tmp_path):
         XGBRegressor().load_model(path)
 
 
+def test_predict_options_like_xgboost(cancer, tmp_path):
+    X, y = cancer
+    params = dict(n_estimators=8, max_depth=4)
+    reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
+    model = XGBClassifier(**params).fit(
+        X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
+    booster = reference.get_booster()
+    matrix = xgboost.DMatrix(X)
+    assert_allclose(model.predict(X, output_margin=True),
+                    booster.predict(matrix, output_margin=True), rtol=1e-5, atol=1e-5)
+    assert_array_equal(model.predict(X, pred_leaf=True), booster.predict(matrix, pred_leaf=True))
+    contributions = model.predict(X, pred_contribs=True)
+    assert_allclose(contributions, booster.predict(matrix, pred_contribs=True),
+                    rtol=1e-5, atol=1e-5 * np.abs(contributions).max())
+    interactions = model.predict(X[:20], pred_interactions=True)
+    assert interactions.shape == (20, X.shape[1] + 1, X.shape[1] + 1)
+    assert_allclose(interactions.sum(axis=2), contributions[:20], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="exclusive"):
+        model.predict(X, output_margin=True, pred_leaf=True)
+    path = tmp_path / "ours_as_xgboost.json"
+    model.save_model(path, format="xgboost")
+    assert_allclose(xgboost.Booster(model_file=str(path)).predict(matrix),
+                    model.predict_proba(X)[:, 1], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="format"):
+        model.save_model(path, format="ubj")
+
+
 def test_load_bad_files(cancer, tmp_path):
     X, y = cancer
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not a JSON"):
+    with pytest.raises(ValueError, match="bad.json is neither an xgboost JSON nor a UBJSON"):
         XGBClassifier().load_model(bad)
     foreign = tmp_path / "xgb.json"
-    xgboost.XGBClassifier(n_estimators=2).fit(X, y).save_model(foreign)
-    with pytest.raises(ValueError, match="not a fastscratch"):
-        XGBClassifier().load_model(foreign)
+    reference = xgboost.XGBClassifier(n_estimators=2).fit(X, y)
+    reference.save_model(foreign)  # xgboost's own file: loads, predicts as xgboost
+    assert_allclose(XGBClassifier().load_model(foreign).predict_proba(X),
+                    reference.predict_proba(X), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="XGBRegressor"):
+        XGBRegressor().load_model(foreign)
     model = XGBClassifier(n_estimators=2).fit(X, y)
     path = tmp_path / "m.json"
     model.save_model(path)
@@ -592,6 +640,9 @@ def test_custom_objective_like_xgboost(diabetes, tmp_path):
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="custom"):
         model.save_model(tmp_path / "custom.json")
+    model.save_model(tmp_path / "custom.json", format="xgboost")  # as xgboost saves it
+    booster = xgboost.Booster(model_file=str(tmp_path / "custom.json"))
+    assert_allclose(booster.predict(xgboost.DMatrix(X)), model.predict(X), rtol=1e-5, atol=1e-4)
 
 
 def test_reg_logistic_like_xgboost(diabetes):

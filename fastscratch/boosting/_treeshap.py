@@ -57,21 +57,6 @@ def node_mean_values(left, value, cover, node_depth):
     return means
 
 
-def _tree_range(model, iteration_range):
-    """First and last tree (exclusive) of the rounds ``iteration_range``, as predict."""
-    forest = model._forest
-    n_groups = forest.n_groups
-    n_rounds = forest.n_trees // n_groups
-    if iteration_range is None or tuple(iteration_range) == (0, 0):
-        best = getattr(model, "best_iteration", None)
-        iteration_range = (0, best + 1) if best is not None else (0, n_rounds)
-    start, stop = (int(v) for v in iteration_range)
-    if not 0 <= start <= stop <= n_rounds:
-        raise ValueError(f"iteration_range={iteration_range!r} is outside the "
-                         f"{n_rounds} fitted rounds.")
-    return start * n_groups, stop * n_groups
-
-
 def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=None,
                        iteration_range=None):
     r"""SHAP values of every row, in the layout of xgboost's ``pred_contribs``.
@@ -122,7 +107,7 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     n_threads = effective_n_threads(model.n_jobs if n_threads is None else n_threads)
     forest = model._forest
     nodes, roots, groups = forest.arrays()
-    first, last = _tree_range(model, iteration_range)
+    first, last = model._tree_range(iteration_range)
     roots, groups = roots[first:last], groups[first:last]
 
     left = nodes["left"]

@@ -203,8 +203,6 @@ class TreeGrower:
         nodes = [root]
         if self.grow_policy == "lossguide":
             return self._grow_lossguide(root, nodes)
-        if self.max_depth < 1:
-            return self._flatten(nodes)
         hists = self._root_histogram(root, depth=0)
         level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:
@@ -232,7 +230,7 @@ class TreeGrower:
                 built.append(small)
                 subtracted.append(large)
                 parent_index.append(j)
-            if children_depth >= self.max_depth:
+            if self.max_depth > 0 and children_depth >= self.max_depth:  # 0: no limit, as xgboost
                 break
             m = len(built)
             new_hists = self._hists(2 * m, children_depth)

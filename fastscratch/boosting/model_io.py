@@ -47,10 +47,20 @@ def _json_safe(value):
     return None  # e.g. a RandomState: not stored
 
 
+def is_fastscratch_document(data):
+    """True when the bytes ``data`` are a JSON document of this format (not xgboost's)."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(document, dict) and document.get("format") == FORMAT
+
+
 def save_model(model, path):
     if model._loss.name == "custom":
-        raise ValueError("a model with a custom (callable) objective cannot be saved as JSON; "
-                         "pickle it instead.")
+        raise ValueError("a model with a custom (callable) objective cannot be saved in the "
+                         "fastscratch format (the callable is not JSON); save it with "
+                         "save_model(path, format='xgboost') or pickle it.")
     nodes, roots, groups = model._forest.arrays()
     document = {
         "format": FORMAT,
@@ -98,7 +108,7 @@ def load_model(model, path):
                            "importance_type")}
         model.set_params(**params)
         cuts = document["cuts"]
-        binner = BinMapper(model.max_bin, backend=model.backend)
+        binner = BinMapper(model._resolved("max_bin"), backend=model.backend)
         cut_ptr = np.asarray(cuts["cut_ptr"], dtype=np.intp)
         cut_values = np.asarray(cuts["cut_values"], dtype=np.float32)
         binner._set_cuts([cut_values[cut_ptr[f]:cut_ptr[f + 1]] for f in range(len(cut_ptr) - 1)],

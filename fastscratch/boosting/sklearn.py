@@ -1,5 +1,6 @@
 r"""XGBRegressor and XGBClassifier: xgboost's algorithm and scikit-learn API, from scratch."""
 
+import json
 import numbers
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
 
 from .._backend import effective_n_threads, resolve_kernel
+from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
 from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
 from .training import KERNELS, Training, boost
@@ -53,12 +55,12 @@ _NOTES = r"""
 """
 
 
-_TREE_PARAMS = r"""    n_estimators : int, default=100
-        Number of boosting rounds (trees).
-    learning_rate : float, default=0.3
-        Shrinkage :math:`\eta` of every tree's leaf values (> 0).
-    max_depth : int, default=6
-        Maximum depth of a tree (>= 1).
+_TREE_PARAMS = r"""    n_estimators : int or None, default=100
+        Number of boosting rounds (trees; None: 100, as xgboost).
+    learning_rate : float or None, default=0.3
+        Shrinkage :math:`\eta` of every tree's leaf values (> 0; None: 0.3).
+    max_depth : int or None, default=6
+        Maximum depth of a tree (0: no limit, as xgboost; None: 6).
     min_child_weight : float, default=1
         Minimum hessian sum of a child.
     reg_lambda : float, default=1
@@ -69,8 +71,8 @@ _TREE_PARAMS = r"""    n_estimators : int, default=100
         Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
     max_delta_step : float, default=0
         If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
-    max_bin : int, default=256
-        Maximum number of bins per feature, in [2, 256].
+    max_bin : int or None, default=256
+        Maximum number of bins per feature, in [2, 256] (None: 256).
 """
 _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
     random_state : int or None, default=None
@@ -84,7 +86,8 @@ _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
 _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depthwise"
         Split a whole level at a time, or always the open node of largest gain.
     max_leaves : int, default=0
-        Maximum number of leaves of a tree (0: no limit; for "lossguide").
+        Maximum number of leaves of a tree (0: no limit); "lossguide" only
+        (with "depthwise", a value > 0 is a ValueError).
     scale_pos_weight : float, default=1
         Weight of the positive class's rows (binary:logistic only).
     subsample : float, default=1
@@ -102,6 +105,31 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
+
+
+def _check_float32_underflow(original, converted, name="X", row_offset=0):
+    """Refuse nonzero values that the cast to float32 turned into 0 (below ~1.4e-45).
+
+    The trees compare float32 values, as xgboost's; a column of values near
+    1e-300 would become constant zeros and the model silently constant.
+    """
+    if not isinstance(original, np.ndarray) or original.dtype.itemsize <= 4 \
+            or original.dtype.kind != "f" or original.shape != converted.shape:
+        return
+    for first in range(0, original.shape[0], PREDICT_BLOCK_ROWS):
+        block = slice(first, first + PREDICT_BLOCK_ROWS)
+        lost = (converted[block] == 0) & (original[block] != 0)
+        if lost.any():
+            row, column = np.argwhere(lost)[0]
+            raise ValueError(
+                f"{name}[{row_offset + first + row}, {column}] = {original[first + row, column]!r} "
+                "underflows to "
+                "0 in float32, the precision the trees compare in (as xgboost's); rescale the "
+                "feature (e.g. multiply the column by a power of ten) before fitting.")
+
+
+XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_bin": 256}
+"""xgboost's values of the parameters its scikit-learn API lets be None."""
 
 
 class _XGBModel(BaseEstimator):
@@ -142,6 +170,11 @@ class _XGBModel(BaseEstimator):
         self.max_leaves = max_leaves
 
     # ------------------------------------------------------------------ checks
+    def _resolved(self, name):
+        """The parameter's value, xgboost's default where it is None (:data:`XGB_DEFAULTS`)."""
+        value = getattr(self, name)
+        return XGB_DEFAULTS[name] if value is None and name in XGB_DEFAULTS else value
+
     def _check_params(self):
         """Every parameter's type and range, before ``fit`` converts or allocates anything.
 
@@ -152,7 +185,7 @@ class _XGBModel(BaseEstimator):
         do, and no allocation depends on it).
         """
         def number(name, low, high=np.inf, low_open=False, integer=False, why=""):
-            value = getattr(self, name)
+            value = self._resolved(name)
             kind = numbers.Integral if integer else numbers.Real
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, "
@@ -169,9 +202,13 @@ class _XGBModel(BaseEstimator):
             raise ValueError(f"grow_policy={self.grow_policy!r} is not 'depthwise' or "
                              "'lossguide'.")
         int32_max = int(np.iinfo(np.int32).max)
-        number("max_depth", 0 if self.grow_policy == "lossguide" else 1, int32_max, integer=True,
-               why=" (an int32, as xgboost's)")
+        number("max_depth", 0, int32_max, integer=True,
+               why=" (an int32, as xgboost's; 0 is no limit)")
         number("max_leaves", 0, int32_max, integer=True, why=" (an int32, as xgboost's)")
+        if self.grow_policy == "depthwise" and self._resolved("max_leaves") > 0:
+            raise ValueError(f"max_leaves={self.max_leaves} is supported with "
+                             "grow_policy='lossguide' only; use grow_policy='lossguide' or "
+                             "limit depthwise trees with max_depth.")
         number("min_child_weight", 0)
         number("reg_lambda", 0)
         number("reg_alpha", 0)
@@ -262,7 +299,7 @@ class _XGBModel(BaseEstimator):
             weights = np.where(y32 == 1, weights * np.float32(scale_pos_weight),
                                weights).astype(np.float32)
 
-        binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
+        binner = BinMapper(self._resolved("max_bin"), random_state=self.random_state, backend=self.backend,
                            n_threads=n_threads)
         if cuts is None:
             binner.fit(X, binning_weights)
@@ -352,8 +389,7 @@ class _XGBModel(BaseEstimator):
         check_is_fitted(self, "_forest")
         X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
                           ensure_all_finite="allow-nan")
-        K = self._forest.n_groups
-        start, stop = iteration_range or (0, self._forest.n_trees // K)
+        first, last = self._tree_range(iteration_range)
         nodes, roots, _ = self._forest.arrays()
 
         def go_left_of(rows, features, current):
@@ -361,7 +397,7 @@ class _XGBModel(BaseEstimator):
             return np.where(np.isnan(x), nodes["default_left"][current] != 0,
                             x < nodes["threshold"][current])
         leaves = [_leaves(go_left_of, nodes["feature"], nodes["left"], nodes["right"], root,
-                          X.shape[0]) - root for root in roots[start * K:stop * K]]
+                          X.shape[0]) - root for root in roots[first:last]]
         return np.stack(leaves, axis=1).astype(np.int32) if leaves else np.empty((X.shape[0], 0))
 
     def get_dump(self, with_stats=False):
@@ -399,18 +435,51 @@ class _XGBModel(BaseEstimator):
         return dumps
 
     # ------------------------------------------------------------- model I/O
-    def save_model(self, path):
-        """Write the fitted model to ``path`` as JSON (format in :mod:`fastscratch.boosting.model_io`)."""
-        from .model_io import save_model
+    def save_model(self, path, *, format="fastscratch"):
+        """Write the fitted model to ``path`` as JSON.
 
+        Parameters
+        ----------
+        path : str or path-like
+        format : {"fastscratch", "xgboost"}, default="fastscratch"
+            "fastscratch" (:mod:`fastscratch.boosting.model_io`) keeps
+            everything: parameters, class labels, bin cuts, so a loaded model
+            is this one bit for bit. "xgboost" writes xgboost's own JSON model
+            schema (:func:`fastscratch.boosting._xgboost_json.to_xgboost_json`):
+            ``xgboost.Booster(model_file=path)`` loads it and predicts the same
+            to float32 rounding; custom objectives are written as xgboost's
+            default objective of the task.
+        """
         check_is_fitted(self, "_forest")
-        save_model(self, path)
+        if format == "xgboost":
+            from ._xgboost_json import to_xgboost_json
+
+            document = to_xgboost_json(self)
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+        elif format == "fastscratch":
+            from .model_io import save_model
+
+            save_model(self, path)
+        else:
+            raise ValueError(f"format={format!r} is not 'fastscratch' or 'xgboost'.")
 
     def load_model(self, path):
-        """Load a model written by :meth:`save_model` into this estimator; returns self."""
-        from .model_io import load_model
+        """Load a model into this estimator; returns self.
 
-        return load_model(self, path)
+        Reads files written by :meth:`save_model` in either format, and
+        xgboost's own model files (JSON or UBJSON, as ``Booster.save_model``
+        writes them), which then predict with our kernels and explain with our
+        TreeSHAP.
+        """
+        from ._xgboost_json import from_xgboost_json
+        from .model_io import is_fastscratch_document, load_model
+
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if is_fastscratch_document(data):
+            return load_model(self, path)
+        return from_xgboost_json(path, backend=self.backend, n_jobs=self.n_jobs, into=self)
 
     def evals_result(self):
         """Metric history per eval set: ``{"validation_0": {"rmse": [...]}, ...}``."""
@@ -419,31 +488,67 @@ class _XGBModel(BaseEstimator):
             raise ValueError("No evaluation result: pass eval_set to fit().")
         return self.evals_result_
 
-    def _raw_predict(self, X, iteration_range=None):
+    def _tree_range(self, iteration_range):
+        """First and last tree (exclusive) of the rounds ``iteration_range``.
+
+        None or (0, 0): every round, or up to the best iteration after early
+        stopping, as xgboost.
+        """
         check_is_fitted(self, "_forest")
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, order="C",
-                          ensure_all_finite="allow-nan")
-        n_threads = effective_n_threads(self.n_jobs)
-        n_rounds = self._forest.n_trees // self._forest.n_groups
+        K = self._forest.n_groups  # trees per round
+        n_rounds = self._forest.n_trees // K
         if iteration_range is None or tuple(iteration_range) == (0, 0):
-            # As xgboost: after early stopping, predict with the best iteration's trees.
             best = getattr(self, "best_iteration", None)
             iteration_range = (0, best + 1) if best is not None else (0, n_rounds)
         start, stop = (int(v) for v in iteration_range)
         if not 0 <= start <= stop <= n_rounds:
             raise ValueError(f"iteration_range={iteration_range!r} is outside the "
                              f"{n_rounds} fitted rounds.")
-        K = self._forest.n_groups  # trees per round
+        return start * K, stop * K
+
+    def _raw_predict(self, X, iteration_range=None):
+        check_is_fitted(self, "_forest")
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, order="C",
+                          ensure_all_finite="allow-nan")
+        n_threads = effective_n_threads(self.n_jobs)
+        trees = self._tree_range(iteration_range)
+        K = self._forest.n_groups
         if X.dtype == np.float32 and X.flags.c_contiguous:
             # Nothing to cast: one kernel call (one parallel region, not one per block).
-            return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads,
-                                            (start * K, stop * K))
+            return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads, trees)
         raw = np.empty((X.shape[0], K), dtype=np.float64)
         for first in range(0, X.shape[0], PREDICT_BLOCK_ROWS):
             block = np.ascontiguousarray(X[first:first + PREDICT_BLOCK_ROWS], dtype=np.float32)
+            _check_float32_underflow(X[first:first + PREDICT_BLOCK_ROWS], block, row_offset=first)
             raw[first:first + block.shape[0]] = self._forest.predict_raw(
-                block, self._base_margin, self.backend, n_threads, (start * K, stop * K))
+                block, self._base_margin, self.backend, n_threads, trees)
         return raw
+
+    def _predict_other(self, X, iteration_range, output_margin, pred_leaf, pred_contribs,
+                       pred_interactions):
+        """What ``predict`` returns for xgboost's ``Booster.predict`` options, or None.
+
+        ``output_margin``: the raw margin, ``(n,)`` or ``(n, n_classes)``;
+        ``pred_leaf``: :meth:`apply`; ``pred_contribs`` / ``pred_interactions``:
+        exact TreeSHAP values (:func:`fastscratch.boosting._treeshap.tree_contributions`)
+        in xgboost's layout.
+        """
+        chosen = [name for name, flag in (("output_margin", output_margin), ("pred_leaf", pred_leaf),
+                                          ("pred_contribs", pred_contribs),
+                                          ("pred_interactions", pred_interactions)) if flag]
+        if len(chosen) > 1:
+            raise ValueError(f"{' and '.join(chosen)} are exclusive; ask for one at a time.")
+        if not chosen:
+            return None
+        if pred_leaf:
+            return self.apply(X, iteration_range)
+        if pred_contribs or pred_interactions:
+            from ._treeshap import tree_contributions
+
+            return tree_contributions(self, X, interactions=pred_interactions,
+                                      iteration_range=iteration_range)
+        raw = self._raw_predict(X, iteration_range)
+        return raw[:, 0] if raw.shape[1] == 1 else raw
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -512,8 +617,10 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         self
         """
         self._check_params()  # before X is converted (a float32 copy of it)
+        original = X
         X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True,
                              ensure_all_finite="allow-nan")
+        _check_float32_underflow(original, X)
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         if np.any(np.abs(y) > np.finfo(np.float32).max):
@@ -522,9 +629,28 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             raise ValueError("objective='reg:logistic' needs targets y in [0, 1].")
         return self._fit(X, y, sample_weight, cuts, eval_set, verbose)
 
-    def predict(self, X, iteration_range=None):
-        """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only."""
+    def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
+                pred_contribs=False, pred_interactions=False):
+        """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        iteration_range : (int, int) or None
+            Rounds whose trees predict (None: all, or up to the best iteration
+            after early stopping).
+        output_margin, pred_leaf, pred_contribs, pred_interactions : bool, default=False
+            As xgboost's ``Booster.predict``: the raw margin; the leaf of every
+            tree (:meth:`apply`); SHAP contributions ``(n_samples, n_features + 1)``
+            with the bias last; SHAP interaction values
+            ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
+            axis after the rows). At most one.
+        """
         check_is_fitted(self, "_forest")
+        other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
+                                    pred_interactions)
+        if other is not None:
+            return other
         return self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
 
 
@@ -572,8 +698,11 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         self._check_params()  # before X is converted (a float32 copy of it)
+        original = X
         X, y = validate_data(self, X, y, dtype=np.float32, order="C",
                              ensure_all_finite="allow-nan")
+        check_label_kinds(y)
+        _check_float32_underflow(original, X)
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: y is {target_type!r}; XGBClassifier needs "
@@ -606,8 +735,28 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         check_is_fitted(self, "_forest")
         return self._probabilities(self._raw_predict(X, iteration_range))
 
-    def predict(self, X, iteration_range=None):
-        """Predicted class labels (the class of highest probability, the first on ties)."""
+    def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
+                pred_contribs=False, pred_interactions=False):
+        """Predicted class labels (the class of highest probability, the first on ties).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        iteration_range : (int, int) or None
+            Rounds whose trees predict (None: all, or up to the best iteration
+            after early stopping).
+        output_margin, pred_leaf, pred_contribs, pred_interactions : bool, default=False
+            As xgboost's ``Booster.predict``: the raw margin; the leaf of every
+            tree (:meth:`apply`); SHAP contributions ``(n_samples, n_features + 1)``
+            with the bias last; SHAP interaction values
+            ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
+            axis after the rows). At most one.
+        """
+        check_is_fitted(self, "_forest")
+        other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
+                                    pred_interactions)
+        if other is not None:
+            return other
         raw = self._raw_predict(X, iteration_range)
         labels = np.empty(raw.shape[0], dtype=self.classes_.dtype)
         for first in range(0, raw.shape[0], PREDICT_BLOCK_ROWS):  # no n x classes matrix

@@ -177,14 +177,14 @@ def boost(model, training, verbose=True):
     progress = None
     if model.verbosity > 0:
         from tqdm.auto import tqdm
-        progress = tqdm(total=model.n_estimators, desc=type(model).__name__)
+        progress = tqdm(total=model._resolved("n_estimators"), desc=type(model).__name__)
     history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
     eval_margins = [np.repeat(training.base_margin[:, None], X_eval.shape[0], axis=1)
                     for _, X_eval, _ in evals]
     best_score, best_iteration, stale = None, None, 0
     sampler = _Sampler(model, n, binned.shape[1])
     histogram_buffers = HistogramBuffers()  # every tree's levels, reused
-    for iteration in range(model.n_estimators):
+    for iteration in range(model._resolved("n_estimators")):
         # Gradients of every group from the margins at the start of the round.
         if K == 1:
             loss.gradients(training.y, raw[0], training.weights, gradients[0], hessians[0])
@@ -200,8 +200,8 @@ def boost(model, training, verbose=True):
         for k in range(K):
             n_root_rows = sampler.sample_rows(rows, identity)
             grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
-                                training.params, model.max_depth,
-                                float(np.float32(model.gamma)), model.learning_rate, kernels,
+                                training.params, model._resolved("max_depth"),
+                                float(np.float32(model.gamma)), model._resolved("learning_rate"), kernels,
                                 n_threads, has_missing=training.has_missing,
                                 n_root_rows=n_root_rows,
                                 feature_sampler=sampler.feature_sampler(),

@@ -177,7 +177,7 @@ def _classes_and_codes(y):
     try:
         classes = np.unique(np.asarray(da.unique(y).compute()))
     except TypeError:  # labels that cannot be ordered: strings mixed with None or numbers
-        # The in-memory estimators' TypeError (naive_bayes._check_label_kinds).
+        # The in-memory estimators' TypeError (fastscratch._labels.check_label_kinds).
         raise TypeError("y mixes strings and numbers (or other labels that cannot be "
                         "compared), which cannot be sorted into classes; make every label a "
                         "string (y.astype(str)) or every label a number.") from None

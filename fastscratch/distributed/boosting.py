@@ -267,7 +267,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if bool((weights < 0).any().compute()):
                 raise ValueError("sample_weight must be non-negative.")
 
-        binner = BinMapper(self.max_bin, random_state=self.random_state, backend=self.backend,
+        binner = BinMapper(self._resolved("max_bin"), random_state=self.random_state, backend=self.backend,
                            n_threads=n_threads)
         if cuts is None:
             # The rows the in-memory BinMapper would sample (same random_state, same rows).
@@ -319,15 +319,15 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         progress = None
         if self.verbosity > 0:
             from tqdm.auto import tqdm
-            progress = tqdm(total=self.n_estimators, desc=type(self).__name__)
-        for _ in range(self.n_estimators):
+            progress = tqdm(total=self._resolved("n_estimators"), desc=type(self).__name__)
+        for _ in range(self._resolved("n_estimators")):
             gradients = list(dask.persist(*[
                 _delayed(_boost_gradients, pure=True)(loss, yb, rb, wb)
                 for yb, rb, wb in zip(y_blocks, raw, w_blocks)]))
             for k in range(K):
                 grower = _DaskTreeGrower(binned, identity, gradients, k, n_features,
-                                         binner.n_bins_, params, self.max_depth,
-                                         float(np.float32(self.gamma)), self.learning_rate,
+                                         binner.n_bins_, params, self._resolved("max_depth"),
+                                         float(np.float32(self.gamma)), self._resolved("learning_rate"),
                                          kernels, self.backend, n_threads, has_missing,
                                          grow_policy=self.grow_policy, max_leaves=self.max_leaves)
                 tree = grower.grow()
