@@ -556,8 +556,9 @@ class LSTMForecaster(BaseEstimator):
 
     The defaults are a recipe for a short seasonal series (a few hundred monthly
     values): the LSTM reads seasonal differences of the log of the series and
-    forecasts a correction of the seasonal naive forecast, directly for every
-    step of the horizon, with a linear skip from the window to the output;
+    forecasts a correction of a seasonal base (the last year's level plus
+    each month's deviation from its year's level averaged over the last six
+    years), directly for every step of the horizon, with a linear skip from the window to the output;
     early stopping on a validation window chooses each member's number of
     epochs, the member is then retrained on every window for that many
     epochs (AdamW, small weight decay), and ``n_ensemble`` seeds are averaged. An ES-RNN-style
@@ -643,14 +644,14 @@ class LSTMForecaster(BaseEstimator):
         early stopping every window trains already and this does nothing.
     weight_decay : float, default=1e-3
         Decoupled weight decay (AdamW, Loshchilov and Hutter 2019); 0 is Adam.
-    n_seasons : int, default=1
-        With ``deseasonalize="difference"``: the seasons the base forecast
-        averages (see Notes). 1 is the seasonal naive forecast (last year's
-        value of each month); ``K > 1`` is the last season's level plus each
-        month's deviation from its season's level, averaged over the last
-        ``K`` seasons, which a single unusual year moves less. The other
-        modes ignore it. The series needs ``max(m, K m - lookback)`` values
-        before the first window.
+    n_seasons : int, default=6
+        With ``deseasonalize="difference"``: the most seasons the base
+        forecast averages (see Notes). 1 is the seasonal naive forecast (last
+        year's value of each month); ``K > 1`` is the last season's level
+        plus each month's deviation from its season's level, averaged over
+        the last ``K`` seasons (fewer in windows that end before ``K``
+        seasons have passed), which a single unusual year moves less. The
+        other modes ignore it.
     device : {"auto", "cpu", "cuda"}, default="auto"
         "auto" trains on CUDA when it is available.
     n_jobs : int or None, default=1
@@ -709,8 +710,9 @@ class LSTMForecaster(BaseEstimator):
     - ``"difference"``: :math:`u_j = y_j - y_{j-m}` and, with
       :math:`K` = ``n_seasons``, :math:`p = t + h - k(h)` and the season's
       level :math:`\bar y_t = \frac1m \sum_{i=0}^{m-1} y_{t-i}`,
-      :math:`b_{t,h} = \bar y_t + \frac1K \sum_{k=0}^{K-1} (y_{p-km} - \bar y_{t-km})`;
-      for :math:`K = 1` exactly :math:`y_p`, the seasonal naive forecast;
+      :math:`b_{t,h} = \bar y_t + \frac1K \sum_{k=0}^{K-1} (y_{p-km} - \bar y_{t-km})`
+      (:math:`K` lowered to the :math:`\lfloor (t+1)/m \rfloor` full seasons up to
+      :math:`t` when fewer); for :math:`K = 1` exactly :math:`y_p`, the seasonal naive forecast;
     - None: :math:`u_j = y_j` and :math:`b_{t,h} = 0`.
 
     Inputs and targets :math:`r_{t,h} = y_{t+h} - b_{t,h}` are scaled by
@@ -781,7 +783,7 @@ class LSTMForecaster(BaseEstimator):
                  hidden_size=32, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
                  scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.05,
                  n_iter_no_change=20, tol=1e-4, n_ensemble=5, linear_skip=True, log_transform="auto",
-                 refit=True, weight_decay=1e-3, n_seasons=1, device="auto", n_jobs=1, random_state=None,
+                 refit=True, weight_decay=1e-3, n_seasons=6, device="auto", n_jobs=1, random_state=None,
                  verbose=False):
         self.lookback = lookback
         self.horizon = horizon
@@ -873,12 +875,8 @@ class LSTMForecaster(BaseEstimator):
         return getattr(self, "deseasonalize_", self.deseasonalize)
 
     def _warm_up(self):
-        """Values before the first input a window may read: the seasonal difference needs m, and the
-        base of ``n_seasons`` seasons reads ``n_seasons * m`` values back from the window's end."""
-        if self._mode() != "difference":
-            return 0
-        m = int(self.seasonal_period)
-        return max(m, int(self.n_seasons) * m - int(self.lookback))
+        """Values before the first input a window may read (the seasonal difference needs m)."""
+        return int(self.seasonal_period) if self._mode() == "difference" else 0
 
     # -- units ---------------------------------------------------------------
     def _to_model_units(self, values, name="y"):
@@ -921,11 +919,7 @@ class LSTMForecaster(BaseEstimator):
             self.deseasonalize_ = mode
             needed = self._warm_up() + lookback + self.horizon
             if values.shape[0] < needed:
-                warm = ""
-                if self._warm_up():
-                    what = ("seasonal_period" if self._warm_up() == int(self.seasonal_period)
-                            else "n_seasons * seasonal_period - lookback")
-                    warm = f"{what} ({self._warm_up()}) + "
+                warm = f"seasonal_period ({self._warm_up()}) + " if self._warm_up() else ""
                 raise ValueError(f"y has {values.shape[0]} values; at least {warm}lookback + horizon = {needed} "
                                  f"are needed. Use a shorter lookback or horizon, or a longer series.")
         self.device_ = _resolve_device(self.device)
@@ -1030,15 +1024,21 @@ class LSTMForecaster(BaseEstimator):
 
     def _seasonal_base(self, values, ends, latest):
         """The base forecasts of ``deseasonalize="difference"`` (see Notes): with ``n_seasons``
-        :math:`K`, the last season's level plus the mean over the last :math:`K` seasons of each
-        month's deviation from its own season's level; :math:`K = 1` is the seasonal naive forecast."""
+        :math:`K`, the last season's level plus the mean over the last :math:`K` seasons (as many
+        as the series holds before each window's end, at least one) of each month's deviation
+        from its own season's level; :math:`K = 1` is the seasonal naive forecast."""
         n_seasons, m = int(self.n_seasons), int(self.seasonal_period)
         if n_seasons == 1:
             return values[latest]
         # level[j]: the mean of the m values ending at position j + m - 1 (each from its own slice: causal).
         level = np.lib.stride_tricks.sliding_window_view(values[: ends.max() + 1], m).mean(1)
-        deviations = [values[latest - k * m] - level[ends - k * m - m + 1][:, None] for k in range(n_seasons)]
-        return level[ends - m + 1][:, None] + np.mean(deviations, axis=0)
+        seasons = np.minimum(n_seasons, (ends + 1) // m)  # full seasons up to each end (>= 1 after the warm-up)
+        total = np.zeros(latest.shape)
+        for k in range(n_seasons):
+            held = k < seasons
+            back = np.where(held, k * m, 0)  # a season a window lacks reads a held one, weighted 0
+            total += held[:, None] * (values[latest - back[:, None]] - level[ends - back - m + 1][:, None])
+        return level[ends - m + 1][:, None] + total / seasons[:, None]
 
     def _split(self, values, validate=None):
         """(ends, train, tail, n_fit): the end of every window whose targets lie in the series, the
@@ -1162,11 +1162,8 @@ class LSTMForecaster(BaseEstimator):
             values, _ = check_series(y)
             needed = self._warm_up() + int(self.lookback)
             if values.shape[0] < needed:
-                why = "lookback"
-                if self._warm_up():
-                    why += (f" + {self._warm_up()} for the seasonal base: the larger of seasonal_period and "
-                            f"n_seasons * seasonal_period - lookback")
-                raise ValueError(f"y has {values.shape[0]} values; predict needs at least {needed} ({why}).")
+                raise ValueError(f"y has {values.shape[0]} values; predict needs at least {needed} "
+                                 f"(lookback{' + seasonal_period' if self._warm_up() else ''}).")
             inputs, base = self._inputs_and_base(self._to_model_units(values), np.array([values.shape[0] - 1]))
         window = self.scaler_.transform(inputs)
         forecasts = []
