@@ -112,10 +112,13 @@ _BLOCK_ELEMENTS = 1 << 22
 # fast as float32 brute force. Re-measured (fit + predict, 100k x d float64, 10k queries, k = 10, 2
 # threads, machine heavily shared (load 16-20), medians of 3, KD-tree / ranked brute force):
 #   d=4 2.52/7.49, d=5 4.39/8.59, d=6 7.91/9.46, d=8 8.27/4.16  -> float64 tree still up to d=6.
-# d-sweep after the change, 50k x d, 5k queries, same conditions, interleaved in one process
-# (ratio to scikit-learn's default; float64 before -> after):
-#   d=8 0.54x -> 0.31x, d=16 0.52x -> 0.28x, d=32 0.93x -> 0.52x, d=64 0.79x -> 0.49x;
-#   float32 for comparison 0.32x, 0.36x, 0.36x, 0.43x.
+# d-sweep after the change at the size (200k x d, 20k queries, k = 10, fit + predict, 2
+# threads, machine shared (load 5-7), medians of 3, ours, the float64 path without ranking and
+# scikit-learn's default interleaved in one process; ratio to scikit-learn, predictions equal):
+#   float64 before -> after: d=8 0.82x -> 0.37x (2.50 s), d=16 0.67x -> 0.32x (4.28 s),
+#                            d=32 0.70x -> 0.34x (6.72 s), d=64 0.55x -> 0.39x (8.30 s);
+#   float32 (unchanged):     d=8 0.46x, d=16 0.27x, d=32 0.27x, d=64 0.39x;
+#   KD-tree (unchanged):     d=2 0.47x / 0.46x, d=3 0.48x / 0.45x (float64 / float32).
 _AUTO_MIN_SAMPLES = 1000
 
 # Brute force on float64 euclidean data ranks in float32 and re-ranks in float64, with a proof
