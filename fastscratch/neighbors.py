@@ -110,8 +110,10 @@ _BLOCK_ELEMENTS = 1 << 22
 #
 # Float64 brute force now ranks in float32 (_RANK_FLOAT64_IN_FLOAT32 below), which makes it about as
 # fast as float32 brute force. Re-measured (fit + predict, 100k x d float64, 10k queries, k = 10, 2
-# threads, machine heavily shared (load 16-20), medians of 3, KD-tree / ranked brute force):
-#   d=4 2.52/7.49, d=5 4.39/8.59, d=6 7.91/9.46, d=8 8.27/4.16  -> float64 tree still up to d=6.
+# threads, medians of 3, KD-tree / ranked brute force, machine lightly shared (load ~3)):
+#   d=4 0.117/0.404, d=5 0.083/0.182, d=6 0.136/0.200, d=7 0.223/0.201, d=8 0.469/0.385 (ball tree
+#   1.95) -> float64 tree still up to d=6 (the same order under load 16-20: d=6 7.91/9.46, d=8
+#   8.27/4.16).
 # d-sweep after the change at the size (200k x d, 20k queries, k = 10, fit + predict, 2
 # threads, machine shared (load 5-7), medians of 3, ours, the float64 path without ranking and
 # scikit-learn's default interleaved in one process; ratio to scikit-learn, predictions equal):
