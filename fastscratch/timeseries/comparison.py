@@ -6,7 +6,8 @@ fits
 
 - the LSTM forecaster (:class:`~fastscratch.timeseries.lstm.LSTMForecaster`,
   its default recipe: an ensemble of ``n_ensemble`` networks on the seasonal
-  differences of the log, each refitted on the whole training part for the
+  differences of the log, correcting a base that averages the last
+  ``n_seasons`` seasons, each refitted on the whole training part for the
   epochs its early stopping chose) with several seeds: one row for the ensemble forecasts (mean and
   spread over the seeds) and one for the single members (mean and spread over
   every member of every seed),

@@ -769,6 +769,40 @@ class LSTMForecaster(BaseEstimator):
     naive 6.22: the validation origins, where seasonal naive was close to
     SARIMA, did not foresee that), on CO2's 0.315 +- 0.007 (ARIMA 0.429).
 
+    Then ``n_seasons``, on five validation origins per series, 12 months
+    apart (the training part's last 24 months, then each origin one year
+    earlier, the model fitted on what came before the origin,
+    ``random_state=0``; mean ensemble RMSE over the five origins). SARIMA
+    with the orders auto_arima picks on the training part, refitted at each
+    origin, scores 3.32 / 0.786 (electric / CO2), seasonal naive 4.38 /
+    3.05. Ensemble RMSE, electric / CO2 (ratio to SARIMA):
+
+    ===========================  ===============  ================
+    candidate                    electric         CO2
+    ===========================  ===============  ================
+    n_seasons=1 (the above)      3.84 (1.16)      0.961 (1.22)
+    n_seasons=2                  3.91 (1.18)      0.966 (1.23)
+    n_seasons=3                  3.68 (1.11)      1.013 (1.29)
+    n_seasons=4                  3.55 (1.07)      0.991 (1.26)
+    n_seasons=6                  3.38 (1.02)      0.941 (1.20)
+    n_seasons=8                  3.41 (1.03)      --
+    n_seasons=10                 3.31 (1.00)      0.938 (1.19)
+    n_seasons=6, lookback 48     3.46 (1.04)      --
+    n_seasons=6, kept rule       3.41 (1.03)      0.998 (1.27)
+    ===========================  ===============  ================
+
+    The rows above the last started the windows only once ``n_seasons``
+    full seasons had passed; the kept rule lets the first windows average
+    the seasons they have (so a short series needs no more values than
+    with ``n_seasons=1``). The base alone (no network) scores 4.22, 4.08,
+    3.84, 3.70, 3.58 for 1 to 5 seasons on the electric origins. Kept 6: 10
+    is no better beyond the seed noise and would average a decade. The
+    ensemble median instead of the mean was at most 1.1 % better and up to 2.4 % worse.
+    The held-out tail scored only the kept recipe: electric 4.42 +- 0.01
+    over three ensembles (our ARIMA 3.98: 1.11x; seasonal naive 6.22), CO2
+    0.275 +- 0.010 (ARIMA 0.429, seasonal naive 2.07); 15 s and 29 s per
+    five-network ensemble on a shared 2-core machine.
+
     Examples
     --------
     >>> from fastscratch import LSTMForecaster
