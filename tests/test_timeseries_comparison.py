@@ -79,6 +79,7 @@ def test_comparison_table(table):
     np.testing.assert_allclose(result.attrs["forecasts"]["LSTM (scratch)"], members.reshape(2, 2, 24).mean(1),
                                rtol=1e-14)
     assert any("under-trained" in note for note in result.attrs["notes"])
+    assert any("base averaging the last 6 seasons" in note for note in result.attrs["notes"])  # the recipe's
     assert np.isnan(result.loc["seasonal naive", "rmse_std"])
     assert result.loc["seasonal naive", "rmse"] == pytest.approx(rmse(test, seasonal_naive_forecast(
         result.attrs["train"].to_numpy(), 24)), rel=1e-12)
