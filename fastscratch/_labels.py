@@ -5,7 +5,7 @@ import numpy as np
 
 def check_label_kinds(y, name="y"):
     """Refuse labels that mix strings with numbers (they cannot be sorted into classes)."""
-    if y.dtype != object or not y.size:
+    if getattr(y, "dtype", None) != object or not y.size:
         return
     is_string = np.fromiter((isinstance(label, str) for label in y.ravel()), bool, y.size)
     if is_string.any() and not is_string.all():

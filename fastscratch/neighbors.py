@@ -40,6 +40,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._backend import effective_n_threads, resolve_backend, resolve_kernel
+from ._labels import check_label_kinds
 from ._sparse_checks import check_sparse_structure
 
 ALGORITHMS = ("auto", "kd_tree", "ball_tree", "brute")
@@ -405,7 +406,7 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
 
     # --------------------------------------------------------------------- fit
     def _check_distance_range(self, X, name, at_fit=False):
-        """ValueError if distances between these data overflow the kernels' float type.
+        """ValueError if distances between these data overflow (or, at fit, underflow) the kernels' float type.
 
         The kernels rank by sums of ``|q - x| ** p`` (squares for euclidean and
         cosine, the largest term for chebyshev) in the data's dtype; past its
@@ -428,6 +429,15 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
         p = 1.0 if p == np.inf else float(p)
         n_terms = 1 if metric == "chebyshev" else X.shape[1]
         finfo = np.finfo(self._fit_X.dtype)
+        if at_fit and p * np.log(2.0 * largest) < np.log(finfo.tiny) - np.log(finfo.eps):
+            # Every term is below the smallest normal float over eps: the distances are 0 or
+            # subnormal, without the precision to rank neighbours.
+            raise ValueError(
+                f"{name} holds values of at most {largest:.3g} in magnitude: with metric={metric!r}"
+                + (f" and p={p:g}" if metric == "minkowski" else "")
+                + f", distances between such points underflow {finfo.dtype} (smallest normal "
+                f"{finfo.tiny:.3g}) and no neighbour can be ranked; rescale the data (multiply X "
+                "and the queries by the same number).")
         if np.log(n_terms) + p * np.log(2.0 * largest) > np.log(finfo.max):
             raise ValueError(
                 f"{name} holds values up to {largest:.3g} in magnitude: with metric={metric!r}"
@@ -1175,6 +1185,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
         """
         metric, p = self._check_params()
         X, y = self._validate_fit_X(X, y, multi_output=True)
+        check_label_kinds(y)
         self._fit_search_structure(X, metric, p)
         check_classification_targets(y)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):

@@ -9,9 +9,6 @@ Each case asserts one outcome class:
   answers equal its answers on the same input;
 - ``scaled``: data multiplied by 1e300 or 1e-300 give the reference's answers on the
   unscaled data (scaled back where the answer has the data's units);
-- ``xfail``: a failure in another engineer's files, listed in
-  /work/notes/s3/suite_failures.md, marked ``xfail(strict=True)`` so that the case turns
-  red once the fix lands and the mark must go.
 
 Crash-prone cases (malformed sparse matrices, overflowing compiled kernels) run in a
 subprocess, which must exit with status 0 after printing the error: never a signal.
@@ -47,7 +44,6 @@ SUPERVISED = [name for name, entry in ENTRIES.items() if entry.kind in ("classif
 KNN = ["KNeighborsClassifier", "KNeighborsRegressor", "NearestNeighbors"]
 XGB = ["XGBClassifier", "XGBRegressor"]
 NB = ["GaussianNB", "MultinomialNB", "ComplementNB", "BernoulliNB", "CategoricalNB"]
-FAILURES_NOTE = "see /work/notes/s3/suite_failures.md"
 
 # What each kind of input must give, unless EXPECTED_FOR says otherwise: a regex for an
 # error, REFERENCE or SCALED.
@@ -87,6 +83,8 @@ EXPECTED_FOR = {
     # Distances (KNN) and the inertia (k-means) of data near 1e300 overflow float64: a clear
     # error naming the overflow (scikit-learn returns arbitrary neighbours / inf inertia).
     **{(name, "huge"): _OVERFLOW for name in KNN},
+    # ... and near 1e-300 they underflow (scikit-learn returns neighbours 0, 1, 2 silently).
+    **{(name, "tiny"): r"X holds values of at most .* underflow" for name in KNN},
     ("KMeans", "huge"): _OVERFLOW,
     # CategoricalNB: categories are small non-negative integers.
     ("CategoricalNB", "one_sample"): r"X\[\d+, \d+\] = \d+ is a category of feature \d+ "
@@ -118,15 +116,6 @@ EXPECTED_FOR = {
     **{(name, "string_y_mixed"): r"could not convert string to float: 'a'"
        for name in ("KNeighborsRegressor", "XGBRegressor")},
 }
-# Cases that fail in files other engineers own (what happens: suite_failures.md).
-XFAIL = {
-    ("KNeighborsClassifier", "string_y_mixed"): "y mixing strings and numbers: numpy's "
-    "UFuncTypeError ('less' has no loop for Int64DType, StrDType) instead of a message "
-    "naming y (neighbors.py)",
-    **{(name, "tiny"): "X near 1e-300 gives distances that underflow to 0: every query gets "
-       "neighbours 0, 1, 2 silently (scikit-learn too); rescale or raise as at 1e300 "
-       "(neighbors.py)" for name in KNN},
-}
 # Inputs whose answer depends on the kernels: run on every backend (others on "auto").
 KERNEL_INPUTS = {"huge", "tiny", "fortran", "strided", "float32", "nan_X"}
 # Ties between equidistant points are broken by index here and by the tree order in
@@ -143,12 +132,7 @@ def _cases():
         for case in INPUTS:
             backends = BACKENDS if case in KERNEL_INPUTS else ["auto"]
             for backend in backends:
-                marks = []
-                if (name, case) in XFAIL:
-                    marks = [pytest.mark.xfail(strict=True,
-                                               reason=f"{XFAIL[(name, case)]}; {FAILURES_NOTE}")]
-                yield pytest.param(name, case, backend, marks=marks,
-                                   id=f"{name}-{case}-{backend}")
+                yield pytest.param(name, case, backend, id=f"{name}-{case}-{backend}")
 
 
 def _assert_clear_error(call, pattern):
@@ -236,7 +220,6 @@ ABSURD_REFUSED = {
        for param, value in [("n_estimators", -1), ("n_estimators", 0), ("learning_rate", 0),
                             ("max_depth", "3"), ("learning_rate", "3")]},
 }
-ABSURD_XFAIL = {}
 
 
 def _absurd_cases():
@@ -245,12 +228,7 @@ def _absurd_cases():
             for value in ABSURD_VALUES:
                 if param in ("n_estimators", "max_iter") and value == 10 ** 12:
                     continue  # a valid request for 10**12 iterations: no answer to wait for
-                marks = []
-                if (name, param, value) in ABSURD_XFAIL:
-                    marks = [pytest.mark.xfail(strict=True, reason=ABSURD_XFAIL[
-                        (name, param, value)] + "; " + FAILURES_NOTE)]
-                yield pytest.param(name, param, value, marks=marks,
-                                   id=f"{name}-{param}={value!r}")
+                yield pytest.param(name, param, value, id=f"{name}-{param}={value!r}")
 
 
 @pytest.mark.parametrize("name, param, value", list(_absurd_cases()))
@@ -281,7 +259,6 @@ DASK_INPUTS = ["nan_X", "inf_X", "nan_X_predict", "inf_X_predict", "nan_y", "str
                "empty", "object_numbers", "strings", "zero_features", "one_sample", "one_class", "complex", "bool", "float32",
                "three_d", "wrong_features", "one_d", "y_length", "huge", "tiny"]
 DASK_ESTIMATORS = ["KNeighborsClassifier", "KNeighborsRegressor", "KMeans", *NB, *XGB]
-DASK_XFAIL = {}
 # The Dask estimators cannot quote the whole array as scikit-learn does: their messages are
 # their own, and must name the same input and problem.
 DASK_ERRORS = {
@@ -347,11 +324,7 @@ DASK_XGB_INPUTS = ["nan_X", "inf_X", "nan_y", "string_y_mixed", "one_class", "wr
 def _dask_cases():
     for name in DASK_ESTIMATORS:
         for case in DASK_XGB_INPUTS if name in XGB else DASK_INPUTS:
-            marks = []
-            if (name, case) in DASK_XFAIL:
-                marks = [pytest.mark.xfail(strict=True, reason=DASK_XFAIL[(name, case)]
-                                           + "; " + FAILURES_NOTE)]
-            yield pytest.param(name, case, marks=marks, id=f"dask-{name}-{case}")
+            yield pytest.param(name, case, id=f"dask-{name}-{case}")
 
 
 @pytest.mark.parametrize("name, case", list(_dask_cases()))
