@@ -30,8 +30,11 @@ What the conversion does where xgboost's schema and ours differ:
   transforms our custom-objective estimators apply, are the same.
 - Reading: categorical splits, multi-target trees, ``num_parallel_tree > 1``
   and objectives other than ``reg:squarederror``, ``reg:logistic``,
-  ``binary:logistic``, ``multi:softprob`` and ``multi:softmax`` are refused
-  with a ValueError. Our bin cuts are rebuilt from the split thresholds (so
+  ``count:poisson``, ``reg:gamma``, ``reg:tweedie``, ``reg:pseudohubererror``,
+  ``binary:logistic``, ``binary:hinge``, ``multi:softprob`` and
+  ``multi:softmax`` are refused with a ValueError. The objectives' own
+  parameters (``max_delta_step`` of Poisson, ``tweedie_variance_power``,
+  ``huber_slope``) are written and read under xgboost's parameter blocks. Our bin cuts are rebuilt from the split thresholds (so
   the model also saves in our own format); training parameters are not in
   xgboost's model file and keep their defaults.
 """
@@ -43,13 +46,20 @@ import struct
 import numpy as np
 
 from .binning import MAX_BIN, BinMapper
-from .loss import OBJECTIVES
 from .predictor import Forest
 
 XGBOOST_VERSION = [3, 2, 0]  # the schema written (checked against xgboost 3.2.0)
 _ROOT_PARENT = 2147483647     # xgboost's parent of a root (int32 max)
-_CLASSIFIER_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax")
-_REGRESSOR_OBJECTIVES = ("reg:squarederror", "reg:logistic")
+_CLASSIFIER_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "binary:hinge")
+_REGRESSOR_OBJECTIVES = ("reg:squarederror", "reg:logistic", "count:poisson", "reg:gamma",
+                         "reg:tweedie", "reg:pseudohubererror")
+# xgboost's parameter block of an objective, and its keys (ours: the estimator's names).
+_OBJECTIVE_PARAMS = {
+    "count:poisson": ("poisson_regression_param", {"max_delta_step": "max_delta_step"}),
+    "reg:tweedie": ("tweedie_regression_param",
+                    {"tweedie_variance_power": "tweedie_variance_power"}),
+    "reg:pseudohubererror": ("pseudo_huber_param", {"huber_slope": "huber_slope"}),
+}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -139,12 +149,18 @@ def to_xgboost_json(model):
     if name == "custom":
         name = "binary:logistic" if is_classifier else "reg:squarederror"
         base_score = [0.5] if is_classifier else margin.tolist()
-    elif name == "multi:softprob":
+    elif name in ("multi:softprob", "multi:softmax"):
         base_score = margin.tolist()
     else:
         base_score = np.asarray(model.base_score_, dtype=np.float64).reshape(-1).tolist()
-    if name == "multi:softprob":
+    if name in ("multi:softprob", "multi:softmax"):
         objective = {"name": name, "softmax_multiclass_param": {"num_class": str(n_groups)}}
+    elif name == "binary:hinge":
+        objective = {"name": name}
+    elif name in _OBJECTIVE_PARAMS:
+        block, keys = _OBJECTIVE_PARAMS[name]
+        objective = {"name": name, block: {key: _number_string(model._loss.params[key])
+                                           for key in keys}}
     else:
         objective = {"name": name, "reg_loss_param": {
             "scale_pos_weight": _number_string(getattr(model, "scale_pos_weight", 1.0))}}
@@ -481,18 +497,23 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
 
     is_classifier = objective in _CLASSIFIER_OBJECTIVES
     estimator = XGBClassifier if is_classifier else XGBRegressor
-    loss_name = "multi:softprob" if objective == "multi:softmax" else objective
-    if is_classifier and (n_groups > 1) != (loss_name == "multi:softprob"):
+    loss_name = objective
+    objective_params = {}
+    if objective in _OBJECTIVE_PARAMS:
+        block, keys = _OBJECTIVE_PARAMS[objective]
+        given = learner["objective"].get(block) or {}
+        objective_params = {ours: float(given[key]) for key, ours in keys.items() if key in given}
+    if is_classifier and (n_groups > 1) != (loss_name in ("multi:softprob", "multi:softmax")):
         raise ValueError(f"objective {objective!r} with num_class={num_class} is inconsistent.")
     n_rounds = max(len(trees) // n_groups, 1)
     if into is None:
         model = estimator(n_estimators=n_rounds, objective=loss_name, backend=backend,
-                          n_jobs=n_jobs)
+                          n_jobs=n_jobs, **objective_params)
     elif type(into) is not estimator:
         raise ValueError(f"{where} holds an xgboost {objective!r} model, which loads into an "
                          f"{estimator.__name__}, not an {type(into).__name__}.")
     else:
-        model = into.set_params(n_estimators=n_rounds, objective=loss_name)
+        model = into.set_params(n_estimators=n_rounds, objective=loss_name, **objective_params)
         for attribute in ("best_iteration", "best_score", "feature_names_in_", "classes_",
                           "n_classes_"):
             model.__dict__.pop(attribute, None)
@@ -502,7 +523,7 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
         forest.add_tree(tree, tree["threshold"], int(group))
     model._forest = forest
     model._binner = binner
-    model._loss = OBJECTIVES[loss_name](n_groups) if n_groups > 1 else OBJECTIVES[loss_name]()
+    model._loss = model._make_loss(loss_name, n_groups)
     if n_groups > 1:
         model.base_score_ = np.broadcast_to(base_score, (n_groups,)).copy()
     else:

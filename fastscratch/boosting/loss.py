@@ -13,6 +13,27 @@ trees. With sample weights :math:`s_i`, both are multiplied by :math:`s_i`.
   :math:`h = \max(p (1 - p), 10^{-16})`; base score: the weighted positive
   rate :math:`\bar y` (xgboost 3), i.e. the base margin
   :math:`\log(\bar y / (1 - \bar y))`.
+- ``count:poisson``: log link, :math:`\mu = e^F`, :math:`g = \mu - y`,
+  :math:`h = e^{F + \delta}` with :math:`\delta` = ``max_delta_step``
+  (0.7 unless given, as xgboost, which also clips the leaf values with it).
+- ``reg:gamma``: log link, :math:`g = 1 - y e^{-F}`, :math:`h = y e^{-F}`.
+- ``reg:tweedie`` (variance power :math:`\rho \in (1, 2)`): log link,
+  :math:`g = -y e^{(1-\rho)F} + e^{(2-\rho)F}`,
+  :math:`h = -y (1-\rho) e^{(1-\rho)F} + (2-\rho) e^{(2-\rho)F}`.
+  The base score of these three is the weighted mean of :math:`y` (xgboost 3),
+  the base margin its log.
+- ``reg:pseudohubererror`` (slope :math:`\delta`): :math:`z = F - y`,
+  :math:`g = z / \sqrt{1 + z^2/\delta^2}`,
+  :math:`h = \delta^2 / ((\delta^2 + z^2)\sqrt{1 + z^2/\delta^2})`; base
+  score: one unregularised Newton step from margin 0,
+  :math:`-\sum g / \sum h` (xgboost's ``FitIntercept``).
+- ``binary:hinge``: :math:`y' = 2y - 1`; :math:`g = -y'`, :math:`h = 1` where
+  :math:`F y' < 1`, else :math:`g = 0`, :math:`h` = the smallest normal
+  float32. Predictions are :math:`[F > 0]`; the base score is that transform
+  of the Newton step from 0 (xgboost's ``FitIntercept``): 1 when the
+  weighted mean of :math:`y'` is positive, else 0.
+- ``multi:softmax``: the gradients of ``multi:softprob``, base margins 0 (no
+  estimation, as xgboost); predictions are labels.
 """
 
 import numpy as np
@@ -202,8 +223,211 @@ class RegressionLogistic(BinaryLogistic):
     default_metric = "rmse"
 
 
+class _LogLink:
+    """Shared parts of the log-link objectives: base score the weighted mean of y."""
+
+    n_groups = 1
+    params = {}
+
+    def base_score(self, y, sample_weight):
+        return float(np.float32(np.average(y, weights=sample_weight)))
+
+    def score_to_margin(self, base_score):
+        return np.float32(np.log(max(float(base_score), 1e-16)))
+
+    def transform(self, raw):
+        return np.exp(raw.astype(np.float64))
+
+    def loss(self, y, raw, sample_weight=None):
+        return METRICS[self.default_metric][0](y, self.transform(raw), sample_weight)
+
+    def _weighted(self, sample_weight, out_gradients, out_hessians):
+        if sample_weight is not None:
+            out_gradients *= sample_weight
+            out_hessians *= sample_weight
+
+
+class Poisson(_LogLink):
+    """``count:poisson``: see the module docstring; ``max_delta_step`` enters the hessian."""
+
+    name = "count:poisson"
+    default_metric = "poisson-nloglik"
+
+    def __init__(self, max_delta_step=0.7):
+        self.max_delta_step = float(np.float32(max_delta_step))
+        self.params = {"max_delta_step": self.max_delta_step}
+
+    def check_target(self, y):
+        if np.any(y < 0):
+            raise ValueError("objective='count:poisson' needs counts y >= 0; y has negative "
+                             "values.")
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        np.exp(raw, out=out_gradients)
+        out_gradients -= y
+        np.add(raw, np.float32(self.max_delta_step), out=out_hessians)
+        np.exp(out_hessians, out=out_hessians)
+        self._weighted(sample_weight, out_gradients, out_hessians)
+
+
+class Gamma(_LogLink):
+    """``reg:gamma``: see the module docstring."""
+
+    name = "reg:gamma"
+    default_metric = "gamma-deviance"
+
+    def check_target(self, y):
+        if np.any(y <= 0):
+            raise ValueError("objective='reg:gamma' needs targets y > 0; y has values <= 0.")
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        np.exp(raw, out=out_hessians)
+        np.divide(y, out_hessians, out=out_hessians)           # y / e^F
+        np.subtract(np.float32(1.0), out_hessians, out=out_gradients)
+        self._weighted(sample_weight, out_gradients, out_hessians)
+
+
+class Tweedie(_LogLink):
+    """``reg:tweedie`` with variance power ``rho`` in (1, 2): see the module docstring."""
+
+    name = "reg:tweedie"
+
+    def __init__(self, rho=1.5):
+        self.rho = float(np.float32(rho))
+        self.params = {"tweedie_variance_power": self.rho}
+        self.default_metric = f"tweedie-nloglik@{_metric_number(self.rho)}"
+
+    def check_target(self, y):
+        if np.any(y < 0):
+            raise ValueError("objective='reg:tweedie' needs targets y >= 0; y has negative "
+                             "values.")
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        rho = np.float32(self.rho)
+        a = np.exp((np.float32(1.0) - rho) * raw)
+        b = np.exp((np.float32(2.0) - rho) * raw)
+        np.subtract(b, y * a, out=out_gradients)
+        np.subtract((np.float32(2.0) - rho) * b, y * (np.float32(1.0) - rho) * a,
+                    out=out_hessians)
+        self._weighted(sample_weight, out_gradients, out_hessians)
+
+
+class PseudoHuber:
+    """``reg:pseudohubererror`` with ``huber_slope``: see the module docstring."""
+
+    name = "reg:pseudohubererror"
+    default_metric = "mphe"
+    n_groups = 1
+
+    def __init__(self, slope=1.0):
+        self.slope = float(np.float32(slope))
+        self.params = {"huber_slope": self.slope}
+
+    def _gradients(self, y, raw):
+        slope2 = np.float32(self.slope) ** 2
+        z = (raw - y).astype(np.float32)
+        scale_sqrt = np.sqrt(np.float32(1.0) + z * z / slope2)
+        return z / scale_sqrt, slope2 / ((slope2 + z * z) * scale_sqrt)
+
+    def base_score(self, y, sample_weight):
+        g, h = self._gradients(np.asarray(y, dtype=np.float32), np.zeros(len(y), np.float32))
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        return float(np.float32(-np.sum(w * g) / np.sum(w * h)))
+
+    def score_to_margin(self, base_score):
+        return np.float32(base_score)
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        out_gradients[:], out_hessians[:] = self._gradients(y, raw)
+        if sample_weight is not None:
+            out_gradients *= sample_weight
+            out_hessians *= sample_weight
+
+    def loss(self, y, raw, sample_weight=None):
+        return _mphe(y, raw, sample_weight, self.slope)
+
+    def transform(self, raw):
+        return raw
+
+
+class Hinge:
+    """``binary:hinge``: see the module docstring. Predictions are 0 or 1."""
+
+    name = "binary:hinge"
+    default_metric = "error"
+    n_groups = 1
+    params = {}
+
+    def base_score(self, y, sample_weight):
+        step = np.average(2.0 * np.asarray(y, np.float64) - 1.0, weights=sample_weight)
+        return 1.0 if step > 0 else 0.0
+
+    def score_to_margin(self, base_score):
+        return np.float32(base_score)
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        signed = np.float32(2.0) * y - np.float32(1.0)
+        active = raw * signed < np.float32(1.0)
+        np.copyto(out_gradients, np.where(active, -signed, np.float32(0.0)))
+        np.copyto(out_hessians, np.where(active, np.float32(1.0),
+                                         np.finfo(np.float32).tiny))
+        if sample_weight is not None:
+            out_gradients *= sample_weight
+            out_hessians *= sample_weight
+
+    def loss(self, y, raw, sample_weight=None):
+        return _error(y, self.transform(raw), sample_weight)
+
+    def transform(self, raw):
+        return (np.asarray(raw) > 0).astype(np.float64)
+
+
+class SoftmaxLabels(Softmax):
+    """``multi:softmax``: ``multi:softprob``'s trees, base margins 0; the classifier predicts labels.
+
+    ``predict_proba`` gives the softmax of the margins, as xgboost's.
+    """
+
+    name = "multi:softmax"
+
+    def base_score(self, y, sample_weight):
+        return np.zeros(self.n_groups, dtype=np.float32)
+
+
 OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogistic,
-              "multi:softprob": Softmax, "reg:logistic": RegressionLogistic}
+              "multi:softprob": Softmax, "reg:logistic": RegressionLogistic,
+              "count:poisson": Poisson, "reg:gamma": Gamma, "reg:tweedie": Tweedie,
+              "reg:pseudohubererror": PseudoHuber, "binary:hinge": Hinge,
+              "multi:softmax": SoftmaxLabels}
+
+
+def make_objective(name, n_classes=None, *, max_delta_step=None, tweedie_variance_power=None,
+                   huber_slope=None):
+    """The objective object of ``name``, its parameters checked (None: xgboost's defaults)."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective={name!r} is not one of {sorted(OBJECTIVES)}.")
+    if name in ("multi:softprob", "multi:softmax"):
+        return OBJECTIVES[name](n_classes)
+    if name == "count:poisson":
+        return Poisson(0.7 if max_delta_step is None else max_delta_step)
+    if name == "reg:tweedie":
+        rho = 1.5 if tweedie_variance_power is None else tweedie_variance_power
+        if isinstance(rho, bool) or not isinstance(rho, (int, float, np.number)) \
+                or not 1.0 < float(rho) < 2.0:
+            raise ValueError(f"tweedie_variance_power={rho!r} must be a number in the open "
+                             "interval (1, 2) (1: Poisson, 2: gamma; use those objectives).")
+        return Tweedie(rho)
+    if name == "reg:pseudohubererror":
+        slope = 1.0 if huber_slope is None else huber_slope
+        if isinstance(slope, bool) or not isinstance(slope, (int, float, np.number)) \
+                or not float(slope) > 0:
+            raise ValueError(f"huber_slope={slope!r} must be a number > 0.")
+        return PseudoHuber(slope)
+    return OBJECTIVES[name]()
+
+
+def _metric_number(value):
+    return "%g" % float(value)
 
 
 # Evaluation metrics, as xgboost computes them from (float32) predictions.
@@ -242,6 +466,59 @@ def _merror(y, prediction, weight):
     return float(np.average(np.argmax(prediction, axis=1) != y.astype(np.intp), weights=weight))
 
 
+def _poisson_nloglik(y, prediction, weight):
+    from scipy.special import gammaln
+
+    p = np.maximum(prediction.astype(np.float64), 1e-16)
+    return float(np.average(gammaln(y + 1.0) + p - np.log(p) * y, weights=weight))
+
+
+def _gamma_deviance(y, prediction, weight):
+    ratio = (y + 1e-6) / (prediction.astype(np.float64) + 1e-6)
+    return float(2.0 * np.average(ratio - np.log(ratio) - 1.0, weights=weight))
+
+
+def _tweedie_nloglik(rho):
+    def metric(y, prediction, weight):
+        p = prediction.astype(np.float64)
+        a = y * np.exp((1.0 - rho) * np.log(p)) / (1.0 - rho)
+        b = np.exp((2.0 - rho) * np.log(p)) / (2.0 - rho)
+        return float(np.average(-a + b, weights=weight))
+    return metric
+
+
+def _mphe(y, prediction, weight, slope=1.0):
+    z = prediction.astype(np.float64) - y
+    return float(np.average(slope ** 2 * (np.sqrt(1.0 + (z / slope) ** 2) - 1.0), weights=weight))
+
+
+def get_metric(metric):
+    """``(function(y, prediction, weight), maximize, name)`` of a metric name or callable.
+
+    A callable has the scikit-learn signature ``metric(y_true, y_pred) -> float``
+    (xgboost >= 1.6): it is named by its ``__name__`` and minimised.
+    """
+    if callable(metric):
+        def function(y, prediction, weight):
+            if weight is None:
+                return float(metric(y, prediction))
+            return float(metric(y, prediction, sample_weight=weight))
+        return function, False, getattr(metric, "__name__", type(metric).__name__)
+    if isinstance(metric, str) and metric.startswith("tweedie-nloglik@"):
+        try:
+            rho = float(metric.split("@", 1)[1])
+        except ValueError:
+            rho = np.nan
+        if not 1.0 < rho < 2.0:
+            raise ValueError(f"eval_metric={metric!r}: the variance power after '@' must be "
+                             "in (1, 2).")
+        return _tweedie_nloglik(rho), False, metric
+    if metric not in METRICS:
+        raise ValueError(f"eval_metric={metric!r} is not one of {sorted(METRICS)}, "
+                         "'tweedie-nloglik@<rho>' or a callable metric(y_true, y_pred).")
+    return METRICS[metric][0], METRICS[metric][1], metric
+
+
 METRICS = {  # name: (function, maximize)
     "mlogloss": (_mlogloss, False),
     "merror": (_merror, False),
@@ -250,4 +527,7 @@ METRICS = {  # name: (function, maximize)
     "logloss": (_logloss, False),
     "error": (_error, False),
     "auc": (_auc, True),
+    "poisson-nloglik": (_poisson_nloglik, False),
+    "gamma-deviance": (_gamma_deviance, False),
+    "mphe": (_mphe, False),
 }

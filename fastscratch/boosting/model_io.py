@@ -136,8 +136,9 @@ def load_model(model, path):
         model._binner = binner
         model._forest = forest
         objective = document["objective"]
-        model._loss = (OBJECTIVES[objective](forest.n_groups) if objective == "multi:softprob"
-                       else OBJECTIVES[objective]())
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}")
+        model._loss = model._make_loss(objective, forest.n_groups)
         model.base_score_ = (np.asarray(document["base_score"]) if forest.n_groups > 1
                              else float(document["base_score"]))
         model._base_margin = np.asarray(document["base_margin"], dtype=np.float64).reshape(-1)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
-from .loss import METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective
+from .loss import OBJECTIVES, CustomBinaryObjective, CustomObjective, get_metric, make_objective
 from .training import KERNELS, Training, boost
 
 # Rows per block of prediction: each block is cast to float32 on its own, so predicting
@@ -69,8 +69,10 @@ _TREE_PARAMS = r"""    n_estimators : int or None, default=100
         L1 penalty :math:`\alpha` on leaf weights.
     gamma : float, default=0
         Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
-    max_delta_step : float, default=0
-        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``.
+    max_delta_step : float or None, default=None
+        If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``
+        (None: 0.7 for "count:poisson", whose hessians it also enters, else 0,
+        as xgboost).
     max_bin : int or None, default=256
         Maximum number of bins per feature, in [2, 256] (None: 256).
 """
@@ -99,9 +101,18 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
     early_stopping_rounds : int or None, default=None
         Stop when the last ``eval_metric`` on the last ``eval_set`` has not
         improved for this many rounds; predictions then use the best round.
-    eval_metric : str, list of str or None, default=None
+    eval_metric : str, list of str, callable or None, default=None
         Metrics of ``eval_set``: "rmse", "mae", "logloss", "error", "auc",
-        "mlogloss", "merror" (None: the objective's own).
+        "mlogloss", "merror", "poisson-nloglik", "gamma-deviance",
+        "tweedie-nloglik@<rho>", "mphe" (None: the objective's own). A callable
+        ``metric(y_true, y_pred) -> float`` (scikit-learn's signature; ``y_pred``
+        the predictions, probabilities for a classifier) is computed after the
+        objective's own metric, recorded under its ``__name__`` and minimised
+        by early stopping, as xgboost >= 1.6.
+    tweedie_variance_power : float or None, default=None
+        :math:`\rho \in (1, 2)` of "reg:tweedie" (None: 1.5).
+    huber_slope : float or None, default=None
+        :math:`\delta > 0` of "reg:pseudohubererror" (None: 1).
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
@@ -136,12 +147,13 @@ class _XGBModel(BaseEstimator):
     _objectives = ()
 
     def __init__(self, *, n_estimators=100, learning_rate=0.3, max_depth=6, min_child_weight=1.0,
-                 reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=0.0, max_bin=256,
+                 reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=None, max_bin=256,
                  base_score=None, objective=None, tree_method="hist", random_state=None,
                  n_jobs=None, backend="auto", verbosity=0, importance_type=None,
                  early_stopping_rounds=None, eval_metric=None, subsample=1.0,
                  colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
-                 scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0):
+                 scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0,
+                 tweedie_variance_power=None, huber_slope=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -168,6 +180,8 @@ class _XGBModel(BaseEstimator):
         self.scale_pos_weight = scale_pos_weight
         self.grow_policy = grow_policy
         self.max_leaves = max_leaves
+        self.tweedie_variance_power = tweedie_variance_power
+        self.huber_slope = huber_slope
 
     # ------------------------------------------------------------------ checks
     def _resolved(self, name):
@@ -213,7 +227,8 @@ class _XGBModel(BaseEstimator):
         number("reg_lambda", 0)
         number("reg_alpha", 0)
         number("gamma", 0)
-        number("max_delta_step", 0)
+        if self.max_delta_step is not None:
+            number("max_delta_step", 0)
         number("scale_pos_weight", 0, low_open=True)
         number("max_bin", 2, MAX_BIN, integer=True,
                why=": bin codes are stored as uint8 (xgboost's wider codes are not supported)")
@@ -228,10 +243,19 @@ class _XGBModel(BaseEstimator):
             raise ValueError(f"objective={objective!r} is not supported by "
                              f"{type(self).__name__}; use one of {self._objectives}.")
 
-    def _train_params(self):
+    def _make_loss(self, objective, n_groups=1):
+        """The objective object of the name ``objective``, with this estimator's parameters."""
+        return make_objective(objective, n_groups, max_delta_step=self.max_delta_step,
+                              tweedie_variance_power=self.tweedie_variance_power,
+                              huber_slope=self.huber_slope)
+
+    def _train_params(self, loss=None):
         f32 = lambda v: float(np.float32(v))  # xgboost stores its parameters as float32
+        max_delta_step = self.max_delta_step
+        if max_delta_step is None:  # xgboost's default: 0.7 for count:poisson, else 0
+            max_delta_step = getattr(loss, "max_delta_step", 0.0)
         return np.array([f32(self.reg_lambda), f32(self.reg_alpha), f32(self.min_child_weight),
-                         f32(self.max_delta_step)], dtype=np.float64)
+                         f32(max_delta_step)], dtype=np.float64)
 
     # --------------------------------------------------------------------- fit
     def _prepare_evals(self, eval_set, loss, encode_y):
@@ -244,10 +268,17 @@ class _XGBModel(BaseEstimator):
             if not eval_set:
                 raise ValueError("early_stopping_rounds needs at least one eval_set in fit().")
         metrics = self.eval_metric if self.eval_metric is not None else loss.default_metric
+        if callable(metrics):  # as xgboost: the objective's metric, then the callable
+            metrics = [loss.default_metric, metrics]
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-        for metric in metrics:
-            if metric not in METRICS:
-                raise ValueError(f"eval_metric={metric!r} is not one of {sorted(METRICS)}.")
+        metrics = [get_metric(metric) for metric in metrics]
+        slope = getattr(loss, "slope", None)
+        if slope is not None:  # "mphe" with the objective's huber_slope, as xgboost
+            metrics = [(name, (lambda y, p, w, f=function: f(y, p, w, slope))
+                        if name == "mphe" else function, maximize)
+                       for function, maximize, name in metrics]
+        else:
+            metrics = [(name, function, maximize) for function, maximize, name in metrics]
         evals = []
         for i, pair in enumerate(eval_set or []):
             if len(pair) != 2:
@@ -278,13 +309,14 @@ class _XGBModel(BaseEstimator):
             loss = CustomBinaryObjective(objective)
         else:
             self._check_objective(objective)
-            loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
-                    else OBJECTIVES[objective]())
+            loss = self._make_loss(objective, n_classes)
         evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
         for name, X_eval, _ in evals:
             if X_eval.shape[1] != X.shape[1]:
                 raise ValueError(f"{name} has {X_eval.shape[1]} features, X has {X.shape[1]}.")
         y32 = np.ascontiguousarray(y, dtype=np.float32)
+        if hasattr(loss, "check_target"):
+            loss.check_target(y32)
         weights = None
         if sample_weight is not None:
             weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -324,7 +356,7 @@ class _XGBModel(BaseEstimator):
             binned_columns=np.asfortranarray(binned), has_missing=bool(np.isnan(X).any()),
             base_score=base_score, base_margin=base_margin,
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
-            params=self._train_params(), n_threads=n_threads, evals=evals, metrics=metrics)
+            params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics)
 
     def _set_fitted(self, training, result):
         """The fitted attributes from a finished :func:`~.training.boost` run; returns self."""
@@ -565,9 +597,12 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial prediction; None estimates it as xgboost 3 does (mean of y).
-    objective : {"reg:squarederror", "reg:logistic"}, callable or None, default=None
-        "reg:logistic": the logistic loss for targets in [0, 1] (predicts
-        probabilities).
+    objective : str, callable or None, default=None
+        "reg:squarederror" (None), "reg:logistic" (the logistic loss for
+        targets in [0, 1]; predicts probabilities), "count:poisson" (y >= 0),
+        "reg:gamma" (y > 0), "reg:tweedie" (y >= 0; ``tweedie_variance_power``):
+        log links, predicting :math:`e^F`; "reg:pseudohubererror"
+        (``huber_slope``). See :mod:`fastscratch.boosting.loss`.
         A callable ``objective(y_true, margin) -> (gradient, hessian)`` is a
         custom objective, as in xgboost (base score 0.5, margins predicted).
 {_RUN_PARAMS}    verbosity : int, default=0
@@ -591,7 +626,8 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     for _key, _text in _DOC_PARTS.items():
         __doc__ = __doc__.replace("{" + _key + "}", _text)
     del _key, _text
-    _objectives = ("reg:squarederror", "reg:logistic")
+    _objectives = ("reg:squarederror", "reg:logistic", "count:poisson", "reg:gamma",
+                   "reg:tweedie", "reg:pseudohubererror")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees.
@@ -665,9 +701,12 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial probability; None uses the positive rate, as xgboost 3.
-    objective : {"binary:logistic", "multi:softprob"}, callable or None, default=None
+    objective : str, callable or None, default=None
         None: "binary:logistic" for two classes, "multi:softprob" (one tree per
-        class per round, softmax probabilities) for more. A callable
+        class per round, softmax probabilities) for more. "binary:hinge"
+        (two classes; ``predict_proba`` is 0 or 1, as xgboost), "multi:softmax"
+        (``multi:softprob``'s trees with base margins 0; ``predict_proba`` the
+        softmax of the margins, as xgboost). A callable
         ``objective(y_true, margin) -> (gradient, hessian)`` is a custom
         objective for two classes, as in xgboost: base score 0.5 (margin 0),
         probabilities the sigmoid of the margin.
@@ -693,7 +732,7 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     for _key, _text in _DOC_PARTS.items():
         __doc__ = __doc__.replace("{" + _key + "}", _text)
     del _key, _text
-    _objectives = ("binary:logistic", "multi:softprob")
+    _objectives = ("binary:logistic", "multi:softprob", "multi:softmax", "binary:hinge")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
@@ -716,8 +755,8 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         if callable(objective) and n_classes > 2:
             raise ValueError(f"a custom objective is supported for two classes, y has {n_classes}; "
                              "use objective='multi:softprob' (or None) for more.")
-        if objective == "binary:logistic" and n_classes > 2:
-            raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
+        if objective in ("binary:logistic", "binary:hinge") and n_classes > 2:
+            raise ValueError(f"objective={objective!r} needs exactly two classes in y, got "
                              f"{n_classes}; use objective='multi:softprob' (or None).")
         self.classes_ = encoder.classes_
         self.n_classes_ = n_classes

@@ -24,7 +24,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .grower import HistogramBuffers, TreeGrower
-from .loss import METRICS
 from .predictor import Forest
 
 KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
@@ -54,7 +53,8 @@ class Training:
         ``[reg_lambda, reg_alpha, min_child_weight, max_delta_step]``.
     n_threads : int
     evals : list of (name, X, y)
-    metrics : list of str
+    metrics : list of (name, function, maximize)
+        From :func:`.loss.get_metric`: ``function(y, prediction, weight)``.
     """
 
     loss: object
@@ -178,7 +178,7 @@ def boost(model, training, verbose=True):
     if model.verbosity > 0:
         from tqdm.auto import tqdm
         progress = tqdm(total=model._resolved("n_estimators"), desc=type(model).__name__)
-    history = {name: {metric: [] for metric in metrics} for name, _, _ in evals}
+    history = {name: {metric: [] for metric, _, _ in metrics} for name, _, _ in evals}
     eval_margins = [np.repeat(training.base_margin[:, None], X_eval.shape[0], axis=1)
                     for _, X_eval, _ in evals]
     best_score, best_iteration, stale = None, None, 0
@@ -223,15 +223,15 @@ def boost(model, training, verbose=True):
             margin += new_trees.predict_raw(X_eval, 0.0, model.backend,
                                             n_threads).T.astype(np.float32)
             prediction = loss.transform(margin[0] if K == 1 else margin.T)
-            for metric in metrics:
-                value = METRICS[metric][0](y_eval, prediction, None)
+            for metric, function, _ in metrics:
+                value = function(y_eval, prediction, None)
                 history[name][metric].append(value)
                 line.append(f"{name}-{metric}:{value:.5f}")
         if line and verbose and (verbose is True or iteration % int(verbose) == 0):
             print(f"[{iteration}]\t" + "\t".join(line))
         if model.early_stopping_rounds is not None:
-            score = history[evals[-1][0]][metrics[-1]][-1]
-            maximize = METRICS[metrics[-1]][1]
+            score = history[evals[-1][0]][metrics[-1][0]][-1]
+            maximize = metrics[-1][2]
             if best_score is None or (score > best_score if maximize else score < best_score):
                 best_score, best_iteration, stale = score, iteration, 0
             else:

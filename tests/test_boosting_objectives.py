@@ -1,0 +1,169 @@
+"""More of xgboost's objectives and callable eval metrics (issue 20), checked against xgboost.
+
+Trees are compared node by node given xgboost's bin cuts, as in test_boosting.py;
+predictions within the same tolerances (float32 sums of the trees).
+"""
+
+import json
+
+import numpy as np
+import pytest
+import xgboost
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+from fastscratch import XGBClassifier, XGBRegressor
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+def _compare_trees(ours, reference):
+    """Walk xgboost's JSON dump and our flat forest side by side (same node ids)."""
+    dumps = [json.loads(t) for t in reference.get_booster().get_dump(dump_format="json")]
+    nodes, roots, _ = ours._forest.arrays()
+    assert len(dumps) == roots.shape[0]
+    n_splits = 0
+    for root, dump in zip(roots, dumps):
+        stack = [dump]
+        while stack:
+            node = stack.pop()
+            k = root + node["nodeid"]
+            if "leaf" in node:
+                assert nodes["left"][k] == -1, f"node {node['nodeid']} should be a leaf"
+                assert_allclose(nodes["value"][k], node["leaf"], rtol=1e-5, atol=1e-6)
+            else:
+                assert nodes["left"][k] != -1, f"node {node['nodeid']} should be split"
+                assert nodes["feature"][k] == int(node["split"][1:])
+                assert nodes["threshold"][k] == np.float32(node["split_condition"])
+                assert nodes["left"][k] == root + node["yes"]
+                n_splits += 1
+                stack += node["children"]
+    return n_splits
+
+
+def _base_score(reference):
+    config = json.loads(reference.get_booster().save_config())
+    return config["learner"]["learner_model_param"]["base_score"]
+
+
+REGRESSION_OBJECTIVES = [
+    dict(objective="count:poisson"),
+    dict(objective="count:poisson", max_delta_step=0.3),
+    dict(objective="reg:gamma"),
+    dict(objective="reg:tweedie"),
+    dict(objective="reg:tweedie", tweedie_variance_power=1.2),
+    # Slope 1 on targets ~150: hessians ~1e-6, no split passes (xgboost's trees are stumps too).
+    dict(objective="reg:pseudohubererror"),
+    dict(objective="reg:pseudohubererror", huber_slope=60.0),
+]
+
+
+@pytest.mark.parametrize("settings", REGRESSION_OBJECTIVES)
+def test_regression_objectives_equal_xgboost(diabetes, settings, tmp_path):
+    X, y = diabetes
+    params = dict(n_estimators=6, max_depth=4, **settings)
+    reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(
+        X, y, eval_set=[(X, y)], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = XGBRegressor(n_jobs=1, **params).fit(X, y, cuts=cuts, eval_set=[(X, y)],
+                                                 verbose=False)
+    assert_allclose(model.base_score_, float(_base_score(reference)[1:-1]), rtol=1e-6)
+    n_splits = _compare_trees(model, reference)
+    assert n_splits > 0 or settings == dict(objective="reg:pseudohubererror")
+    assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-5)
+    # The objective's default metric, named and valued as xgboost's.
+    ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
+    assert list(ours) == list(theirs)
+    assert_allclose(list(ours.values())[0], list(theirs.values())[0], rtol=1e-4)
+    # Saved in xgboost's format: xgboost loads it and predicts the same; and back.
+    path = str(tmp_path / "model.json")
+    model.save_model(path, format="xgboost")
+    booster = xgboost.Booster(model_file=path)
+    assert_allclose(booster.predict(xgboost.DMatrix(X)), model.predict(X), rtol=1e-5, atol=1e-5)
+    loaded = XGBRegressor().load_model(path)
+    assert loaded.objective == settings["objective"]
+    assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6, atol=1e-6)
+    reference.save_model(path)
+    assert_allclose(XGBRegressor().load_model(path).predict(X), reference.predict(X),
+                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective, data", [("binary:hinge", "cancer"),
+                                             ("multi:softmax", "iris")])
+def test_classification_objectives_equal_xgboost(objective, data, request, tmp_path):
+    X, y = request.getfixturevalue(data)
+    params = dict(n_estimators=6, max_depth=3, objective=objective)
+    reference = xgboost.XGBClassifier(tree_method="hist", n_jobs=1, **params).fit(
+        X, y, eval_set=[(X, y)], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = XGBClassifier(n_jobs=1, **params).fit(X, y, cuts=cuts, eval_set=[(X, y)],
+                                                  verbose=False)
+    assert _compare_trees(model, reference) > 0
+    assert_array_equal(model.predict(X), reference.predict(X))
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+    ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
+    assert list(ours) == list(theirs)
+    assert_allclose(list(ours.values())[0], list(theirs.values())[0], rtol=1e-4, atol=1e-7)
+    path = str(tmp_path / "model.json")
+    model.save_model(path, format="xgboost")
+    booster = xgboost.Booster(model_file=path)
+    assert_allclose(booster.predict(xgboost.DMatrix(X), output_margin=True),
+                    model.predict(X, output_margin=True), rtol=1e-5, atol=1e-5)
+    loaded = XGBClassifier().load_model(path)
+    assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_callable_eval_metric_like_xgboost(diabetes):
+    X, y = diabetes
+    X_train, y_train, X_valid, y_valid = X[:300], y[:300], X[300:], y[300:]
+
+    def median_error(y_true, y_pred):
+        return float(np.median(np.abs(y_true - y_pred)))
+
+    params = dict(n_estimators=60, max_depth=3, learning_rate=0.3, eval_metric=median_error,
+                  early_stopping_rounds=5)
+    reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(
+        X_train, y_train, eval_set=[(X_valid, y_valid)], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X_train, max_bin=256).get_quantile_cut()
+    model = XGBRegressor(n_jobs=1, **params).fit(X_train, y_train, cuts=cuts,
+                                                 eval_set=[(X_valid, y_valid)], verbose=False)
+    ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
+    assert list(ours) == list(theirs) == ["rmse", "median_error"]
+    assert_allclose(ours["median_error"], theirs["median_error"], rtol=1e-4)
+    assert model.best_iteration == reference.best_iteration
+    assert model.best_iteration < 59  # the callable drove early stopping
+    assert_allclose(model.predict(X_valid), reference.predict(X_valid), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("params, y_change, message", [
+    (dict(objective="reg:unknown"), None, "objective='reg:unknown'"),
+    (dict(objective="reg:tweedie", tweedie_variance_power=2.5), None, "tweedie_variance_power"),
+    (dict(objective="reg:tweedie", tweedie_variance_power=1.0), None, "tweedie_variance_power"),
+    (dict(objective="reg:pseudohubererror", huber_slope=0.0), None, "huber_slope"),
+    (dict(objective="count:poisson"), -1.0, "y >= 0"),
+    (dict(objective="reg:gamma"), 0.0, "y > 0"),
+    (dict(eval_metric="tweedie-nloglik@3"), None, "eval_metric"),
+])
+def test_bad_objective_input(diabetes, params, y_change, message):
+    X, y = diabetes
+    y = y.copy()
+    if y_change is not None:
+        y[0] = y_change
+    with pytest.raises(ValueError, match=message):
+        XGBRegressor(n_estimators=2, **params).fit(X, y, eval_set=[(X, y)], verbose=False)
