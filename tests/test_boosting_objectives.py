@@ -5,6 +5,7 @@ predictions within the same tolerances (float32 sums of the trees).
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -167,3 +168,75 @@ def test_bad_objective_input(diabetes, params, y_change, message):
         y[0] = y_change
     with pytest.raises(ValueError, match=message):
         XGBRegressor(n_estimators=2, **params).fit(X, y, eval_set=[(X, y)], verbose=False)
+
+
+def _assert_same_json(mine, reference):
+    """Same keys and strings; numbers equal to float32 rounding."""
+    if isinstance(reference, dict):
+        assert list(mine) == list(reference)
+        for key in reference:
+            _assert_same_json(mine[key], reference[key])
+    elif isinstance(reference, list):
+        assert len(mine) == len(reference)
+        for a, b in zip(mine, reference):
+            _assert_same_json(a, b)
+    elif isinstance(reference, (int, float)) and not isinstance(reference, bool):
+        assert_allclose(mine, reference, rtol=1e-5, atol=1e-7)
+    else:
+        assert mine == reference
+
+
+def _fit_pair(estimator, reference_class, X, y, **params):
+    reference = reference_class(tree_method="hist", n_jobs=1, **params).fit(X, y)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = estimator(n_jobs=1, **params).fit(X, y, cuts=cuts)
+    assert _compare_trees(model, reference) > 0
+    return model.get_booster(), reference.get_booster()
+
+
+@pytest.mark.parametrize("data, objective", [("diabetes", "reg:squarederror"),
+                                             ("cancer", "binary:logistic"),
+                                             ("iris", "multi:softprob"),
+                                             ("iris", "multi:softmax")])
+def test_get_booster_equals_xgboost_booster(data, objective, request, tmp_path):
+    import pandas as pd
+
+    X, y = request.getfixturevalue(data)
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    estimator, reference_class = ((XGBRegressor, xgboost.XGBRegressor) if objective.startswith("reg")
+                                  else (XGBClassifier, xgboost.XGBClassifier))
+    ours, theirs = _fit_pair(estimator, reference_class, frame, y, n_estimators=5, max_depth=3,
+                             objective=objective)
+    matrix = xgboost.DMatrix(frame)
+    assert_allclose(ours.predict(frame), theirs.predict(matrix), rtol=1e-5, atol=1e-5)
+    assert_allclose(ours.predict(frame, output_margin=True),
+                    theirs.predict(matrix, output_margin=True),
+                    rtol=1e-5, atol=1e-5)
+    assert_allclose(ours.predict(frame, iteration_range=(1, 3)),
+                    theirs.predict(matrix, iteration_range=(1, 3)), rtol=1e-5, atol=1e-5)
+    assert_array_equal(ours.predict(frame, pred_leaf=True), theirs.predict(matrix, pred_leaf=True))
+    contributions = theirs.predict(matrix, pred_contribs=True)
+    assert_allclose(ours.predict(frame, pred_contribs=True), contributions, rtol=1e-5,
+                    atol=1e-5 * np.abs(contributions).max())
+    # Leaf values, gains and covers agree to float32 rounding (their sums differ in the last bit);
+    # everything else in the dumps is identical.
+    rounded = lambda dump: re.sub(r"(leaf|gain|cover)=[^,\n]*", r"\1", dump)  # noqa: E731
+    for with_stats in (False, True):
+        assert [rounded(t) for t in ours.get_dump(with_stats=with_stats)] \
+            == [rounded(t) for t in theirs.get_dump(with_stats=with_stats)]
+        for mine, reference in zip(ours.get_dump(with_stats=with_stats, dump_format="json"),
+                                   theirs.get_dump(with_stats=with_stats, dump_format="json")):
+            _assert_same_json(json.loads(mine), json.loads(reference))
+    for kind in ("weight", "gain", "cover", "total_gain", "total_cover"):
+        mine, reference = ours.get_score(importance_type=kind), theirs.get_score(importance_type=kind)
+        assert list(mine) == list(reference)
+        assert_allclose(list(mine.values()), list(reference.values()), rtol=1e-5)
+    import pandas.testing as pdt
+    pdt.assert_frame_equal(ours.trees_to_dataframe(), theirs.trees_to_dataframe(),
+                           check_dtype=False, rtol=1e-5)
+    path = str(tmp_path / "booster.json")
+    ours.save_model(path)
+    assert_allclose(xgboost.Booster(model_file=path).predict(matrix), theirs.predict(matrix),
+                    rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="importance_type"):
+        ours.get_score(importance_type="split")

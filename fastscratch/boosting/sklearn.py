@@ -432,6 +432,18 @@ class _XGBModel(BaseEstimator):
                           X.shape[0]) - root for root in roots[first:last]]
         return np.stack(leaves, axis=1).astype(np.int32) if leaves else np.empty((X.shape[0], 0))
 
+    def get_booster(self):
+        """xgboost's ``Booster`` methods on the fitted trees (:class:`~.booster.Booster`).
+
+        ``predict`` (NumPy or pandas data), ``get_dump``, ``get_score``,
+        ``trees_to_dataframe``, ``save_model`` (xgboost's JSON), as
+        ``xgboost.Booster`` gives them on the same trees.
+        """
+        from .booster import Booster
+
+        check_is_fitted(self, "_forest")
+        return Booster(self)
+
     def get_dump(self, with_stats=False):
         """The trees as text, one string per tree, in xgboost's ``get_dump()`` format.
 
