@@ -72,6 +72,9 @@ REGRESSION_OBJECTIVES = [
     # Slope 1 on targets ~150: hessians ~1e-6, no split passes (xgboost's trees are stumps too).
     dict(objective="reg:pseudohubererror"),
     dict(objective="reg:pseudohubererror", huber_slope=60.0),
+    dict(objective="reg:absoluteerror"),
+    dict(objective="reg:quantileerror", quantile_alpha=0.3),
+    dict(objective="reg:quantileerror", quantile_alpha=0.9, learning_rate=0.5),
 ]
 
 
@@ -160,6 +163,8 @@ def test_callable_eval_metric_like_xgboost(diabetes):
     (dict(objective="count:poisson"), -1.0, "y >= 0"),
     (dict(objective="reg:gamma"), 0.0, "y > 0"),
     (dict(eval_metric="tweedie-nloglik@3"), None, "eval_metric"),
+    (dict(objective="reg:quantileerror", quantile_alpha=1.0), None, "quantile_alpha"),
+    (dict(objective="reg:quantileerror", quantile_alpha=0.0), None, "quantile_alpha"),
 ])
 def test_bad_objective_input(diabetes, params, y_change, message):
     X, y = diabetes
@@ -240,3 +245,24 @@ def test_get_booster_equals_xgboost_booster(data, objective, request, tmp_path):
                     rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="importance_type"):
         ours.get_score(importance_type="split")
+
+
+@pytest.mark.parametrize("settings", [dict(objective="reg:quantileerror", quantile_alpha=0.7),
+                                      dict(objective="reg:tweedie", tweedie_variance_power=1.3),
+                                      dict(objective="reg:pseudohubererror", huber_slope=80.0)])
+def test_weighted_objectives_equal_xgboost_and_save_in_our_format(diabetes, settings, tmp_path):
+    X, y = diabetes
+    weights = np.random.default_rng(0).uniform(0.2, 3.0, y.shape[0])
+    params = dict(n_estimators=5, max_depth=3, **settings)
+    reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(
+        X, y, sample_weight=weights)
+    cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
+    model = XGBRegressor(n_jobs=1, **params).fit(X, y, sample_weight=weights, cuts=cuts)
+    assert_allclose(model.base_score_, float(_base_score(reference)[1:-1]), rtol=1e-6)
+    assert _compare_trees(model, reference) > 0
+    assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-5)
+    path = str(tmp_path / "ours.json")
+    model.save_model(path)
+    loaded = XGBRegressor().load_model(path)
+    assert loaded.get_params() == model.get_params()
+    assert_array_equal(loaded.predict(X), model.predict(X))

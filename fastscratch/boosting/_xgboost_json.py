@@ -52,13 +52,15 @@ XGBOOST_VERSION = [3, 2, 0]  # the schema written (checked against xgboost 3.2.0
 _ROOT_PARENT = 2147483647     # xgboost's parent of a root (int32 max)
 _CLASSIFIER_OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "binary:hinge")
 _REGRESSOR_OBJECTIVES = ("reg:squarederror", "reg:logistic", "count:poisson", "reg:gamma",
-                         "reg:tweedie", "reg:pseudohubererror")
+                         "reg:tweedie", "reg:pseudohubererror", "reg:absoluteerror",
+                         "reg:quantileerror")
 # xgboost's parameter block of an objective, and its keys (ours: the estimator's names).
 _OBJECTIVE_PARAMS = {
     "count:poisson": ("poisson_regression_param", {"max_delta_step": "max_delta_step"}),
     "reg:tweedie": ("tweedie_regression_param",
                     {"tweedie_variance_power": "tweedie_variance_power"}),
     "reg:pseudohubererror": ("pseudo_huber_param", {"huber_slope": "huber_slope"}),
+    "reg:quantileerror": ("quantile_loss_param", {"quantile_alpha": "quantile_alpha"}),
 }
 
 
@@ -155,7 +157,10 @@ def to_xgboost_json(model):
         base_score = np.asarray(model.base_score_, dtype=np.float64).reshape(-1).tolist()
     if name in ("multi:softprob", "multi:softmax"):
         objective = {"name": name, "softmax_multiclass_param": {"num_class": str(n_groups)}}
-    elif name == "binary:hinge":
+    elif name == "reg:quantileerror":  # xgboost writes a list of quantiles
+        objective = {"name": name, "quantile_loss_param": {
+            "quantile_alpha": "[" + _number_string(model._loss.alpha) + "]"}}
+    elif name in ("binary:hinge", "reg:absoluteerror"):
         objective = {"name": name}
     elif name in _OBJECTIVE_PARAMS:
         block, keys = _OBJECTIVE_PARAMS[name]
@@ -502,7 +507,11 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
     if objective in _OBJECTIVE_PARAMS:
         block, keys = _OBJECTIVE_PARAMS[objective]
         given = learner["objective"].get(block) or {}
-        objective_params = {ours: float(given[key]) for key, ours in keys.items() if key in given}
+        if "," in str(given.get("quantile_alpha", "")):
+            raise ValueError("several quantiles (quantile_alpha with more than one value) are "
+                             "not supported.")
+        objective_params = {ours: float(str(given[key]).strip("[]")) for key, ours in keys.items()
+                            if key in given}
     if is_classifier and (n_groups > 1) != (loss_name in ("multi:softprob", "multi:softmax")):
         raise ValueError(f"objective {objective!r} with num_class={num_class} is inconsistent.")
     n_rounds = max(len(trees) // n_groups, 1)

@@ -382,6 +382,118 @@ class Hinge:
         return (np.asarray(raw) > 0).astype(np.float64)
 
 
+def xgboost_quantile(alpha, values, weights=None):
+    """xgboost's ``common::Quantile`` / ``WeightedQuantile`` of ``values``; NaN when empty.
+
+    Unweighted: with the sorted values :math:`v_{(1)} \\le \\dots \\le v_{(n)}` and
+    :math:`x = \\alpha (n + 1)`, :math:`k = \\lfloor x \\rfloor`: :math:`v_{(1)}` if
+    :math:`\\alpha \\le 1/(n+1)`, :math:`v_{(n)}` if :math:`\\alpha \\ge n/(n+1)`, else
+    :math:`v_{(k)} + (x - k)(v_{(k+1)} - v_{(k)})`. Weighted: the first sorted value
+    whose cumulative weight reaches :math:`\\alpha \\sum w`.
+    """
+    n = values.shape[0]
+    if n == 0:
+        return np.nan
+    order = np.argsort(values, kind="stable")
+    ordered = values[order].astype(np.float64)
+    if weights is None:
+        if alpha <= 1.0 / (n + 1):
+            return float(ordered[0])
+        if alpha >= n / (n + 1):
+            return float(ordered[-1])
+        x = alpha * (n + 1)
+        k = int(np.floor(x)) - 1
+        d = (x - 1) - k
+        return float(ordered[k] + d * (ordered[k + 1] - ordered[k]))
+    cdf = np.cumsum(weights[order].astype(np.float32), dtype=np.float32)
+    index = min(int(np.searchsorted(cdf, np.float32(cdf[-1] * np.float32(alpha)), side="left")),
+                n - 1)
+    return float(ordered[index])
+
+
+class QuantileError:
+    """``reg:quantileerror`` (pinball loss at ``quantile_alpha``) with xgboost's adaptive leaves.
+
+    :math:`g = (1 - \\alpha)` where :math:`F \\ge y`, else :math:`-\\alpha`; :math:`h = 1`
+    (times the sample weights). The gradients only choose the splits: after a tree
+    is grown, each leaf's value is re-set to the (weighted) :math:`\\alpha`-quantile
+    of the residuals :math:`y - F` of its rows, times the learning rate, as
+    xgboost's ``UpdateTreeLeaf``. Base score: the :math:`\\alpha`-quantile of y.
+    """
+
+    name = "reg:quantileerror"
+    default_metric = "quantile"
+    n_groups = 1
+
+    def __init__(self, alpha=0.5):
+        self.alpha = float(np.float32(alpha))
+        self.params = {"quantile_alpha": self.alpha}
+
+    def base_score(self, y, sample_weight):
+        return float(np.float32(xgboost_quantile(self.alpha, np.asarray(y, np.float32),
+                                                 sample_weight)))
+
+    def score_to_margin(self, base_score):
+        return np.float32(base_score)
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        above = raw >= y
+        np.copyto(out_gradients, np.where(above, np.float32(1.0 - self.alpha),
+                                          np.float32(-self.alpha)))
+        if sample_weight is None:
+            out_hessians.fill(1.0)
+        else:
+            out_gradients *= sample_weight
+            out_hessians[:] = sample_weight
+
+    def adapt_leaves(self, tree, rows, y, raw, sample_weight, learning_rate):
+        """Re-set every leaf of ``tree`` to the quantile of its rows' residuals (in place)."""
+        starts, stops, values = tree["leaf_segments"]
+        leaves = np.flatnonzero(tree["left"] == -1)
+        if leaves.shape[0] != starts.shape[0]:
+            raise RuntimeError("leaf segments do not match the tree's leaves")
+        for j, (leaf, start, stop) in enumerate(zip(leaves, starts, stops)):
+            members = rows[start:stop]
+            residuals = (y[members] - raw[members]).astype(np.float32)
+            weights = None if sample_weight is None else sample_weight[members]
+            q = xgboost_quantile(self.alpha, residuals, weights)
+            if np.isnan(q):  # no rows (sampled out): keep the Newton value
+                continue
+            values[j] = np.float32(q) * np.float32(learning_rate)
+            tree["value"][leaf] = values[j]
+
+    def loss(self, y, raw, sample_weight=None):
+        return _quantile(self.alpha)(y, raw, sample_weight)
+
+    def transform(self, raw):
+        return raw
+
+
+class AbsoluteError(QuantileError):
+    """``reg:absoluteerror``: :class:`QuantileError` at the median, with :math:`g = \\mathrm{sign}(F - y)`.
+
+    The median's leaves and base score; metric "mae".
+    """
+
+    name = "reg:absoluteerror"
+    default_metric = "mae"
+
+    def __init__(self):
+        super().__init__(0.5)
+        self.params = {}
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        np.sign(raw - y, out=out_gradients)
+        if sample_weight is None:
+            out_hessians.fill(1.0)
+        else:
+            out_gradients *= sample_weight
+            out_hessians[:] = sample_weight
+
+    def loss(self, y, raw, sample_weight=None):
+        return _mae(y, raw, sample_weight)
+
+
 class SoftmaxLabels(Softmax):
     """``multi:softmax``: ``multi:softprob``'s trees, base margins 0; the classifier predicts labels.
 
@@ -398,11 +510,12 @@ OBJECTIVES = {"reg:squarederror": SquaredError, "binary:logistic": BinaryLogisti
               "multi:softprob": Softmax, "reg:logistic": RegressionLogistic,
               "count:poisson": Poisson, "reg:gamma": Gamma, "reg:tweedie": Tweedie,
               "reg:pseudohubererror": PseudoHuber, "binary:hinge": Hinge,
-              "multi:softmax": SoftmaxLabels}
+              "multi:softmax": SoftmaxLabels, "reg:absoluteerror": AbsoluteError,
+              "reg:quantileerror": QuantileError}
 
 
 def make_objective(name, n_classes=None, *, max_delta_step=None, tweedie_variance_power=None,
-                   huber_slope=None):
+                   huber_slope=None, quantile_alpha=None):
     """The objective object of ``name``, its parameters checked (None: xgboost's defaults)."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective={name!r} is not one of {sorted(OBJECTIVES)}.")
@@ -423,6 +536,13 @@ def make_objective(name, n_classes=None, *, max_delta_step=None, tweedie_varianc
                 or not float(slope) > 0:
             raise ValueError(f"huber_slope={slope!r} must be a number > 0.")
         return PseudoHuber(slope)
+    if name == "reg:quantileerror":
+        alpha = 0.5 if quantile_alpha is None else quantile_alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) \
+                or not 0.0 < float(alpha) < 1.0:
+            raise ValueError(f"quantile_alpha={alpha!r} must be a number in the open interval "
+                             "(0, 1) (one quantile; several at once are not supported).")
+        return QuantileError(alpha)
     return OBJECTIVES[name]()
 
 
@@ -487,6 +607,13 @@ def _tweedie_nloglik(rho):
     return metric
 
 
+def _quantile(alpha):
+    def metric(y, prediction, weight):
+        d = y - prediction.astype(np.float64)
+        return float(np.average(np.where(d >= 0, alpha * d, (alpha - 1.0) * d), weights=weight))
+    return metric
+
+
 def _mphe(y, prediction, weight, slope=1.0):
     z = prediction.astype(np.float64) - y
     return float(np.average(slope ** 2 * (np.sqrt(1.0 + (z / slope) ** 2) - 1.0), weights=weight))
@@ -530,4 +657,5 @@ METRICS = {  # name: (function, maximize)
     "poisson-nloglik": (_poisson_nloglik, False),
     "gamma-deviance": (_gamma_deviance, False),
     "mphe": (_mphe, False),
+    "quantile": (_quantile(0.5), False),
 }

@@ -13,7 +13,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
-from .loss import OBJECTIVES, CustomBinaryObjective, CustomObjective, get_metric, make_objective
+from .loss import (METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective, get_metric,
+                   make_objective)
+from .loss import _quantile as quantile_metric
 from .training import KERNELS, Training, boost
 
 # Rows per block of prediction: each block is cast to float32 on its own, so predicting
@@ -113,6 +115,9 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
         :math:`\rho \in (1, 2)` of "reg:tweedie" (None: 1.5).
     huber_slope : float or None, default=None
         :math:`\delta > 0` of "reg:pseudohubererror" (None: 1).
+    quantile_alpha : float or None, default=None
+        The quantile :math:`\alpha \in (0, 1)` of "reg:quantileerror" (None: 0.5;
+        one quantile only).
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
@@ -153,7 +158,7 @@ class _XGBModel(BaseEstimator):
                  early_stopping_rounds=None, eval_metric=None, subsample=1.0,
                  colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
                  scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0,
-                 tweedie_variance_power=None, huber_slope=None):
+                 tweedie_variance_power=None, huber_slope=None, quantile_alpha=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -182,6 +187,7 @@ class _XGBModel(BaseEstimator):
         self.max_leaves = max_leaves
         self.tweedie_variance_power = tweedie_variance_power
         self.huber_slope = huber_slope
+        self.quantile_alpha = quantile_alpha
 
     # ------------------------------------------------------------------ checks
     def _resolved(self, name):
@@ -247,7 +253,7 @@ class _XGBModel(BaseEstimator):
         """The objective object of the name ``objective``, with this estimator's parameters."""
         return make_objective(objective, n_groups, max_delta_step=self.max_delta_step,
                               tweedie_variance_power=self.tweedie_variance_power,
-                              huber_slope=self.huber_slope)
+                              huber_slope=self.huber_slope, quantile_alpha=self.quantile_alpha)
 
     def _train_params(self, loss=None):
         f32 = lambda v: float(np.float32(v))  # xgboost stores its parameters as float32
@@ -272,13 +278,14 @@ class _XGBModel(BaseEstimator):
             metrics = [loss.default_metric, metrics]
         metrics = [metrics] if isinstance(metrics, str) else list(metrics)
         metrics = [get_metric(metric) for metric in metrics]
-        slope = getattr(loss, "slope", None)
-        if slope is not None:  # "mphe" with the objective's huber_slope, as xgboost
-            metrics = [(name, (lambda y, p, w, f=function: f(y, p, w, slope))
-                        if name == "mphe" else function, maximize)
-                       for function, maximize, name in metrics]
-        else:
-            metrics = [(name, function, maximize) for function, maximize, name in metrics]
+        slope, alpha = getattr(loss, "slope", None), getattr(loss, "alpha", None)
+        bound = {}  # "mphe" and "quantile" with the objective's huber_slope / quantile_alpha
+        if slope is not None:
+            bound["mphe"] = lambda y, p, w, f=METRICS["mphe"][0]: f(y, p, w, slope)
+        if alpha is not None:
+            bound["quantile"] = quantile_metric(alpha)
+        metrics = [(name, bound.get(name, function), maximize)
+                   for function, maximize, name in metrics]
         evals = []
         for i, pair in enumerate(eval_set or []):
             if len(pair) != 2:
@@ -614,7 +621,10 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         targets in [0, 1]; predicts probabilities), "count:poisson" (y >= 0),
         "reg:gamma" (y > 0), "reg:tweedie" (y >= 0; ``tweedie_variance_power``):
         log links, predicting :math:`e^F`; "reg:pseudohubererror"
-        (``huber_slope``). See :mod:`fastscratch.boosting.loss`.
+        (``huber_slope``); "reg:absoluteerror" and "reg:quantileerror"
+        (``quantile_alpha``), whose leaves are re-set to the quantile of their
+        rows' residuals after growth, as xgboost. See
+        :mod:`fastscratch.boosting.loss`.
         A callable ``objective(y_true, margin) -> (gradient, hessian)`` is a
         custom objective, as in xgboost (base score 0.5, margins predicted).
 {_RUN_PARAMS}    verbosity : int, default=0
@@ -639,7 +649,8 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         __doc__ = __doc__.replace("{" + _key + "}", _text)
     del _key, _text
     _objectives = ("reg:squarederror", "reg:logistic", "count:poisson", "reg:gamma",
-                   "reg:tweedie", "reg:pseudohubererror")
+                   "reg:tweedie", "reg:pseudohubererror", "reg:absoluteerror",
+                   "reg:quantileerror")
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees.

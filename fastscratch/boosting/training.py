@@ -210,6 +210,9 @@ def boost(model, training, verbose=True):
                                 root_histogram=None if root_hists is None else root_hists[k],
                                 histogram_buffers=histogram_buffers)
             tree = grower.grow()
+            if hasattr(loss, "adapt_leaves"):  # reg:absoluteerror, reg:quantileerror
+                loss.adapt_leaves(tree, rows[:n_root_rows], training.y, raw[k], training.weights,
+                                  model._resolved("learning_rate"))
             split = tree["left"] >= 0
             thresholds = np.zeros(split.shape[0], dtype=np.float32)
             thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
