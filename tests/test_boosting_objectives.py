@@ -266,3 +266,24 @@ def test_weighted_objectives_equal_xgboost_and_save_in_our_format(diabetes, sett
     loaded = XGBRegressor().load_model(path)
     assert loaded.get_params() == model.get_params()
     assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("data", ["cancer", "iris"])
+def test_callable_eval_metric_sees_probabilities_like_xgboost(data, request):
+    """A classifier's callable metric gets the probabilities xgboost gives it: the positive
+    class's (binary), or one column per class."""
+    X, y = request.getfixturevalue(data)
+
+    def brier_last_class(y_true, y_pred):
+        p = np.asarray(y_pred).reshape(len(y_true), -1)[:, -1]
+        return float(np.mean((p - (y_true == y_true.max())) ** 2))
+
+    params = dict(n_estimators=5, max_depth=3, eval_metric=brier_last_class)
+    reference = xgboost.XGBClassifier(tree_method="hist", n_jobs=1, **params).fit(
+        X, y, eval_set=[(X, y)], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    model = XGBClassifier(n_jobs=1, **params).fit(X, y, cuts=cuts, eval_set=[(X, y)],
+                                                  verbose=False)
+    ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
+    assert list(ours) == list(theirs)
+    assert_allclose(ours["brier_last_class"], theirs["brier_last_class"], rtol=1e-5)
