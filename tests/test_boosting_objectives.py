@@ -94,7 +94,7 @@ def test_regression_objectives_equal_xgboost(diabetes, settings, tmp_path):
     # The objective's default metric, named and valued as xgboost's.
     ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
     assert list(ours) == list(theirs)
-    assert_allclose(list(ours.values())[0], list(theirs.values())[0], rtol=1e-4)
+    assert_allclose(next(iter(ours.values())), next(iter(theirs.values())), rtol=1e-4)
     # Saved in xgboost's format: xgboost loads it and predicts the same; and back.
     path = str(tmp_path / "model.json")
     model.save_model(path, format="xgboost")
@@ -123,7 +123,7 @@ def test_classification_objectives_equal_xgboost(objective, data, request, tmp_p
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
     assert list(ours) == list(theirs)
-    assert_allclose(list(ours.values())[0], list(theirs.values())[0], rtol=1e-4, atol=1e-7)
+    assert_allclose(next(iter(ours.values())), next(iter(theirs.values())), rtol=1e-4, atol=1e-7)
     path = str(tmp_path / "model.json")
     model.save_model(path, format="xgboost")
     booster = xgboost.Booster(model_file=path)
@@ -225,7 +225,7 @@ def test_get_booster_equals_xgboost_booster(data, objective, request, tmp_path):
                     atol=1e-5 * np.abs(contributions).max())
     # Leaf values, gains and covers agree to float32 rounding (their sums differ in the last bit);
     # everything else in the dumps is identical.
-    rounded = lambda dump: re.sub(r"(leaf|gain|cover)=[^,\n]*", r"\1", dump)  # noqa: E731
+    rounded = lambda dump: re.sub(r"(leaf|gain|cover)=[^,\n]*", r"\1", dump)
     for with_stats in (False, True):
         assert [rounded(t) for t in ours.get_dump(with_stats=with_stats)] \
             == [rounded(t) for t in theirs.get_dump(with_stats=with_stats)]

@@ -34,6 +34,12 @@ trees. With sample weights :math:`s_i`, both are multiplied by :math:`s_i`.
   weighted mean of :math:`y'` is positive, else 0.
 - ``multi:softmax``: the gradients of ``multi:softprob``, base margins 0 (no
   estimation, as xgboost); predictions are labels.
+- ``reg:quantileerror`` (:math:`\alpha` = ``quantile_alpha``):
+  :math:`g = 1 - \alpha` where :math:`F \ge y`, else :math:`-\alpha`;
+  ``reg:absoluteerror``: :math:`g = \mathrm{sign}(F - y)`; :math:`h = 1`. After
+  growth each leaf is re-set to the (weighted) :math:`\alpha`-quantile (median)
+  of its rows' residuals :math:`y - F`, times the learning rate (xgboost's
+  adaptive leaves); base score: the quantile of y.
 """
 
 import numpy as np
@@ -227,7 +233,7 @@ class _LogLink:
     """Shared parts of the log-link objectives: base score the weighted mean of y."""
 
     n_groups = 1
-    params = {}
+    params = None  # the objective's own parameters, by xgboost's names
 
     def base_score(self, y, sample_weight):
         return float(np.float32(np.average(y, weights=sample_weight)))
@@ -356,7 +362,7 @@ class Hinge:
     name = "binary:hinge"
     default_metric = "error"
     n_groups = 1
-    params = {}
+    params = None
 
     def base_score(self, y, sample_weight):
         step = np.average(2.0 * np.asarray(y, np.float64) - 1.0, weights=sample_weight)

@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
-from .loss import (METRICS, OBJECTIVES, CustomBinaryObjective, CustomObjective, get_metric,
-                   make_objective)
+from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .training import KERNELS, Training, boost
 
