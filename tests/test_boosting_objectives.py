@@ -165,6 +165,7 @@ def test_callable_eval_metric_like_xgboost(diabetes):
     (dict(eval_metric="tweedie-nloglik@3"), None, "eval_metric"),
     (dict(objective="reg:quantileerror", quantile_alpha=1.0), None, "quantile_alpha"),
     (dict(objective="reg:quantileerror", quantile_alpha=0.0), None, "quantile_alpha"),
+    (dict(objective="reg:quantileerror"), None, "needs quantile_alpha"),
 ])
 def test_bad_objective_input(diabetes, params, y_change, message):
     X, y = diabetes

@@ -543,7 +543,10 @@ def make_objective(name, n_classes=None, *, max_delta_step=None, tweedie_varianc
             raise ValueError(f"huber_slope={slope!r} must be a number > 0.")
         return PseudoHuber(slope)
     if name == "reg:quantileerror":
-        alpha = 0.5 if quantile_alpha is None else quantile_alpha
+        if quantile_alpha is None:  # as xgboost, which has no default
+            raise ValueError("objective='reg:quantileerror' needs quantile_alpha, the quantile "
+                             "in (0, 1) to fit (e.g. quantile_alpha=0.5 for the median).")
+        alpha = quantile_alpha
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) \
                 or not 0.0 < float(alpha) < 1.0:
             raise ValueError(f"quantile_alpha={alpha!r} must be a number in the open interval "

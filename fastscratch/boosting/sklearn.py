@@ -115,8 +115,8 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
     huber_slope : float or None, default=None
         :math:`\delta > 0` of "reg:pseudohubererror" (None: 1).
     quantile_alpha : float or None, default=None
-        The quantile :math:`\alpha \in (0, 1)` of "reg:quantileerror" (None: 0.5;
-        one quantile only).
+        The quantile :math:`\alpha \in (0, 1)` of "reg:quantileerror" (required
+        with it, as in xgboost; one quantile only).
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
