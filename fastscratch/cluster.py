@@ -4,6 +4,7 @@ import math
 import numbers
 import os
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 
 from ._backend import effective_n_threads, resolve_kernel
 from ._sparse_checks import check_sparse_structure
+from .kernels._threads import blas_single_threaded
 from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state, rank_copy_pays
 
 # Rows per block of KMeans.predict (a multiple of the kernels' BLOCK_ROWS).
@@ -770,7 +772,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         best = None
         for _ in range(n_init):
             centers = self._init_centroids(X, init, random_state, sample_weight)
-            with _Progress(self.verbose, self.max_iter) as progress:
+            # The compiled kernels hold BLAS to one thread at each call; holding it here
+            # once makes those calls free (the NumPy reference keeps BLAS's threads).
+            hold_blas = blas_single_threaded() if self.backend_ != "numpy" else nullcontext()
+            with _Progress(self.verbose, self.max_iter) as progress, hold_blas:
                 labels, inertia, centers, n_iter = run(data, sample_weight, centers, tol, kernels,
                                                        n_threads, progress)
             if best is None or (inertia < best[1]

@@ -29,11 +29,34 @@ def _threadpool_controller():
     return _CONTROLLER
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_LIMITER = None  # threadpoolctl's limiter while some block holds BLAS to one thread
+_BLAS_USERS = 0  # blocks inside blas_single_threaded, in every thread
+
+
 @contextmanager
 def blas_single_threaded():
-    """Limit every loaded BLAS library to one thread inside the block."""
-    with _threadpool_controller().limit(limits=1, user_api="blas"):
+    """Limit every loaded BLAS library to one thread inside the block.
+
+    The limit is process-wide (it is BLAS's own setting), so the blocks share
+    it: the first block to enter sets it, the last one to leave restores the
+    original thread counts. Nested blocks (a fit that holds the limit around
+    its iterations, each kernel call asking again) and concurrent ones (Dask's
+    threaded workers) cost a counter, not a round of ``set_num_threads`` calls.
+    """
+    global _BLAS_LIMITER, _BLAS_USERS
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMITER = _threadpool_controller().limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 @contextmanager
