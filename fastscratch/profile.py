@@ -60,6 +60,10 @@ def _knn_workload(level):
     sqeuclidean_argmin(X, X[:16], backend="numpy")  # nearest of a few centres, as in k-means
     model = KNeighborsClassifier(n_neighbors=10, metric="chebyshev", algorithm="brute", backend="numpy")
     model.fit(X[:n], y[:n]).predict(X[n:])
+    # float64 data: ranked in float32, re-ranked exactly in float64 (sqeuclidean_topk_ranked).
+    X64 = X.astype(np.float64)
+    model = KNeighborsClassifier(n_neighbors=10, algorithm="brute", backend="numpy")
+    model.fit(X64[:n], y[:n]).predict(X64[n:])
 
 
 def _sparse_knn_workload(level):
