@@ -12,7 +12,7 @@ import numpy as np
 
 from ._threads import numba_threads
 
-PARALLEL_MIN_WORK = 1 << 18  # histogram slots below which one thread searches (splitting_cython)
+PARALLEL_MIN_WORK = 1 << 15  # histogram slots below which one thread searches (splitting_cython)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
