@@ -251,6 +251,21 @@ def test_progress_bar(diabetes, capsys):
     assert "train-rmse" in capsys.readouterr().err
 
 
+def test_xgboost_defaults_written_out_are_accepted(diabetes):
+    """xgboost's constructor arguments at their defaults (or the values we can honour) fit
+    as the defaults; the others are ValueErrors that say what is supported."""
+    X, y = diabetes
+    default = XGBRegressor(n_estimators=5).fit(X, y)
+    written = XGBRegressor(n_estimators=5, missing=np.nan, booster="gbtree", device="cpu",
+                           validate_parameters=True).fit(X, y)
+    assert_array_equal(written.predict(X), default.predict(X))
+    for params, message in [(dict(missing=0.0), "missing=0.0 is not supported"),
+                            (dict(booster="dart"), "booster='dart'"),
+                            (dict(device="cuda"), "device='cuda'")]:
+        with pytest.raises(ValueError, match=message):
+            XGBRegressor(n_estimators=5, **params).fit(X, y)
+
+
 def test_none_and_zero_mean_what_they_mean_in_xgboost(diabetes):
     """xgboost's scikit-learn API takes None as the library default, and max_depth=0 as no
     depth limit (with either grow policy)."""

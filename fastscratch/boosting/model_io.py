@@ -106,6 +106,8 @@ def load_model(model, path):
         params = {k: v for k, v in document["params"].items() if v is not None
                   or k in ("base_score", "objective", "random_state", "n_jobs",
                            "importance_type")}
+        if isinstance(params.get("missing"), float) and np.isnan(params["missing"]):
+            del params["missing"]  # NaN, the only value allowed: keep the default's np.nan
         model.set_params(**params)
         cuts = document["cuts"]
         binner = BinMapper(model._resolved("max_bin"), backend=model.backend)

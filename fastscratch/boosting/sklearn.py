@@ -78,6 +78,14 @@ _TREE_PARAMS = r"""    n_estimators : int or None, default=100
         Maximum number of bins per feature, in [2, 256] (None: 256).
 """
 _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
+    missing : float, default=np.nan
+        The value that marks a missing entry; NaN only (xgboost's default).
+    booster : {"gbtree"} or None, default=None
+        Accepted as xgboost's (None is "gbtree"); other boosters are refused.
+    device : {"cpu"} or None, default=None
+        Accepted as xgboost's; the kernels run on the CPU.
+    validate_parameters : bool or None, default=None
+        Accepted as xgboost's; parameters are always checked here.
     random_state : int or None, default=None
         Seeds row and column subsampling and the binning subsample (data over
         200k rows).
@@ -157,7 +165,8 @@ class _XGBModel(BaseEstimator):
                  early_stopping_rounds=None, eval_metric=None, subsample=1.0,
                  colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
                  scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0,
-                 tweedie_variance_power=None, huber_slope=None, quantile_alpha=None):
+                 tweedie_variance_power=None, huber_slope=None, quantile_alpha=None,
+                 missing=np.nan, booster=None, device=None, validate_parameters=None):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -187,6 +196,10 @@ class _XGBModel(BaseEstimator):
         self.tweedie_variance_power = tweedie_variance_power
         self.huber_slope = huber_slope
         self.quantile_alpha = quantile_alpha
+        self.missing = missing
+        self.booster = booster
+        self.device = device
+        self.validate_parameters = validate_parameters
 
     # ------------------------------------------------------------------ checks
     def _resolved(self, name):
@@ -240,6 +253,17 @@ class _XGBModel(BaseEstimator):
         number("verbosity", 0, integer=True)
         for name in ("subsample", "colsample_bytree", "colsample_bylevel", "colsample_bynode"):
             number(name, 0, 1, low_open=True)
+        if not (isinstance(self.missing, numbers.Real) and not isinstance(self.missing, bool)
+                and np.isnan(self.missing)):
+            raise ValueError(f"missing={self.missing!r} is not supported: NaN is the missing value "
+                             "(xgboost's default); replace those entries by np.nan first, e.g. "
+                             "X = np.where(X == value, np.nan, X).")
+        if self.booster not in (None, "gbtree"):
+            raise ValueError(f"booster={self.booster!r} is not supported; trees are 'gbtree' "
+                             "(or None), as xgboost's default.")
+        if self.device is not None and str(self.device).split(":")[0] != "cpu":
+            raise ValueError(f"device={self.device!r} is not supported: training and prediction "
+                             "run on the CPU kernels; use device='cpu' (or None).")
         if self.tree_method not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
 
