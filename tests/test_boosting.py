@@ -20,6 +20,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from fastscratch import XGBClassifier, XGBRegressor
 from fastscratch.kernels import available_backends
 
+from _boosting_trees import compare_trees
+
 
 @pytest.fixture(scope="module")
 def diabetes():
@@ -31,31 +33,6 @@ def diabetes():
 def cancer():
     X, y = load_breast_cancer(return_X_y=True)
     return X.astype(np.float32), y
-
-
-def _compare_trees(ours, reference):
-    """Walk xgboost's JSON dump and our flat forest side by side (same node ids)."""
-    dumps = [json.loads(t) for t in reference.get_booster().get_dump(dump_format="json")]
-    nodes, roots, _ = ours._forest.arrays()
-    assert len(dumps) == roots.shape[0]
-    n_splits = 0
-    for root, dump in zip(roots, dumps):
-        stack = [dump]
-        while stack:
-            node = stack.pop()
-            k = root + node["nodeid"]
-            if "leaf" in node:
-                assert nodes["left"][k] == -1, f"node {node['nodeid']} should be a leaf"
-                assert_allclose(nodes["value"][k], node["leaf"], rtol=1e-6, atol=1e-7)
-            else:
-                assert nodes["left"][k] != -1, f"node {node['nodeid']} should be split"
-                assert nodes["feature"][k] == int(node["split"][1:])
-                assert nodes["threshold"][k] == np.float32(node["split_condition"])
-                assert nodes["left"][k] == root + node["yes"]
-                assert nodes["default_left"][k] == (node["missing"] == node["yes"])
-                n_splits += 1
-                stack += node["children"]
-    return n_splits
 
 
 REGRESSION_SETTINGS = [
@@ -83,7 +60,7 @@ def test_equal_trees_regression(diabetes, settings):
     reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=params.get("max_bin", 256)).get_quantile_cut()
     model = XGBRegressor(n_jobs=1, **params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     # xgboost sums the trees in float32: ~1e-7 relative at targets ~150.
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-5)
 
@@ -95,7 +72,7 @@ def test_equal_trees_binary(cancer, settings):
     reference = xgboost.XGBClassifier(tree_method="hist", n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=params.get("max_bin", 256)).get_quantile_cut()
     model = XGBClassifier(n_jobs=1, **params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     assert_array_equal(model.predict(X), reference.predict(X))
 
@@ -107,7 +84,7 @@ def test_gamma_prunes_like_xgboost(diabetes):
     for gamma in (0.0, 1e5, 1e9):
         reference = xgboost.XGBRegressor(n_estimators=3, gamma=gamma, max_depth=4, n_jobs=1).fit(X, y)
         model = XGBRegressor(n_estimators=3, gamma=gamma, max_depth=4).fit(X, y, cuts=cuts)
-        sizes.append(_compare_trees(model, reference))
+        sizes.append(compare_trees(model, reference))
     assert sizes[0] > sizes[1] > sizes[2] == 0
 
 
@@ -121,7 +98,7 @@ def test_equal_trees_every_backend(cancer, backend):
     # xgboost sketches weighted quantiles when given weights.
     cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
     model = XGBClassifier(backend=backend, **params).fit(X, y, sample_weight=weights, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     assert model.base_score_ == pytest.approx(float(np.average(y, weights=weights)), rel=1e-6)
 
@@ -151,7 +128,7 @@ def test_equal_trees_with_missing_values(diabetes, cancer, regression, settings)
     reference = reference_cls(tree_method="hist", n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=settings["max_bin"]).get_quantile_cut()
     model = cls(**params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     nodes, _, _ = model._forest.arrays()
     assert nodes["default_left"].any() and not nodes["default_left"][nodes["left"] >= 0].all()
     if regression:
@@ -279,7 +256,7 @@ def test_none_and_zero_mean_what_they_mean_in_xgboost(diabetes):
     params = dict(n_estimators=3, max_depth=0)
     reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
     unlimited = XGBRegressor(**params).fit(X, y, cuts=cuts)
-    assert _compare_trees(unlimited, reference) > 0
+    assert compare_trees(unlimited, reference) > 0
     assert max(dump.count("\n\t\t\t\t\t\t\t") for dump in unlimited.get_dump()) > 0  # deeper than 6
 
 
@@ -338,7 +315,7 @@ def test_max_depth_1000_is_a_limit_as_in_xgboost(diabetes):
     reference = xgboost.XGBRegressor(tree_method="hist", n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
     model = XGBRegressor(n_jobs=1, **params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert model._forest.complete() is False  # deeper than the complete layout takes
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-6, atol=1e-5)
 
@@ -513,7 +490,7 @@ def test_equal_trees_multiclass(dataset):
     reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=64).get_quantile_cut()
     model = XGBClassifier(**params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     probabilities = model.predict_proba(X)
     assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
     assert_allclose(probabilities, reference.predict_proba(X), atol=1e-5)
@@ -588,7 +565,7 @@ def test_scale_pos_weight_like_xgboost(cancer, scale_pos_weight, with_weights):
     reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y, sample_weight=weights)
     cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
     model = XGBClassifier(**params).fit(X, y, sample_weight=weights, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
 
 
@@ -631,7 +608,7 @@ def test_equal_trees_lossguide(diabetes, cancer, regression, settings):
     params = dict(n_estimators=5, grow_policy="lossguide", **settings)
     reference = reference_cls(n_jobs=1, **params).fit(X, y)
     model = cls(**params).fit(X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     if settings.get("max_leaves"):
         nodes, _, _ = model._forest.arrays()
         assert np.count_nonzero(nodes["left"] == -1) <= 5 * settings["max_leaves"]
@@ -651,7 +628,7 @@ def test_custom_objective_like_xgboost(diabetes, tmp_path):
     reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
     model = XGBRegressor(**params).fit(X, y,
                                        cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="custom"):
         model.save_model(tmp_path / "custom.json")
@@ -667,7 +644,7 @@ def test_reg_logistic_like_xgboost(diabetes):
     reference = xgboost.XGBRegressor(n_jobs=1, **params).fit(X, y)
     model = XGBRegressor(**params).fit(X, y,
                                        cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         XGBRegressor(objective="reg:logistic").fit(X, y * 2)
@@ -683,7 +660,7 @@ def test_custom_objective_classifier_like_xgboost(tmp_path):
     params = dict(n_estimators=5, max_depth=3, objective=logistic)
     reference = xgboost.XGBClassifier(n_jobs=1, **params).fit(X, y)
     model = XGBClassifier(**params).fit(X, y, cuts=xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut())
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference) > 0
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     assert_array_equal(model.predict(X), reference.predict(X))
     with pytest.raises(ValueError, match="custom objective is supported for two classes"):

@@ -15,6 +15,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from fastscratch import XGBClassifier, XGBRegressor
 
+from _boosting_trees import compare_trees
+
 
 @pytest.fixture(scope="module")
 def diabetes():
@@ -32,30 +34,6 @@ def cancer():
 def iris():
     X, y = load_iris(return_X_y=True)
     return X.astype(np.float32), y
-
-
-def _compare_trees(ours, reference):
-    """Walk xgboost's JSON dump and our flat forest side by side (same node ids)."""
-    dumps = [json.loads(t) for t in reference.get_booster().get_dump(dump_format="json")]
-    nodes, roots, _ = ours._forest.arrays()
-    assert len(dumps) == roots.shape[0]
-    n_splits = 0
-    for root, dump in zip(roots, dumps):
-        stack = [dump]
-        while stack:
-            node = stack.pop()
-            k = root + node["nodeid"]
-            if "leaf" in node:
-                assert nodes["left"][k] == -1, f"node {node['nodeid']} should be a leaf"
-                assert_allclose(nodes["value"][k], node["leaf"], rtol=1e-5, atol=1e-6)
-            else:
-                assert nodes["left"][k] != -1, f"node {node['nodeid']} should be split"
-                assert nodes["feature"][k] == int(node["split"][1:])
-                assert nodes["threshold"][k] == np.float32(node["split_condition"])
-                assert nodes["left"][k] == root + node["yes"]
-                n_splits += 1
-                stack += node["children"]
-    return n_splits
 
 
 def _base_score(reference):
@@ -88,7 +66,7 @@ def test_regression_objectives_equal_xgboost(diabetes, settings, tmp_path):
     model = XGBRegressor(n_jobs=1, **params).fit(X, y, cuts=cuts, eval_set=[(X, y)],
                                                  verbose=False)
     assert_allclose(model.base_score_, float(_base_score(reference)[1:-1]), rtol=1e-6)
-    n_splits = _compare_trees(model, reference)
+    n_splits = compare_trees(model, reference, rtol=1e-5, atol=1e-6)
     assert n_splits > 0 or settings == dict(objective="reg:pseudohubererror")
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-5)
     # The objective's default metric, named and valued as xgboost's.
@@ -118,7 +96,7 @@ def test_classification_objectives_equal_xgboost(objective, data, request, tmp_p
     cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
     model = XGBClassifier(n_jobs=1, **params).fit(X, y, cuts=cuts, eval_set=[(X, y)],
                                                   verbose=False)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference, rtol=1e-5, atol=1e-6) > 0
     assert_array_equal(model.predict(X), reference.predict(X))
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     ours, theirs = model.evals_result()["validation_0"], reference.evals_result()["validation_0"]
@@ -196,7 +174,7 @@ def _fit_pair(estimator, reference_class, X, y, **params):
     reference = reference_class(tree_method="hist", n_jobs=1, **params).fit(X, y)
     cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
     model = estimator(n_jobs=1, **params).fit(X, y, cuts=cuts)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference, rtol=1e-5, atol=1e-6) > 0
     return model.get_booster(), reference.get_booster()
 
 
@@ -260,7 +238,7 @@ def test_weighted_objectives_equal_xgboost_and_save_in_our_format(diabetes, sett
     cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
     model = XGBRegressor(n_jobs=1, **params).fit(X, y, sample_weight=weights, cuts=cuts)
     assert_allclose(model.base_score_, float(_base_score(reference)[1:-1]), rtol=1e-6)
-    assert _compare_trees(model, reference) > 0
+    assert compare_trees(model, reference, rtol=1e-5, atol=1e-6) > 0
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-5)
     path = str(tmp_path / "ours.json")
     model.save_model(path)
