@@ -27,6 +27,34 @@ def _number(value):
     return "%.9g" % float(np.float32(value))
 
 
+def text_tree(nodes, root, with_stats, feature_name):
+    """One tree of the flat forest ``nodes`` as xgboost's text dump.
+
+    ``0:[f8<-0.00330083817] yes=1,no=2,missing=2`` for a split (rows with
+    ``x < threshold`` go to ``yes``), ``3:leaf=-16.6496964`` for a leaf, one tab
+    of indentation per level; ``with_stats`` adds ``gain`` and ``cover``.
+    ``feature_name(j)`` names feature ``j`` (``f8`` or a column name).
+    """
+    lines, stack = [], [(root, 0)]
+    while stack:
+        k, depth = stack.pop()
+        i = k - root
+        if nodes["left"][k] == -1:
+            line = f"{i}:leaf={_number(nodes['value'][k])}"
+            if with_stats:
+                line += f",cover={_number(nodes['cover'][k])}"
+        else:
+            yes, no = nodes["left"][k] - root, nodes["right"][k] - root
+            missing = yes if nodes["default_left"][k] else no
+            line = (f"{i}:[{feature_name(nodes['feature'][k])}<"
+                    f"{_number(nodes['threshold'][k])}] yes={yes},no={no},missing={missing}")
+            if with_stats:
+                line += f",gain={_number(nodes['gain'][k])},cover={_number(nodes['cover'][k])}"
+            stack += [(nodes["right"][k], depth + 1), (nodes["left"][k], depth + 1)]
+        lines.append("\t" * depth + line + "\n")
+    return "".join(lines)
+
+
 class Booster:
     """xgboost's ``Booster`` methods on a fitted estimator's trees.
 
@@ -123,31 +151,11 @@ class Booster:
         dumps = []
         for root in roots:
             if dump_format == "text":
-                dumps.append(self._text_tree(nodes, int(root), with_stats))
+                dumps.append(text_tree(nodes, int(root), with_stats, self._name))
             else:
                 dumps.append(json.dumps(self._json_node(nodes, int(root), int(root), 0,
                                                         with_stats)))
         return dumps
-
-    def _text_tree(self, nodes, root, with_stats):
-        lines, stack = [], [(root, 0)]
-        while stack:
-            k, depth = stack.pop()
-            i = k - root
-            if nodes["left"][k] == -1:
-                line = f"{i}:leaf={_number(nodes['value'][k])}"
-                if with_stats:
-                    line += f",cover={_number(nodes['cover'][k])}"
-            else:
-                yes, no = nodes["left"][k] - root, nodes["right"][k] - root
-                missing = yes if nodes["default_left"][k] else no
-                line = (f"{i}:[{self._name(nodes['feature'][k])}<"
-                        f"{_number(nodes['threshold'][k])}] yes={yes},no={no},missing={missing}")
-                if with_stats:
-                    line += f",gain={_number(nodes['gain'][k])},cover={_number(nodes['cover'][k])}"
-                stack += [(nodes["right"][k], depth + 1), (nodes["left"][k], depth + 1)]
-            lines.append("\t" * depth + line + "\n")
-        return "".join(lines)
 
     def _json_node(self, nodes, root, k, depth, with_stats):
         if nodes["left"][k] == -1:

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
+from .booster import Booster, text_tree
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .training import KERNELS, Training, boost
@@ -469,8 +470,6 @@ class _XGBModel(BaseEstimator):
         ``trees_to_dataframe``, ``save_model`` (xgboost's JSON), as
         ``xgboost.Booster`` gives them on the same trees.
         """
-        from .booster import Booster
-
         check_is_fitted(self, "_forest")
         return Booster(self)
 
@@ -484,29 +483,7 @@ class _XGBModel(BaseEstimator):
         """
         check_is_fitted(self, "_forest")
         nodes, roots, _ = self._forest.arrays()
-        number = lambda v: "%.9g" % float(np.float32(v))  # noqa: E731 (as xgboost prints)
-        dumps = []
-        for root in roots:
-            lines, stack = [], [(root, 0)]
-            while stack:
-                k, depth = stack.pop()
-                i = k - root
-                if nodes["left"][k] == -1:
-                    line = f"{i}:leaf={number(nodes['value'][k])}"
-                    if with_stats:
-                        line += f",cover={number(nodes['cover'][k])}"
-                else:
-                    yes, no = nodes["left"][k] - root, nodes["right"][k] - root
-                    missing = yes if nodes["default_left"][k] else no
-                    line = (f"{i}:[f{nodes['feature'][k]}<{number(nodes['threshold'][k])}] "
-                            f"yes={yes},no={no},missing={missing}")
-                    if with_stats:
-                        line += (f",gain={number(nodes['gain'][k])},"
-                                 f"cover={number(nodes['cover'][k])}")
-                    stack += [(nodes["right"][k], depth + 1), (nodes["left"][k], depth + 1)]
-                lines.append("\t" * depth + line + "\n")
-            dumps.append("".join(lines))
-        return dumps
+        return [text_tree(nodes, int(root), with_stats, lambda j: f"f{j}") for root in roots]
 
     # ------------------------------------------------------------- model I/O
     def save_model(self, path, *, format="fastscratch"):
