@@ -27,6 +27,25 @@ def _number(value):
     return "%.9g" % float(np.float32(value))
 
 
+def feature_scores(nodes, n_features, importance_type):
+    """Per-feature importance of the flat forest ``nodes`` (see the module Notes).
+
+    Returns ``(scores, weight)``, both float64 of shape (n_features,):
+    the ``importance_type`` score and the number of splits on each feature.
+    """
+    split = nodes["left"] >= 0
+    features = nodes["feature"][split]
+    weight = np.bincount(features, minlength=n_features).astype(np.float64)
+    if importance_type == "weight":
+        return weight, weight
+    column = "gain" if "gain" in importance_type else "cover"
+    scores = np.bincount(features, weights=nodes[column][split].astype(np.float64),
+                         minlength=n_features)
+    if not importance_type.startswith("total"):
+        scores = np.divide(scores, weight, out=np.zeros(n_features), where=weight > 0)
+    return scores, weight
+
+
 def text_tree(nodes, root, with_stats, feature_name):
     """One tree of the flat forest ``nodes`` as xgboost's text dump.
 
@@ -190,18 +209,8 @@ class Booster:
             raise ValueError(f"importance_type={importance_type!r} is not one of "
                              f"{IMPORTANCE_TYPES}.")
         nodes, _ = self._trees()
-        split = nodes["left"] >= 0
-        features = nodes["feature"][split]
         d = self.num_features()
-        weight = np.bincount(features, minlength=d).astype(np.float64)
-        if importance_type == "weight":
-            scores = weight
-        else:
-            column = "gain" if "gain" in importance_type else "cover"
-            scores = np.bincount(features, weights=nodes[column][split].astype(np.float64),
-                                 minlength=d)
-            if not importance_type.startswith("total"):
-                scores = np.divide(scores, weight, out=np.zeros(d), where=weight > 0)
+        scores, weight = feature_scores(nodes, d, importance_type)
         return {self._name(j): float(scores[j]) for j in range(d) if weight[j] > 0}
 
     def trees_to_dataframe(self, fmap=""):

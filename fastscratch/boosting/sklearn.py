@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
-from .booster import Booster, text_tree
+from .booster import Booster, feature_scores, text_tree
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .training import KERNELS, Training, boost
@@ -427,18 +427,7 @@ class _XGBModel(BaseEstimator):
         if kind not in kinds:
             raise ValueError(f"importance_type={kind!r} is not one of {kinds}.")
         nodes, _, _ = self._forest.arrays()
-        split = nodes["left"] >= 0
-        features = nodes["feature"][split]
-        d = self.n_features_in_
-        weight = np.bincount(features, minlength=d).astype(np.float64)
-        if kind == "weight":
-            scores = weight
-        else:
-            column = "gain" if "gain" in kind else "cover"
-            scores = np.bincount(features, weights=nodes[column][split].astype(np.float64),
-                                 minlength=d)
-            if not kind.startswith("total"):
-                scores = np.divide(scores, weight, out=np.zeros(d), where=weight > 0)
+        scores, _ = feature_scores(nodes, self.n_features_in_, kind)
         total = scores.sum()
         return (scores / total if total > 0 else scores).astype(np.float32)
 
