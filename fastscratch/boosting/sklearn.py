@@ -57,28 +57,29 @@ _NOTES = r"""
 """
 
 
-_TREE_PARAMS = r"""    n_estimators : int or None, default=100
+_TREE_PARAMS = r"""    n_estimators : int or None, default=None
         Number of boosting rounds (trees; None: 100, as xgboost).
-    learning_rate : float or None, default=0.3
-        Shrinkage :math:`\eta` of every tree's leaf values (> 0; None: 0.3).
-    max_depth : int or None, default=6
+    learning_rate : float or None, default=None
+        Shrinkage :math:`\eta` of every tree's leaf values (> 0; None: 0.3; alias ``eta``).
+    max_depth : int or None, default=None
         Maximum depth of a tree (0: no limit, as xgboost; None: 6).
-    min_child_weight : float, default=1
-        Minimum hessian sum of a child.
-    reg_lambda : float, default=1
-        L2 penalty :math:`\lambda` on leaf weights.
-    reg_alpha : float, default=0
-        L1 penalty :math:`\alpha` on leaf weights.
-    gamma : float, default=0
-        Minimum loss reduction to split a node (xgboost's ``min_split_loss``).
+    min_child_weight : float or None, default=None
+        Minimum hessian sum of a child (None: 1).
+    reg_lambda : float or None, default=None
+        L2 penalty :math:`\lambda` on leaf weights (None: 1; alias ``lambda``).
+    reg_alpha : float or None, default=None
+        L1 penalty :math:`\alpha` on leaf weights (None: 0; alias ``alpha``).
+    gamma : float or None, default=None
+        Minimum loss reduction to split a node (None: 0; alias ``min_split_loss``).
     max_delta_step : float or None, default=None
         If > 0, leaf weights are clipped to ``[-max_delta_step, max_delta_step]``
         (None: 0.7 for "count:poisson", whose hessians it also enters, else 0,
         as xgboost).
-    max_bin : int or None, default=256
+    max_bin : int or None, default=None
         Maximum number of bins per feature, in [2, 256] (None: 256).
 """
-_RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
+_RUN_PARAMS = r"""    tree_method : {"hist", "auto"} or None, default=None
+        xgboost's ``hist`` ("auto" and None are "hist", as in xgboost 3).
     missing : float, default=np.nan
         The value that marks a missing entry; NaN only (xgboost's default).
     booster : {"gbtree"} or None, default=None
@@ -88,24 +89,27 @@ _RUN_PARAMS = r"""    tree_method : {"hist"}, default="hist"
     validate_parameters : bool or None, default=None
         Accepted as xgboost's; parameters are always checked here.
     random_state : int or None, default=None
+        (alias ``seed``)
         Seeds row and column subsampling and the binning subsample (data over
         200k rows).
     n_jobs : int or None, default=None
-        Threads (None: all cores, or the global setting).
+        Threads (None: all cores, or the global setting; alias ``nthread``).
     backend : {"auto", "numpy", "numba", "cython"}, default="auto"
         Kernel backend.
 """
-_EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depthwise"
-        Split a whole level at a time, or always the open node of largest gain.
-    max_leaves : int, default=0
+_EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"} or None, default=None
+        Split a whole level at a time, or always the open node of largest gain
+        (None: "depthwise").
+    max_leaves : int or None, default=None
         Maximum number of leaves of a tree (0: no limit); "lossguide" only
         (with "depthwise", a value > 0 is a ValueError).
-    scale_pos_weight : float, default=1
-        Weight of the positive class's rows (binary:logistic only).
-    subsample : float, default=1
-        Fraction of the rows each tree is grown on (in (0, 1]).
-    colsample_bytree, colsample_bylevel, colsample_bynode : float, default=1
-        Fraction of the features each tree, level, node may split on (nested).
+    scale_pos_weight : float or None, default=None
+        Weight of the positive class's rows (binary:logistic only; None: 1).
+    subsample : float or None, default=None
+        Fraction of the rows each tree is grown on (in (0, 1]; None: 1).
+    colsample_bytree, colsample_bylevel, colsample_bynode : float or None, default=None
+        Fraction of the features each tree, level, node may split on (nested;
+        None: 1).
     importance_type : {"gain", "weight", "total_gain", "cover", "total_cover"} or None
         What ``feature_importances_`` measures (None: "gain").
     early_stopping_rounds : int or None, default=None
@@ -126,6 +130,18 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"}, default="depth
     quantile_alpha : float or None, default=None
         The quantile :math:`\alpha \in (0, 1)` of "reg:quantileerror" (required
         with it, as in xgboost; one quantile only).
+    num_parallel_tree, sampling_method, multi_strategy : None, default=None
+        Accepted with xgboost's defaults only (1, "uniform",
+        "one_output_per_tree"); other values are ValueErrors.
+    callbacks, feature_weights : None, default=None
+        Not supported; anything but None is a ValueError.
+    **kwargs
+        xgboost's native names of the parameters above, as xgboost's
+        scikit-learn API passes them on: ``eta`` (``learning_rate``),
+        ``min_split_loss`` (``gamma``), ``lambda`` (``reg_lambda``), ``alpha``
+        (``reg_alpha``), ``seed`` (``random_state``), ``nthread``
+        (``n_jobs``). Reported by ``get_params`` under the name given. Any
+        other name is a ValueError at ``fit`` (xgboost warns and ignores it).
 """
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
@@ -152,22 +168,44 @@ def _check_float32_underflow(original, converted, name="X", row_offset=0):
                 "feature (e.g. multiply the column by a power of ten) before fitting.")
 
 
-XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_bin": 256}
-"""xgboost's values of the parameters its scikit-learn API lets be None."""
+XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_bin": 256,
+                "min_child_weight": 1.0, "reg_lambda": 1.0, "reg_alpha": 0.0, "gamma": 0.0,
+                "subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
+                "colsample_bynode": 1.0, "scale_pos_weight": 1.0, "grow_policy": "depthwise",
+                "max_leaves": 0, "tree_method": "hist", "verbosity": 0}
+"""xgboost's values of the parameters its scikit-learn API leaves None (``verbosity``: 0, no
+progress bar, where xgboost's 1 prints warnings)."""
+
+XGB_ALIASES = {"eta": "learning_rate", "min_split_loss": "gamma", "lambda": "reg_lambda",
+               "alpha": "reg_alpha", "seed": "random_state", "nthread": "n_jobs"}
+"""xgboost's native names (keyword arguments of its scikit-learn API) of our parameters."""
+
+# Parameters of xgboost's scikit-learn wrapper that its native learner never sees
+# (``XGBModel._wrapper_params``), and ours that xgboost does not have.
+_WRAPPER_PARAMS = {"importance_type", "kwargs", "missing", "n_estimators", "enable_categorical",
+                   "early_stopping_rounds", "callbacks", "feature_types", "feature_weights"}
+_OWN_PARAMS = {"backend"}
+_OWN_IF_SET = {"tweedie_variance_power", "huber_slope", "quantile_alpha"}  # kwargs in xgboost
+
+# Parameters accepted with the one value we implement (None is xgboost's default, the same).
+_ONLY_VALUES = {"num_parallel_tree": (1,), "sampling_method": ("uniform",),
+                "multi_strategy": ("one_output_per_tree",), "callbacks": (), "feature_weights": ()}
 
 
 class _XGBModel(BaseEstimator):
     _objectives = ()
 
-    def __init__(self, *, n_estimators=100, learning_rate=0.3, max_depth=6, min_child_weight=1.0,
-                 reg_lambda=1.0, reg_alpha=0.0, gamma=0.0, max_delta_step=None, max_bin=256,
-                 base_score=None, objective=None, tree_method="hist", random_state=None,
-                 n_jobs=None, backend="auto", verbosity=0, importance_type=None,
-                 early_stopping_rounds=None, eval_metric=None, subsample=1.0,
-                 colsample_bytree=1.0, colsample_bylevel=1.0, colsample_bynode=1.0,
-                 scale_pos_weight=1.0, grow_policy="depthwise", max_leaves=0,
+    def __init__(self, *, n_estimators=None, learning_rate=None, max_depth=None,
+                 min_child_weight=None, reg_lambda=None, reg_alpha=None, gamma=None,
+                 max_delta_step=None, max_bin=None, base_score=None, objective=None,
+                 tree_method=None, random_state=None, n_jobs=None, backend="auto", verbosity=None,
+                 importance_type=None, early_stopping_rounds=None, eval_metric=None,
+                 subsample=None, colsample_bytree=None, colsample_bylevel=None,
+                 colsample_bynode=None, scale_pos_weight=None, grow_policy=None, max_leaves=None,
                  tweedie_variance_power=None, huber_slope=None, quantile_alpha=None,
-                 missing=np.nan, booster=None, device=None, validate_parameters=None):
+                 missing=np.nan, booster=None, device=None, validate_parameters=None,
+                 num_parallel_tree=None, sampling_method=None, multi_strategy=None,
+                 callbacks=None, feature_weights=None, **kwargs):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -201,12 +239,89 @@ class _XGBModel(BaseEstimator):
         self.booster = booster
         self.device = device
         self.validate_parameters = validate_parameters
+        self.num_parallel_tree = num_parallel_tree
+        self.sampling_method = sampling_method
+        self.multi_strategy = multi_strategy
+        self.callbacks = callbacks
+        self.feature_weights = feature_weights
+        if kwargs:  # xgboost's native parameters by name (``eta=``, ...): see _check_kwargs
+            self.kwargs = kwargs
 
     # ------------------------------------------------------------------ checks
     def _resolved(self, name):
-        """The parameter's value, xgboost's default where it is None (:data:`XGB_DEFAULTS`)."""
+        """The parameter's value: given by name, else by its xgboost alias in ``**kwargs``
+        (:data:`XGB_ALIASES`, ``eta=`` for ``learning_rate``), else xgboost's default
+        (:data:`XGB_DEFAULTS`)."""
         value = getattr(self, name)
-        return XGB_DEFAULTS[name] if value is None and name in XGB_DEFAULTS else value
+        if value is None:
+            extra = getattr(self, "kwargs", None) or {}
+            value = next((extra[alias] for alias, target in XGB_ALIASES.items()
+                          if target == name and extra.get(alias) is not None), None)
+        return XGB_DEFAULTS.get(name) if value is None else value
+
+    # ------------------------------------------------------ xgboost's params API
+    @classmethod
+    def _get_param_names(cls):
+        """The base class's parameters and the subclass's (``objective``'s default), as
+        xgboost's ``get_params`` merges ``XGBRegressor.__init__`` and ``XGBModel.__init__``."""
+        names = set(BaseEstimator._get_param_names.__func__(_XGBModel))
+        if cls.__init__ is not _XGBModel.__init__:
+            names |= set(BaseEstimator._get_param_names.__func__(cls))
+        return sorted(names)
+
+    def get_params(self, deep=True):
+        """Parameters, with the ``**kwargs`` given to the constructor or ``set_params``
+        (``eta=0.1`` is reported as ``eta``), as xgboost."""
+        params = super().get_params(deep)
+        params.update(getattr(self, "kwargs", None) or {})
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; a name that is not one (``eta``, ...) goes to ``**kwargs``, as
+        xgboost. Checked at ``fit``."""
+        names = set(self._get_param_names())
+        for key, value in params.items():
+            if key in names:
+                setattr(self, key, value)
+            else:
+                if not hasattr(self, "kwargs"):
+                    self.kwargs = {}
+                self.kwargs[key] = value
+        return self
+
+    def get_xgb_params(self):
+        """The parameters xgboost's native learner would get (``get_params`` without the
+        wrapper's own ones and callables), as ``xgboost.XGBModel.get_xgb_params``."""
+        return {key: value for key, value in self.get_params().items()
+                if key not in _WRAPPER_PARAMS | _OWN_PARAMS and not callable(value)
+                and not (key in _OWN_IF_SET and value is None)}
+
+    def get_num_boosting_rounds(self):
+        """Number of boosting rounds (``n_estimators``; None: 100), as xgboost."""
+        return self._resolved("n_estimators")
+
+    def _check_kwargs(self):
+        """``**kwargs``: xgboost's aliases of our parameters, not given twice; anything else is
+        a native xgboost parameter we do not implement (xgboost would warn and ignore an
+        unknown one), refused by name."""
+        extra = getattr(self, "kwargs", None) or {}
+        for key, value in extra.items():
+            if key in XGB_ALIASES:
+                target = XGB_ALIASES[key]
+                given = getattr(self, target)
+                if given is not None and value is not None and given != value:
+                    raise ValueError(f"{key}={value!r} is xgboost's name of {target}, which is "
+                                     f"also given ({target}={given!r}); pass only one of them.")
+                continue
+            raise ValueError(f"parameter {key!r} is not supported: it is not an xgboost "
+                             "parameter this implementation honours. Supported keyword aliases: "
+                             f"{sorted(XGB_ALIASES)}; see the class docstring for the others.")
+        for name, values in _ONLY_VALUES.items():
+            value = getattr(self, name)
+            if value is not None and value not in values:
+                supported = f"{values[0]!r} or None" if values else "None only"
+                raise ValueError(f"{name}={value!r} is not supported here ({supported}, "
+                                 "xgboost's default).")
 
     def _check_params(self):
         """Every parameter's type and range, before ``fit`` converts or allocates anything.
@@ -231,14 +346,15 @@ class _XGBModel(BaseEstimator):
                                  + (f" and <= {high}" if np.isfinite(high) else "") + why + ".")
         number("n_estimators", 1, integer=True)
         number("learning_rate", 0, low_open=True)
-        if self.grow_policy not in ("depthwise", "lossguide"):
+        self._check_kwargs()
+        if self._resolved("grow_policy") not in ("depthwise", "lossguide"):
             raise ValueError(f"grow_policy={self.grow_policy!r} is not 'depthwise' or "
                              "'lossguide'.")
         int32_max = int(np.iinfo(np.int32).max)
         number("max_depth", 0, int32_max, integer=True,
                why=" (an int32, as xgboost's; 0 is no limit)")
         number("max_leaves", 0, int32_max, integer=True, why=" (an int32, as xgboost's)")
-        if self.grow_policy == "depthwise" and self._resolved("max_leaves") > 0:
+        if self._resolved("grow_policy") == "depthwise" and self._resolved("max_leaves") > 0:
             raise ValueError(f"max_leaves={self.max_leaves} is supported with "
                              "grow_policy='lossguide' only; use grow_policy='lossguide' or "
                              "limit depthwise trees with max_depth.")
@@ -265,7 +381,7 @@ class _XGBModel(BaseEstimator):
         if self.device is not None and str(self.device).split(":")[0] != "cpu":
             raise ValueError(f"device={self.device!r} is not supported: training and prediction "
                              "run on the CPU kernels; use device='cpu' (or None).")
-        if self.tree_method not in ("hist", "auto"):
+        if self._resolved("tree_method") not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
 
     def _check_objective(self, objective):
@@ -284,7 +400,8 @@ class _XGBModel(BaseEstimator):
         max_delta_step = self.max_delta_step
         if max_delta_step is None:  # xgboost's default: 0.7 for count:poisson, else 0
             max_delta_step = getattr(loss, "max_delta_step", 0.0)
-        return np.array([f32(self.reg_lambda), f32(self.reg_alpha), f32(self.min_child_weight),
+        return np.array([f32(self._resolved("reg_lambda")), f32(self._resolved("reg_alpha")),
+                         f32(self._resolved("min_child_weight")),
                          f32(max_delta_step)], dtype=np.float64)
 
     # --------------------------------------------------------------------- fit
@@ -333,7 +450,7 @@ class _XGBModel(BaseEstimator):
         """
         self._check_params()
         objective = objective or self.objective or self._objectives[0]
-        n_threads = effective_n_threads(self.n_jobs)
+        n_threads = effective_n_threads(self._resolved("n_jobs"))
         if callable(objective) and isinstance(self, RegressorMixin):
             loss = CustomObjective(objective)
         elif callable(objective):
@@ -355,14 +472,15 @@ class _XGBModel(BaseEstimator):
                 raise ValueError("sample_weight must be non-negative.")
             weights = np.ascontiguousarray(weights, dtype=np.float32)
         binning_weights = weights
-        scale_pos_weight = float(np.float32(self.scale_pos_weight))
+        scale_pos_weight = float(np.float32(self._resolved("scale_pos_weight")))
         if objective == "binary:logistic" and scale_pos_weight != 1.0:
             # xgboost multiplies the positive rows' weights (gradients and hessians).
             weights = (np.ones(y32.shape[0], dtype=np.float32) if weights is None else weights)
             weights = np.where(y32 == 1, weights * np.float32(scale_pos_weight),
                                weights).astype(np.float32)
 
-        binner = BinMapper(self._resolved("max_bin"), random_state=self.random_state, backend=self.backend,
+        binner = BinMapper(self._resolved("max_bin"), random_state=self._resolved("random_state"),
+                           backend=self.backend,
                            n_threads=n_threads)
         if cuts is None:
             binner.fit(X, binning_weights)
@@ -550,7 +668,7 @@ class _XGBModel(BaseEstimator):
         check_is_fitted(self, "_forest")
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, order="C",
                           ensure_all_finite="allow-nan")
-        n_threads = effective_n_threads(self.n_jobs)
+        n_threads = effective_n_threads(self._resolved("n_jobs"))
         trees = self._tree_range(iteration_range)
         K = self._forest.n_groups
         if X.dtype == np.float32 and X.flags.c_contiguous:
@@ -605,8 +723,8 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial prediction; None estimates it as xgboost 3 does (mean of y).
-    objective : str, callable or None, default=None
-        "reg:squarederror" (None), "reg:logistic" (the logistic loss for
+    objective : str, callable or None, default="reg:squarederror"
+        "reg:squarederror" (also None), "reg:logistic" (the logistic loss for
         targets in [0, 1]; predicts probabilities), "count:poisson" (y >= 0),
         "reg:gamma" (y > 0), "reg:tweedie" (y >= 0; ``tweedie_variance_power``):
         log links, predicting :math:`e^F`; "reg:pseudohubererror"
@@ -616,7 +734,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         :mod:`fastscratch.boosting.loss`.
         A callable ``objective(y_true, margin) -> (gradient, hessian)`` is a
         custom objective, as in xgboost (base score 0.5, margins predicted).
-{_RUN_PARAMS}    verbosity : int, default=0
+{_RUN_PARAMS}    verbosity : int or None, default=None
         > 0 shows a progress bar with the training RMSE.
 {_EXTRA_PARAMS}
     Attributes
@@ -640,6 +758,9 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     _objectives = ("reg:squarederror", "reg:logistic", "count:poisson", "reg:gamma",
                    "reg:tweedie", "reg:pseudohubererror", "reg:absoluteerror",
                    "reg:quantileerror")
+
+    def __init__(self, *, objective="reg:squarederror", **kwargs):
+        super().__init__(objective=objective, **kwargs)
 
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees.
@@ -713,16 +834,17 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     ----------
 {_TREE_PARAMS}    base_score : float or None, default=None
         Initial probability; None uses the positive rate, as xgboost 3.
-    objective : str, callable or None, default=None
-        None: "binary:logistic" for two classes, "multi:softprob" (one tree per
-        class per round, softmax probabilities) for more. "binary:hinge"
+    objective : str, callable or None, default="binary:logistic"
+        "binary:logistic" (also None) for two classes; with more, any named
+        objective but "multi:softmax" trains "multi:softprob" (one tree per
+        class per round, softmax probabilities), as xgboost. "binary:hinge"
         (two classes; ``predict_proba`` is 0 or 1, as xgboost), "multi:softmax"
         (``multi:softprob``'s trees with base margins 0; ``predict_proba`` the
         softmax of the margins, as xgboost). A callable
         ``objective(y_true, margin) -> (gradient, hessian)`` is a custom
         objective for two classes, as in xgboost: base score 0.5 (margin 0),
         probabilities the sigmoid of the margin.
-{_RUN_PARAMS}    verbosity : int, default=0
+{_RUN_PARAMS}    verbosity : int or None, default=None
         > 0 shows a progress bar with the training log loss.
 {_EXTRA_PARAMS}
     Attributes
@@ -746,6 +868,21 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     del _key, _text
     _objectives = ("binary:logistic", "multi:softprob", "multi:softmax", "binary:hinge")
 
+    def __init__(self, *, objective="binary:logistic", **kwargs):
+        super().__init__(objective=objective, **kwargs)
+
+    def _classifier_objective(self, n_classes):
+        """The objective trained for ``n_classes`` classes, as xgboost's ``XGBClassifier``:
+        with more than two, any named objective but "multi:softmax" becomes
+        "multi:softprob" (None: "binary:logistic" or "multi:softprob")."""
+        objective = self.objective
+        if objective is None:
+            objective = "binary:logistic"
+        if n_classes > 2 and not callable(objective) and objective != "multi:softmax":
+            self._check_objective(objective)
+            objective = "multi:softprob"
+        return objective
+
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         self._check_params()  # before X is converted (a float32 copy of it)
@@ -763,13 +900,10 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         if n_classes < 2:
             raise ValueError(f"y has one class ({encoder.classes_[0]!r}); a classifier needs "
                              "at least two.")
-        objective = self.objective or ("binary:logistic" if n_classes == 2 else "multi:softprob")
+        objective = self._classifier_objective(n_classes)
         if callable(objective) and n_classes > 2:
             raise ValueError(f"a custom objective is supported for two classes, y has {n_classes}; "
                              "use objective='multi:softprob' (or None) for more.")
-        if objective in ("binary:logistic", "binary:hinge") and n_classes > 2:
-            raise ValueError(f"objective={objective!r} needs exactly two classes in y, got "
-                             f"{n_classes}; use objective='multi:softprob' (or None).")
         self.classes_ = encoder.classes_
         self.n_classes_ = n_classes
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,

@@ -93,10 +93,10 @@ class _Sampler:
     """
 
     def __init__(self, model, n_rows, n_features):
-        self.rng = check_random_state(model.random_state)
-        self.subsample = model.subsample
-        self.fractions = (model.colsample_bytree, model.colsample_bylevel,
-                          model.colsample_bynode)
+        self.rng = check_random_state(model._resolved("random_state"))
+        self.subsample = model._resolved("subsample")
+        self.fractions = tuple(model._resolved(name) for name in (
+            "colsample_bytree", "colsample_bylevel", "colsample_bynode"))
         self.n_rows, self.n_features = n_rows, n_features
 
     def _subset(self, features, fraction):
@@ -175,7 +175,7 @@ def boost(model, training, verbose=True):
     n_slots = int(binner.n_bins_.max()) + 1
     forest = Forest(n_groups=K)
     progress = None
-    if model.verbosity > 0:
+    if model._resolved("verbosity") > 0:
         from tqdm.auto import tqdm
         progress = tqdm(total=model._resolved("n_estimators"), desc=type(model).__name__)
     history = {name: {metric: [] for metric, _, _ in metrics} for name, _, _ in evals}
@@ -192,7 +192,7 @@ def boost(model, training, verbose=True):
             loss.gradients(training.y, raw, training.weights, gradients, hessians)
         new_trees = Forest(n_groups=K)
         root_hists = None
-        if K > 1 and model.subsample >= 1.0:
+        if K > 1 and sampler.subsample >= 1.0:
             # Every class's tree starts from all the rows: one pass builds all the roots.
             root_hists = np.empty((K, binned.shape[1], n_slots, 2))
             kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
@@ -201,11 +201,13 @@ def boost(model, training, verbose=True):
             n_root_rows = sampler.sample_rows(rows, identity)
             grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
                                 training.params, model._resolved("max_depth"),
-                                float(np.float32(model.gamma)), model._resolved("learning_rate"), kernels,
+                                float(np.float32(model._resolved("gamma"))),
+                                model._resolved("learning_rate"), kernels,
                                 n_threads, has_missing=training.has_missing,
                                 n_root_rows=n_root_rows,
                                 feature_sampler=sampler.feature_sampler(),
-                                grow_policy=model.grow_policy, max_leaves=model.max_leaves,
+                                grow_policy=model._resolved("grow_policy"),
+                                max_leaves=model._resolved("max_leaves"),
                                 binned_columns=training.binned_columns,
                                 root_histogram=None if root_hists is None else root_hists[k],
                                 histogram_buffers=histogram_buffers)

@@ -246,7 +246,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         self._check_params()
         for name, neutral in self._IN_MEMORY_ONLY.items():
-            if getattr(self, name) != neutral:
+            if self._resolved(name) != neutral:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not supported on Dask input; "
                                  f"leave it at {neutral} or fit in memory (X.compute()).")
         if callable(self.objective):
@@ -317,7 +317,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         identity = [_delayed(np.arange, pure=True)(n, dtype=np.intp) for n in sizes]
         forest = Forest(n_groups=K)
         progress = None
-        if self.verbosity > 0:
+        if self._resolved("verbosity") > 0:
             from tqdm.auto import tqdm
             progress = tqdm(total=self._resolved("n_estimators"), desc=type(self).__name__)
         for _ in range(self._resolved("n_estimators")):
@@ -327,9 +327,10 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             for k in range(K):
                 grower = _DaskTreeGrower(binned, identity, gradients, k, n_features,
                                          binner.n_bins_, params, self._resolved("max_depth"),
-                                         float(np.float32(self.gamma)), self._resolved("learning_rate"),
+                                         float(np.float32(self._resolved("gamma"))), self._resolved("learning_rate"),
                                          kernels, self.backend, n_threads, has_missing,
-                                         grow_policy=self.grow_policy, max_leaves=self.max_leaves)
+                                         grow_policy=self._resolved("grow_policy"),
+                                         max_leaves=self._resolved("max_leaves"))
                 tree = grower.grow()
                 raw = list(dask.persist(*grower.add_leaves(tree, raw)))
                 split = tree["left"] >= 0
@@ -403,7 +404,7 @@ class XGBClassifier(_DaskBoostingMixin, _boosting.XGBClassifier):
         n_classes = classes.shape[0]
         if n_classes < 2:
             raise ValueError(f"y has one class ({classes[0]!r}); a classifier needs at least two.")
-        objective = self.objective or ("binary:logistic" if n_classes == 2 else "multi:softprob")
+        objective = self._classifier_objective(n_classes)
         if objective == "binary:logistic" and n_classes > 2:
             raise ValueError(f"objective='binary:logistic' needs exactly two classes in y, got "
                              f"{n_classes}; use objective='multi:softprob' (or None).")
