@@ -9,6 +9,11 @@ An empty bin (gradient and hessian sums both 0) leaves the running sums, so the
 gain, as they were: the scans skip it after their first bin (its gain is never
 strictly above the one before). Deep levels hold many nodes of few rows whose
 bins are mostly empty; there the gains' two divisions per bin were the cost.
+
+``find_best_splits_monotone``: the same scans with xgboost's monotone gain
+(:func:`splitting_numpy.find_best_splits_monotone`): weights clipped to the
+node's bounds, scores in float32 arithmetic (compiled without contraction),
+order checked on constrained features.
 """
 
 include "_common.pxi"
@@ -106,6 +111,88 @@ cdef void _best_split(const double* hist, intp_t nb, double sum_gradient, double
     out_left_sums[1] = best_h
 
 
+cdef inline float bounded_weight(double g, double h, float lower, float upper,
+                                 const double* params) noexcept nogil:
+    cdef float w = leaf_weight(g, h, params)
+    if w < lower:
+        return lower
+    if w > upper:
+        return upper
+    return w
+
+
+cdef inline float score_given_weight(double g, double h, float w,
+                                     float reg_lambda) noexcept nogil:
+    # float32 operations in xgboost's order (CalcGainGivenWeight<float>)
+    if h <= 0.0:
+        return 0.0
+    return -(<float> 2.0 * <float> g * w + (<float> h + reg_lambda) * (w * w))
+
+
+cdef inline double monotone_gain(double left_g, double left_h, double right_g, double right_h,
+                                 float parent_score, float lower, float upper,
+                                 signed char constraint, const double* params) noexcept nogil:
+    cdef float w_left, w_right, gain
+    cdef float reg_lambda = <float> params[0]
+    if left_h < params[2] or right_h < params[2]:
+        return -INFINITY
+    w_left = bounded_weight(left_g, left_h, lower, upper, params)
+    w_right = bounded_weight(right_g, right_h, lower, upper, params)
+    if (constraint > 0 and not w_left <= w_right) or (constraint < 0 and not w_left >= w_right):
+        return -INFINITY
+    gain = (score_given_weight(left_g, left_h, w_left, reg_lambda)
+            + score_given_weight(right_g, right_h, w_right, reg_lambda))
+    gain = gain - parent_score
+    return <double> gain
+
+
+cdef void _best_split_monotone(const double* hist, intp_t nb, double sum_gradient,
+                               double sum_hessian, float parent_score, float lower, float upper,
+                               signed char constraint, const double* params, double* out_gain,
+                               intp_t* out_bin, uint8_t* out_default_left,
+                               double* out_left_sums) noexcept nogil:
+    cdef double best_gain = -INFINITY, best_g = 0.0, best_h = 0.0, gain
+    cdef double left_g = 0.0, left_h = 0.0, right_g = 0.0, right_h = 0.0
+    cdef intp_t best_bin = -1, b
+    cdef uint8_t best_default_left = 0
+    for b in range(nb):
+        if b > 0 and hist[2 * b] == 0.0 and hist[2 * b + 1] == 0.0:
+            continue
+        left_g += hist[2 * b]
+        left_h += hist[2 * b + 1]
+        gain = monotone_gain(left_g, left_h, sum_gradient - left_g, sum_hessian - left_h,
+                             parent_score, lower, upper, constraint, params)
+        if gain > best_gain:
+            best_gain = gain
+            best_bin = b
+            best_g = left_g
+            best_h = left_h
+    if hist[2 * nb] != 0.0 or hist[2 * nb + 1] != 0.0:
+        b = nb - 1
+        while b >= 0:
+            if b < nb - 1 and hist[2 * b] == 0.0 and hist[2 * b + 1] == 0.0:
+                b -= 1
+                continue
+            right_g += hist[2 * b]
+            right_h += hist[2 * b + 1]
+            left_g = sum_gradient - right_g
+            left_h = sum_hessian - right_h
+            gain = monotone_gain(left_g, left_h, right_g, right_h, parent_score, lower, upper,
+                                 constraint, params)
+            if gain > best_gain:
+                best_gain = gain
+                best_bin = b - 1
+                best_default_left = 1
+                best_g = left_g
+                best_h = left_h
+            b -= 1
+    out_gain[0] = best_gain
+    out_bin[0] = best_bin
+    out_default_left[0] = best_default_left
+    out_left_sums[0] = best_g
+    out_left_sums[1] = best_h
+
+
 def _find_best_splits(const double[:, :, :, ::1] hists, const intp_t[::1] n_bins,      # IN
                       const double[:, ::1] node_sums, const double[::1] parent_scores,   # IN
                       const double[::1] params, const uint8_t[:, ::1] allowed_features,  # IN
@@ -140,3 +227,46 @@ def find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_fe
         n_threads = 1
     _find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_features,
                       out_gain, out_bin, out_default_left, out_left_sums, n_threads)
+
+
+def _find_best_splits_monotone(
+        const double[:, :, :, ::1] hists, const intp_t[::1] n_bins,                      # IN
+        const double[:, ::1] node_sums, const double[::1] parent_scores,                   # IN
+        const double[::1] params, const uint8_t[:, ::1] allowed_features,                  # IN
+        const signed char[::1] monotone, const double[:, ::1] node_bounds,                 # IN
+        double[:, ::1] out_gain, intp_t[:, ::1] out_bin,                                   # OUT
+        uint8_t[:, ::1] out_default_left, double[:, :, ::1] out_left_sums,                 # OUT
+        int n_threads):
+    cdef intp_t n_features = hists.shape[1]
+    cdef intp_t task, j, f
+    for task in prange(hists.shape[0] * n_features, num_threads=n_threads, schedule="dynamic",
+                       chunksize=8, nogil=True):
+        j = task // n_features
+        f = task % n_features
+        if allowed_features[j, f]:
+            _best_split_monotone(&hists[j, f, 0, 0], n_bins[f], node_sums[j, 0], node_sums[j, 1],
+                                 <float> parent_scores[j], <float> node_bounds[j, 0],
+                                 <float> node_bounds[j, 1], monotone[f], &params[0],
+                                 &out_gain[j, f], &out_bin[j, f], &out_default_left[j, f],
+                                 &out_left_sums[j, f, 0])
+        else:
+            out_gain[j, f] = -INFINITY
+            out_bin[j, f] = -1
+            out_default_left[j, f] = 0
+            out_left_sums[j, f, 0] = 0.0
+            out_left_sums[j, f, 1] = 0.0
+
+
+def find_best_splits_monotone(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                              monotone, node_bounds, out_gain, out_bin, out_default_left,
+                              out_left_sums, n_threads):
+    """Best split per node and feature under monotone constraints.
+
+    See :func:`splitting_numpy.find_best_splits_monotone`.
+    """
+    n_threads = max(1, int(n_threads))
+    if hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+        n_threads = 1
+    _find_best_splits_monotone(hists, n_bins, node_sums, parent_scores, params, allowed_features,
+                               monotone, node_bounds, out_gain, out_bin, out_default_left,
+                               out_left_sums, n_threads)

@@ -33,7 +33,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kernels.splitting_numpy import leaf_weight, node_score
+from ..kernels.splitting_numpy import (FLOAT32_MAX, bounded_node_score, bounded_weight,
+                                       leaf_weight, node_score)
+from .constraints import TreeConstraints, allowed_after
 
 K_RT_EPS = 1e-6  # xgboost's kRtEps: a split must gain more than this
 
@@ -118,14 +120,23 @@ class TreeGrower:
     histogram_buffers : HistogramBuffers or None
         Where depth-wise growth keeps its levels' histograms (the boosting
         loop passes one for all its trees); None: allocated at every level.
+    constraints : TreeConstraints or None
+        Monotone and interaction constraints (:mod:`.constraints`), as
+        xgboost's: each node keeps its weight bounds (``"bounds"``) and the
+        features its path used (``"used"``); the monotone split search is
+        ``find_best_splits_monotone`` and a child's weight is clipped to its
+        parent's bounds.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
                  has_missing=False, n_root_rows=None, feature_sampler=None,
                  grow_policy="depthwise", max_leaves=0, binned_columns=None,
-                 root_histogram=None, histogram_buffers=None):
+                 root_histogram=None, histogram_buffers=None, constraints=None):
         self.binned = binned
+        constraints = constraints or TreeConstraints()
+        self.monotone = constraints.monotone  # int8 (d,) or None
+        self.interaction_sets = constraints.interaction_sets
         self.histogram_buffers = histogram_buffers
         self.binned_columns = binned if binned_columns is None else binned_columns
         self.root_histogram = root_histogram
@@ -167,7 +178,14 @@ class TreeGrower:
         """Best split of each node of ``level`` (its histograms in ``hists``, same order)."""
         k, d = len(level), self.binned.shape[1]
         sums = np.array([(node["g"], node["h"]) for node in level], dtype=np.float64)
-        scores = node_score(sums[:, 0], sums[:, 1], self.params).astype(np.float64)
+        if self.monotone is not None:
+            bounds = np.array([node.get("bounds", (-FLOAT32_MAX, FLOAT32_MAX)) for node in level],
+                              dtype=np.float64)
+            scores = bounded_node_score(sums[:, 0], sums[:, 1], bounds[:, 0].astype(np.float32),
+                                        bounds[:, 1].astype(np.float32),
+                                        self.params).astype(np.float64)
+        else:
+            scores = node_score(sums[:, 0], sums[:, 1], self.params).astype(np.float64)
         gain = np.empty((k, d), dtype=np.float64)
         split_bin = np.empty((k, d), dtype=np.intp)
         default_left = np.empty((k, d), dtype=np.uint8)
@@ -176,8 +194,18 @@ class TreeGrower:
             allowed = self.feature_sampler(level[0]["depth"], k)
         else:
             allowed = np.broadcast_to(self.allowed_features, (k, d)).copy()
-        self.kernels["find_best_splits"](hists, self.n_bins, sums, scores, self.params, allowed,
-                                         gain, split_bin, default_left, left_sums, self.n_threads)
+        if self.interaction_sets is not None:
+            for j, node in enumerate(level):
+                if node.get("used"):  # the root may split on any feature
+                    allowed[j] &= allowed_after(node["used"], self.interaction_sets, d)
+        if self.monotone is not None:
+            self.kernels["find_best_splits_monotone"](
+                hists, self.n_bins, sums, scores, self.params, allowed, self.monotone, bounds,
+                gain, split_bin, default_left, left_sums, self.n_threads)
+        else:
+            self.kernels["find_best_splits"](hists, self.n_bins, sums, scores, self.params,
+                                             allowed, gain, split_bin, default_left, left_sums,
+                                             self.n_threads)
         best = np.argmax(gain, axis=1)  # first maximum: ties to the smaller feature
         for j, node in enumerate(level):
             f = int(best[j])
@@ -224,6 +252,7 @@ class TreeGrower:
                          "depth": children_depth, "g": right_sums[0], "h": right_sums[1],
                          "split": None}
                 node["children"] = (left["id"], right["id"])
+                self._constrain_children(node, left, right)
                 nodes += [left, right]
                 # Build the child with the smaller hessian sum; subtract for its sibling.
                 small, large = (right, left) if right["h"] < left["h"] else (left, right)
@@ -285,6 +314,7 @@ class TreeGrower:
             right = {"id": len(nodes) + 1, "start": middle, "stop": node["stop"], "depth": depth,
                      "g": right_sums[0], "h": right_sums[1], "split": None}
             node["children"] = (left["id"], right["id"])
+            self._constrain_children(node, left, right)
             nodes += [left, right]
             n_leaves += 1
             parent_hist = node.pop("hist")
@@ -305,6 +335,29 @@ class TreeGrower:
                 else:
                     child.pop("hist")
         return self._flatten(nodes)
+
+    def _constrain_children(self, node, left, right):
+        """The children's weights, bounds and used features (xgboost's ``AddSplit``).
+
+        Their weights are clipped to the parent's bounds; they inherit those
+        bounds, and with a monotone feature the midpoint of the two weights
+        becomes the upper bound of the child that must stay below (the left
+        one for :math:`c_f = 1`) and the lower bound of the other.
+        """
+        split = node["split"]
+        if self.monotone is not None:
+            lower, upper = node.get("bounds", (-FLOAT32_MAX, FLOAT32_MAX))
+            w_left = bounded_weight(*split.left_sums, lower, upper, self.params)[()]
+            w_right = bounded_weight(*split.right_sums, lower, upper, self.params)[()]
+            left["weight"], right["weight"] = w_left, w_right
+            middle = np.float32((w_left + w_right) / np.float32(2.0))
+            left["bounds"], right["bounds"] = (lower, upper), (lower, upper)
+            if self.monotone[split.feature] > 0:
+                left["bounds"], right["bounds"] = (lower, middle), (middle, upper)
+            elif self.monotone[split.feature] < 0:
+                left["bounds"], right["bounds"] = (middle, upper), (lower, middle)
+        if self.interaction_sets is not None:
+            left["used"] = right["used"] = node.get("used", frozenset()) | {split.feature}
 
     def _partition(self, splitting):
         k = len(splitting)
@@ -344,7 +397,10 @@ class TreeGrower:
                 tree["gain"][i] = split.gain
                 tree["left"][i], tree["right"][i] = node["children"]
             else:
-                weight = leaf_weight(node.get("g", 0.0), node.get("h", 0.0), self.params)
+                # A constrained child's weight was clipped when its parent split.
+                weight = node.get("weight")
+                if weight is None:
+                    weight = leaf_weight(node.get("g", 0.0), node.get("h", 0.0), self.params)
                 value = np.float32(weight * self.learning_rate)
                 tree["value"][i] = value
                 segments.append((node["start"], node["stop"], value))

@@ -14,6 +14,7 @@ from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper
 from .booster import Booster, feature_scores, text_tree
+from .constraints import parse_constraints
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .training import KERNELS, Training, boost
@@ -130,6 +131,14 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"} or None, defaul
     quantile_alpha : float or None, default=None
         The quantile :math:`\alpha \in (0, 1)` of "reg:quantileerror" (required
         with it, as in xgboost; one quantile only).
+    monotone_constraints : tuple, list, str, dict or None, default=None
+        Per feature 1 (prediction non-decreasing in it), -1 (non-increasing)
+        or 0: a tuple/list (missing trailing entries are 0), the string
+        ``"(1,0,-1)"`` or a dict by feature name. xgboost's bounds on the
+        leaf weights (:mod:`fastscratch.boosting.constraints`).
+    interaction_constraints : list of lists, str or None, default=None
+        Groups of features (indices or names) that may appear together on a
+        path from the root, e.g. ``[[0, 1], [2, 3]]`` or its string form.
     num_parallel_tree, sampling_method, multi_strategy : None, default=None
         Accepted with xgboost's defaults only (1, "uniform",
         "one_output_per_tree"); other values are ValueErrors.
@@ -205,7 +214,8 @@ class _XGBModel(BaseEstimator):
                  tweedie_variance_power=None, huber_slope=None, quantile_alpha=None,
                  missing=np.nan, booster=None, device=None, validate_parameters=None,
                  num_parallel_tree=None, sampling_method=None, multi_strategy=None,
-                 callbacks=None, feature_weights=None, **kwargs):
+                 callbacks=None, feature_weights=None, monotone_constraints=None,
+                 interaction_constraints=None, **kwargs):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -244,6 +254,8 @@ class _XGBModel(BaseEstimator):
         self.multi_strategy = multi_strategy
         self.callbacks = callbacks
         self.feature_weights = feature_weights
+        self.monotone_constraints = monotone_constraints
+        self.interaction_constraints = interaction_constraints
         if kwargs:  # xgboost's native parameters by name (``eta=``, ...): see _check_kwargs
             self.kwargs = kwargs
 
@@ -505,7 +517,9 @@ class _XGBModel(BaseEstimator):
             binned_columns=np.asfortranarray(binned), has_missing=bool(np.isnan(X).any()),
             base_score=base_score, base_margin=base_margin,
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
-            params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics)
+            params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics,
+            constraints=parse_constraints(self, X.shape[1],
+                                          getattr(self, "feature_names_in_", None)))
 
     def _set_fitted(self, training, result):
         """The fitted attributes from a finished :func:`~.training.boost` run; returns self."""

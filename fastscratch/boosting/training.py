@@ -27,7 +27,7 @@ from .grower import HistogramBuffers, TreeGrower
 from .predictor import Forest
 
 KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
-           "find_best_splits", "partition_rows", "add_leaf_values")
+           "find_best_splits", "find_best_splits_monotone", "partition_rows", "add_leaf_values")
 
 
 @dataclass
@@ -55,6 +55,8 @@ class Training:
     evals : list of (name, X, y)
     metrics : list of (name, function, maximize)
         From :func:`.loss.get_metric`: ``function(y, prediction, weight)``.
+    constraints : TreeConstraints or None
+        Monotone and interaction constraints (:mod:`.constraints`).
     """
 
     loss: object
@@ -71,6 +73,7 @@ class Training:
     n_threads: int
     evals: list
     metrics: list
+    constraints: object = None
 
 
 @dataclass
@@ -210,7 +213,8 @@ def boost(model, training, verbose=True):
                                 max_leaves=model._resolved("max_leaves"),
                                 binned_columns=training.binned_columns,
                                 root_histogram=None if root_hists is None else root_hists[k],
-                                histogram_buffers=histogram_buffers)
+                                histogram_buffers=histogram_buffers,
+                                constraints=training.constraints)
             tree = grower.grow()
             if hasattr(loss, "adapt_leaves"):  # reg:absoluteerror, reg:quantileerror
                 loss.adapt_leaves(tree, rows[:n_root_rows], training.y, raw[k], training.weights,
