@@ -32,11 +32,15 @@ import json
 import numpy as np
 
 from .binning import BinMapper
+from .constraints import from_json_value, to_json_value
 from .loss import OBJECTIVES
 from .predictor import _DTYPES, NODE_FIELDS, Forest
 
 FORMAT = "fastscratch.boosting"
 VERSION = 1
+
+
+CONSTRAINT_PARAMS = ("monotone_constraints", "interaction_constraints")
 
 
 def _json_safe(value):
@@ -66,7 +70,8 @@ def save_model(model, path):
         "format": FORMAT,
         "version": VERSION,
         "estimator": type(model).__name__,
-        "params": {k: _json_safe(v) for k, v in model.get_params().items()},
+        "params": {k: to_json_value(v) if k in CONSTRAINT_PARAMS else _json_safe(v)
+                   for k, v in model.get_params().items()},
         "objective": model._loss.name,
         "base_score": np.asarray(model.base_score_, dtype=np.float64).tolist(),
         "base_margin": np.asarray(model._base_margin, dtype=np.float64).tolist(),
@@ -106,6 +111,9 @@ def load_model(model, path):
         params = {k: v for k, v in document["params"].items() if v is not None
                   or k in ("base_score", "objective", "random_state", "n_jobs",
                            "importance_type")}
+        for name in CONSTRAINT_PARAMS:
+            if name in params:
+                params[name] = from_json_value(name, params[name])
         if isinstance(params.get("missing"), float) and np.isnan(params["missing"]):
             del params["missing"]  # NaN, the only value allowed: keep the default's np.nan
         model.set_params(**params)

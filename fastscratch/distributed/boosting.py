@@ -241,7 +241,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
 
     # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
     _IN_MEMORY_ONLY = {"subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
-                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0}
+                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0,
+                       "monotone_constraints": None, "interaction_constraints": None}
 
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         self._check_params()
