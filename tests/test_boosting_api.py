@@ -5,7 +5,9 @@ them; trees node by node given xgboost's bin cuts; predictions to float32 roundi
 """
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 import xgboost
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
@@ -131,3 +133,98 @@ def test_default_objective_as_xgboost(cancer):
     assert ours.get_params()["objective"] == "binary:logistic"
     compare_trees(ours, reference, rtol=1e-5, atol=1e-6)
     assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- inputs
+@pytest.fixture(scope="module")
+def sparse_cancer(cancer):
+    """breast_cancer with each feature's values below its median zeroed and left out of the CSR
+    matrix (absent: missing, for xgboost and for us)."""
+    X, y = cancer
+    X = np.where(X < np.median(X, axis=0), 0, X)
+    return sp.csr_matrix(X), y
+
+
+@pytest.fixture(scope="module")
+def sparse_counts():
+    """A 20-newsgroups-like term-count matrix: 2% dense, Poisson counts (so some stored
+    zeros, which are values, not missing), and a linear target."""
+    rng = np.random.default_rng(0)
+    n, d = 3000, 400
+    X = sp.random(n, d, density=0.02, format="csr", random_state=1,
+                  data_rvs=lambda k: rng.poisson(2.0, k).astype(np.float32))
+    y = X @ rng.normal(size=d) + rng.normal(size=n)
+    return X, y
+
+
+def test_sparse_classifier_as_xgboost(sparse_cancer):
+    X, y = sparse_cancer
+    params = dict(n_estimators=10, max_depth=4, max_bin=128)  # <= 255 bins: missing values
+    cuts = xgboost.QuantileDMatrix(X, max_bin=128).get_quantile_cut()
+    reference = xgboost.XGBClassifier(**params).fit(X, y)
+    ours = XGBClassifier(**params).fit(X, y, cuts=cuts)
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-6) > 50
+    expected = reference.predict_proba(X)
+    for data in (X, X.tocsc(), X.astype(np.float64)):
+        assert_allclose(ours.predict_proba(data), expected, rtol=1e-5, atol=1e-6)
+    assert_array_equal(ours.predict(X, pred_leaf=True),
+                       reference.get_booster().predict(xgboost.DMatrix(X), pred_leaf=True))
+    assert_allclose(ours.predict(X, pred_contribs=True),
+                    reference.get_booster().predict(xgboost.DMatrix(X), pred_contribs=True),
+                    rtol=1e-5, atol=1e-5)
+    # Fitted from CSC, the same trees; with our own cuts, xgboost's accuracy.
+    from_csc = XGBClassifier(**params).fit(X.tocsc(), y, cuts=cuts)
+    assert_array_equal(from_csc.predict_proba(X), ours.predict_proba(X))
+    own = XGBClassifier(**params).fit(X, y)
+    assert abs(np.mean(own.predict(X) == y) - np.mean(reference.predict(X) == y)) < 0.01
+
+
+def test_sparse_counts_as_xgboost(sparse_counts):
+    X, y = sparse_counts
+    params = dict(n_estimators=10, max_depth=5, max_bin=64)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=64).get_quantile_cut()
+    reference = xgboost.XGBRegressor(**params).fit(X, y, eval_set=[(X[:500], y[:500])],
+                                                   verbose=False)
+    ours = XGBRegressor(**params).fit(X, y, cuts=cuts, eval_set=[(X[:500], y[:500])],
+                                      verbose=False)
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-5) > 100
+    assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
+    assert_allclose(ours.evals_result()["validation_0"]["rmse"],
+                    reference.evals_result()["validation_0"]["rmse"], rtol=1e-5)
+    # Our own cuts are xgboost's on these counts (fewer distinct values than bins).
+    own = XGBRegressor(**params).fit(X, y)
+    assert_array_equal(own._binner.cut_values_,
+                       np.delete(cuts[1], cuts[0][:-1]))  # xgboost lists each min first
+
+
+def test_sparse_binning_blocks_equal_dense(sparse_counts, monkeypatch):
+    """Binned a few rows at a time, sparse data give the codes of the same data dense with NaN."""
+    from fastscratch.boosting import binning
+
+    X, _ = sparse_counts
+    dense = np.full(X.shape, np.nan, dtype=np.float32)
+    coo = X.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    mapper = binning.BinMapper(max_bin=32).fit(X)
+    reference = binning.BinMapper(max_bin=32).fit(dense)
+    assert_array_equal(mapper.cut_values_, reference.cut_values_)
+    monkeypatch.setattr(binning, "SPARSE_BLOCK_BYTES", 4 * X.shape[1] * 7)  # 7-row blocks
+    assert_array_equal(mapper.transform(X), reference.transform(dense))
+
+
+def test_series_as_one_feature(diabetes):
+    """A 1-D pandas Series as X is one feature, as xgboost reads it."""
+    X, y = diabetes
+    named = pd.Series(X[:, 2], name="bmi")
+    assert_array_equal(XGBRegressor(n_estimators=2).fit(named, y).feature_names_in_,
+                       xgboost.XGBRegressor(n_estimators=2).fit(named, y).feature_names_in_)
+    column = pd.Series(X[:, 2])
+    reference = xgboost.XGBRegressor(n_estimators=5, max_depth=3).fit(column, y)
+    cuts = xgboost.QuantileDMatrix(X[:, 2:3], max_bin=256).get_quantile_cut()
+    ours = XGBRegressor(n_estimators=5, max_depth=3).fit(column, y, cuts=cuts)
+    assert ours.n_features_in_ == reference.n_features_in_ == 1
+    assert_allclose(ours.predict(column), reference.predict(column), rtol=1e-5, atol=1e-4)
+    reference.get_booster().feature_names = None  # dumps name the feature f0, as ours
+    compare_trees(ours, reference, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="2D array"):  # 1-D NumPy stays an error, as xgboost
+        XGBRegressor(n_estimators=2).fit(X[:, 2], y)

@@ -9,7 +9,8 @@ and its Numba and Cython twins) hold the algorithm and its equations.
 """
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
 from .._backend import effective_n_threads, resolve_kernel
 
@@ -101,8 +102,10 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     :math:`\phi_i`. See :mod:`fastscratch.kernels.treeshap_numpy`.
     """
     check_is_fitted(model, "_forest")
-    X = validate_data(model, X, dtype=[np.float32, np.float64], reset=False, order="C",
-                      ensure_all_finite="allow-nan")
+    from .binning import dense_rows
+    from .sklearn import _validated
+
+    X = _validated(model, X, reset=False, dtype=[np.float32, np.float64])
     backend = model.backend if backend is None else backend
     n_threads = effective_n_threads(model.n_jobs if n_threads is None else n_threads)
     forest = model._forest
@@ -141,7 +144,8 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
         kernel, _ = resolve_kernel("tree_shap", backend)
         extra = (max_depth,)
     for start in range(0, n, SHAP_BLOCK_ROWS):
-        block = np.ascontiguousarray(X[start:start + SHAP_BLOCK_ROWS], dtype=np.float32)
+        block = (dense_rows(X, start, start + SHAP_BLOCK_ROWS) if sp.issparse(X) else
+                 np.ascontiguousarray(X[start:start + SHAP_BLOCK_ROWS], dtype=np.float32))
         kernel(block, *fields, *extra, out[start:start + block.shape[0]], n_threads)
     if interactions:
         out[:, :, d, d] = bias

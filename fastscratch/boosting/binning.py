@@ -20,7 +20,11 @@ Cut points follow xgboost's conventions, so that xgboost's own cuts
   sends every non-missing value right;
 - a missing value (NaN) gets the code ``k`` (one past the last bin): the
   feature's *missing slot* in the histograms; so a feature with missing
-  values has at most 255 bins (256 with xgboost's cuts raise an error).
+  values has at most 255 bins (256 with xgboost's cuts raise an error);
+- in a scipy sparse matrix (CSR or CSC), an absent entry is missing, as in
+  xgboost (a stored 0 is the value 0). Sparse data are never densified
+  whole: cut points come from each column's stored values, and bin codes are
+  written a block of rows at a time (:func:`dense_rows`).
 
 Our own cut points are quantiles of each feature computed on at most
 ``subsample`` rows (xgboost and LightGBM sketch or sample too): with at most
@@ -31,21 +35,57 @@ point (xgboost does the same); otherwise the ``i / max_bin`` quantiles.
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .._backend import effective_n_threads, resolve_kernel
 
 MAX_BIN = 256
+SPARSE_BLOCK_BYTES = 1 << 23
+"""Size of the float32 block that rows of a sparse matrix are densified into (8 MB)."""
 
 
-def _feature_cuts(column, max_bin):
+def sparse_block_rows(n_features):
+    """Rows per densified block of a sparse matrix with ``n_features`` columns."""
+    return max(1, SPARSE_BLOCK_BYTES // (4 * max(1, int(n_features))))
+
+
+def dense_rows(X, start, stop):
+    """Rows ``start:stop`` of the CSR matrix ``X`` as dense float32, absent entries NaN.
+
+    xgboost's reading of sparse input: an entry that is not stored is missing.
+    ``X`` must be in canonical format (no duplicate entries).
+    """
+    part = X[start:stop]
+    out = np.full(part.shape, np.nan, dtype=np.float32)
+    rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+    out[rows, part.indices] = part.data
+    return out
+
+
+def canonical_csr(X):
+    """``X`` (scipy sparse) as CSR without duplicate entries, copied only when needed."""
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+def sparse_has_missing(X):
+    """Whether the sparse matrix ``X`` has an absent entry or a stored NaN."""
+    return X.nnz < X.shape[0] * X.shape[1] or bool(np.isnan(X.data).any())
+
+
+def _feature_cuts(column, max_bin, absent=False):
     """Cut points (float32, increasing) and min value of one feature's non-missing values.
 
-    A feature with missing values gets at most 255 bins, so that its missing
+    A feature with missing values (NaN in ``column``, or ``absent``: entries
+    not stored in a sparse column) gets at most 255 bins, so that its missing
     code (the number of bins) still fits in uint8.
     """
     missing = np.isnan(column)
-    if missing.any():
+    if missing.any() or absent:
         column = column[~missing]
         max_bin = min(max_bin, MAX_BIN - 1)
     if column.size == 0:
@@ -107,16 +147,29 @@ class BinMapper:
         """Find each feature's cut points on (a subsample of) ``X`` (float32, (n, d)).
 
         Rows of zero ``sample_weight`` are left out (as in xgboost's weighted sketch).
+        ``X`` may be a scipy sparse matrix: each column's cuts are those of its
+        stored values, its absent entries being missing.
         """
         self._check_params()
-        X = np.asarray(X, dtype=np.float32)
+        if not sp.issparse(X):
+            X = np.asarray(X, dtype=np.float32)
         if sample_weight is not None and np.any(sample_weight == 0) and np.any(sample_weight > 0):
             X = X[np.asarray(sample_weight) > 0]
         if self.subsample is not None and X.shape[0] > self.subsample:
             rng = check_random_state(self.random_state)
             subset = np.sort(rng.choice(X.shape[0], self.subsample, replace=False))
             X = X[subset]
-        cuts, mins = zip(*(_feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
+        if sp.issparse(X):
+            columns = X.tocsc(copy=True)
+            columns.sum_duplicates()
+            n_rows = X.shape[0]
+            cuts, mins = zip(*(
+                _feature_cuts(columns.data[columns.indptr[f]:columns.indptr[f + 1]]
+                              .astype(np.float32), self.max_bin,
+                              absent=columns.indptr[f + 1] - columns.indptr[f] < n_rows)
+                for f in range(X.shape[1])))
+        else:
+            cuts, mins = zip(*(_feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
         return self._set_cuts(list(cuts), np.array(mins, dtype=np.float32))
 
     def _check_params(self):
@@ -155,8 +208,31 @@ class BinMapper:
         return self
 
     def transform(self, X):
-        """uint8 bin codes of ``X`` (float32, (n, d), C-contiguous)."""
+        """uint8 bin codes of ``X`` (float32, (n, d), C-contiguous, or scipy sparse).
+
+        A sparse ``X`` is binned a block of rows at a time (:func:`dense_rows`,
+        absent entries missing) into the one (n, d) uint8 matrix of codes.
+        """
+        kernel, _ = resolve_kernel("map_to_bins", self.backend)
+        n_threads = effective_n_threads(self.n_threads)
+        if sp.issparse(X):
+            X = canonical_csr(X)
+            binned = np.empty(X.shape, dtype=np.uint8)
+            step = sparse_block_rows(X.shape[1])
+            for first in range(0, X.shape[0], step):
+                block = dense_rows(X, first, first + step)
+                self._check_missing_fits(block)
+                kernel(block, self.cut_values_, self.cut_ptr_,
+                       binned[first:first + block.shape[0]], n_threads)
+            return binned
         X = np.ascontiguousarray(X, dtype=np.float32)
+        self._check_missing_fits(X)
+        binned = np.empty(X.shape, dtype=np.uint8)
+        kernel(X, self.cut_values_, self.cut_ptr_, binned, n_threads)
+        return binned
+
+    def _check_missing_fits(self, X):
+        """A feature of 256 bins cannot have missing values (their code would be 256)."""
         full = self.n_bins_ >= MAX_BIN
         if full.any():
             with_missing = full & np.isnan(X).any(axis=0)
@@ -165,10 +241,6 @@ class BinMapper:
                     f"features {np.flatnonzero(with_missing)[:10].tolist()} have {MAX_BIN} bins "
                     "and missing values, whose code would not fit in uint8; use max_bin <= 255 "
                     "for data with missing values.")
-        kernel, _ = resolve_kernel("map_to_bins", self.backend)
-        binned = np.empty(X.shape, dtype=np.uint8)
-        kernel(X, self.cut_values_, self.cut_ptr_, binned, effective_n_threads(self.n_threads))
-        return binned
 
     def thresholds(self, features, bins):
         """Raw-value thresholds ``x < t`` of splits given as (feature, bin); bin -1 is the min."""

@@ -11,6 +11,7 @@ the same bits.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._backend import resolve_kernel
 from ..kernels import tree_predict_numpy
@@ -102,7 +103,19 @@ class Forest:
 
         Through the complete layout when every tree fits it, unless ``complete`` is
         False: then, as for deeper trees, through the node arrays (the same bits).
+        ``X`` may be a CSR matrix (canonical, float32): absent entries are missing,
+        and it is predicted a block of densified rows at a time.
         """
+        if sp.issparse(X):
+            from .binning import dense_rows, sparse_block_rows
+
+            out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)
+            step = sparse_block_rows(X.shape[1])
+            for first in range(0, X.shape[0], step):
+                block = dense_rows(X, first, first + step)
+                out[first:first + block.shape[0]] = self.predict_raw(
+                    block, base_margin, backend, n_threads, tree_range, complete)
+            return out
         nodes, roots, groups = self.arrays()
         trees = slice(None) if tree_range is None else slice(tree_range[0], tree_range[1])
         out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)

@@ -4,6 +4,7 @@ import json
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
@@ -12,7 +13,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data, _check_samp
 
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
-from .binning import MAX_BIN, BinMapper
+from .binning import MAX_BIN, BinMapper, canonical_csr, dense_rows, sparse_block_rows
+from .binning import sparse_has_missing
 from .booster import Booster, feature_scores, text_tree
 from .constraints import parse_constraints
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
@@ -162,6 +164,15 @@ def _check_float32_underflow(original, converted, name="X", row_offset=0):
     The trees compare float32 values, as xgboost's; a column of values near
     1e-300 would become constant zeros and the model silently constant.
     """
+    if sp.issparse(original) and sp.issparse(converted) and original.dtype.itemsize > 4 \
+            and original.format == converted.format and original.nnz == converted.nnz:
+        lost = (converted.data == 0) & (original.data != 0)
+        if lost.any():
+            raise ValueError(
+                f"{name} has a stored value {original.data[np.flatnonzero(lost)[0]]!r} that "
+                "underflows to 0 in float32, the precision the trees compare in (as "
+                "xgboost's); rescale the feature before fitting.")
+        return
     if not isinstance(original, np.ndarray) or original.dtype.itemsize <= 4 \
             or original.dtype.kind != "f" or original.shape != converted.shape:
         return
@@ -175,6 +186,37 @@ def _check_float32_underflow(original, converted, name="X", row_offset=0):
                 "underflows to "
                 "0 in float32, the precision the trees compare in (as xgboost's); rescale the "
                 "feature (e.g. multiply the column by a power of ten) before fitting.")
+
+
+SPARSE_FORMATS = ("csr", "csc")
+
+
+def _series_as_frame(X):
+    """A 1-D pandas Series as X is one feature (a one-column frame), as xgboost reads it."""
+    if getattr(X, "ndim", None) == 1 and hasattr(X, "to_frame"):
+        return X.to_frame()
+    return X
+
+
+def _validated(model, X, y="no_validation", *, reset, dtype=np.float32, **kwargs):
+    """scikit-learn's ``validate_data`` with the inputs xgboost takes; returns X or (X, y).
+
+    A 1-D pandas Series is one feature; a scipy CSR or CSC matrix becomes a
+    canonical float32 CSR matrix, never dense (absent entries are missing, as
+    xgboost's); values that underflow to 0 in float32 are refused.
+    """
+    original = _series_as_frame(X)
+    out = validate_data(model, original, y, reset=reset, dtype=dtype, order="C",
+                        accept_sparse=SPARSE_FORMATS, ensure_all_finite="allow-nan", **kwargs)
+    fitting = not (isinstance(y, str) and y == "no_validation")
+    X = out[0] if fitting else out
+    if sp.issparse(X):
+        converted = X.astype(np.float32, copy=False)
+        _check_float32_underflow(X if X.dtype != np.float32 else original, converted)
+        X = canonical_csr(converted)
+    elif X.dtype == np.float32:
+        _check_float32_underflow(original, X)
+    return (X, out[1]) if fitting else X
 
 
 XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_bin": 256,
@@ -443,8 +485,10 @@ class _XGBModel(BaseEstimator):
         for i, pair in enumerate(eval_set or []):
             if len(pair) != 2:
                 raise ValueError("eval_set must be a list of (X, y) pairs.")
-            X_eval = check_array(pair[0], dtype=np.float32, order="C",
-                                 ensure_all_finite="allow-nan")
+            X_eval = check_array(_series_as_frame(pair[0]), dtype=np.float32, order="C",
+                                 accept_sparse=SPARSE_FORMATS, ensure_all_finite="allow-nan")
+            if sp.issparse(X_eval):
+                X_eval = canonical_csr(X_eval)
             y_eval = np.asarray(encode_y(np.asarray(pair[1])), dtype=np.float64)
             if X_eval.shape[0] != y_eval.shape[0]:
                 raise ValueError(f"eval_set[{i}]: X and y have different numbers of rows.")
@@ -514,7 +558,8 @@ class _XGBModel(BaseEstimator):
         return Training(
             loss=loss, y=y32, weights=weights, binner=binner, binned=binned,
             # Feature-major copy for the partitions (one column is read per split).
-            binned_columns=np.asfortranarray(binned), has_missing=bool(np.isnan(X).any()),
+            binned_columns=np.asfortranarray(binned), has_missing=bool(
+                sparse_has_missing(X) if sp.issparse(X) else np.isnan(X).any()),
             base_score=base_score, base_margin=base_margin,
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
             params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics,
@@ -571,8 +616,12 @@ class _XGBModel(BaseEstimator):
         from ..kernels.tree_predict_numpy import _leaves
 
         check_is_fitted(self, "_forest")
-        X = validate_data(self, X, dtype=np.float32, reset=False, order="C",
-                          ensure_all_finite="allow-nan")
+        X = _validated(self, X, reset=False)
+        if sp.issparse(X):  # a block of densified rows at a time
+            step = sparse_block_rows(X.shape[1])
+            return np.concatenate([self.apply(dense_rows(X, first, first + step),
+                                              iteration_range)
+                                   for first in range(0, max(X.shape[0], 1), step)])
         first, last = self._tree_range(iteration_range)
         nodes, roots, _ = self._forest.arrays()
 
@@ -680,12 +729,11 @@ class _XGBModel(BaseEstimator):
 
     def _raw_predict(self, X, iteration_range=None):
         check_is_fitted(self, "_forest")
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False, order="C",
-                          ensure_all_finite="allow-nan")
+        X = _validated(self, X, reset=False, dtype=[np.float32, np.float64])
         n_threads = effective_n_threads(self._resolved("n_jobs"))
         trees = self._tree_range(iteration_range)
         K = self._forest.n_groups
-        if X.dtype == np.float32 and X.flags.c_contiguous:
+        if sp.issparse(X) or X.dtype == np.float32 and X.flags.c_contiguous:
             # Nothing to cast: one kernel call (one parallel region, not one per block).
             return self._forest.predict_raw(X, self._base_margin, self.backend, n_threads, trees)
         raw = np.empty((X.shape[0], K), dtype=np.float64)
@@ -725,6 +773,7 @@ class _XGBModel(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True  # CSR / CSC, absent entries missing (as xgboost)
         return tags
 
 
@@ -800,10 +849,7 @@ class XGBRegressor(RegressorMixin, _XGBModel):
         self
         """
         self._check_params()  # before X is converted (a float32 copy of it)
-        original = X
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", y_numeric=True,
-                             ensure_all_finite="allow-nan")
-        _check_float32_underflow(original, X)
+        X, y = _validated(self, X, y, reset=True, y_numeric=True)
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
         if np.any(np.abs(y) > np.finfo(np.float32).max):
@@ -900,11 +946,8 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
     def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
         """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
         self._check_params()  # before X is converted (a float32 copy of it)
-        original = X
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C",
-                             ensure_all_finite="allow-nan")
+        X, y = _validated(self, X, y, reset=True)
         check_label_kinds(y)
-        _check_float32_underflow(original, X)
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(f"Unknown label type: y is {target_type!r}; XGBClassifier needs "
