@@ -4,9 +4,15 @@
 - :func:`blas_single_threaded` keeps BLAS to one thread while a kernel calls it
   from inside its own parallel loop (no oversubscription, and the same
   floating-point results whatever the number of threads).
+- :func:`parallel_minimum` is the size below which a kernel runs on one
+  thread: larger while other processes keep the cores busy
+  (:func:`machine_shared`).
 """
 
+import math
+import os
 import threading
+import time
 from contextlib import contextmanager
 
 _CONTROLLER = None
@@ -71,3 +77,45 @@ def numba_threads(n_threads):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+# A kernel's one-thread limit is this many times larger on a shared machine.
+SHARED_MACHINE_FACTOR = 8
+_SHARED = {"checked": -math.inf, "shared": False}
+
+
+def machine_shared():
+    """Whether other processes keep this machine's cores busy.
+
+    A parallel region ends when its slowest thread arrives. On an idle machine
+    a waiting OpenMP thread starts within microseconds; when more threads are
+    runnable than there are cores, it waits for a scheduler slice
+    (milliseconds), so a tree's 30 regions of a few hundred microseconds each
+    cost more in waiting than they save (measured: 10-class fit, 200k rows,
+    load 10 on 2 cores, 14 s with the large limits, 48 s with the small ones).
+    Shared means a 1-minute load average above the usable cores plus one (our
+    own threads count in it). ``FASTSCRATCH_MACHINE_SHARED=1`` or ``0``
+    overrides the guess. Checked at most once a second. No result depends on
+    it: the kernels give the same bits on any number of threads.
+    """
+    forced = os.environ.get("FASTSCRATCH_MACHINE_SHARED", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    now = time.monotonic()
+    if now - _SHARED["checked"] > 1.0:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cores = os.cpu_count() or 1
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows
+            load = 0.0
+        _SHARED["shared"], _SHARED["checked"] = load > cores + 1, now
+    return _SHARED["shared"]
+
+
+def parallel_minimum(idle_minimum):
+    """Work below which a kernel runs on one thread: ``idle_minimum`` on an idle
+    machine, :data:`SHARED_MACHINE_FACTOR` times more on a shared one."""
+    return idle_minimum * SHARED_MACHINE_FACTOR if machine_shared() else idle_minimum

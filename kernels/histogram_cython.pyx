@@ -19,12 +19,16 @@ include "_boosting_common.pxi"
 
 import numpy as np
 from cython.parallel cimport prange
+
+from ._threads import parallel_minimum
 from libc.math cimport isnan
 
-# Rows of a level below which one thread builds the histograms: about 2 ms of
-# serial work (28 features), less than the wait for a second thread when other
-# processes share the cores (the partition and split kernels use the same rule).
-PARALLEL_MIN_ROWS = 1 << 17
+# Rows of a level below which one thread builds the histograms on an idle
+# machine: about 0.25 ms of serial work (28 features), many times an idle
+# parallel region's cost. Eight times more (2 ms) on a shared machine, where
+# the wait for a second thread is longer than the work (kernels._threads.
+# parallel_minimum; the partition kernels use the same rule).
+PARALLEL_MIN_ROWS = 1 << 14
 DEF PARALLEL_MIN_SUBTRACT = 1048576
 DEF CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
 
@@ -235,7 +239,7 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
     """Histograms of a level's nodes (see :func:`histogram_numpy.build_histograms`)."""
     n_rows = int(np.sum(node_stops - node_starts))
     n_threads = max(1, int(n_threads))
-    if n_rows < PARALLEL_MIN_ROWS:
+    if n_rows < parallel_minimum(PARALLEL_MIN_ROWS):
         n_threads = 1
     n_groups = max(1, min(n_threads, binned.shape[1]))
     _build_histograms(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
@@ -250,7 +254,7 @@ def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_h
     are in cache, so the binned data are read from memory once per round.
     """
     n_threads = max(1, int(n_threads))
-    if stop - start < PARALLEL_MIN_ROWS:
+    if stop - start < parallel_minimum(PARALLEL_MIN_ROWS):
         n_threads = 1
     n_groups = max(1, min(n_threads, binned.shape[1]))
     _build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,

@@ -16,9 +16,9 @@ rows that every class adds while the block's codes are in cache).
 import numba
 import numpy as np
 
-from ._threads import numba_threads
+from ._threads import numba_threads, parallel_minimum
 
-PARALLEL_MIN_ROWS = 1 << 17  # rows of a level below which one thread builds (histogram_cython)
+PARALLEL_MIN_ROWS = 1 << 14  # rows of a level below which one thread builds (histogram_cython)
 PARALLEL_MIN_SUBTRACT = 1 << 20  # histogram entries
 CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
 
@@ -144,7 +144,7 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
                      n_threads):
     """Histograms of a level's nodes (see :func:`histogram_numpy.build_histograms`)."""
     n_rows = int(np.sum(node_stops - node_starts))
-    if n_threads <= 1 or n_rows < PARALLEL_MIN_ROWS:
+    if n_threads <= 1 or n_rows < parallel_minimum(PARALLEL_MIN_ROWS):
         _histograms_serial(binned, rows, node_starts, node_stops, gradients, hessians, out_hists, 1)
         return
     with numba_threads(n_threads):
@@ -155,7 +155,7 @@ def build_histograms(binned, rows, node_starts, node_stops, gradients, hessians,
 def build_class_histograms(binned, rows, start, stop, gradients, hessians, out_hists,
                            n_threads):
     """One node's histograms for every class (:func:`histogram_numpy.build_class_histograms`)."""
-    if n_threads <= 1 or stop - start < PARALLEL_MIN_ROWS:
+    if n_threads <= 1 or stop - start < parallel_minimum(PARALLEL_MIN_ROWS):
         _class_histograms_serial(binned, rows, start, stop, gradients, hessians, out_hists, 1)
         return
     with numba_threads(n_threads):

@@ -20,10 +20,14 @@ include "_boosting_common.pxi"
 import numpy as np
 from cython.parallel cimport prange
 
-# Rows of a level below which one thread partitions: about 2 ms of serial work
-# (1.7 ns a row), less than the wait for a second thread when other processes
-# share the cores (measured 35 ms a parallel region at load 15 on 2 cores).
-PARALLEL_MIN_ROWS = 1 << 20
+from ._threads import parallel_minimum
+
+# Rows of a level below which one thread partitions on an idle machine: about
+# 0.25 ms of serial work (1.7 ns a row). Eight times more (2 ms) on a shared
+# machine, where the wait for a second thread is longer than the work
+# (measured 35 ms a parallel region at load 15 on 2 cores; see
+# kernels._threads.parallel_minimum).
+PARALLEL_MIN_ROWS = 1 << 17
 
 
 cdef intp_t _partition_block(const uint8_t[:, :] binned, const intp_t[::1] rows,
@@ -123,7 +127,7 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
                    missing_bins, scratch, out_n_left, n_threads):
     """Stable partition of a level's nodes (see :func:`partition_numpy.partition_rows`)."""
     n_threads = max(1, int(n_threads))
-    if int(np.sum(node_stops - node_starts)) < PARALLEL_MIN_ROWS:
+    if int(np.sum(node_stops - node_starts)) < parallel_minimum(PARALLEL_MIN_ROWS):
         n_threads = 1
     _partition_rows(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
                     missing_bins, scratch, out_n_left, n_threads)
@@ -134,5 +138,6 @@ def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions,
 
     One thread below ``PARALLEL_MIN_ROWS`` rows (as the partitions).
     """
-    n_threads = max(1, int(n_threads)) if rows.shape[0] >= PARALLEL_MIN_ROWS else 1
+    n_threads = (max(1, int(n_threads)) if rows.shape[0] >= parallel_minimum(PARALLEL_MIN_ROWS)
+                 else 1)
     _add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads)

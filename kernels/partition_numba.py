@@ -12,11 +12,11 @@ partition.
 import numba
 import numpy as np
 
-from ._threads import numba_threads
+from ._threads import numba_threads, parallel_minimum
 
 BLOCK = 16384
 # Rows of a level below which one thread partitions (see partition_cython).
-PARALLEL_MIN_ROWS = 1 << 20
+PARALLEL_MIN_ROWS = 1 << 17  # one thread below (partition_cython)
 
 
 def _partition_body(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
@@ -107,7 +107,8 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
     """Stable partition of a level's nodes (see :func:`partition_numpy.partition_rows`)."""
     args = (binned, rows, node_starts, node_stops, features, split_bins, default_lefts,
             missing_bins, scratch, out_n_left)
-    if n_threads <= 1 or int(np.sum(node_stops - node_starts)) < PARALLEL_MIN_ROWS:
+    n_rows = int(np.sum(node_stops - node_starts))
+    if n_threads <= 1 or n_rows < parallel_minimum(PARALLEL_MIN_ROWS):
         _partition_serial(*args)
         return
     with numba_threads(n_threads):
@@ -117,7 +118,7 @@ def partition_rows(binned, rows, node_starts, node_stops, features, split_bins, 
 def add_leaf_values(rows, leaf_starts, leaf_stops, leaf_values, raw_predictions, n_threads):
     """Add each leaf's value to its rows' margins (leaves in parallel; disjoint rows)."""
     args = (rows, leaf_starts, leaf_stops, leaf_values, raw_predictions)
-    if n_threads <= 1 or rows.shape[0] < PARALLEL_MIN_ROWS:
+    if n_threads <= 1 or rows.shape[0] < parallel_minimum(PARALLEL_MIN_ROWS):
         _add_leaf_values_serial(*args)
         return
     with numba_threads(n_threads):

@@ -321,3 +321,17 @@ def test_predict_complete(backend, rng, monkeypatch, max_depth, n_groups):
     expected = start.copy()
     tree_predict_numpy.predict_raw(X, *args, roots[5:11], groups[5:11], expected, 1)
     assert_array_equal(out, expected)
+
+
+def test_parallel_minimum_follows_machine_state(monkeypatch):
+    """The one-thread limit is the idle one, or 8 times it on a shared machine (forced here)."""
+    from fastscratch.kernels import _threads
+
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "0")
+    assert not _threads.machine_shared()
+    assert _threads.parallel_minimum(1 << 14) == 1 << 14
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "1")
+    assert _threads.machine_shared()
+    assert _threads.parallel_minimum(1 << 14) == _threads.SHARED_MACHINE_FACTOR << 14
+    monkeypatch.delenv("FASTSCRATCH_MACHINE_SHARED")
+    assert isinstance(_threads.machine_shared(), bool)  # the load-average guess

@@ -1,7 +1,8 @@
 """Boosting fits on enough rows that every kernel takes its parallel path.
 
-The kernels switch to threads above a size (histograms: 2**17 rows in a
-level; partitions: 2**20 rows; split search: 2**18 histogram slots); these
+The kernels switch to threads above a size (on an idle machine, histograms:
+2**14 rows in a level; partitions: 2**17 rows; split search: 2**15 histogram
+slots; larger on a shared machine); these
 fits use 60,000 rows and lower the thresholds to 0, so that every kernel runs
 threaded on every level. A fit on 1 and on 2 threads must give
 bit-identical trees (every float the same), for every compiled backend, and

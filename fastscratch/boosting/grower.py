@@ -17,10 +17,12 @@ The grower owns the loop; the kernels do the work:
 
 Each kernel call covers a whole level, so a tree of depth 6 costs at most
 about 25 parallel regions, not hundreds (thread wake-ups dominate small
-nodes); the kernels run small levels on one thread (histograms below 2**17
-rows, partitions below 2**20 rows, split searches below 2**18 histogram
-slots: about 2 ms of work each), since a parallel region costs more than
-that work when other processes share the cores. The partitions read a
+nodes); the kernels run small levels on one thread (on an idle machine,
+histograms below 2**14 rows and partitions below 2**17 rows, about 0.25 ms of
+work each; split searches below 2**15 histogram slots), and the histograms and
+partitions do so up to 8 times larger sizes while other processes share the
+cores, where a parallel region waits longer for its second thread than the
+work takes (``kernels._threads.parallel_minimum``). The partitions read a
 column-major copy of the bins (``binned_columns``).
 
 Nodes are numbered as xgboost numbers them (children get consecutive ids when
