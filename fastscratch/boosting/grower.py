@@ -128,17 +128,30 @@ class TreeGrower:
         features its path used (``"used"``); the monotone split search is
         ``find_best_splits_monotone`` and a child's weight is clipped to its
         parent's bounds.
+    source : object or None
+        Where the rows are when they are not here (the Dask fit's workers,
+        :class:`fastscratch.distributed.boosting.ShardedRows`); None: the local
+        ``binned``, ``gradients``, ``hessians`` and ``rows``. A source has
+        ``build_histograms(nodes, out)`` (the nodes' histograms, summed over
+        its rows, into ``out``), ``partition(nodes)`` (each split node's rows
+        left then right; sets ``node["n_left"]``, which places the children in
+        ``[start, stop)``) and ``row_order_sums()`` (the root's gradient and
+        hessian sums over the rows in order, float64, used with missing
+        values). ``binned`` then gives the shape only. The split search, the
+        subtraction trick, node numbering and leaf values stay here.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
                  gamma, learning_rate, kernels, n_threads, allowed_features=None,
                  has_missing=False, n_root_rows=None, feature_sampler=None,
                  grow_policy="depthwise", max_leaves=0, binned_columns=None,
-                 root_histogram=None, histogram_buffers=None, constraints=None):
+                 root_histogram=None, histogram_buffers=None, constraints=None,
+                 source=None):
         self.binned = binned
         constraints = constraints or TreeConstraints()
         self.monotone = constraints.monotone  # int8 (d,) or None
         self.interaction_sets = constraints.interaction_sets
+        self.source = source
         self.histogram_buffers = histogram_buffers
         self.binned_columns = binned if binned_columns is None else binned_columns
         self.root_histogram = root_histogram
@@ -171,6 +184,8 @@ class TreeGrower:
         return self.histogram_buffers.take(depth % 2, shape)
 
     def _build(self, nodes, out):
+        if self.source is not None:
+            return self.source.build_histograms(nodes, out)
         starts = np.array([node["start"] for node in nodes], dtype=np.intp)
         stops = np.array([node["stop"] for node in nodes], dtype=np.intp)
         self.kernels["build_histograms"](self.binned, self.rows, starts, stops, self.gradients,
@@ -284,6 +299,8 @@ class TreeGrower:
 
     def _root_sums(self, hists):
         """The root's (gradient, hessian) sums, as xgboost takes them."""
+        if self.has_missing and self.source is not None:
+            return self.source.row_order_sums()
         if self.has_missing:
             # xgboost sums the gradients of all rows in order (float64) for sparse data...
             sampled = self.rows[:self.n_root_rows]
@@ -362,6 +379,8 @@ class TreeGrower:
             left["used"] = right["used"] = node.get("used", frozenset()) | {split.feature}
 
     def _partition(self, splitting):
+        if self.source is not None:
+            return self.source.partition(splitting)
         k = len(splitting)
         starts = np.array([node["start"] for node in splitting], dtype=np.intp)
         stops = np.array([node["stop"] for node in splitting], dtype=np.intp)

@@ -1,4 +1,36 @@
-"""Gradient boosting on Dask: the workers' per-node histograms summed, each split chosen once."""
+"""Gradient boosting on Dask: each worker keeps its rows from the first tree to the last.
+
+The fit of a Dask X (n rows in blocks) on a cluster of S workers:
+
+1. cut points on the client, from the rows the in-memory
+   :class:`~fastscratch.boosting.binning.BinMapper` would sample; every block
+   binned where it is (one task per block);
+2. the blocks cut into S runs of consecutive blocks with about equal rows, and
+   on each worker one :class:`BoostingShard` (a Dask actor) that takes its
+   run's bins, targets and weights and keeps them, with the margins, the
+   gradients and the current tree's row order, until the fit ends;
+3. every tree grown by the in-memory
+   :class:`~fastscratch.boosting.grower.TreeGrower` on the client, its rows
+   being a :class:`ShardedRows` source: a level is *one call per shard*, which
+   partitions the shard's rows by the splits chosen at the previous level and
+   returns the histograms of the nodes to build (all nodes of the level in one
+   kernel call); the client adds the shards' histograms (in shard order), and
+   chooses every node's split once, with the in-memory code (split search,
+   subtraction trick, node numbering, leaf values). The leaf values reach the
+   shards' margins, and the next round's gradients are computed there, in the
+   call that builds the next tree's root.
+
+So a tree of depth D costs D round trips to the shards (D + S with missing
+values: the root's row-order sums pass from shard to shard), whatever the
+number of nodes; the data never leave their workers after the shards are
+made. Without a ``distributed`` client the one shard lives in this process.
+"""
+
+import collections
+import contextlib
+import operator
+import secrets
+import time
 
 import dask
 import dask.array as da
@@ -6,10 +38,10 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import boosting as _boosting
-from .._backend import resolve_kernel
+from .._backend import effective_n_threads, resolve_kernel
+from .._config import config_context, get_config
 from ..boosting.binning import BinMapper
-from ..boosting.grower import TreeGrower
-from ..boosting.loss import OBJECTIVES
+from ..boosting.grower import HistogramBuffers, TreeGrower
 from ..boosting.predictor import Forest
 from ..boosting.training import BoostResult, Training
 from ._common import (
@@ -23,104 +55,21 @@ from ._common import (
     _set_feature_names,
     _ShapeOnly,
     _sum_combine,
-    _task_threads,
     _tree_reduce,
     is_dask_collection,
 )
 
+SHARD_KERNELS = ("build_histograms", "partition_rows", "add_leaf_values")
+
 
 def _bin_block(X, binner):
-    return binner.transform(np.ascontiguousarray(X, dtype=np.float32))
-
-
-def _boost_gradients(loss, y, raw, weights):
-    """Gradients and hessians (n_groups, n) of one block at its margins ``raw`` (n_groups, n)."""
-    gradients = np.empty(raw.shape, dtype=np.float32)
-    hessians = np.empty(raw.shape, dtype=np.float32)
-    if raw.shape[0] == 1:
-        loss.gradients(y, raw[0], weights, gradients[0], hessians[0])
-    else:
-        loss.gradients(y, raw, weights, gradients, hessians)
-    return gradients, hessians
-
-
-def _boost_raw(n_rows, base_margin):
-    raw = np.empty((base_margin.shape[0], n_rows), dtype=np.float32)
-    raw[:] = base_margin[:, None]
-    return raw
-
-
-def _any_nan(X):
-    return np.array([bool(np.isnan(X).any())])
+    """One block's bins (uint8) and whether it has a missing value (NaN)."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return binner.transform(X), bool(np.isnan(X).any())
 
 
 def _class_weight_totals(codes, weights, n_classes):
     return (np.bincount(codes, weights=weights, minlength=n_classes).astype(np.float64),)
-
-
-def _local_segments(segments, keys, n_lefts, n_rows):
-    """Local ``(starts, stops)`` in one block of the nodes ``keys`` (see :class:`_DaskTreeGrower`)."""
-    def one(key):
-        parent = segments[key]
-        if parent is None:
-            return 0, n_rows
-        parent_key, level, j, side = parent
-        start, stop = one(parent_key)
-        middle = start + int(n_lefts[level][j])
-        return (start, middle) if side == 0 else (middle, stop)
-
-    pairs = [one(key) for key in keys]
-    return (np.array([p[0] for p in pairs], dtype=np.intp),
-            np.array([p[1] for p in pairs], dtype=np.intp))
-
-
-def _boost_partition(binned, rows, n_lefts, segments, keys, features, split_bins, default_lefts,
-                     n_bins, backend, n_threads):
-    """One block's rows of the splitting nodes, partitioned left then right; and the left counts."""
-    kernel, _ = resolve_kernel("partition_rows", backend)
-    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
-    rows = rows.copy()
-    n_left = np.empty(starts.shape[0], dtype=np.intp)
-    kernel(binned, rows, starts, stops, features, split_bins, default_lefts, n_bins,
-           np.empty(rows.shape[0], dtype=np.intp), n_left, n_threads)
-    return rows, n_left
-
-
-def _boost_histograms(binned, rows, n_lefts, segments, keys, gradients_hessians, group, n_slots,
-                      backend, n_threads):
-    """One block's histograms (float64) of the nodes ``keys``."""
-    kernel, _ = resolve_kernel("build_histograms", backend)
-    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
-    out = np.empty((starts.shape[0], binned.shape[1], n_slots, 2), dtype=np.float64)
-    kernel(binned, rows, starts, stops, gradients_hessians[0][group],
-           gradients_hessians[1][group], out, n_threads)
-    return out
-
-
-def _running_sums(previous, gradients_hessians, group):
-    """``previous`` (gradient, hessian sums, float64) plus this block's, added one row at a time.
-
-    Chained block after block, this is the in-memory grower's root sum with
-    missing values, ``np.add.accumulate(g, dtype=float64)[-1]`` over all rows in
-    order, to the same bits.
-    """
-    return np.array([np.add.accumulate(np.concatenate([[previous[i]], part[group].astype(np.float64)]))[-1]
-                     for i, part in enumerate(gradients_hessians)])
-
-
-def _add_arrays(parts):
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
-    return total
-
-
-def _boost_add_leaves(rows, n_lefts, segments, keys, values, raw, group, backend, n_threads):
-    kernel, _ = resolve_kernel("add_leaf_values", backend)
-    starts, stops = _local_segments(segments, keys, n_lefts, rows.shape[0])
-    raw = raw.copy()
-    kernel(rows, starts, stops, values, raw[group], n_threads)
-    return raw
 
 
 def _take_rows(X, indices):
@@ -136,95 +85,427 @@ def _gather_rows(blocks, sizes, indices):
     return np.concatenate(dask.compute(*parts))
 
 
-class _DaskTreeGrower(TreeGrower):
-    """The in-memory grower with its two data passes (histograms, partitions) run on Dask.
+def contiguous_runs(sizes, n_runs):
+    """Block index ranges ``[(first, stop), ...]``: at most ``n_runs`` runs of consecutive blocks.
 
-    Every block keeps its own ``rows`` array, partitioned level by level on
-    its worker. The parent grower places nodes in a global row layout
-    ``[start, stop)``; here that layout is virtual (the root spans ``2**62``
-    and a split node's children its two halves), and ``segments`` maps each
-    node to how its local segment follows from its parent's on every block:
-    ``(parent, level, j, side)``, the left counts of partition ``level``
-    being computed on the workers. So a level costs one wait (the summed
-    histograms), the partitions running on the workers in between. Split
-    finding, the subtraction trick, node numbering and leaf values are the
-    parent's, on the summed histograms.
+    A block goes to the run of its middle row (runs of about ``n / n_runs``
+    rows each); empty runs are dropped. The runs depend on the block sizes
+    and ``n_runs`` only, never on where Dask placed the blocks, so a fit on
+    the same cluster size gives the same trees.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    middles = np.cumsum(sizes) - sizes / 2
+    owner = np.minimum((middles * n_runs // sizes.sum()).astype(np.intp), n_runs - 1)
+    runs = []
+    for run in range(n_runs):
+        members = np.flatnonzero(owner == run)
+        if members.size:
+            runs.append((int(members[0]), int(members[-1]) + 1))
+    return runs
+
+
+class BoostingShard:
+    """One worker's rows of a Dask boosting fit, kept there from the first tree to the last.
+
+    Made once per fit on its worker (a Dask actor; in this process without a
+    ``distributed`` client) from the blocks of one run of consecutive rows;
+    the client drives it with :meth:`step`.
+
+    Parameters
+    ----------
+    config : dict
+        The client's fastscratch configuration (backend, n_jobs), in force in
+        every call (:func:`fastscratch.set_config` is thread-local).
+    backend : str
+        The estimator's ``backend``; the kernels are resolved once, here.
+    loss : objective of :mod:`fastscratch.boosting.loss`
+    n_bins : ndarray of shape (d,), intp
+    base_margin : ndarray of shape (n_groups,), float32
+    n_threads : int
+        Threads of this shard's kernels.
+    n_blocks : int
+    has_weights : bool
+    *blocks : ndarrays
+        The run's binned blocks (uint8), then its targets, then (with
+        ``has_weights``) its weights, ``n_blocks`` of each, in row order.
+
+    Notes
+    -----
+    The shard holds its ``n_s`` rows' bins row-major (``binned``, read by the
+    histograms) and column-major (``binned_columns``, read by the
+    partitions), the margins :math:`F` (``raw``, one row per output group),
+    the gradients :math:`g` and hessians :math:`h` of the round, and ``rows``,
+    its row indices ordered so that every node of the current tree owns a
+    segment ``segments[key] = (start, stop)``. A node's ``key`` is its place
+    ``(a, b)`` in the client grower's virtual row range (see
+    :class:`ShardedRows`): splitting ``(a, b)`` sends the node's rows with
+    ``bin <= split bin`` (and the missing ones when ``default_left``) to
+    ``(a, (a + b) // 2)``, the others to ``((a + b) // 2, b)``. The kernels
+    are the in-memory ones (``partition_rows``, ``build_histograms``,
+    ``add_leaf_values``), so a shard's histograms are the in-memory
+    histograms of its rows.
+    """
+
+    def __init__(self, config, backend, loss, n_bins, base_margin, n_threads, n_blocks,
+                 has_weights, *blocks):
+        self.config = dict(config)
+        with config_context(**self.config):
+            self.kernels = {name: resolve_kernel(name, backend)[0] for name in SHARD_KERNELS}
+        self.loss, self.n_threads = loss, int(n_threads)
+        self.n_bins = np.asarray(n_bins, dtype=np.intp)
+        self.n_slots = int(self.n_bins.max()) + 1
+        self.binned = np.ascontiguousarray(np.concatenate(blocks[:n_blocks]))
+        self.binned_columns = np.asfortranarray(self.binned)
+        self.y = np.ascontiguousarray(np.concatenate(blocks[n_blocks:2 * n_blocks]),
+                                      dtype=np.float32)
+        if hasattr(loss, "check_target"):
+            loss.check_target(self.y)
+        self.weights = (np.ascontiguousarray(np.concatenate(blocks[2 * n_blocks:3 * n_blocks]),
+                                             dtype=np.float32) if has_weights else None)
+        n, groups = self.binned.shape[0], base_margin.shape[0]
+        self.raw = np.empty((groups, n), dtype=np.float32)
+        self.raw[:] = np.asarray(base_margin, dtype=np.float32)[:, None]
+        self.gradients = np.empty((groups, n), dtype=np.float32)
+        self.hessians = np.empty((groups, n), dtype=np.float32)
+        self.identity = np.arange(n, dtype=np.intp)
+        self.rows = self.identity.copy()
+        self.scratch = np.empty(n, dtype=np.intp)
+        self.segments = {}
+        self.seconds = collections.defaultdict(float)
+
+    def step(self, ops):
+        """Run ``ops`` (a list of ``(name, *arguments)``) in order; returns the last build's histograms.
+
+        Names: ``("add_leaves", group, starts, stops, values)``,
+        ``("compute_gradients",)``, ``("begin_tree", root_key)``,
+        ``("partition", keys, features, split_bins, default_lefts)``,
+        ``("build", group, keys)``; see the methods of the same names.
+        """
+        out = None
+        with config_context(**self.config):
+            for name, *arguments in ops:
+                began = time.perf_counter()
+                result = getattr(self, name)(*arguments)
+                self.seconds[name] += time.perf_counter() - began
+                if name == "build":
+                    out = result
+        return out
+
+    def compute_gradients(self):
+        """The round's :math:`g, h` of every group at the current margins."""
+        if self.raw.shape[0] == 1:
+            self.loss.gradients(self.y, self.raw[0], self.weights, self.gradients[0],
+                                self.hessians[0])
+        else:
+            self.loss.gradients(self.y, self.raw, self.weights, self.gradients, self.hessians)
+
+    def begin_tree(self, root_key):
+        """A new tree: every row in the root's segment, in row order."""
+        np.copyto(self.rows, self.identity)
+        self.segments = {root_key: (0, self.rows.shape[0])}
+
+    def _segments(self, keys):
+        pairs = np.array([self.segments[key] for key in keys], dtype=np.intp).reshape(-1, 2)
+        return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+
+    def partition(self, keys, features, split_bins, default_lefts):
+        """The rows of the nodes ``keys`` left then right (``partition_rows``), and their children's segments."""
+        starts, stops = self._segments(keys)
+        n_left = np.empty(len(keys), dtype=np.intp)
+        self.kernels["partition_rows"](self.binned_columns, self.rows, starts, stops, features,
+                                       split_bins, default_lefts, self.n_bins, self.scratch,
+                                       n_left, self.n_threads)
+        for (a, b), start, stop, count in zip(keys, starts, stops, n_left):
+            middle = a + (b - a) // 2
+            del self.segments[(a, b)]
+            self.segments[(a, middle)] = (int(start), int(start + count))
+            self.segments[(middle, b)] = (int(start + count), int(stop))
+
+    def build(self, group, keys):
+        """Histograms (float64, ``(len(keys), d, n_slots, 2)``) of group ``group`` of the nodes ``keys``."""
+        starts, stops = self._segments(keys)
+        out = np.empty((len(keys), self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
+        self.kernels["build_histograms"](self.binned, self.rows, starts, stops,
+                                         self.gradients[group], self.hessians[group], out,
+                                         self.n_threads)
+        return out
+
+    def add_leaves(self, group, starts, stops, values):
+        """Margins of group ``group`` plus the tree's leaf values; leaves given by their keys' bounds."""
+        local_starts, local_stops = self._segments(list(zip(starts, stops)))
+        self.kernels["add_leaf_values"](self.rows, local_starts, local_stops,
+                                        np.asarray(values, dtype=np.float32), self.raw[group],
+                                        self.n_threads)
+
+    def row_order_sums(self, group, previous):
+        """``previous`` (float64 g and h sums) plus this shard's rows, added one row at a time in order.
+
+        Chained shard after shard, this is the in-memory grower's root sum with
+        missing values (``np.add.accumulate(g, dtype=float64)[-1]`` over all
+        rows in order), to the same bits.
+        """
+        began = time.perf_counter()
+        sums = np.empty(2)
+        for i, values in enumerate((self.gradients[group], self.hessians[group])):
+            running = np.empty(values.shape[0] + 1)
+            running[0] = previous[i]
+            running[1:] = values
+            sums[i] = np.add.accumulate(running)[-1]
+        self.seconds["row_order_sums"] += time.perf_counter() - began
+        return sums
+
+    def profile(self):
+        """Seconds spent in each step of this shard, and its number of rows."""
+        return dict(self.seconds, rows=int(self.binned.shape[0]))
+
+    def listen(self, host, authkey):
+        """Open a socket on ``host`` for the client's calls (see :meth:`serve`); returns its address."""
+        from multiprocessing.connection import Listener
+
+        self.listener = Listener((host, 0), authkey=authkey)
+        return self.listener.address
+
+    def serve(self):
+        """Answer the client's calls on the socket until it sends None or goes away.
+
+        A call is ``(method, arguments)``; the answer ``("array", shape,
+        dtype)`` followed by the array's bytes, ``("value", result)`` or
+        ``("error", exception)``. A level costs one message each way, with no
+        scheduler in between (as xgboost.dask's own sockets).
+        """
+        try:
+            with self.listener.accept() as connection:
+                while True:
+                    try:
+                        message = connection.recv()
+                    except (EOFError, OSError):
+                        return
+                    if message is None:
+                        return
+                    method, arguments = message
+                    try:
+                        result = getattr(self, method)(*arguments)
+                    except Exception as exc:  # noqa: BLE001 - handed to the client, which raises it
+                        connection.send(("error", exc))
+                        continue
+                    if isinstance(result, np.ndarray):
+                        connection.send(("array", result.shape, result.dtype.str))
+                        connection.send_bytes(np.ascontiguousarray(result))
+                    else:
+                        connection.send(("value", result))
+        finally:
+            self.listener.close()
+
+
+class _Shards:
+    """The shards of one fit and calls to all of them: over sockets to the workers, or here.
+
+    ``connections``: one ``multiprocessing.connection`` per shard (each shard
+    answering in :meth:`BoostingShard.serve`), or None for shards in this
+    process (called directly).
+    """
+
+    def __init__(self, handles, connections=None):
+        self.handles, self.connections = handles, connections
+        self.round_trips, self.wait_seconds = 0, 0.0
+
+    def __len__(self):
+        return len(self.handles)
+
+    @staticmethod
+    def _receive(connection):
+        kind, *rest = connection.recv()
+        if kind == "array":
+            out = np.empty(rest[0], dtype=np.dtype(rest[1]))
+            connection.recv_bytes_into(out.reshape(-1).view(np.uint8))  # bytes, not rows
+            return out
+        if kind == "error":
+            raise rest[0]
+        return rest[0]
+
+    def call(self, method, *arguments, only=None):
+        """``method(*arguments)`` on every shard (or on shard ``only``); the results in shard order.
+
+        Every shard gets the call before any answer is read, so they run at once.
+        """
+        began = time.perf_counter()
+        indices = range(len(self.handles)) if only is None else [only]
+        if self.connections is None:
+            results = [getattr(self.handles[i], method)(*arguments) for i in indices]
+        else:
+            for i in indices:
+                self.connections[i].send((method, arguments))
+            results = [self._receive(self.connections[i]) for i in indices]
+        self.round_trips += 1
+        self.wait_seconds += time.perf_counter() - began
+        return results
+
+    def close(self):
+        """End the shards' :meth:`~BoostingShard.serve` loops (their actors go with their futures)."""
+        for connection in self.connections or []:
+            try:
+                connection.send(None)
+                connection.close()
+            except OSError:
+                pass
+        self.connections = None
+        for served in getattr(self, "served", []):
+            with contextlib.suppress(Exception):  # a shard that died raised in call() already
+                served.result()
+
+
+class ShardedRows:
+    """The rows of a Dask boosting fit, on its shards: the ``source`` of the client's :class:`TreeGrower`.
+
+    The grower places every node in a row range ``[start, stop)`` and needs
+    the left child's size to place the children. Here that range is virtual:
+    the root spans ``VIRTUAL_ROWS`` and a split node's children its two
+    halves (``n_left`` is half the node), while each shard keeps where the
+    node's rows really are (:class:`BoostingShard`). So a partition needs no
+    answer: it is queued, and sent with the next call, the one that builds
+    the next level's histograms. Trees deeper than 61 levels (possible with
+    ``max_depth=0``) cannot be placed and raise a ValueError.
+
+    Parameters
+    ----------
+    shards : _Shards
     """
 
     VIRTUAL_ROWS = 1 << 62
+    ROOT = (0, VIRTUAL_ROWS)
 
-    def __init__(self, blocks, block_rows, gradients_hessians, group, n_features, n_bins, params,
-                 max_depth, gamma, learning_rate, kernels, backend, n_threads, has_missing,
-                 grow_policy="depthwise", max_leaves=0):
-        super().__init__(_ShapeOnly((self.VIRTUAL_ROWS, n_features)), n_bins, None, None, None,
-                         None, params, max_depth, gamma, learning_rate, kernels, 1,
-                         has_missing=has_missing, grow_policy=grow_policy, max_leaves=max_leaves)
+    def __init__(self, shards):
+        self.shards = shards
+        self.group = 0
+        self.pending = []
+
+    def begin_tree(self, group, new_round):
+        """The next tree is of output group ``group`` (after the round's gradients when ``new_round``)."""
         self.group = group
-        self.blocks = blocks
-        self.block_rows = list(block_rows)
-        self.n_lefts = [[] for _ in blocks]
-        self.gradients_hessians = gradients_hessians
-        self.backend = backend
-        self.task_threads = n_threads
-        self.segments = {(0, self.VIRTUAL_ROWS): None}
-        self.level = 0
+        if new_round:
+            self.pending.append(("compute_gradients",))
+        self.pending.append(("begin_tree", self.ROOT))
 
     @staticmethod
     def _keys(nodes):
         return [(int(node["start"]), int(node["stop"])) for node in nodes]
 
-    def _build(self, nodes, out):
-        keys, segments = self._keys(nodes), dict(self.segments)
-        parts = [_delayed(_boost_histograms, pure=True)(
-                     binned, rows, n_lefts, segments, keys, gh, self.group, self.n_slots,
-                     self.backend, self.task_threads)
-                 for binned, rows, n_lefts, gh in zip(self.blocks, self.block_rows, self.n_lefts,
-                                                      self.gradients_hessians)]
-        out[...] = _tree_reduce(parts, _add_arrays).compute()
+    def build_histograms(self, nodes, out):
+        """The nodes' histograms summed over the shards (in shard order) into ``out``."""
+        ops, self.pending = self.pending + [("build", self.group, self._keys(nodes))], []
+        parts = self.shards.call("step", ops)
+        np.copyto(out, parts[0])
+        for part in parts[1:]:
+            out += part
 
-    def _partition(self, splitting):
-        keys, segments = self._keys(splitting), dict(self.segments)
-        features = np.array([node["split"][0] for node in splitting], dtype=np.intp)
-        split_bins = np.array([node["split"][1] for node in splitting], dtype=np.intp)
-        default_lefts = np.array([node["split"][2] for node in splitting], dtype=np.uint8)
-        results = [_delayed(_boost_partition, pure=True, nout=2)(
-                       binned, rows, n_lefts, segments, keys, features, split_bins, default_lefts,
-                       self.n_bins, self.backend, self.task_threads)
-                   for binned, rows, n_lefts in zip(self.blocks, self.block_rows, self.n_lefts)]
-        results = dask.persist(*results)  # no wait: the next level's tasks depend on them
-        for b, result in enumerate(results):
-            self.block_rows[b] = result[0]
-            self.n_lefts[b] = self.n_lefts[b] + [result[1]]
-        for j, (node, key) in enumerate(zip(splitting, keys)):
-            half = (key[1] - key[0]) // 2
-            node["n_left"] = half
-            middle = key[0] + half
-            self.segments[(key[0], middle)] = (key, self.level, j, 0)
-            self.segments[(middle, key[1])] = (key, self.level, j, 1)
-        self.level += 1
+    def partition(self, nodes):
+        """Queue the nodes' splits; each node's ``n_left`` is half its virtual range."""
+        keys = self._keys(nodes)
+        for node, (a, b) in zip(nodes, keys):
+            if b - a < 2:
+                raise ValueError("a tree deeper than 61 levels cannot be grown on Dask input; "
+                                 "set max_depth (or max_leaves) or fit in memory.")
+            node["n_left"] = (b - a) // 2
+        self.pending.append((
+            "partition", keys,
+            np.array([node["split"].feature for node in nodes], dtype=np.intp),
+            np.array([node["split"].bin for node in nodes], dtype=np.intp),
+            np.array([node["split"].default_left for node in nodes], dtype=np.uint8)))
 
-    def _root_sums(self, hists):
-        """The root's gradient sums; with missing values, the in-memory row-order sums.
-
-        xgboost then sums every row's gradient in row order; the blocks hold the
-        rows in order, so the running sum passes from block to block.
-        """
-        if not self.has_missing:
-            return super()._root_sums(hists)
+    def row_order_sums(self):
+        """The root's (gradient, hessian) sums over all rows in order, chained shard after shard."""
+        self.flush()
         sums = np.zeros(2)
-        for gh in self.gradients_hessians:
-            sums = _delayed(_running_sums, pure=True)(sums, gh, self.group)
-        return sums.compute()
+        for index in range(len(self.shards)):
+            sums = self.shards.call("row_order_sums", self.group, sums, only=index)[0]
+        return sums
 
-    def add_leaves(self, tree, raw):
-        """Each block's margins plus the tree's leaf values (delayed, one per block)."""
+    def add_leaves(self, tree):
+        """Queue the tree's leaf values for the shards' margins."""
         starts, stops, values = tree["leaf_segments"]
-        keys = [(int(a), int(b)) for a, b in zip(starts, stops)]
-        segments = dict(self.segments)
-        return [_delayed(_boost_add_leaves, pure=True)(
-                    rows, n_lefts, segments, keys, values, raw_b, self.group, self.backend,
-                    self.task_threads)
-                for rows, n_lefts, raw_b in zip(self.block_rows, self.n_lefts, raw)]
+        self.pending.append(("add_leaves", self.group, [int(a) for a in starts],
+                             [int(b) for b in stops], values))
+
+    def flush(self):
+        """Send what is queued (at the end of the fit)."""
+        if self.pending:
+            ops, self.pending = self.pending, []
+            self.shards.call("step", ops)
+
+
+def _distributed_client():
+    """The ``distributed`` client that runs Dask's computations here, or None."""
+    try:
+        from distributed import default_client
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
+    """The shards of a fit, and whether X has a missing value.
+
+    ``bins``: one delayed ``_bin_block`` per block; ``shard_arguments``: the
+    leading arguments of :class:`BoostingShard` (config, backend, loss,
+    n_bins, base_margin). With a ``distributed`` client the shards are actors,
+    one per worker and run of blocks (:func:`contiguous_runs`), each on the
+    worker that holds most of its rows already; their kernels use the
+    worker's threads unless ``n_jobs`` is set (as xgboost.dask). Without one,
+    a single shard in this process.
+    """
+    client = _distributed_client()
+    has_weights = w_blocks is not None
+    w_blocks = w_blocks or []
+    n = len(sizes)
+    if client is None:
+        computed = dask.compute(*bins, *y_blocks, *w_blocks)
+        binned = [pair[0] for pair in computed[:n]]
+        has_missing = any(pair[1] for pair in computed[:n])
+        shard = BoostingShard(*shard_arguments, effective_n_threads(n_jobs), n, has_weights,
+                              *binned, *computed[n:])
+        return _Shards([shard]), has_missing
+
+    from distributed import wait
+
+    pairs = client.compute(bins)
+    binned = [client.submit(operator.getitem, pair, 0, pure=False) for pair in pairs]
+    flags = [client.submit(operator.getitem, pair, 1, pure=False) for pair in pairs]
+    y_futures = client.compute(y_blocks)
+    w_futures = client.compute(w_blocks) if has_weights else []
+    has_missing = any(client.gather(flags))  # also raises the blocks' errors (infinity in X)
+    wait(binned + y_futures + w_futures)
+    workers = client.scheduler_info()["workers"]
+    holders = client.who_has(binned)
+    free = sorted(workers)
+    submitted, chosen = [], []
+    for first, stop in contiguous_runs(sizes, len(workers)):
+        rows_on = collections.Counter()
+        for i in range(first, stop):
+            for address in holders.get(binned[i].key, ()):
+                rows_on[address] += sizes[i]
+        worker = max(free, key=lambda address: (rows_on[address], -free.index(address)))
+        free.remove(worker)
+        chosen.append(worker)
+        n_threads = (workers[worker]["nthreads"] if n_jobs is None
+                     else effective_n_threads(n_jobs))
+        blocks = [*binned[first:stop], *y_futures[first:stop],
+                  *(w_futures[first:stop] if has_weights else [])]
+        submitted.append(client.submit(BoostingShard, *shard_arguments, n_threads, stop - first,
+                                       has_weights, *blocks, workers=[worker],
+                                       allow_other_workers=False, actor=True, pure=False))
+    from multiprocessing.connection import Client as Connect
+
+    from distributed.comm import get_address_host, parse_address
+
+    actors = [future.result() for future in submitted]
+    authkey = secrets.token_bytes(32)
+    hosts = [get_address_host(address) if parse_address(address)[0] in ("tcp", "tls")
+             else "127.0.0.1" for address in chosen]
+    addresses = [actor.listen(host, authkey).result() for actor, host in zip(actors, hosts)]
+    served = [actor.serve() for actor in actors]
+    shards = _Shards(actors, [Connect(address, authkey=authkey) for address in addresses])
+    shards.futures, shards.served = submitted, served  # an actor lives as long as its future
+    return shards, has_missing
 
 
 class _DaskBoostingMixin(_DaskPredictMixin):
@@ -244,7 +525,12 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                        "colsample_bynode": 1.0, "scale_pos_weight": 1.0,
                        "monotone_constraints": None, "interaction_constraints": None}
 
+    # Objectives whose fit needs every row of a leaf (adapted leaf values) or of the data (a
+    # base score that is no mean): not data-parallel here.
+    _NOT_ON_DASK = ("reg:absoluteerror", "reg:quantileerror", "reg:pseudohubererror")
+
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
+        began = time.perf_counter()
         self._check_params()
         for name, neutral in self._IN_MEMORY_ONLY.items():
             if self._resolved(name) != neutral:
@@ -255,9 +541,16 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                              "objective or fit in memory (X.compute()).")
         objective = objective or self.objective or self._objectives[0]
         self._check_objective(objective)
-        n_threads = _task_threads(self.n_jobs)
-        loss = (OBJECTIVES[objective](n_classes) if objective == "multi:softprob"
-                else OBJECTIVES[objective]())
+        if objective in self._NOT_ON_DASK:
+            raise ValueError(f"objective={objective!r} is not supported on Dask input (its leaf "
+                             "values or base score need all the rows at once); fit in memory "
+                             "(X.compute()).")
+        # The client's kernels (split search, subtraction) run while the shards wait, on a machine
+        # that may be the workers' own: one thread unless n_jobs says otherwise (several threads
+        # on busy cores took 40 ms per level against 1 ms on one).
+        n_jobs = self._resolved("n_jobs")
+        n_threads = 1 if n_jobs is None else effective_n_threads(n_jobs)
+        loss = self._make_loss(objective, n_classes)
         K = loss.n_groups
         sizes = X.chunks[0]
         n_samples, n_features = int(X.shape[0]), int(X.shape[1])
@@ -268,8 +561,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if bool((weights < 0).any().compute()):
                 raise ValueError("sample_weight must be non-negative.")
 
-        binner = BinMapper(self._resolved("max_bin"), random_state=self.random_state, backend=self.backend,
-                           n_threads=n_threads)
+        binner = BinMapper(self._resolved("max_bin"), random_state=self._resolved("random_state"),
+                           backend=self.backend, n_threads=n_threads)
         if cuts is None:
             # The rows the in-memory BinMapper would sample (same random_state, same rows).
             candidates = np.arange(n_samples)
@@ -278,7 +571,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                 if np.any(w_all == 0) and np.any(w_all > 0):
                     candidates = np.flatnonzero(w_all > 0)
             if binner.subsample is not None and candidates.shape[0] > binner.subsample:
-                rng = check_random_state(self.random_state)
+                rng = check_random_state(self._resolved("random_state"))
                 candidates = candidates[np.sort(rng.choice(candidates.shape[0], binner.subsample,
                                                            replace=False))]
             binner.fit(_gather_rows(x_blocks, sizes, candidates))
@@ -287,23 +580,17 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if len(cut_ptr) != n_features + 1:
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {n_features}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
-        binned = list(dask.persist(*[_delayed(_bin_block, pure=True)(b, binner)
-                                     for b in x_blocks]))
-        y_blocks = list(dask.persist(*_blocks(y32)))
-        w_blocks = (list(dask.persist(*_blocks(weights))) if weights is not None
-                    else [None] * len(x_blocks))
-        nan_parts = [_delayed(_any_nan, pure=True)(b) for b in x_blocks]
-        has_missing = bool(_tree_reduce(nan_parts, _add_arrays).compute()[0])
+        w_blocks = _blocks(weights) if weights is not None else None
 
         if self.base_score is not None:
             base_score = float(self.base_score)
-        elif objective == "multi:softprob":
+        elif objective in ("multi:softprob", "multi:softmax"):
             # Class weight totals, then the loss's own formula (a bincount of one row per class).
             parts = [_delayed(_class_weight_totals, pure=True)(yb, wb, K)
-                     for yb, wb in zip(_blocks(y32.astype(np.intp)), w_blocks)]
+                     for yb, wb in zip(_blocks(y32.astype(np.intp)), w_blocks or [None] * len(sizes))]
             (totals,) = _tree_reduce(parts, _sum_combine).compute()
             base_score = loss.base_score(np.arange(K, dtype=np.float32), totals)
-        else:
+        else:  # the objectives whose base score is the (weighted) mean of y
             if weights is None:
                 total, count = y32.astype(np.float64).sum().compute(), n_samples
             else:
@@ -313,35 +600,32 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
         kernels = {name: resolve_kernel(name, self.backend)[0]
                    for name in ("find_best_splits", "subtract_histograms")}
-        params = self._train_params()
-        raw = [_delayed(_boost_raw, pure=True)(n, base_margin) for n in sizes]
-        identity = [_delayed(np.arange, pure=True)(n, dtype=np.intp) for n in sizes]
-        forest = Forest(n_groups=K)
-        progress = None
-        if self._resolved("verbosity") > 0:
-            from tqdm.auto import tqdm
-            progress = tqdm(total=self._resolved("n_estimators"), desc=type(self).__name__)
-        for _ in range(self._resolved("n_estimators")):
-            gradients = list(dask.persist(*[
-                _delayed(_boost_gradients, pure=True)(loss, yb, rb, wb)
-                for yb, rb, wb in zip(y_blocks, raw, w_blocks)]))
-            for k in range(K):
-                grower = _DaskTreeGrower(binned, identity, gradients, k, n_features,
-                                         binner.n_bins_, params, self._resolved("max_depth"),
-                                         float(np.float32(self._resolved("gamma"))), self._resolved("learning_rate"),
-                                         kernels, self.backend, n_threads, has_missing,
-                                         grow_policy=self._resolved("grow_policy"),
-                                         max_leaves=self._resolved("max_leaves"))
-                tree = grower.grow()
-                raw = list(dask.persist(*grower.add_leaves(tree, raw)))
-                split = tree["left"] >= 0
-                thresholds = np.zeros(split.shape[0], dtype=np.float32)
-                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
-                forest.add_tree(tree, thresholds, group=k)
-            if progress is not None:
-                progress.update()
-        if progress is not None:
-            progress.close()
+        params = self._train_params(loss)
+
+        bins = [_delayed(_bin_block, pure=True)(block, binner) for block in x_blocks]
+        shards, has_missing = _make_shards(
+            bins, _blocks(y32), w_blocks, sizes,
+            (get_config(), self.backend, loss, binner.n_bins_, base_margin), n_jobs)
+        setup_seconds = time.perf_counter() - began
+        try:
+            forest, n_trees = self._grow_forest(ShardedRows(shards), binner, params, kernels,
+                                                n_threads, has_missing, K, n_features)
+            trips = shards.round_trips
+            profiles = shards.call("profile")
+        finally:
+            shards.close()
+        total = time.perf_counter() - began
+        # Where the time went (the last fit's; /work/notes/s4/dask_idle.py prints it).
+        self._dask_profile = {
+            "shards": len(shards), "trees": n_trees,
+            "round_trips_per_tree": trips / max(n_trees, 1),
+            "setup_s (cuts, bins, shards)": setup_seconds,
+            "trees_s": total - setup_seconds,
+            "waiting_for_shards_s": shards.wait_seconds,
+            "client_s (split search, bookkeeping)": total - setup_seconds - shards.wait_seconds,
+            "shard_seconds": profiles,
+        }
+        del shards
         # The in-memory estimator's own _set_fitted; the rows stay on the workers, so the
         # training record holds their shape only.
         training = Training(loss=loss, y=None, weights=None, binner=binner,
@@ -349,6 +633,40 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                             has_missing=has_missing, base_score=base_score, base_margin=base_margin,
                             kernels=kernels, params=params, n_threads=n_threads, evals=[], metrics=[])
         return self._set_fitted(training, BoostResult(forest=forest, history={}))
+
+    def _grow_forest(self, source, binner, params, kernels, n_threads, has_missing, n_groups,
+                     n_features):
+        """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``."""
+        buffers = HistogramBuffers()
+        shape = _ShapeOnly((ShardedRows.VIRTUAL_ROWS, n_features))
+        forest = Forest(n_groups=n_groups)
+        progress = None
+        if self._resolved("verbosity") > 0:
+            from tqdm.auto import tqdm
+            progress = tqdm(total=self._resolved("n_estimators"), desc=type(self).__name__)
+        n_trees = 0
+        for _ in range(self._resolved("n_estimators")):
+            for k in range(n_groups):
+                source.begin_tree(k, new_round=k == 0)
+                grower = TreeGrower(shape, binner.n_bins_, None, None, None, None, params,
+                                    self._resolved("max_depth"), float(np.float32(self._resolved("gamma"))),
+                                    self._resolved("learning_rate"), kernels, n_threads,
+                                    has_missing=has_missing, grow_policy=self._resolved("grow_policy"),
+                                    max_leaves=self._resolved("max_leaves"), histogram_buffers=buffers,
+                                    source=source)
+                tree = grower.grow()
+                source.add_leaves(tree)
+                split = tree["left"] >= 0
+                thresholds = np.zeros(split.shape[0], dtype=np.float32)
+                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+                forest.add_tree(tree, thresholds, group=k)
+                n_trees += 1
+            if progress is not None:
+                progress.update()
+        if progress is not None:
+            progress.close()
+        source.flush()
+        return forest, n_trees
 
     def _dask_inputs(self, X, y, sample_weight):
         X, columns = _checked_X(X, self, allow_nan=True, as_dtype=np.float32)  # NaN is a missing value, infinity an error
