@@ -56,8 +56,6 @@ from ._labels import check_label_kinds as _check_label_kinds
 
 __all__ = ["GaussianNB", "MultinomialNB", "BernoulliNB", "ComplementNB", "CategoricalNB"]
 
-# Rows per chunk of _mean_var (float32 data are summed in float64 a chunk at a time).
-_COUNT_CHUNK = 8192
 # Below this much work (multiply-adds) per thread, kernels run on fewer threads.
 _MIN_WORK_PER_THREAD = 1 << 18
 # The fit kernels: entries of X per thread. One pass over 2M entries takes about 2 ms
@@ -218,30 +216,6 @@ def _labels_to_indices(y, classes):
 # ---------------------------------------------------------------------------------------------
 # Gaussian
 # ---------------------------------------------------------------------------------------------
-
-
-def _mean_var(X, weights=None):
-    """Total weight, mean and (biased) variance of the columns of ``X``, in float64.
-
-    Two passes over blocks of ``_COUNT_CHUNK`` rows, so a float32 ``X`` is
-    never copied whole to float64.
-    """
-    chunks = range(0, X.shape[0], _COUNT_CHUNK)
-
-    def block(start):
-        return np.asarray(X[start:start + _COUNT_CHUNK], dtype=np.float64)
-
-    if weights is None:
-        n = float(X.shape[0])
-        mean = sum(block(start).sum(axis=0) for start in chunks) / n
-        var = sum(((block(start) - mean) ** 2).sum(axis=0) for start in chunks) / n
-    else:
-        weights = np.asarray(weights, dtype=np.float64)
-        n = float(weights.sum())
-        mean = sum(weights[start:start + _COUNT_CHUNK] @ block(start) for start in chunks) / n
-        var = sum(weights[start:start + _COUNT_CHUNK] @ (block(start) - mean) ** 2
-                  for start in chunks) / n
-    return n, mean, var
 
 
 def _merge_classes(class_weight, mean, m2):

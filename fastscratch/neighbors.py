@@ -240,13 +240,14 @@ def _search_bytes(n_queries, n_neighbors, n_samples_fit, batch, n_threads, keep_
     return needed
 
 
-def _get_weights(distances, weights):
+def neighbor_weights(distances, weights):
     """Neighbour weights from float64 distances (scikit-learn's rule).
 
     ``"uniform"`` (or None) gives None (all ones). ``"distance"`` gives
     ``1 / d``, except in a row that holds a zero distance: there the
     zero-distance neighbours get weight 1 and the others 0. A callable is
-    applied to the distances of each batch of queries.
+    applied to the distances of each batch of queries. Used by the
+    estimators' ``predict`` here and on Dask (:mod:`fastscratch.distributed`).
     """
     if weights is None or (isinstance(weights, str) and weights == "uniform"):
         return None
@@ -586,6 +587,48 @@ class _NeighborsBase(MultiOutputMixin, BaseEstimator):
                 return None
             ranking_X[start:start + 4096] = centred
         return mean, ranking_X, np.sqrt(max_sq_norm)
+
+    def use_search_shift(self, shift):
+        """Search the training rows minus ``shift`` (None: the rows as they are).
+
+        The fit centres euclidean data that sit far from the origin on their
+        own mean before searching (see ``_fit``). A model fitted on one
+        partition of a larger training set (the Dask estimators) is given the
+        whole set's mean instead, so every partition's kernel ranks the numbers
+        the in-memory search ranks.
+        """
+        self._shift = shift
+        self._search_X = (self._fit_X if shift is None
+                          else np.subtract(self._fit_X, shift, dtype=self._fit_X.dtype))
+
+    def ranked_neighbors(self, queries, n_neighbors, n_threads):
+        """Brute-force top-k of dense ``queries``: ``(keys, indices, distances)``, each ``(n_queries, k)``.
+
+        ``k = min(n_neighbors, n_samples_fit_)``. The keys are what this
+        estimator's search orders by (the kernel's reduced distances, e.g.
+        squared euclidean), ascending, ties to the smaller index; the
+        distances are the metric's, in float64. Top-k lists of several
+        partitions merged by key then index (the Dask estimators) give the
+        in-memory search's neighbours of the union.
+        """
+        queries = np.ascontiguousarray(queries, dtype=self._fit_X.dtype)
+        k = min(n_neighbors, self.n_samples_fit_)
+        if self._ranking is not None and queries.dtype == np.float64:
+            # Float64 euclidean data: ranked in float32, proven or searched again, float64
+            # reduced distances ordered as the float64 search orders them.
+            reduced, indices = self._ranked_search(queries, k, n_threads)
+            return reduced, indices, self._reduced_to_distance(reduced.copy())
+        kernel, extra = self._kernel_call()
+        search_queries = queries if self._shift is None else np.subtract(
+            queries, self._shift, dtype=queries.dtype)
+        reduced = np.empty((queries.shape[0], k), dtype=queries.dtype)
+        indices = np.empty((queries.shape[0], k), dtype=np.intp)
+        kernel(search_queries, self._search_X, *extra, reduced, indices, n_threads)
+        if queries.dtype == np.float64 and self._shift is None:
+            exact = reduced.copy()
+        else:
+            exact = self._exact_reduced(queries, indices)
+        return reduced, indices, self._reduced_to_distance(exact)
 
     def _ranked_search(self, queries, n_neighbors, n_threads):
         """Float64 euclidean top-k ranked in float32; ``(reduced, indices)`` equal to the float64 search's.
@@ -1214,7 +1257,7 @@ class KNeighborsClassifier(ClassifierMixin, _KNeighborsBase):
 
     def _batch_probabilities(self, distances, indices):
         """Class probabilities of one batch, one (batch x n_classes) array per output."""
-        weights = _get_weights(distances, self.weights)
+        weights = neighbor_weights(distances, self.weights)
         if weights is not None and np.any(np.all(weights == 0, axis=1)):
             raise ValueError("All neighbors of some sample is getting zero weights. Please modify 'weights' "
                              "to avoid this case if you are using a user-defined function.")
@@ -1356,7 +1399,7 @@ class KNeighborsRegressor(RegressorMixin, _KNeighborsBase):
         need_distances = _needs_distances(self.weights)
         out = None
         for start, stop, n_queries, distances, indices in self._kneighbors_batches(X, return_distance=need_distances):
-            weights = _get_weights(distances, self.weights)
+            weights = neighbor_weights(distances, self.weights)
             if weights is None:
                 batch = np.mean(targets[indices], axis=1)
             else:

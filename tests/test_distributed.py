@@ -472,3 +472,51 @@ def test_boosting_with_missing_values_equals_in_memory(client, grow_policy):
     _assert_same_forest(dist, ref, value_atol=1e-6)
     np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_boosting_multiclass_weighted_with_missing_values_equals_in_memory(client):
+    X, y = load_wine(return_X_y=True)
+    X = X.copy()
+    X[np.random.default_rng(2).random(X.shape) < 0.15] = np.nan
+    w = np.random.default_rng(3).uniform(0.2, 3.0, size=len(y))
+    params = dict(n_estimators=4, max_depth=4, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 5), chunked(y, 5), sample_weight=chunked(w, 5))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y, sample_weight=w)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_boosting_level_is_one_call_per_shard(client):
+    """The design: one round trip to the shards per tree level, whatever the number of nodes."""
+    X, y = load_breast_cancer(return_X_y=True)
+    model = fd.XGBClassifier(n_estimators=6, max_depth=4, backend="numpy").fit(chunked(X, 4), chunked(y, 4))
+    profile = model._dask_profile
+    assert profile["shards"] == 2
+    # max_depth levels per tree (the root's histograms, then one call per level below it),
+    # plus the last tree's leaf values sent once at the end.
+    assert profile["round_trips_per_tree"] == pytest.approx(4 + 1 / 6)
+
+
+def test_boosting_without_a_distributed_scheduler_equals_in_memory():
+    """With another Dask scheduler in force, the one shard lives in this process."""
+    import dask
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X.copy()
+    X[::7, 2] = np.nan
+    params = dict(n_estimators=3, max_depth=3, objective="count:poisson", backend="numpy")
+    y = np.round(y / 25)
+    with dask.config.set(scheduler="synchronous"):
+        dist = fd.XGBRegressor(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBRegressor(**params).fit(X, y)
+    assert dist._dask_profile["shards"] == 1
+    assert dist.base_score_ == pytest.approx(ref.base_score_, rel=1e-6)
+    _assert_same_forest(dist, ref, value_atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["reg:absoluteerror", "reg:pseudohubererror"])
+def test_boosting_objectives_not_on_dask_are_refused(client, objective):
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(ValueError, match="not supported on Dask input"):
+        fd.XGBRegressor(n_estimators=2, objective=objective).fit(chunked(X, 2), chunked(y, 2))

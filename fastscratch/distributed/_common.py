@@ -17,7 +17,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "fastscratch[dask]"'
     ) from exc
 
-from .. import naive_bayes as _nb
 from .._backend import effective_n_threads
 from .._config import config_context, get_config
 
@@ -319,17 +318,37 @@ def _sum_combine(parts):
     return total
 
 
-def _column_moments(X, weights=None):
-    """``(n, mean, M)`` of the columns of a block in float64 (M = n * variance).
+MOMENT_CHUNK = 8192  # rows per float64 chunk of _column_moments
 
-    The in-memory GaussianNB's own two-pass statistics (over row chunks, so a
-    float32 block is never copied whole to float64).
+
+def _column_moments(X, weights=None):
+    """``(n, mean, M)`` of the columns of a block in float64 (``M = n * variance``).
+
+    Two passes (the mean, then the squared deviations from it) over chunks
+    of ``MOMENT_CHUNK`` rows, so a float32 block is never copied whole to
+    float64; with ``weights``, ``n`` is their sum and the sums are weighted.
+    Blocks merge with :func:`_merge_moments` (Chan, Golub and LeVeque).
     """
     n_features = X.shape[1]
     if X.shape[0] == 0 or (weights is not None and float(np.sum(weights)) == 0):
         return 0.0, np.zeros(n_features), np.zeros(n_features)
-    n, mean, var = _nb._mean_var(X, weights)
-    return n, mean, var * n
+    chunks = range(0, X.shape[0], MOMENT_CHUNK)
+
+    def block(start):
+        return np.asarray(X[start:start + MOMENT_CHUNK], dtype=np.float64)
+
+    if weights is None:
+        n = float(X.shape[0])
+        mean = sum(block(start).sum(axis=0) for start in chunks) / n
+        m2 = sum(((block(start) - mean) ** 2).sum(axis=0) for start in chunks)
+    else:
+        weights = np.asarray(weights, dtype=np.float64)
+        n = float(weights.sum())
+        mean = sum(weights[start:start + MOMENT_CHUNK] @ block(start) for start in chunks) / n
+        m2 = sum(weights[start:start + MOMENT_CHUNK] @ (block(start) - mean) ** 2
+                 for start in chunks)
+    return n, mean, m2
+
 
 
 def _merge_moments(a, b):

@@ -434,7 +434,13 @@ class ShardedRows:
 
 
 def _distributed_client():
-    """The ``distributed`` client that runs Dask's computations here, or None."""
+    """The ``distributed`` client that runs Dask's computations here, or None.
+
+    None also when ``dask.config`` names another scheduler (``"threads"``,
+    ``"synchronous"``, ...): the fit then runs in this process.
+    """
+    if dask.config.get("scheduler", None) not in (None, "dask.distributed", "distributed"):
+        return None
     try:
         from distributed import default_client
         return default_client()

@@ -11,6 +11,16 @@ from sklearn.utils import check_random_state
 from .. import cluster as _cluster
 from .._backend import resolve_kernel
 from ..kernels.kmeans_numpy import lloyd_state
+from ..kmeans_core import (
+    IterationProgress,
+    centers_from_sums,
+    euclidean_rows,
+    ldexp,
+    move_to_empty,
+    scale_exponent,
+    scaled_callable,
+    scaled_inertia,
+)
 from ._common import (
     _aligned,
     _as_dask_array,
@@ -264,7 +274,7 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         moments = [_delayed(_moments_block, pure=True)(b) for b in x_blocks]
         (n, mean, m2), max_abs = dask.compute(_tree_reduce(moments, _moments_combine),
                                               da.absolute(X).max())
-        exponent = _cluster._scale_exponent(float(max_abs), dtype)
+        exponent = scale_exponent(float(max_abs), dtype)
         if exponent:
             return self._fit_scaled(X, sample_weight, exponent, columns)
         variance = m2 / n
@@ -305,15 +315,15 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         """
         inner = clone(self)
         if callable(self.init):
-            inner.set_params(init=_cluster._scaled_callable(self.init, exponent))
+            inner.set_params(init=scaled_callable(self.init, exponent))
         elif not isinstance(self.init, str):
             inner.set_params(init=np.ldexp(np.asarray(self.init, dtype=np.float64), -exponent))
         scaled = X.map_blocks(_ldexp_block, -exponent, dtype=X.dtype, meta=X._meta)
         inner._fit_dask(scaled, sample_weight)
-        inertia = _cluster._scaled_inertia(inner.inertia_, exponent)
+        inertia = scaled_inertia(inner.inertia_, exponent)
         self.__dict__.update({k: v for k, v in inner.__dict__.items()
                               if k.endswith("_") or k == "_n_features_out"})
-        self.cluster_centers_ = _cluster._ldexp(inner.cluster_centers_, exponent)
+        self.cluster_centers_ = ldexp(inner.cluster_centers_, exponent)
         self.inertia_ = inertia
         _set_feature_names(self, columns, X.shape[1])
         return self
@@ -390,7 +400,7 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
         stats_of = _delayed(_lloyd_stats, pure=True)
         labels_old = [None] * len(centred)
         strict = False
-        with _cluster._Progress(self.verbose, self.max_iter) as progress:
+        with IterationProgress(self.verbose, self.max_iter) as progress:
             for i in range(self.max_iter):
                 results = [_delayed(_lloyd_block, pure=True)(b, w, centers, bool(self.verbose),
                                                                  self.backend, n_threads)
@@ -401,7 +411,7 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
                 sums, weights, inertia, changed = total.compute()
                 centers_new = self._dask_m_step(centred, w_blocks, sizes, centers, labels, sums,
                                                 weights, centers.dtype)
-                shift = _cluster._euclidean_rows(centers_new, centers)
+                shift = euclidean_rows(centers_new, centers)
                 centers = centers_new
                 progress(inertia[0])
                 if changed[0] == 0:
@@ -435,8 +445,8 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
                 parts, lambda p: _farthest_combine(p, empty.size)).compute()
             if distances.size and np.max(distances) > 0:
                 for new_id, row, w, old_id in zip(empty, rows, row_weights, row_labels):
-                    _cluster._move_to_empty(sums, weights, new_id, old_id, row * w, w)
-        return _cluster._centers_from_sums(sums, weights, centers_old, dtype)
+                    move_to_empty(sums, weights, new_id, old_id, row * w, w)
+        return centers_from_sums(sums, weights, centers_old, dtype)
 
     def transform(self, X):
         if is_dask_collection(X):

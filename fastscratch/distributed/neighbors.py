@@ -35,9 +35,7 @@ def _knn_fit_partition(template, X, y, shift):
     """
     model = clone(template)
     model.fit(np.asarray(X), np.asarray(y))
-    model._shift = shift
-    model._search_X = (model._fit_X if shift is None
-                       else np.subtract(model._fit_X, shift, dtype=model._fit_X.dtype))
+    model.use_search_shift(shift)
     return model
 
 
@@ -47,26 +45,8 @@ def _knn_local_topk(model, targets, queries, n_neighbors, offset, n_threads):
     The keys are what the in-memory search sorts by (the kernel's reduced
     distances), so that the merge reproduces its order exactly.
     """
-    queries = np.ascontiguousarray(queries, dtype=model._fit_X.dtype)
-    k = min(n_neighbors, model.n_samples_fit_)
-    if getattr(model, "_ranking", None) is not None and queries.dtype == np.float64:
-        # The in-memory search of float64 euclidean data: ranked in float32, proven or
-        # searched again, float64 reduced distances ordered as the float64 search orders them.
-        reduced, indices = model._ranked_search(queries, k, n_threads)
-        distances = model._reduced_to_distance(reduced.copy())
-        return reduced, indices + offset, np.asarray(targets)[indices], distances
-    kernel, extra = model._kernel_call()
-    search_queries = queries if model._shift is None else np.subtract(
-        queries, model._shift, dtype=queries.dtype)
-    reduced = np.empty((queries.shape[0], k), dtype=queries.dtype)
-    indices = np.empty((queries.shape[0], k), dtype=np.intp)
-    kernel(search_queries, model._search_X, *extra, reduced, indices, n_threads)
-    if queries.dtype == np.float64 and model._shift is None:
-        exact = reduced.copy()
-    else:
-        exact = model._exact_reduced(queries, indices)
-    distances = model._reduced_to_distance(exact)
-    return reduced, indices + offset, np.asarray(targets)[indices], distances
+    keys, indices, distances = model.ranked_neighbors(queries, n_neighbors, n_threads)
+    return keys, indices + offset, np.asarray(targets)[indices], distances
 
 
 def _knn_merge(parts, n_neighbors):
@@ -78,7 +58,7 @@ def _knn_merge(parts, n_neighbors):
 
 def _knn_classify(merged, weights, n_classes, classes, proba):
     _, _, labels, distances = merged
-    w = _neighbors._get_weights(distances, weights)
+    w = _neighbors.neighbor_weights(distances, weights)
     if w is None:
         w = np.ones(labels.shape)
     elif np.any(np.all(w == 0, axis=1)):
@@ -94,7 +74,7 @@ def _knn_classify(merged, weights, n_classes, classes, proba):
 
 def _knn_regress(merged, weights):
     _, _, targets, distances = merged
-    w = _neighbors._get_weights(distances, weights)
+    w = _neighbors.neighbor_weights(distances, weights)
     if w is None:
         return np.mean(targets, axis=1)
     return np.sum(targets * w, axis=1) / np.sum(w, axis=1)
