@@ -103,12 +103,14 @@ BLOCK_ROWS = 256            # samples per GEMM block (scikit-learn's chunk) in t
 RANK_SWITCH = 4             # blocks ranked before a stripe may give up ranking
 RANK_MAX_FEATURES = 32      # more features: no transposed ranking (see rank_path)
 # How the Cython Lloyd kernel ranks a block (rank_path): not at all (the exact path),
-# products without a GEMM, transposed block and one GEMM, rows as stored and one GEMM.
-RANK_EXACT, RANK_DIRECT, RANK_TRANSPOSED, RANK_ROWS = 0, 1, 2, 3
+# products without a GEMM, transposed block and one GEMM, rows as stored and one GEMM,
+# products in the data's dtype by vector code of our own (AVX2 or AVX-512, no BLAS).
+RANK_EXACT, RANK_DIRECT, RANK_TRANSPOSED, RANK_ROWS, RANK_SIMD = 0, 1, 2, 3, 4
 RANK_DIRECT_MAX_FEATURES = 2   # this many features or fewer: RANK_DIRECT
 RANK_ROWS_MIN_CLUSTERS = 64    # more than RANK_MAX_FEATURES features: RANK_ROWS from this many centres
 RANK_COPY_MAX_FEATURES = 128   # float64 fits: a float32 copy of X for RANK_ROWS below this (rank_path)
 RANK_MIN_CLUSTERS = 16         # more than RANK_DIRECT_MAX_FEATURES features, fewer centres: exact path
+RANK_SIMD_MIN_FEATURES = 128   # this many features or more, fewer than RANK_ROWS_MIN_CLUSTERS centres: RANK_SIMD
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -138,7 +140,16 @@ def rank_copy_pays(n_features, n_clusters, dtype):
             and (n_features < RANK_COPY_MAX_FEATURES or n_clusters >= RANK_ROWS_MIN_CLUSTERS))
 
 
-def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False):
+def simd_pays(n_features, n_clusters, dtype=np.float64):
+    """Whether the Cython Lloyd kernel ranks on ``RANK_SIMD`` when the CPU has AVX2 or AVX-512 (see :func:`rank_path`)."""
+    if n_features < RANK_SIMD_MIN_FEATURES or n_clusters >= RANK_ROWS_MIN_CLUSTERS:
+        return False
+    if np.dtype(dtype) == np.float32:
+        return n_clusters <= RANK_MIN_CLUSTERS or n_features >= 2 * RANK_SIMD_MIN_FEATURES
+    return True
+
+
+def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False):
     """How the compiled Lloyd kernels rank a block: the shape rule, from measurement.
 
     Ranking saves scikit-learn's row-by-row scan of the centres; it costs a
@@ -212,6 +223,8 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False):
     """
     if n_clusters <= 1:
         return RANK_EXACT
+    if simd and simd_pays(n_features, n_clusters, dtype):
+        return RANK_SIMD
     if with_copy and rank_copy_pays(n_features, n_clusters, dtype):
         return RANK_ROWS
     if n_features <= RANK_DIRECT_MAX_FEATURES:
@@ -226,7 +239,7 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False):
     return RANK_ROWS if n_clusters >= RANK_ROWS_MIN_CLUSTERS else RANK_EXACT
 
 
-def ranking_margin(n_features, centers_sq_norms):
+def ranking_margin(n_features, centers_sq_norms, dtype=np.float32):
     r"""Coefficients ``(a, b, x_sq_limit)``: a row's label is certain when its gap exceeds ``a ||x|| + b``.
 
     The compiled Lloyd kernels rank with :math:`\tilde d_j = \tilde N_j - 2
@@ -253,9 +266,11 @@ def ranking_margin(n_features, centers_sq_norms):
     with norms above its root) could overflow float32; they always
     take the exact path (``a = inf`` for huge centres).
     """
-    unit = float(np.finfo(np.float32).eps) / 2
-    subnormal = float(np.finfo(np.float32).smallest_subnormal)
-    limit = 1e15  # |x|, |c| below it: products and sums stay far from float32's 3.4e38
+    info = np.finfo(dtype)
+    unit = float(info.eps) / 2
+    subnormal = float(info.smallest_subnormal)
+    # |x|, |c| below it: products and sums stay far from float32's 3.4e38 (float64's 1.8e308)
+    limit = 1e15 if info.bits == 32 else 1e100
     c_max = float(np.sqrt(max(float(np.max(centers_sq_norms)), 0.0)))
     if not c_max <= limit:
         return np.inf, np.inf, 0.0

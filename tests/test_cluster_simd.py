@@ -1,0 +1,132 @@
+"""The Cython Lloyd kernel's RANK_SIMD path (many features, few centres): products of our own vector code.
+
+Every vector level the CPU has (2 AVX-512, 1 AVX2, 0 the plain loop) is tried
+by lowering ``kmeans_cython.SIMD_LEVEL``; the labels must stay scikit-learn's
+(the margin test sends near-ties to scikit-learn's own GEMM) and not depend on
+the thread count.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SKKMeans
+from sklearn.datasets import load_digits, make_blobs
+from threadpoolctl import threadpool_limits
+
+from fastscratch import KMeans
+from fastscratch.kernels import get_kernel
+from fastscratch.kernels.kmeans_numpy import (BLOCK_ROWS, RANK_EXACT, RANK_ROWS, RANK_SIMD, lloyd_state,
+                                              rank_path)
+
+kmeans_cython = pytest.importorskip("fastscratch.kernels.kmeans_cython")
+LEVELS = [level for level in (2, 1) if level <= kmeans_cython.SIMD_LEVEL]
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+def test_rule():
+    assert rank_path(256, 16, np.float64, simd=True) == RANK_SIMD
+    assert rank_path(128, 2, np.float64, simd=True) == RANK_SIMD
+    assert rank_path(256, 16, np.float64, simd=False) == RANK_EXACT
+    assert rank_path(64, 16, np.float64, with_copy=True, simd=True) == RANK_ROWS  # the float32 copy
+    assert rank_path(256, 64, np.float64, with_copy=True, simd=True) == RANK_ROWS
+    assert rank_path(128, 16, np.float32, simd=True) == RANK_SIMD
+    assert rank_path(128, 32, np.float32, simd=True) == RANK_EXACT
+    assert rank_path(256, 32, np.float32, simd=True) == RANK_SIMD
+    assert rank_path(256, 1, np.float64, simd=True) == RANK_EXACT
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_dots_match_numpy(level, dtype):
+    if level > kmeans_cython.SIMD_LEVEL:
+        pytest.skip("the CPU lacks this vector level")
+    rng = np.random.default_rng(level)
+    for n, d, k in [(1, 1, 1), (7, 7, 5), (37, 33, 16), (13, 130, 3), (9, 257, 6), (4, 16, 4)]:
+        X = rng.normal(size=(n, d)).astype(dtype)
+        centers = rng.normal(size=(k, d)).astype(dtype)
+        products, norms = np.empty((n, k), dtype), np.empty(n)
+        kmeans_cython._simd_dots(X, centers, level, products, norms)
+        exact = X.astype(np.float64) @ centers.astype(np.float64).T
+        scale = np.abs(X).astype(np.float64) @ np.abs(centers).astype(np.float64).T
+        unit = np.finfo(dtype).eps
+        assert np.all(np.abs(products - exact) <= 2 * d * unit * scale)
+        np.testing.assert_allclose(norms, np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64)),
+                                   rtol=2 * d * unit)
+
+
+def run_lloyd(backend, X, centers, n_threads):
+    k = centers.shape[0]
+    labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], k, X.shape[1])
+    sums, weights, inertia = np.empty((k, X.shape[1])), np.empty(k), np.empty(1)
+    get_kernel("kmeans_lloyd_iter", backend)(
+        X, np.ones(X.shape[0], X.dtype), centers, np.einsum("ij,ij->i", centers, centers), True,
+        labels, stripe_sums, stripe_weights, sums, weights, inertia, np.empty(1, np.intp), n_threads)
+    return labels, sums, weights, inertia
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("level", LEVELS)
+def test_lloyd_kernel_with_ties_matches_reference(monkeypatch, level, dtype):
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    rng = np.random.default_rng(5)
+    n, d, k = 5 * BLOCK_ROWS + 11, 131, 7
+    X = rng.normal(size=(n, d))
+    centers = X[rng.choice(n, k, replace=False)].copy()
+    centers[4] = centers[1]  # duplicate centre: every row near it is an exact tie
+    ties = np.arange(3, n - 1, 19)  # on the bisector of two centres, and a hair off it
+    X[ties] = (centers[0] + centers[2]) / 2
+    X[ties + 1] = X[ties] * (1 + 1e-7)
+    X, centers = X.astype(dtype), centers.astype(dtype)
+    assert rank_path(d, k, dtype, simd=True) == RANK_SIMD
+    ref = run_lloyd("numpy", X, centers, 2)
+    single = run_lloyd("cython", X, centers, 1)
+    double = run_lloyd("cython", X, centers, 2)
+    np.testing.assert_array_equal(double[0], ref[0])
+    assert not np.any(double[0] == 4)  # ties go to the smaller index
+    np.testing.assert_allclose(double[1], ref[1], rtol=1e-12, atol=1e-12 * np.abs(ref[1]).max())
+    np.testing.assert_allclose(double[3], ref[3], rtol=1e-12)
+    for a, b in zip(single, double):
+        np.testing.assert_array_equal(a, b)  # bit for bit on one and two threads
+
+
+def digits_128():
+    """The digits (8 x 8 images) and their squared pixels: 128 real features."""
+    X = load_digits().data
+    return np.hstack([X, X ** 2 / 16])
+
+
+CASES = {
+    "digits_128_features_k10": (digits_128, 10),
+    "blobs_256_features_k16": (lambda: make_blobs(3000, 256, centers=16, cluster_std=2.0, random_state=0)[0], 16),
+}
+
+
+@lru_cache(maxsize=None)
+def sklearn_fit(name, dtype):
+    make, k = CASES[name]
+    X = make().astype(dtype)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        ref = SKKMeans(k, n_init=1, random_state=0).fit(X)
+    return X, k, ref
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("level", LEVELS)
+def test_fit_same_as_sklearn(monkeypatch, level, name, dtype):
+    X, k, ref = sklearn_fit(name, dtype)
+    assert rank_path(X.shape[1], k, dtype, simd=True) == RANK_SIMD
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    fits = [KMeans(k, n_init=1, random_state=0, backend="cython", n_jobs=n_jobs).fit(X) for n_jobs in (1, 2)]
+    ours = fits[1]
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    scale = np.abs(ref.cluster_centers_).max()
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=RTOL[dtype],
+                               atol=RTOL[dtype] * scale)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=RTOL[dtype])
+    np.testing.assert_array_equal(ours.predict(X[::7]), ref.predict(X[::7]))
+    np.testing.assert_array_equal(fits[0].labels_, ours.labels_)
+    np.testing.assert_array_equal(fits[0].cluster_centers_, ours.cluster_centers_)
+    assert fits[0].inertia_ == ours.inertia_
