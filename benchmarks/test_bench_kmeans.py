@@ -1,7 +1,8 @@
 """KMeans.fit: each backend vs scikit-learn, same fixed initial centres.
 
 ``test_kmeans_fit_shape`` (issue 21): the shapes off that point, low d (500,000 x 2,
-8 centres), high d (200,000 x 64, 8 centres; 100,000 x 128, 64 centres) and many
+8 centres), high d (200,000 x 64, 8 centres; 100,000 x 128, 64 centres; 50,000 x 256,
+16 centres) and many
 centres (200,000 x 16, 256 centres), float64 and float32, each compiled backend and
 scikit-learn in one group per shape. ``test_kmeans_fit_sparse``: CSR 100,000 x 10,000
 at 1% density, 20 centres, Lloyd and Elkan. (Tiny sizes: a few thousand rows.)
@@ -87,6 +88,7 @@ SHAPES = {  # name -> size -> (n_samples, n_features, n_clusters)
     "high-d": {"tiny": (5_000, 64, 8), "medium": (200_000, 64, 8)},
     "high-d-many-centres": {"tiny": (3_000, 128, 64), "medium": (100_000, 128, 64)},
     "many-centres": {"tiny": (3_000, 16, 256), "medium": (200_000, 16, 256)},
+    "very-high-d": {"tiny": (3_000, 256, 16), "medium": (50_000, 256, 16)},  # float64: RANK_SIMD
 }
 SHAPE_CONTENDERS = [b for b in available_backends() if b != "numpy"] + ["sklearn"]
 

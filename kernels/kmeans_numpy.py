@@ -57,6 +57,9 @@ of the first ``RANK_SWITCH`` or more blocks needed it (data far from the
 origin, many features, centres float32 cannot separate) takes the exact path
 for every row from then on, as it does from the start where ranking cannot
 pay (:func:`rank_path`, which also picks how a block is ranked, by shape).
+At 128 features and more with few centres, the Cython kernel ranks float64
+data in float64 with dot products of its own vector code instead
+(``RANK_SIMD``; the same margin test with float64's rounding).
 
 Every backend splits the samples into ``n_stripes(n, k, d)`` contiguous stripes
 (a number that depends on the data shape only, never on the thread count),
@@ -86,7 +89,10 @@ import numpy as np
 # of 20 iterations, ratio float64 / float32): 200,000 x 2, k=8: cython 0.92 /
 # 0.77, numba 14.6 / 3.9; 100,000 x 64, k=8: 0.85 / 0.76, 1.47 / 1.57;
 # 100,000 x 16, k=64: 0.80 / 0.88, 1.85 / 2.57 (Numba's threads suffer most
-# from a busy machine): Cython first as well.
+# from a busy machine): Cython first as well. At 128 features and more with fewer
+# than 64 centres, float64 Lloyd passes in the Cython kernel rank with vector code of
+# their own (RANK_SIMD, issue 21: 50,000 x 256, k=16, 0.67x scikit-learn's fit
+# against 0.93x before, 1 thread): the rule and its measurements are rank_path's.
 AUTO_BACKEND_ORDER = {
     "kmeans_lloyd_iter": ("cython", "numba", "numpy"),
     "kmeans_elkan_init": ("cython", "numba", "numpy"),
@@ -144,9 +150,7 @@ def simd_pays(n_features, n_clusters, dtype=np.float64):
     """Whether the Cython Lloyd kernel ranks on ``RANK_SIMD`` when the CPU has AVX2 or AVX-512 (see :func:`rank_path`)."""
     if n_features < RANK_SIMD_MIN_FEATURES or n_clusters >= RANK_ROWS_MIN_CLUSTERS:
         return False
-    if np.dtype(dtype) == np.float32:
-        return n_clusters <= RANK_MIN_CLUSTERS or n_features >= 2 * RANK_SIMD_MIN_FEATURES
-    return True
+    return np.dtype(dtype) == np.float64
 
 
 def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False):
@@ -217,7 +221,40 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       0.82 / 0.91, k=16 0.90 / 0.79; d=8, k=8 and d=4, k=2: equal within
       the noise (1.00 / 1.04, 1.08 / 1.04).
 
-    The Numba kernel takes the same paths; measured the same way it agrees
+    - float64 data with ``RANK_SIMD_MIN_FEATURES`` (128) features or more and
+      fewer than ``RANK_ROWS_MIN_CLUSTERS`` centres, when the CPU has AVX2 or
+      AVX-512 (``simd``; the Cython kernel's ``SIMD_LEVEL``): ``RANK_SIMD``,
+      the products in float64 by vector code of our own (no BLAS, no copy;
+      the margin test of :func:`ranking_margin` in float64 sends only exact
+      and near ties to the exact GEMM). Why: at d = 256, k = 16 (issue 21's
+      sweep point, 50,000 blobs) a float64 pass reads 102 MB (2.6 ms at the
+      39 GB/s one Zen 5 core streams) and does 0.41 GFLOP (5.5 ms at 74
+      GFLOP/s, our AVX-512 tiles on a block in cache), but OpenBLAS picks its
+      Haswell (AVX2) kernels on this CPU and packs each 256-row block of X
+      before a GEMM whose other side has only k = 16 columns: scikit-learn's
+      pass took 16.6 ms, the exact path 14.5 ms (1 thread, wall, machine
+      shared), compute-bound, not memory-bound. X is read from memory once
+      per pass either way (the GEMM's packing, then the scan and the sums of
+      changed rows on the block while it is in L2: a 256 x 256 float64 block
+      is 512 kB, half of L2). Reading each block in order first (the rows'
+      norms) before the 4 x 4 tiles: 8.3 ms against 11.3 ms when the tiles
+      read it from memory; software prefetching was slower. Per pass, labels
+      settled, 1 thread, CPU time, min of 9, exact against ``RANK_SIMD``:
+      d=256: k=2 10.0 / 5.3 ms, k=8 11.2 / 6.6, k=32 21.4 / 13.9, k=48
+      27.2 / 18.4; d=128: k=2 5.4 / 2.8, k=8 6.5 / 4.1, k=32 11.9 / 9.4,
+      k=48 15.1 / 13.3; d=64: k=8 3.6 / 2.9, k=48 9.4 / 9.7. Whole fits (10
+      iterations from the first 16 rows, 50,000 blobs, k=16, 1 thread, CPU
+      time, median of 5, over scikit-learn's): d=256 0.67 against 0.93
+      before, d=128 0.69 against 0.92; at d=64 the float32 copy
+      (``RANK_ROWS``) stays: 0.70, where RANK_SIMD measured 0.89 against its
+      0.68 (2 threads, wall, busy machine). Float32 data keep the exact path:
+      fits at d=64/128/256 took 1.0x/1.01x/1.06x scikit-learn's with
+      RANK_SIMD against 0.95x/0.95x/0.96x exact; float32's margin is wide
+      enough that two centres in one blob leave uncertain rows in nearly
+      every block, which then pay for both the ranking and the GEMM.
+
+    The Numba kernel takes the same paths except ``RANK_SIMD`` (it calls
+    this with ``simd=False``); measured the same way it agrees
     (d=2, k=256: 0.22 / 0.23 direct against 0.19 / 0.28; d=256, k=256:
     0.20 against 0.35 exact in float64), within the noise elsewhere.
     """
@@ -265,6 +302,11 @@ def ranking_margin(n_features, centers_sq_norms, dtype=np.float32):
     ``x_sq_limit``: rows with :math:`\lVert x \rVert^2` above it (or centres
     with norms above its root) could overflow float32; they always
     take the exact path (``a = inf`` for huge centres).
+
+    ``dtype`` is the ranking dtype: float32 for the float32 ranking paths;
+    float64 for ``RANK_SIMD`` on float64 data, where :math:`u = 2^{-53}` on
+    both sides (scikit-learn's float64 GEMM and our float64 dot products)
+    and the overflow limit is 1e100.
     """
     info = np.finfo(dtype)
     unit = float(info.eps) / 2

@@ -30,9 +30,7 @@ def test_rule():
     assert rank_path(256, 16, np.float64, simd=False) == RANK_EXACT
     assert rank_path(64, 16, np.float64, with_copy=True, simd=True) == RANK_ROWS  # the float32 copy
     assert rank_path(256, 64, np.float64, with_copy=True, simd=True) == RANK_ROWS
-    assert rank_path(128, 16, np.float32, simd=True) == RANK_SIMD
-    assert rank_path(128, 32, np.float32, simd=True) == RANK_EXACT
-    assert rank_path(256, 32, np.float32, simd=True) == RANK_SIMD
+    assert rank_path(256, 16, np.float32, simd=True) == RANK_EXACT  # float32: the exact GEMM
     assert rank_path(256, 1, np.float64, simd=True) == RANK_EXACT
 
 
@@ -78,7 +76,9 @@ def test_lloyd_kernel_with_ties_matches_reference(monkeypatch, level, dtype):
     X[ties] = (centers[0] + centers[2]) / 2
     X[ties + 1] = X[ties] * (1 + 1e-7)
     X, centers = X.astype(dtype), centers.astype(dtype)
-    assert rank_path(d, k, dtype, simd=True) == RANK_SIMD
+    if dtype == np.float32:  # not the rule's choice (see rank_path), but the kernel must be right
+        monkeypatch.setattr(kmeans_cython, "rank_path", lambda *args, **kwargs: RANK_SIMD)
+    assert kmeans_cython.rank_path(d, k, dtype, simd=True) == RANK_SIMD
     ref = run_lloyd("numpy", X, centers, 2)
     single = run_lloyd("cython", X, centers, 1)
     double = run_lloyd("cython", X, centers, 2)
@@ -111,10 +111,10 @@ def sklearn_fit(name, dtype):
     return X, k, ref
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", list(CASES))
 @pytest.mark.parametrize("level", LEVELS)
-def test_fit_same_as_sklearn(monkeypatch, level, name, dtype):
+def test_fit_same_as_sklearn(monkeypatch, level, name):
+    dtype = np.float64  # (float32 data keep the exact path: rank_path)
     X, k, ref = sklearn_fit(name, dtype)
     assert rank_path(X.shape[1], k, dtype, simd=True) == RANK_SIMD
     monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
