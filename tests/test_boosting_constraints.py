@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import xgboost
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 from fastscratch import XGBClassifier, XGBRegressor
 from fastscratch.boosting.constraints import allowed_after, parse_interaction
@@ -82,6 +82,19 @@ def test_equal_trees_classification(cancer_frame, backend, growth):
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
     reference.get_booster().feature_names = None  # dump splits as f<index>, as compare_trees reads
     assert compare_trees(model, reference) > 20
+
+
+@pytest.mark.parametrize("growth", GROWTH, ids=["depthwise", "lossguide"])
+def test_equal_trees_multiclass(growth):
+    """Three classes (wine): each class's tree has its own bounds, as xgboost's."""
+    X, y = load_wine(return_X_y=True)
+    X = X.astype(np.float32)
+    params = dict(n_estimators=5, monotone_constraints=(1, 0, -1, 0, 0, 1, 0, 0, 0, -1, 0, 1),
+                  interaction_constraints="[[0, 2, 5], [9, 11, 12]]", **growth)
+    reference = xgboost.XGBClassifier(tree_method="hist", n_jobs=1, **params).fit(X, y)
+    model = XGBClassifier(n_jobs=1, **params).fit(X, y, cuts=_cuts(X))
+    assert compare_trees(model, reference) > 40
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("growth", GROWTH, ids=["depthwise", "lossguide"])

@@ -224,6 +224,14 @@ class TreeGrower:
                                              allowed, gain, split_bin, default_left, left_sums,
                                              self.n_threads)
         best = np.argmax(gain, axis=1)  # first maximum: ties to the smaller feature
+        if self.monotone is not None:
+            # The children's weights of each node's best split, clipped to the node's
+            # bounds (for the whole level at once; read by _constrain_children).
+            chosen = left_sums[np.arange(k), best]
+            child_weights = np.stack([
+                bounded_weight(g, h, bounds[:, 0], bounds[:, 1], self.params)
+                for g, h in ((chosen[:, 0], chosen[:, 1]),
+                             (sums[:, 0] - chosen[:, 0], sums[:, 1] - chosen[:, 1]))], axis=1)
         for j, node in enumerate(level):
             f = int(best[j])
             node_gain = gain[j, f]
@@ -235,6 +243,8 @@ class TreeGrower:
                 continue
             node["split"] = SplitCandidate(f, int(split_bin[j, f]), int(default_left[j, f]),
                                            float(node_gain), (left_g, left_h), (right_g, right_h))
+            if self.monotone is not None:
+                node["child_weights"] = (child_weights[j, 0], child_weights[j, 1])
 
     def grow(self):
         """Grow the tree; returns a dict of flat node arrays (xgboost's numbering).
@@ -366,8 +376,7 @@ class TreeGrower:
         split = node["split"]
         if self.monotone is not None:
             lower, upper = node.get("bounds", (-FLOAT32_MAX, FLOAT32_MAX))
-            w_left = bounded_weight(*split.left_sums, lower, upper, self.params)[()]
-            w_right = bounded_weight(*split.right_sums, lower, upper, self.params)[()]
+            w_left, w_right = node.pop("child_weights")
             left["weight"], right["weight"] = w_left, w_right
             middle = np.float32((w_left + w_right) / np.float32(2.0))
             left["bounds"], right["bounds"] = (lower, upper), (lower, upper)
