@@ -41,6 +41,7 @@ from .. import boosting as _boosting
 from .._backend import effective_n_threads, resolve_kernel
 from .._config import config_context, get_config
 from ..boosting.binning import BinMapper
+from ..boosting.constraints import parse_constraints
 from ..boosting.grower import HistogramBuffers, TreeGrower
 from ..boosting.predictor import Forest
 from ..boosting.training import BoostResult, Training
@@ -528,8 +529,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
 
     # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
     _IN_MEMORY_ONLY = {"subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
-                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0,
-                       "monotone_constraints": None, "interaction_constraints": None}
+                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0}
 
     # Objectives whose fit needs every row of a leaf (adapted leaf values) or of the data (a
     # base score that is no mean): not data-parallel here.
@@ -605,7 +605,9 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             base_score = loss.base_score(np.array([total / count], dtype=np.float32), None)
         base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
         kernels = {name: resolve_kernel(name, self.backend)[0]
-                   for name in ("find_best_splits", "subtract_histograms")}
+                   for name in ("find_best_splits", "find_best_splits_monotone",
+                                "subtract_histograms")}
+        constraints = parse_constraints(self, n_features, getattr(self, "feature_names_in_", None))
         params = self._train_params(loss)
 
         bins = [_delayed(_bin_block, pure=True)(block, binner) for block in x_blocks]
@@ -615,7 +617,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         setup_seconds = time.perf_counter() - began
         try:
             forest, n_trees = self._grow_forest(ShardedRows(shards), binner, params, kernels,
-                                                n_threads, has_missing, K, n_features)
+                                                n_threads, has_missing, K, n_features,
+                                                constraints)
             trips = shards.round_trips
             profiles = shards.call("profile")
         finally:
@@ -641,7 +644,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return self._set_fitted(training, BoostResult(forest=forest, history={}))
 
     def _grow_forest(self, source, binner, params, kernels, n_threads, has_missing, n_groups,
-                     n_features):
+                     n_features, constraints=None):
         """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``."""
         buffers = HistogramBuffers()
         shape = _ShapeOnly((ShardedRows.VIRTUAL_ROWS, n_features))
@@ -659,7 +662,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                                     self._resolved("learning_rate"), kernels, n_threads,
                                     has_missing=has_missing, grow_policy=self._resolved("grow_policy"),
                                     max_leaves=self._resolved("max_leaves"), histogram_buffers=buffers,
-                                    source=source)
+                                    source=source, constraints=constraints)
                 tree = grower.grow()
                 source.add_leaves(tree)
                 split = tree["left"] >= 0
