@@ -21,6 +21,8 @@ include "_boosting_common.pxi"
 
 from cython.parallel cimport prange
 
+from ._threads import parallel_minimum  # 8 times more on a shared machine
+
 # Histogram slots (nodes x features x bins) of a level below which one thread
 # searches: about 0.25 ms of serial work. Each (node, feature) is its own task, so
 # the answer does not depend on the threads; at 10k rows and depth 6 a second
@@ -223,7 +225,7 @@ def find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_fe
                      out_gain, out_bin, out_default_left, out_left_sums, n_threads):
     """Best split per node and feature (see :func:`splitting_numpy.find_best_splits`)."""
     n_threads = max(1, int(n_threads))
-    if hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+    if hists.shape[0] * hists.shape[1] * hists.shape[2] < parallel_minimum(PARALLEL_MIN_WORK):
         n_threads = 1
     _find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_features,
                       out_gain, out_bin, out_default_left, out_left_sums, n_threads)
@@ -265,7 +267,7 @@ def find_best_splits_monotone(hists, n_bins, node_sums, parent_scores, params, a
     See :func:`splitting_numpy.find_best_splits_monotone`.
     """
     n_threads = max(1, int(n_threads))
-    if hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+    if hists.shape[0] * hists.shape[1] * hists.shape[2] < parallel_minimum(PARALLEL_MIN_WORK):
         n_threads = 1
     _find_best_splits_monotone(hists, n_bins, node_sums, parent_scores, params, allowed_features,
                                monotone, node_bounds, out_gain, out_bin, out_default_left,

@@ -15,7 +15,7 @@ features.
 import numba
 import numpy as np
 
-from ._threads import numba_threads
+from ._threads import numba_threads, parallel_minimum
 
 PARALLEL_MIN_WORK = 1 << 15  # histogram slots below which one thread searches (splitting_cython)
 
@@ -221,7 +221,8 @@ def find_best_splits(hists, n_bins, node_sums, parent_scores, params, allowed_fe
     """Best split per node and feature (see :func:`splitting_numpy.find_best_splits`)."""
     args = (hists, n_bins, node_sums, parent_scores, params, allowed_features, out_gain, out_bin,
             out_default_left, out_left_sums)
-    if n_threads <= 1 or hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+    n_slots = hists.shape[0] * hists.shape[1] * hists.shape[2]
+    if n_threads <= 1 or n_slots < parallel_minimum(PARALLEL_MIN_WORK):
         _splits_serial(*args)
         return
     with numba_threads(n_threads):
@@ -237,7 +238,8 @@ def find_best_splits_monotone(hists, n_bins, node_sums, parent_scores, params, a
     """
     args = (hists, n_bins, node_sums, parent_scores, params, allowed_features, monotone,
             node_bounds, out_gain, out_bin, out_default_left, out_left_sums)
-    if n_threads <= 1 or hists.shape[0] * hists.shape[1] * hists.shape[2] < PARALLEL_MIN_WORK:
+    n_slots = hists.shape[0] * hists.shape[1] * hists.shape[2]
+    if n_threads <= 1 or n_slots < parallel_minimum(PARALLEL_MIN_WORK):
         _splits_monotone_serial(*args)
         return
     with numba_threads(n_threads):
