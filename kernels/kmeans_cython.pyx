@@ -13,7 +13,7 @@ include "_common.pxi"
 import numpy as np
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
@@ -175,12 +175,100 @@ cdef extern from *:
         else if (level == 1) fs_dots_f32_avx2(x, n_rows, c, k, d, out, x_sq_norms);
         else fs_dots_f32_scalar(x, n_rows, c, k, d, out, x_sq_norms);
     }
+
+    /* Elkan's distances to LANES centres at once, lanes along the centres: out[q] =
+       sqrt(sum_l (x_l - ct[l * stride + q])^2) for q < LANES, ct the centres transposed
+       (features x centres, ``stride`` centres per feature, padded). Each lane does
+       scikit-learn's _euclidean_dense_dense step for step in the data's dtype (groups of
+       four features ((t0 + t1) + t2) + t3 added to the running total, then the last
+       features one by one, no FMA), so every distance is bit for bit the scalar one; the
+       lanes only run LANES of those dependency chains side by side. */
+    #define FS_DEFINE_ELKAN(NAME, ATTRIBUTE, T, VEC, SET1, LOAD, STORE, SUB, MUL, ADD, SQRT, ZERO) \
+        ATTRIBUTE                                                                               \
+        static void NAME(const T* x, const T* ct, ptrdiff_t stride, ptrdiff_t d, T* out) {      \
+            VEC result = ZERO(), a, g;                                                          \
+            ptrdiff_t l;                                                                        \
+            for (l = 0; l + 4 <= d; l += 4) {                                                   \
+                a = SUB(SET1(x[l]), LOAD(ct + l * stride));                                     \
+                g = MUL(a, a);                                                                  \
+                a = SUB(SET1(x[l + 1]), LOAD(ct + (l + 1) * stride));                           \
+                g = ADD(g, MUL(a, a));                                                          \
+                a = SUB(SET1(x[l + 2]), LOAD(ct + (l + 2) * stride));                           \
+                g = ADD(g, MUL(a, a));                                                          \
+                a = SUB(SET1(x[l + 3]), LOAD(ct + (l + 3) * stride));                           \
+                g = ADD(g, MUL(a, a));                                                          \
+                result = ADD(result, g);                                                        \
+            }                                                                                   \
+            for (; l < d; l++) {                                                                \
+                a = SUB(SET1(x[l]), LOAD(ct + l * stride));                                     \
+                result = ADD(result, MUL(a, a));                                                \
+            }                                                                                   \
+            STORE(out, SQRT(result));                                                           \
+        }
+
+    #define FS_S_SET1(v) (v)
+    #define FS_S_LOAD(p) (*(p))
+    #define FS_S_STORE(p, v) (*(p) = (v))
+    #define FS_S_SUB(a, b) ((a) - (b))
+    #define FS_S_MUL(a, b) ((a) * (b))
+    #define FS_S_ADD(a, b) ((a) + (b))
+    #define FS_S_ZERO() 0
+    FS_DEFINE_ELKAN(fs_elkan_f64_scalar, , double, double, FS_S_SET1, FS_S_LOAD, FS_S_STORE,
+                    FS_S_SUB, FS_S_MUL, FS_S_ADD, sqrt, FS_S_ZERO)
+    FS_DEFINE_ELKAN(fs_elkan_f32_scalar, , float, float, FS_S_SET1, FS_S_LOAD, FS_S_STORE,
+                    FS_S_SUB, FS_S_MUL, FS_S_ADD, sqrtf, FS_S_ZERO)
+
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    FS_DEFINE_ELKAN(fs_elkan_f64_avx512, __attribute__((target("avx512f"))), double, __m512d,
+                    _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_sub_pd,
+                    _mm512_mul_pd, _mm512_add_pd, _mm512_sqrt_pd, _mm512_setzero_pd)
+    FS_DEFINE_ELKAN(fs_elkan_f32_avx512, __attribute__((target("avx512f"))), float, __m512,
+                    _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_sub_ps,
+                    _mm512_mul_ps, _mm512_add_ps, _mm512_sqrt_ps, _mm512_setzero_ps)
+    FS_DEFINE_ELKAN(fs_elkan_f64_avx2, __attribute__((target("avx2,fma"))), double, __m256d,
+                    _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sub_pd,
+                    _mm256_mul_pd, _mm256_add_pd, _mm256_sqrt_pd, _mm256_setzero_pd)
+    FS_DEFINE_ELKAN(fs_elkan_f32_avx2, __attribute__((target("avx2,fma"))), float, __m256,
+                    _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_sub_ps,
+                    _mm256_mul_ps, _mm256_add_ps, _mm256_sqrt_ps, _mm256_setzero_ps)
+    #else
+    #define fs_elkan_f64_avx512 fs_elkan_f64_scalar
+    #define fs_elkan_f32_avx512 fs_elkan_f32_scalar
+    #define fs_elkan_f64_avx2 fs_elkan_f64_scalar
+    #define fs_elkan_f32_avx2 fs_elkan_f32_scalar
+    #endif
+
+    /* Centres per call of fs_elkan_* at this level and dtype (the lanes of one vector). */
+    static ptrdiff_t fs_elkan_lanes(int level, int is_float32) {
+        #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (level >= 2) return is_float32 ? 16 : 8;
+        if (level == 1) return is_float32 ? 8 : 4;
+        #endif
+        return 1;
+    }
+    static void fs_elkan_block_f64(int level, const double* x, const double* ct, ptrdiff_t stride,
+                                   ptrdiff_t d, double* out) {
+        if (level >= 2) fs_elkan_f64_avx512(x, ct, stride, d, out);
+        else if (level == 1) fs_elkan_f64_avx2(x, ct, stride, d, out);
+        else fs_elkan_f64_scalar(x, ct, stride, d, out);
+    }
+    static void fs_elkan_block_f32(int level, const float* x, const float* ct, ptrdiff_t stride,
+                                   ptrdiff_t d, float* out) {
+        if (level >= 2) fs_elkan_f32_avx512(x, ct, stride, d, out);
+        else if (level == 1) fs_elkan_f32_avx2(x, ct, stride, d, out);
+        else fs_elkan_f32_scalar(x, ct, stride, d, out);
+    }
     """
     int fs_kmeans_simd_level() noexcept nogil
     void fs_kmeans_dots_f64(int level, const double* x, intp_t n_rows, const double* c,
                             intp_t k, intp_t d, double* out, double* x_sq_norms) noexcept nogil
     void fs_kmeans_dots_f32(int level, const float* x, intp_t n_rows, const float* c,
                             intp_t k, intp_t d, float* out, double* x_sq_norms) noexcept nogil
+    intp_t fs_elkan_lanes(int level, int is_float32) noexcept nogil
+    void fs_elkan_block_f64(int level, const double* x, const double* ct, intp_t stride, intp_t d,
+                            double* out) noexcept nogil
+    void fs_elkan_block_f32(int level, const float* x, const float* ct, intp_t stride, intp_t d,
+                            float* out) noexcept nogil
 
 # The vector instructions RANK_SIMD uses: 2 AVX-512, 1 AVX2 and FMA, 0 neither (then
 # rank_path never picks RANK_SIMD); the CPU's best, asked at import. Tests lower it to
@@ -691,50 +779,84 @@ def _inertia(const floating[:, ::1] X, const floating[::1] sample_weight,   # IN
     out_inertia[0] = total
 
 
+cdef inline floating elkan_lazy(int simd_level, const floating* x, const floating* centers_t,
+                                intp_t stride, intp_t n_features, intp_t j, intp_t lanes,
+                                floating* distances, char* computed) noexcept nogil:
+    """||x - c_j|| (scikit-learn's arithmetic) from this row's cache, its block of ``lanes`` centres computed on first use."""
+    cdef intp_t block = j // lanes
+    if not computed[block]:
+        if floating is double:
+            fs_elkan_block_f64(simd_level, x, centers_t + block * lanes, stride, n_features,
+                               distances + block * lanes)
+        else:
+            fs_elkan_block_f32(simd_level, x, centers_t + block * lanes, stride, n_features,
+                               distances + block * lanes)
+        computed[block] = 1
+    return distances[j]
+
+
 def _elkan_init(const floating[:, ::1] X, const floating[:, ::1] centers,          # IN
+                const floating[:, ::1] centers_t,                                  # IN
                 const floating[:, ::1] center_half_distances,                      # IN
                 intp_t[::1] out_labels, floating[::1] out_upper,                   # OUT
                 floating[:, ::1] out_lower,                                        # OUT
-                int n_threads):
+                int simd_level, int n_threads):
     cdef intp_t n_features = X.shape[1]
     cdef intp_t n_clusters = centers.shape[0]
+    cdef intp_t stride = centers_t.shape[1]
+    cdef intp_t lanes = fs_elkan_lanes(simd_level, floating is float)
     cdef intp_t i, j, best
     cdef floating min_dist, dist
-    with nogil:
-        for i in prange(X.shape[0], num_threads=n_threads, schedule="static"):
+    cdef floating* distances
+    cdef char* computed
+    with nogil, parallel(num_threads=n_threads):
+        distances = <floating*> malloc(stride * sizeof(floating))
+        computed = <char*> malloc(stride // lanes)
+        for i in prange(X.shape[0], schedule="static"):
+            memset(computed, 0, stride // lanes)
             best = 0
-            min_dist = elkan_distance(&X[i, 0], &centers[0, 0], n_features)
+            min_dist = elkan_lazy(simd_level, &X[i, 0], &centers_t[0, 0], stride, n_features, 0,
+                                  lanes, distances, computed)
             out_lower[i, 0] = min_dist
             for j in range(1, n_clusters):
                 if min_dist > center_half_distances[best, j]:
-                    dist = elkan_distance(&X[i, 0], &centers[j, 0], n_features)
+                    dist = elkan_lazy(simd_level, &X[i, 0], &centers_t[0, 0], stride, n_features, j,
+                                      lanes, distances, computed)
                     out_lower[i, j] = dist
                     if dist < min_dist:
                         min_dist = dist
                         best = j
             out_labels[i] = best
             out_upper[i] = min_dist
+        free(distances)
+        free(computed)
 
 
 def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,          # IN
-                const floating[:, ::1] centers,                                       # IN
+                const floating[:, ::1] centers, const floating[:, ::1] centers_t,     # IN
                 const floating[:, ::1] center_half_distances,                         # IN
                 const floating[::1] distance_next_center,                             # IN
                 const floating[::1] center_shift, const intp_t[::1] starts,           # IN
                 intp_t[::1] labels, floating[::1] upper, floating[:, ::1] lower,      # INOUT
                 double[:, ::1] out_sums, double[::1] out_weights,                     # OUT
-                int n_threads):
+                int simd_level, int n_threads):
     cdef intp_t n_features = X.shape[1]
     cdef intp_t n_clusters = centers.shape[0]
     cdef intp_t n_stripes_ = starts.shape[0] - 1
+    cdef intp_t stride = centers_t.shape[1]
+    cdef intp_t lanes = fs_elkan_lanes(simd_level, floating is float)
     cdef double[:, :, ::1] stripe_sums = np.zeros((n_stripes_, n_clusters, n_features))
     cdef double[:, ::1] stripe_weights = np.zeros((n_stripes_, n_clusters))
     cdef intp_t s, i, j, label
     cdef floating upper_bound, bound, distance
     cdef bint tight
+    cdef floating* distances
+    cdef char* computed
 
-    with nogil:
-        for s in prange(n_stripes_, num_threads=n_threads, schedule="dynamic"):
+    with nogil, parallel(num_threads=n_threads):
+        distances = <floating*> malloc(stride * sizeof(floating))
+        computed = <char*> malloc(stride // lanes)
+        for s in prange(n_stripes_, schedule="dynamic"):
             for i in range(starts[s], starts[s + 1]):
                 label = labels[i]
                 # Bounds after the centres' last move.
@@ -744,16 +866,19 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                     lower[i, j] = bound if bound > 0 else 0
                 tight = False
                 if not distance_next_center[label] >= upper_bound:
+                    memset(computed, 0, stride // lanes)
                     for j in range(n_clusters):
                         if (j != label and upper_bound > lower[i, j]
                                 and upper_bound > center_half_distances[label, j]):
                             if not tight:
-                                upper_bound = elkan_distance(&X[i, 0], &centers[label, 0], n_features)
+                                upper_bound = elkan_lazy(simd_level, &X[i, 0], &centers_t[0, 0], stride,
+                                                         n_features, label, lanes, distances, computed)
                                 lower[i, label] = upper_bound
                                 tight = True
                             if (upper_bound > lower[i, j]
                                     or upper_bound > center_half_distances[label, j]):
-                                distance = elkan_distance(&X[i, 0], &centers[j, 0], n_features)
+                                distance = elkan_lazy(simd_level, &X[i, 0], &centers_t[0, 0], stride,
+                                                      n_features, j, lanes, distances, computed)
                                 lower[i, j] = distance
                                 if distance < upper_bound:
                                     label = j
@@ -762,6 +887,8 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                 upper[i] = upper_bound
                 stripe_weights[s, label] = stripe_weights[s, label] + sample_weight[i]
                 accumulate_sample(&X[i, 0], sample_weight[i], label, n_features, &stripe_sums[s, 0, 0])
+        free(distances)
+        free(computed)
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
 
 
@@ -830,14 +957,28 @@ def kmeans_inertia(X, sample_weight, centers, labels, out_inertia, n_threads):
     _inertia(X, sample_weight, centers, labels, _starts(X, centers), out_inertia, n_threads)
 
 
+def _centers_transposed(centers):
+    """The centres as features x centres, zero-padded to a multiple of 16 centres (whole vectors at any level)."""
+    n_clusters, n_features = centers.shape
+    out = np.zeros((n_features, -(-n_clusters // 16) * 16), dtype=centers.dtype)
+    out[:, :n_clusters] = centers.T
+    return out
+
+
 def kmeans_elkan_init(X, centers, center_half_distances, out_labels, out_upper, out_lower, n_threads):
-    """Initial Elkan assignment and bounds (see :func:`kmeans_numpy.kmeans_elkan_init`)."""
-    _elkan_init(X, centers, center_half_distances, out_labels, out_upper, out_lower, n_threads)
+    """Initial Elkan assignment and bounds (see :func:`kmeans_numpy.kmeans_elkan_init`).
+
+    A row's distances are computed a vector of centres at a time (``fs_elkan_*``,
+    at ``SIMD_LEVEL``) when the first of them is needed, each bit for bit
+    scikit-learn's; the bound tests decide which are used, as in the reference.
+    """
+    _elkan_init(X, centers, _centers_transposed(centers), center_half_distances, out_labels,
+                out_upper, out_lower, SIMD_LEVEL, n_threads)
 
 
 def kmeans_elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
                       center_shift, labels, upper, lower, out_sums, out_weights, n_threads):
-    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`)."""
-    _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
-                center_shift, _starts(X, centers), labels, upper, lower, out_sums, out_weights,
-                n_threads)
+    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`; distances as :func:`kmeans_elkan_init`)."""
+    _elkan_iter(X, sample_weight, centers, _centers_transposed(centers), center_half_distances,
+                distance_next_center, center_shift, _starts(X, centers), labels, upper, lower,
+                out_sums, out_weights, SIMD_LEVEL, n_threads)

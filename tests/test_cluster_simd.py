@@ -1,4 +1,4 @@
-"""The Cython Lloyd kernel's RANK_SIMD path (many features, few centres): products of our own vector code.
+"""The Cython k-means kernels' vector code: Lloyd's RANK_SIMD path (many features, few centres), Elkan's distances.
 
 Every vector level the CPU has (2 AVX-512, 1 AVX2, 0 the plain loop) is tried
 by lowering ``kmeans_cython.SIMD_LEVEL``; the labels must stay scikit-learn's
@@ -130,3 +130,53 @@ def test_fit_same_as_sklearn(monkeypatch, level, name):
     np.testing.assert_array_equal(fits[0].labels_, ours.labels_)
     np.testing.assert_array_equal(fits[0].cluster_centers_, ours.cluster_centers_)
     assert fits[0].inertia_ == ours.inertia_
+
+
+# Elkan: every distance a vector of centres at a time (fs_elkan_*), bit for bit scikit-learn's.
+def run_elkan(backend, X, centers, n_threads):
+    n, k = X.shape[0], centers.shape[0]
+    c = centers.astype(np.float64)
+    half = (np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) / 2).astype(X.dtype)
+    next_center = np.partition(half, 1, axis=0)[1]
+    labels, upper, lower = np.empty(n, np.intp), np.empty(n, X.dtype), np.zeros((n, k), X.dtype)
+    get_kernel("kmeans_elkan_init", backend)(X, centers, half, labels, upper, lower, n_threads)
+    init = (labels.copy(), upper.copy(), lower.copy())
+    moved = (centers + 0.05).astype(X.dtype)
+    shift = np.full(k, np.sqrt(X.shape[1]) * 0.05, X.dtype)
+    sums, weight_sums = np.empty((k, X.shape[1])), np.empty(k)
+    get_kernel("kmeans_elkan_iter", backend)(X, np.ones(n, X.dtype), moved, half, next_center, shift,
+                                             labels, upper, lower, sums, weight_sums, n_threads)
+    return init + (labels, upper, lower, sums, weight_sums)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(3 * BLOCK_ROWS + 5, 131, 7), (BLOCK_ROWS + 9, 3, 21), (300, 256, 16)])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_elkan_kernels_match_reference_at_each_level(monkeypatch, level, shape, dtype):
+    if level > kmeans_cython.SIMD_LEVEL:
+        pytest.skip("the CPU lacks this vector level")
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    n, d, k = shape
+    rng = np.random.default_rng(d)
+    X = (rng.normal(size=(n, d)) + rng.integers(0, 4, size=(n, 1))).astype(dtype)
+    centers = X[rng.choice(n, k, replace=False)].copy()
+    ref = run_elkan("numpy", X, centers, 2)
+    for n_threads in (1, 2):
+        got = run_elkan("cython", X, centers, n_threads)
+        for a, b in zip(got[:6], ref[:6]):  # labels and bounds: the same arithmetic, bit for bit
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(got[6], ref[6], rtol=1e-12, atol=1e-12 * np.abs(ref[6]).max())
+        np.testing.assert_allclose(got[7], ref[7], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("level", LEVELS)
+def test_elkan_fit_same_as_sklearn(monkeypatch, level, dtype):
+    X = digits_128().astype(dtype)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        ref = SKKMeans(10, n_init=1, random_state=0, algorithm="elkan").fit(X)
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    ours = KMeans(10, n_init=1, random_state=0, algorithm="elkan", backend="cython").fit(X)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=RTOL[dtype])
