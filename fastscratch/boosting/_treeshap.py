@@ -102,6 +102,10 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     :math:`\phi_i`. See :mod:`fastscratch.kernels.treeshap_numpy`.
     """
     check_is_fitted(model, "_forest")
+    if model._forest.has_categorical:
+        raise ValueError("pred_contribs and pred_interactions are not supported for models with "
+                         "categorical splits yet (enable_categorical=True); TreeSHAP here "
+                         "follows numeric thresholds only.")
     from .binning import dense_rows
     from .sklearn import _validated
 

@@ -130,6 +130,9 @@ def to_xgboost_json(model):
 
     check_is_fitted(model, "_forest")
     forest = model._forest
+    if forest.has_categorical:
+        raise ValueError("a model with categorical splits cannot be written in xgboost's "
+                         "format yet; save it with format='fastscratch' or pickle it.")
     nodes, roots, groups = forest.arrays()
     n_nodes = nodes["left"].shape[0]
     stops = np.append(roots[1:], n_nodes)

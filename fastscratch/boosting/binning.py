@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .._backend import effective_n_threads, resolve_kernel
+from .categorical import category_cuts as _category_cuts
 
 MAX_BIN = 256
 SPARSE_BLOCK_BYTES = 1 << 23
@@ -124,6 +125,9 @@ class BinMapper:
     backend : str, default="auto"
         Backend of the ``map_to_bins`` kernel.
     n_threads : int, default=1
+    categorical : ndarray of shape (d,), bool, or None
+        Categorical features (:mod:`.categorical`): bin ``c`` is code ``c``,
+        cut points ``1, 2, ..., C`` from all rows; None: none.
 
     Attributes
     ----------
@@ -136,7 +140,8 @@ class BinMapper:
     """
 
     def __init__(self, max_bin=MAX_BIN, subsample=200_000, random_state=None, backend="auto",
-                 n_threads=1):
+                 n_threads=1, categorical=None):
+        self.categorical = categorical
         self.max_bin = max_bin
         self.subsample = subsample
         self.random_state = random_state
@@ -153,6 +158,12 @@ class BinMapper:
         self._check_params()
         if not sp.issparse(X):
             X = np.asarray(X, dtype=np.float32)
+        categorical = self._categorical_mask(X.shape[1])
+        if categorical.any() and sp.issparse(X):
+            raise ValueError("categorical features need dense input (a NumPy array or a pandas "
+                             "frame), not a sparse matrix.")
+        # A categorical feature's bins are all its codes: found on every row.
+        category_cuts = {f: _category_cuts(X[:, f]) for f in np.flatnonzero(categorical)}
         if sample_weight is not None and np.any(sample_weight == 0) and np.any(sample_weight > 0):
             X = X[np.asarray(sample_weight) > 0]
         if self.subsample is not None and X.shape[0] > self.subsample:
@@ -169,8 +180,17 @@ class BinMapper:
                               absent=columns.indptr[f + 1] - columns.indptr[f] < n_rows)
                 for f in range(X.shape[1])))
         else:
-            cuts, mins = zip(*(_feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
+            cuts, mins = zip(*(category_cuts[f] if categorical[f] else
+                               _feature_cuts(X[:, f], self.max_bin) for f in range(X.shape[1])))
         return self._set_cuts(list(cuts), np.array(mins, dtype=np.float32))
+
+    def _categorical_mask(self, n_features):
+        if self.categorical is None:
+            return np.zeros(n_features, dtype=bool)
+        mask = np.asarray(self.categorical, dtype=bool)
+        if mask.shape != (n_features,):
+            raise ValueError(f"categorical has {mask.shape} entries, X has {n_features} features.")
+        return mask
 
     def _check_params(self):
         """``max_bin`` and ``subsample`` checked before anything is allocated from them."""
@@ -188,12 +208,15 @@ class BinMapper:
     def set_xgboost_cuts(self, cut_ptr, cut_values):
         """Use xgboost's cut points: ``QuantileDMatrix(X, max_bin=...).get_quantile_cut()``.
 
-        xgboost returns, per feature, its min value followed by its cut points.
+        xgboost returns, per numeric feature, its min value followed by its cut points;
+        per categorical feature, its codes ``0, 1, ..., C - 1`` (here the cuts ``1, ..., C``).
         """
         cut_ptr = np.asarray(cut_ptr, dtype=np.intp)
         cut_values = np.asarray(cut_values, dtype=np.float32)
-        cuts = [cut_values[cut_ptr[f] + 1:cut_ptr[f + 1]] for f in range(cut_ptr.shape[0] - 1)]
-        mins = cut_values[cut_ptr[:-1]]
+        categorical = self._categorical_mask(cut_ptr.shape[0] - 1)
+        cuts = [cut_values[cut_ptr[f]:cut_ptr[f + 1]] + np.float32(1.0) if categorical[f]
+                else cut_values[cut_ptr[f] + 1:cut_ptr[f + 1]] for f in range(cut_ptr.shape[0] - 1)]
+        mins = np.where(categorical, np.float32(0.0), cut_values[cut_ptr[:-1]])
         return self._set_cuts(cuts, mins)
 
     def _set_cuts(self, cuts, mins):

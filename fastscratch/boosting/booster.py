@@ -46,13 +46,16 @@ def feature_scores(nodes, n_features, importance_type):
     return scores, weight
 
 
-def text_tree(nodes, root, with_stats, feature_name):
+def text_tree(nodes, root, with_stats, feature_name, categories=None):
     """One tree of the flat forest ``nodes`` as xgboost's text dump.
 
     ``0:[f8<-0.00330083817] yes=1,no=2,missing=2`` for a split (rows with
     ``x < threshold`` go to ``yes``), ``3:leaf=-16.6496964`` for a leaf, one tab
     of indentation per level; ``with_stats`` adds ``gain`` and ``cover``.
     ``feature_name(j)`` names feature ``j`` (``f8`` or a column name).
+    ``categories(k)``: the categories of node ``k``'s categorical split (None:
+    numeric), written as xgboost's ``1:[c25:{1,9,10}] yes=4,no=3,missing=3``
+    (rows of those categories go to ``yes``, the right child).
     """
     lines, stack = [], [(root, 0)]
     while stack:
@@ -65,8 +68,14 @@ def text_tree(nodes, root, with_stats, feature_name):
         else:
             yes, no = nodes["left"][k] - root, nodes["right"][k] - root
             missing = yes if nodes["default_left"][k] else no
-            line = (f"{i}:[{feature_name(nodes['feature'][k])}<"
-                    f"{_number(nodes['threshold'][k])}] yes={yes},no={no},missing={missing}")
+            codes = None if categories is None else categories(k)
+            if codes is None:
+                test = f"<{_number(nodes['threshold'][k])}"
+            else:  # in the set: right, xgboost's "yes"
+                test = ":{" + ",".join(str(int(c)) for c in codes) + "}"
+                yes, no = no, yes
+            line = (f"{i}:[{feature_name(nodes['feature'][k])}{test}] "
+                    f"yes={yes},no={no},missing={missing}")
             if with_stats:
                 line += f",gain={_number(nodes['gain'][k])},cover={_number(nodes['cover'][k])}"
             stack += [(nodes["right"][k], depth + 1), (nodes["left"][k], depth + 1)]
@@ -170,7 +179,8 @@ class Booster:
         dumps = []
         for root in roots:
             if dump_format == "text":
-                dumps.append(text_tree(nodes, int(root), with_stats, self._name))
+                dumps.append(text_tree(nodes, int(root), with_stats, self._name,
+                                       self._model._forest.node_categories))
             else:
                 dumps.append(json.dumps(self._json_node(nodes, int(root), int(root), 0,
                                                         with_stats)))
@@ -183,10 +193,15 @@ class Booster:
                 node["cover"] = float(_number(nodes["cover"][k]))
             return node
         yes, no = int(nodes["left"][k] - root), int(nodes["right"][k] - root)
+        missing = yes if nodes["default_left"][k] else no
+        codes = self._model._forest.node_categories(k)
+        condition = (float(_number(nodes["threshold"][k])) if codes is None
+                     else [int(c) for c in codes])
+        if codes is not None:  # rows of the categories go right: xgboost's "yes"
+            yes, no = no, yes
         node = {"nodeid": int(k - root), "depth": depth,
-                "split": self._name(nodes["feature"][k]),
-                "split_condition": float(_number(nodes["threshold"][k])),
-                "yes": yes, "no": no, "missing": yes if nodes["default_left"][k] else no}
+                "split": self._name(nodes["feature"][k]), "split_condition": condition,
+                "yes": yes, "no": no, "missing": missing}
         if with_stats:
             node["gain"] = float(_number(nodes["gain"][k]))
             node["cover"] = float(_number(nodes["cover"][k]))
@@ -239,11 +254,18 @@ class Booster:
                 else:
                     yes, no = nodes["left"][k] - root, nodes["right"][k] - root
                     missing = yes if nodes["default_left"][k] else no
+                    codes = self._model._forest.node_categories(k)
+                    split = np.nan if codes is not None else float(_number(nodes["threshold"][k]))
+                    if codes is not None:  # rows of the categories go right ("Yes")
+                        yes, no = no, yes
                     rows.append((t, i, f"{t}-{i}", self._name(nodes["feature"][k]),
-                                 float(_number(nodes["threshold"][k])), f"{t}-{yes}",
-                                 f"{t}-{no}", f"{t}-{missing}",
+                                 split, f"{t}-{yes}", f"{t}-{no}", f"{t}-{missing}",
                                  float(_number(nodes["gain"][k])),
-                                 float(_number(nodes["cover"][k])), np.nan))
+                                 float(_number(nodes["cover"][k])),
+                                 # xgboost: the categories as strings; None on numeric
+                                 # splits of a model with categorical ones, else NaN.
+                                 [str(int(c)) for c in codes] if codes is not None
+                                 else None if self._model._forest.has_categorical else np.nan))
         columns = ["Tree", "Node", "ID", "Feature", "Split", "Yes", "No", "Missing", "Gain",
                    "Cover", "Category"]
         frame = pd.DataFrame(rows, columns=columns)

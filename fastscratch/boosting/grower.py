@@ -55,6 +55,7 @@ class SplitCandidate(NamedTuple):
     gain: float
     left_sums: tuple  # (G, H) of the left child
     right_sums: tuple  # (G, H) of the right child
+    categories: object = None  # categorical split: uint8 mask of the categories going right
 
 
 class HistogramBuffers:
@@ -139,6 +140,9 @@ class TreeGrower:
         hessian sums over the rows in order, float64, used with missing
         values). ``binned`` then gives the shape only. The split search, the
         subtraction trick, node numbering and leaf values stay here.
+    categorical : CategoricalSplits or None
+        The categorical features and their kernels (:mod:`.categorical`);
+        None: every feature is numeric.
     """
 
     def __init__(self, binned, n_bins, gradients, hessians, rows, scratch, params, max_depth,
@@ -146,8 +150,9 @@ class TreeGrower:
                  has_missing=False, n_root_rows=None, feature_sampler=None,
                  grow_policy="depthwise", max_leaves=0, binned_columns=None,
                  root_histogram=None, histogram_buffers=None, constraints=None,
-                 source=None):
+                 source=None, categorical=None):
         self.binned = binned
+        self.categorical = categorical
         constraints = constraints or TreeConstraints()
         self.monotone = constraints.monotone  # int8 (d,) or None
         self.interaction_sets = constraints.interaction_sets
@@ -215,14 +220,20 @@ class TreeGrower:
             for j, node in enumerate(level):
                 if node.get("used"):  # the root may split on any feature
                     allowed[j] &= allowed_after(node["used"], self.interaction_sets, d)
+        # Categorical features are searched by their own kernel, after the numeric ones.
+        numeric = allowed if self.categorical is None else self.categorical.numeric_only(allowed)
         if self.monotone is not None:
             self.kernels["find_best_splits_monotone"](
-                hists, self.n_bins, sums, scores, self.params, allowed, self.monotone, bounds,
+                hists, self.n_bins, sums, scores, self.params, numeric, self.monotone, bounds,
                 gain, split_bin, default_left, left_sums, self.n_threads)
         else:
             self.kernels["find_best_splits"](hists, self.n_bins, sums, scores, self.params,
-                                             allowed, gain, split_bin, default_left, left_sums,
+                                             numeric, gain, split_bin, default_left, left_sums,
                                              self.n_threads)
+        categories = None
+        if self.categorical is not None:
+            categories = self.categorical.find_splits(self, hists, sums, scores, allowed, gain,
+                                                      split_bin, default_left, left_sums)
         best = np.argmax(gain, axis=1)  # first maximum: ties to the smaller feature
         if self.monotone is not None:
             # The children's weights of each node's best split, clipped to the node's
@@ -242,7 +253,8 @@ class TreeGrower:
                     or right_h == 0.0:
                 continue
             node["split"] = SplitCandidate(f, int(split_bin[j, f]), int(default_left[j, f]),
-                                           float(node_gain), (left_g, left_h), (right_g, right_h))
+                                           float(node_gain), (left_g, left_h), (right_g, right_h),
+                                           None if categories is None else categories(j, f))
             if self.monotone is not None:
                 node["child_weights"] = (child_weights[j, 0], child_weights[j, 1])
 
@@ -390,6 +402,10 @@ class TreeGrower:
     def _partition(self, splitting):
         if self.source is not None:
             return self.source.partition(splitting)
+        if self.categorical is not None:
+            splitting = self.categorical.partition(self, splitting)
+        if not splitting:
+            return
         k = len(splitting)
         starts = np.array([node["start"] for node in splitting], dtype=np.intp)
         stops = np.array([node["stop"] for node in splitting], dtype=np.intp)
@@ -415,6 +431,7 @@ class TreeGrower:
             "value": np.zeros(n, dtype=np.float32),
             "gain": np.zeros(n, dtype=np.float32),
             "cover": np.array([node.get("h", 0.0) for node in nodes], dtype=np.float32),
+            "categories": [None] * n,  # categorical splits: the categories going right
         }
         leaves = []
         for node in nodes:
@@ -426,6 +443,7 @@ class TreeGrower:
                 tree["default_left"][i] = split.default_left
                 tree["gain"][i] = split.gain
                 tree["left"][i], tree["right"][i] = node["children"]
+                tree["categories"][i] = split.categories
             else:
                 leaves.append(node)
         # All leaves' weights in one call (the same float32 values as one by one).

@@ -17,8 +17,15 @@ The file is one JSON object::
       "forest": {"n_groups": 1, "tree_roots": [...], "tree_groups": [...],
                  "nodes": {"feature": [...], "threshold": [...], "bin": [...],
                            "default_left": [...], "left": [...], "right": [...],
-                           "value": [...], "gain": [...], "cover": [...]}}
+                           "value": [...], "gain": [...], "cover": [...]},
+                 "categorical": {"nodes": [...], "categories": [[...], ...]}},
+      "pandas_categories": {"4": ["lo", "mid", "hi"], ...}  # enable_categorical fits
     }
+
+A categorical split (``forest.categorical``, absent without them) sends the
+rows whose category code is in its list right; ``pandas_categories`` maps a
+column index to the categories its codes stand for (predict re-codes by
+value).
 
 Nodes are listed flat over all trees (see :mod:`fastscratch.kernels.tree_predict_numpy`);
 a node's children are ``left`` and ``right == left + 1`` (-1 on leaves), its
@@ -83,6 +90,14 @@ def save_model(model, path):
                    "tree_groups": groups.tolist(),
                    "nodes": {name: nodes[name].tolist() for name in NODE_FIELDS}},
     }
+    if model._forest.has_categorical:
+        split_nodes = sorted(model._forest._categories)
+        document["forest"]["categorical"] = {
+            "nodes": [int(k) for k in split_nodes],
+            "categories": [model._forest.node_categories(k).tolist() for k in split_nodes]}
+    if getattr(model, "_categories", None):
+        document["pandas_categories"] = {str(i): [_json_safe(v) for v in index]
+                                         for i, index in model._categories.items()}
     if hasattr(model, "classes_"):
         document["classes"] = model.classes_.tolist()
     if hasattr(model, "best_iteration"):
@@ -143,6 +158,20 @@ def load_model(model, path):
         forest._roots = roots.tolist()
         forest._groups = groups.tolist()
         forest._n_nodes = n_nodes
+        categorical = forest_doc.get("categorical", {"nodes": [], "categories": []})
+        for k, codes in zip(categorical["nodes"], categorical["categories"], strict=True):
+            if not (0 <= k < n_nodes and internal[k]) or min(codes, default=-1) < 0:
+                raise ValueError("inconsistent categorical split")
+            mask = np.zeros(max(codes) + 1, dtype=np.uint8)
+            mask[codes] = 1
+            forest._categories[int(k)] = mask
+        if "pandas_categories" in document:
+            import pandas as pd
+
+            model._categories = {int(i): pd.Index(values)
+                                 for i, values in document["pandas_categories"].items()}
+        else:
+            model._categories = {}
         model._binner = binner
         model._forest = forest
         objective = document["objective"]

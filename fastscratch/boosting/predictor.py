@@ -45,6 +45,7 @@ class Forest:
         self._n_nodes = 0
         self._frozen = None
         self._complete = None
+        self._categories = {}  # absolute node id -> uint8 mask of the categories going right
 
     def add_tree(self, tree, thresholds, group=0):
         """Append a tree from :meth:`TreeGrower.grow` with raw ``thresholds`` per node."""
@@ -61,11 +62,16 @@ class Forest:
             else:
                 values = tree[name]
             self._chunks[name].append(np.asarray(values, dtype=_DTYPES[name]))
+        for i, mask in enumerate(tree.get("categories") or ()):
+            if mask is not None:
+                self.__dict__.setdefault("_categories", {})[offset + i] = np.asarray(
+                    mask, dtype=np.uint8)
         self._roots.append(offset)
         self._groups.append(group)
         self._n_nodes += n
         self._frozen = None
         self._complete = None
+        self._categorical = None
 
     @property
     def n_trees(self):
@@ -81,6 +87,30 @@ class Forest:
                             np.array(self._groups, dtype=np.intp))
         return self._frozen
 
+    @property
+    def has_categorical(self):
+        """Whether some node splits on a category set."""
+        return bool(getattr(self, "_categories", None))
+
+    def node_categories(self, node):
+        """The categories (sorted codes) that go right at ``node``; None for a numeric split."""
+        mask = getattr(self, "_categories", {}).get(int(node))
+        return None if mask is None else np.flatnonzero(mask)
+
+    def categorical(self):
+        """``(node_cat, cat_sets)``: per node the row of ``cat_sets`` (uint8, (m, width)) with
+        its category set, -1 for numeric splits and leaves (cached)."""
+        if getattr(self, "_categorical", None) is None:
+            categories = getattr(self, "_categories", {})
+            node_cat = np.full(self._n_nodes, -1, dtype=np.intp)
+            width = max([mask.shape[0] for mask in categories.values()] + [1])
+            cat_sets = np.zeros((max(len(categories), 1), width), dtype=np.uint8)
+            for row, (node, mask) in enumerate(sorted(categories.items())):
+                node_cat[node] = row
+                cat_sets[row, :mask.shape[0]] = mask
+            self._categorical = (node_cat, cat_sets)
+        return self._categorical
+
     def tree_slice(self, start, stop):
         """Roots and groups of trees ``start:stop``."""
         _, roots, groups = self.arrays()
@@ -89,6 +119,8 @@ class Forest:
     def complete(self):
         """The trees in the complete layout (:func:`~fastscratch.kernels.tree_predict_numpy.
         complete_layout`), built once and cached; False when a tree is too deep for it."""
+        if self.has_categorical:  # the layout holds thresholds only
+            return False
         if getattr(self, "_complete", None) is None:  # models pickled before the layout
             nodes, roots, _ = self.arrays()
             layout = tree_predict_numpy.complete_layout(
@@ -127,6 +159,12 @@ class Forest:
                    layout["tree_node_starts"][trees], layout["tree_leaf_starts"][trees],
                    layout["tree_depths"][trees], groups[trees], out, n_threads)
             return out
+        if self.has_categorical:
+            kernel, _ = resolve_kernel("predict_raw_categorical", backend)
+            kernel(X, nodes["feature"], nodes["threshold"], nodes["default_left"], nodes["left"],
+                   nodes["right"], nodes["value"], *self.categorical(), roots[trees],
+                   groups[trees], out, n_threads)
+            return out
         kernel, _ = resolve_kernel("predict_raw", backend)
         kernel(X, nodes["feature"], nodes["threshold"], nodes["default_left"], nodes["left"],
                nodes["right"], nodes["value"], roots[trees], groups[trees], out, n_threads)
@@ -137,7 +175,31 @@ class Forest:
         nodes, roots, groups = self.arrays()
         out = np.empty((binned.shape[0], self.n_groups), dtype=np.float64)
         out[:] = np.asarray(base_margin, dtype=np.float64)
+        if self.has_categorical:
+            # Bin c of a categorical feature is category c: its codes are the raw values.
+            return self._predict_binned_categorical(binned, missing_bin, out)
         kernel, _ = resolve_kernel("predict_binned", backend)
         kernel(binned, nodes["feature"], nodes["bin"], nodes["default_left"], nodes["left"],
                nodes["right"], nodes["value"], missing_bin, roots, groups, out, n_threads)
+        return out
+
+    def _predict_binned_categorical(self, binned, missing_bin, out):
+        """:meth:`predict_binned` of a forest with categorical splits (NumPy; used by fits with
+        row subsampling only)."""
+        nodes, roots, groups = self.arrays()
+        node_cat, cat_sets = self.categorical()
+
+        def go_left_of(rows, features, current):
+            b = binned[rows, features].astype(np.intp)
+            cat = node_cat[current]
+            in_set = (b < cat_sets.shape[1]) & (
+                cat_sets[np.maximum(cat, 0), np.minimum(b, cat_sets.shape[1] - 1)] != 0)
+            goes_left = np.where(cat >= 0, ~in_set, b <= nodes["bin"][current])
+            return np.where(b == missing_bin[features], nodes["default_left"][current] != 0,
+                            goes_left)
+
+        for root, group in zip(roots, groups):
+            leaves = tree_predict_numpy._leaves(go_left_of, nodes["feature"], nodes["left"],
+                                                nodes["right"], root, binned.shape[0])
+            out[:, group] += nodes["value"][leaves].astype(np.float64)
         return out

@@ -15,6 +15,7 @@ from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper, canonical_csr, dense_rows, sparse_block_rows
 from .binning import sparse_has_missing
+from .categorical import CategoricalSplits, check_feature_types, encode_frame
 from .booster import Booster, feature_scores, text_tree
 from .constraints import parse_constraints
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
@@ -205,7 +206,7 @@ def _validated(model, X, y="no_validation", *, reset, dtype=np.float32, **kwargs
     canonical float32 CSR matrix, never dense (absent entries are missing, as
     xgboost's); values that underflow to 0 in float32 are refused.
     """
-    original = _series_as_frame(X)
+    original = model._encode_categorical(_series_as_frame(X), reset=reset)
     out = validate_data(model, original, y, reset=reset, dtype=dtype, order="C",
                         accept_sparse=SPARSE_FORMATS, ensure_all_finite="allow-nan", **kwargs)
     fitting = not (isinstance(y, str) and y == "no_validation")
@@ -223,7 +224,8 @@ XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_
                 "min_child_weight": 1.0, "reg_lambda": 1.0, "reg_alpha": 0.0, "gamma": 0.0,
                 "subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
                 "colsample_bynode": 1.0, "scale_pos_weight": 1.0, "grow_policy": "depthwise",
-                "max_leaves": 0, "tree_method": "hist", "verbosity": 0}
+                "max_leaves": 0, "tree_method": "hist", "verbosity": 0,
+                "max_cat_to_onehot": 4, "max_cat_threshold": 64}
 """xgboost's values of the parameters its scikit-learn API leaves None (``verbosity``: 0, no
 progress bar, where xgboost's 1 prints warnings)."""
 
@@ -257,7 +259,9 @@ class _XGBModel(BaseEstimator):
                  missing=np.nan, booster=None, device=None, validate_parameters=None,
                  num_parallel_tree=None, sampling_method=None, multi_strategy=None,
                  callbacks=None, feature_weights=None, monotone_constraints=None,
-                 interaction_constraints=None, **kwargs):
+                 interaction_constraints=None, enable_categorical=False,
+                 feature_types=None, max_cat_to_onehot=None, max_cat_threshold=None,
+                 **kwargs):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -298,6 +302,10 @@ class _XGBModel(BaseEstimator):
         self.feature_weights = feature_weights
         self.monotone_constraints = monotone_constraints
         self.interaction_constraints = interaction_constraints
+        self.enable_categorical = enable_categorical
+        self.feature_types = feature_types
+        self.max_cat_to_onehot = max_cat_to_onehot
+        self.max_cat_threshold = max_cat_threshold
         if kwargs:  # xgboost's native parameters by name (``eta=``, ...): see _check_kwargs
             self.kwargs = kwargs
 
@@ -435,6 +443,8 @@ class _XGBModel(BaseEstimator):
         if self.device is not None and str(self.device).split(":")[0] != "cpu":
             raise ValueError(f"device={self.device!r} is not supported: training and prediction "
                              "run on the CPU kernels; use device='cpu' (or None).")
+        number("max_cat_to_onehot", 1, integer=True)
+        number("max_cat_threshold", 1, integer=True)
         if self._resolved("tree_method") not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
 
@@ -485,7 +495,8 @@ class _XGBModel(BaseEstimator):
         for i, pair in enumerate(eval_set or []):
             if len(pair) != 2:
                 raise ValueError("eval_set must be a list of (X, y) pairs.")
-            X_eval = check_array(_series_as_frame(pair[0]), dtype=np.float32, order="C",
+            X_eval = check_array(self._encode_categorical(_series_as_frame(pair[0])),
+                                 dtype=np.float32, order="C",
                                  accept_sparse=SPARSE_FORMATS, ensure_all_finite="allow-nan")
             if sp.issparse(X_eval):
                 X_eval = canonical_csr(X_eval)
@@ -535,9 +546,10 @@ class _XGBModel(BaseEstimator):
             weights = np.where(y32 == 1, weights * np.float32(scale_pos_weight),
                                weights).astype(np.float32)
 
+        categorical = self._categorical_mask(X.shape[1])
         binner = BinMapper(self._resolved("max_bin"), random_state=self._resolved("random_state"),
                            backend=self.backend,
-                           n_threads=n_threads)
+                           n_threads=n_threads, categorical=categorical)
         if cuts is None:
             binner.fit(X, binning_weights)
         else:
@@ -564,7 +576,38 @@ class _XGBModel(BaseEstimator):
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
             params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics,
             constraints=parse_constraints(self, X.shape[1],
-                                          getattr(self, "feature_names_in_", None)))
+                                          getattr(self, "feature_names_in_", None)),
+            categorical=None if not categorical.any() else CategoricalSplits(
+                categorical, self._resolved("max_cat_to_onehot"),
+                self._resolved("max_cat_threshold"), self.backend))
+
+    def _encode_categorical(self, X, reset=False):
+        """A pandas frame's category columns as codes (:func:`.categorical.encode_frame`).
+
+        ``reset`` (fit): remember the categories; else re-code by value to them.
+        """
+        if reset:
+            X, self._categories = encode_frame(X, self.enable_categorical)
+            return X
+        return encode_frame(X, True, getattr(self, "_categories", {}))[0]
+
+    def _categorical_mask(self, n_features):
+        """The categorical features: pandas category columns and ``feature_types`` "c"."""
+        mask = check_feature_types(self.feature_types, n_features)
+        mask[list(getattr(self, "_categories", {}))] = True
+        if mask.any() and not self.enable_categorical:
+            raise ValueError("feature_types marks categorical features; pass "
+                             "enable_categorical=True to use them (as xgboost).")
+        if mask.any() and getattr(self, "monotone_constraints", None) is not None:
+            from .constraints import parse_monotone
+
+            monotone = parse_monotone(self.monotone_constraints, n_features,
+                                      getattr(self, "feature_names_in_", None))
+            if monotone is not None and np.any(monotone != 0):
+                raise ValueError("monotone_constraints together with categorical features are "
+                                 "not supported; drop the constraints or encode the categories "
+                                 "as numbers.")
+        return mask
 
     def _set_fitted(self, training, result):
         """The fitted attributes from a finished :func:`~.training.boost` run; returns self."""
@@ -624,11 +667,17 @@ class _XGBModel(BaseEstimator):
                                    for first in range(0, max(X.shape[0], 1), step)])
         first, last = self._tree_range(iteration_range)
         nodes, roots, _ = self._forest.arrays()
+        node_cat, cat_sets = self._forest.categorical()
 
         def go_left_of(rows, features, current):
             x = X[rows, features]
+            # A categorical split sends the categories of its set right (xgboost's Decision).
+            cat = node_cat[current]
+            known = (x >= 0) & (x < cat_sets.shape[1])
+            code = np.where(known, x, 0).astype(np.intp)
+            in_set = known & (cat_sets[np.maximum(cat, 0), code] != 0)
             return np.where(np.isnan(x), nodes["default_left"][current] != 0,
-                            x < nodes["threshold"][current])
+                            np.where(cat >= 0, ~in_set, x < nodes["threshold"][current]))
         leaves = [_leaves(go_left_of, nodes["feature"], nodes["left"], nodes["right"], root,
                           X.shape[0]) - root for root in roots[first:last]]
         return np.stack(leaves, axis=1).astype(np.int32) if leaves else np.empty((X.shape[0], 0))
@@ -653,7 +702,8 @@ class _XGBModel(BaseEstimator):
         """
         check_is_fitted(self, "_forest")
         nodes, roots, _ = self._forest.arrays()
-        return [text_tree(nodes, int(root), with_stats, lambda j: f"f{j}") for root in roots]
+        return [text_tree(nodes, int(root), with_stats, lambda j: f"f{j}",
+                          self._forest.node_categories) for root in roots]
 
     # ------------------------------------------------------------- model I/O
     def save_model(self, path, *, format="fastscratch"):

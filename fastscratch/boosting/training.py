@@ -74,6 +74,7 @@ class Training:
     evals: list
     metrics: list
     constraints: object = None
+    categorical: object = None  # CategoricalSplits, or None: every feature numeric
 
 
 @dataclass
@@ -214,7 +215,8 @@ def boost(model, training, verbose=True):
                                 binned_columns=training.binned_columns,
                                 root_histogram=None if root_hists is None else root_hists[k],
                                 histogram_buffers=histogram_buffers,
-                                constraints=training.constraints)
+                                constraints=training.constraints,
+                                categorical=training.categorical)
             tree = grower.grow()
             if hasattr(loss, "adapt_leaves"):  # reg:absoluteerror, reg:quantileerror
                 loss.adapt_leaves(tree, rows[:n_root_rows], training.y, raw[k], training.weights,

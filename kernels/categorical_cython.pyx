@@ -1,0 +1,262 @@
+# cython: language_level=3
+r"""Categorical splits of gradient boosting: the Cython kernels.
+
+The loops of :mod:`categorical_numpy` (one-hot scan, or forward and backward
+scans over the categories sorted by leaf weight; a stable insertion sort of
+at most 256 categories), with xgboost's float32 roundings, OpenMP threads
+over the (node, categorical feature) pairs of a level; the partition runs a
+node per task and the prediction a block of rows per task, so the thread
+count cannot change the answer.
+"""
+
+include "_common.pxi"
+include "_boosting_common.pxi"
+
+from cython.parallel cimport prange
+
+DEF MAX_CATEGORIES = 257  # bins of a feature (uint8 codes) and one missing slot
+DEF BLOCK = 64  # rows per prediction task
+
+
+cdef inline double threshold_l1(double g, double alpha) noexcept nogil:
+    if g > alpha:
+        return g - alpha
+    if g < -alpha:
+        return g + alpha
+    return 0.0
+
+
+cdef inline float leaf_weight(double g, double h, const double* params) noexcept nogil:
+    cdef double w
+    if h < params[2] or h <= 0.0:
+        return 0.0
+    w = -threshold_l1(g, params[1]) / (h + params[0])
+    if params[3] != 0.0 and (w if w > 0 else -w) > params[3]:
+        w = params[3] if w > 0 else -params[3]
+    return <float> w
+
+
+cdef inline float node_score(double g, double h, const double* params) noexcept nogil:
+    cdef double t, w
+    if h <= 0.0:
+        return 0.0
+    if params[3] == 0.0:
+        t = threshold_l1(g, params[1])
+        return <float> (t * t / (h + params[0]))
+    w = <double> leaf_weight(g, h, params)
+    return <float> (-(2.0 * g * w + (h + params[0]) * (w * w)))
+
+
+cdef inline double split_gain(double left_g, double left_h, double right_g, double right_h,
+                              double parent_score, const double* params) noexcept nogil:
+    """The numeric splits' gain (splitting_cython), -inf when a child is too light."""
+    if left_h < params[2] or right_h < params[2]:
+        return -INFINITY
+    return <double> (<float> (<double> node_score(left_g, left_h, params)
+                              + <double> node_score(right_g, right_h, params) - parent_score))
+
+
+cdef void _search(const double* hist, intp_t nb, double sum_g, double sum_h, double parent,
+                  const double* params, intp_t max_cat_to_onehot, intp_t max_cat_threshold,
+                  double* out_gain, uint8_t* out_default_left, double* out_left_sums,
+                  uint8_t* out_categories) noexcept nogil:
+    cdef double best = 0.0, best_g = 0.0, best_h = 0.0, gain, forward, backward
+    cdef double left_g, left_h, right_g, right_h, feature_g = 0.0, feature_h = 0.0
+    cdef uint8_t best_default_left = 0
+    cdef intp_t c, k, n, n_right = 0, best_c = -1, default_left, key_index
+    cdef float key
+    cdef float weights[MAX_CATEGORIES]
+    cdef intp_t order[MAX_CATEGORIES]
+    if nb < max_cat_to_onehot:
+        for c in range(nb):
+            feature_g += hist[2 * c]
+            feature_h += hist[2 * c + 1]
+        for c in range(nb):
+            for default_left in range(1, -1, -1):
+                right_g = hist[2 * c]
+                right_h = hist[2 * c + 1]
+                if default_left == 0:
+                    right_g = right_g + (sum_g - feature_g)
+                    right_h = right_h + (sum_h - feature_h)
+                left_g = sum_g - right_g
+                left_h = sum_h - right_h
+                gain = split_gain(left_g, left_h, right_g, right_h, parent, params)
+                if gain > best and gain != INFINITY:
+                    best = gain
+                    best_c = c
+                    best_default_left = <uint8_t> default_left
+                    best_g = left_g
+                    best_h = left_h
+        if best_c >= 0:
+            out_categories[best_c] = 1
+    else:
+        # Stable insertion sort of the categories by leaf weight.
+        for c in range(nb):
+            key = leaf_weight(hist[2 * c], hist[2 * c + 1], params)
+            k = c
+            while k > 0 and weights[k - 1] > key:
+                weights[k] = weights[k - 1]
+                order[k] = order[k - 1]
+                k -= 1
+            weights[k] = key
+            order[k] = c
+        n = max_cat_threshold if max_cat_threshold < nb else nb
+        right_g = 0.0
+        right_h = 0.0
+        for k in range(n - 1):  # forward: order[0..k] right, missing left
+            right_g += hist[2 * order[k]]
+            right_h += hist[2 * order[k] + 1]
+            left_g = sum_g - right_g
+            left_h = sum_h - right_h
+            gain = split_gain(left_g, left_h, right_g, right_h, parent, params)
+            if gain > best and gain != INFINITY:
+                best = gain
+                n_right = k + 1
+                best_default_left = 1
+                best_g = left_g
+                best_h = left_h
+        forward = best
+        backward = 0.0
+        left_g = 0.0
+        left_h = 0.0
+        k = nb - 1
+        while k > nb - n:  # backward: order[k..] left, order[..k) and missing right
+            left_g += hist[2 * order[k]]
+            left_h += hist[2 * order[k] + 1]
+            gain = split_gain(left_g, left_h, sum_g - left_g, sum_h - left_h, parent, params)
+            if gain > backward and gain != INFINITY:
+                backward = gain
+                if backward > forward:
+                    best = gain
+                    n_right = k
+                    best_default_left = 0
+                    best_g = left_g
+                    best_h = left_h
+            k -= 1
+        for k in range(n_right):
+            out_categories[order[k]] = 1
+    if best > 0.0:
+        out_gain[0] = best
+        out_default_left[0] = best_default_left
+        out_left_sums[0] = best_g
+        out_left_sums[1] = best_h
+
+
+def _find_categorical_splits(const double[:, :, :, ::1] hists, const intp_t[::1] n_bins,    # IN
+                             const intp_t[::1] features, const double[:, ::1] node_sums,   # IN
+                             const double[::1] parent_scores, const double[::1] params,    # IN
+                             const uint8_t[:, ::1] allowed_features,                        # IN
+                             intp_t max_cat_to_onehot, intp_t max_cat_threshold,            # IN
+                             double[:, ::1] out_gain, uint8_t[:, ::1] out_default_left,     # OUT
+                             double[:, :, ::1] out_left_sums,                               # OUT
+                             uint8_t[:, :, ::1] out_categories, int n_threads):             # OUT
+    cdef intp_t n_cat = features.shape[0], task, j, i, f, c
+    for task in prange(hists.shape[0] * n_cat, num_threads=n_threads, schedule="dynamic",
+                       nogil=True):
+        j = task // n_cat
+        i = task % n_cat
+        f = features[i]
+        for c in range(out_categories.shape[2]):
+            out_categories[j, i, c] = 0
+        out_gain[j, f] = -INFINITY
+        out_default_left[j, f] = 0
+        out_left_sums[j, f, 0] = 0.0
+        out_left_sums[j, f, 1] = 0.0
+        if allowed_features[j, f]:
+            _search(&hists[j, f, 0, 0], n_bins[f], node_sums[j, 0], node_sums[j, 1],
+                    parent_scores[j], &params[0], max_cat_to_onehot, max_cat_threshold,
+                    &out_gain[j, f], &out_default_left[j, f], &out_left_sums[j, f, 0],
+                    &out_categories[j, i, 0])
+
+
+def find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, params,
+                            allowed_features, max_cat_to_onehot, max_cat_threshold, out_gain,
+                            out_default_left, out_left_sums, out_categories, n_threads):
+    """Best categorical split per node and feature
+    (see :func:`categorical_numpy.find_categorical_splits`)."""
+    if hists.shape[2] > MAX_CATEGORIES:
+        raise ValueError(f"at most {MAX_CATEGORIES} histogram slots per feature.")
+    n_threads = max(1, int(n_threads))
+    if hists.shape[0] * features.shape[0] < 2:
+        n_threads = 1
+    _find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, params,
+                             allowed_features, max_cat_to_onehot, max_cat_threshold, out_gain,
+                             out_default_left, out_left_sums, out_categories, n_threads)
+
+
+def _partition_rows_categorical(const uint8_t[::1, :] binned_columns, intp_t[::1] rows,       # IN/OUT
+                                const intp_t[::1] starts, const intp_t[::1] stops,         # IN
+                                const intp_t[::1] features, const uint8_t[:, ::1] categories,  # IN
+                                const uint8_t[::1] default_left, const intp_t[::1] n_bins,  # IN
+                                intp_t[::1] scratch, intp_t[::1] out_n_left,                # OUT
+                                int n_threads):
+    cdef intp_t width = categories.shape[1], j, f, p, row, code, n_left, n_right
+    cdef bint right
+    for j in prange(starts.shape[0], num_threads=n_threads, schedule="dynamic", nogil=True):
+        f = features[j]
+        n_left = starts[j]
+        n_right = starts[j]
+        for p in range(starts[j], stops[j]):
+            row = rows[p]
+            code = binned_columns[row, f]
+            if code == n_bins[f]:
+                right = default_left[j] == 0
+            else:
+                right = code < width and categories[j, code] != 0
+            if right:
+                scratch[n_right] = row
+                n_right = n_right + 1
+            else:
+                rows[n_left] = row  # never ahead of p: left rows keep their order in place
+                n_left = n_left + 1
+        for p in range(n_right - starts[j]):
+            rows[n_left + p] = scratch[starts[j] + p]
+        out_n_left[j] = n_left - starts[j]
+
+
+def partition_rows_categorical(binned_columns, rows, starts, stops, features, categories,
+                               default_left, n_bins, scratch, out_n_left, n_threads):
+    """Stable partition by category sets
+    (see :func:`categorical_numpy.partition_rows_categorical`)."""
+    _partition_rows_categorical(binned_columns, rows, starts, stops, features, categories,
+                                default_left, n_bins, scratch, out_n_left,
+                                max(1, int(n_threads)))
+
+
+def _predict_raw_categorical(const floating[:, ::1] X, const intp_t[::1] feature,           # IN
+                             const float[::1] threshold, const uint8_t[::1] default_left,   # IN
+                             const intp_t[::1] left, const intp_t[::1] right,               # IN
+                             const float[::1] value, const intp_t[::1] node_cat,            # IN
+                             const uint8_t[:, ::1] cat_sets, const intp_t[::1] tree_roots,  # IN
+                             const intp_t[::1] tree_groups, double[:, ::1] out,             # OUT
+                             int n_threads):
+    cdef intp_t n_rows = X.shape[0], width = cat_sets.shape[1]
+    cdef intp_t block, start, stop, t, i, k
+    cdef floating x
+    cdef bint go_left
+    for block in prange((n_rows + BLOCK - 1) // BLOCK, num_threads=n_threads,
+                        schedule="static", nogil=True):
+        start = block * BLOCK
+        stop = start + BLOCK if start + BLOCK < n_rows else n_rows
+        for t in range(tree_roots.shape[0]):
+            for i in range(start, stop):
+                k = tree_roots[t]
+                while left[k] != -1:
+                    x = X[i, feature[k]]
+                    if x != x:
+                        go_left = default_left[k] != 0
+                    elif node_cat[k] >= 0:
+                        go_left = not (x >= 0 and x < width
+                                       and cat_sets[node_cat[k], <intp_t> x] != 0)
+                    else:
+                        go_left = x < threshold[k]
+                    k = left[k] if go_left else right[k]
+                out[i, tree_groups[t]] += <double> value[k]
+
+
+def predict_raw_categorical(X, feature, threshold, default_left, left, right, value, node_cat,
+                            cat_sets, tree_roots, tree_groups, out, n_threads):
+    """Forest prediction with categorical nodes
+    (see :func:`categorical_numpy.predict_raw_categorical`)."""
+    _predict_raw_categorical(X, feature, threshold, default_left, left, right, value, node_cat,
+                             cat_sets, tree_roots, tree_groups, out, max(1, int(n_threads)))

@@ -1,0 +1,238 @@
+r"""Categorical splits of gradient boosting (xgboost ``hist``): the readable reference.
+
+A categorical feature with categories :math:`0, \dots, C - 1` (bin ``c`` of
+the histogram holds the rows of category ``c``; slot ``C`` the missing rows)
+is split by a *set* of categories: rows whose category is in the set go
+right, the others left, missing rows to the learned default side. As in
+xgboost (``src/tree/hist/evaluate_splits.h``), with :math:`G, H` the node's
+gradient and hessian sums and :math:`(G_c, H_c)` category ``c``'s:
+
+*One-hot splits* (:math:`C <` ``max_cat_to_onehot``): the set is one
+category. For each ``c`` in order, two candidates: right :math:`= (G_c, H_c)`
+with the missing rows left, then right :math:`= (G_c, H_c) + (G_m, H_m)`
+with them right, where :math:`(G_m, H_m) = (G, H) - \sum_c (G_c, H_c)`.
+
+*Partition splits* (otherwise): the categories are sorted (stably) by their
+leaf weight :math:`w_c = -T_\alpha(G_c) / (H_c + \lambda)` (xgboost's
+``CalcWeight``, float32; 0 when :math:`H_c <` ``min_child_weight``). With
+:math:`n = \min(` ``max_cat_threshold`` :math:`, C)` and :math:`s_0, s_1, \dots`
+the sorted categories, a forward scan puts :math:`s_0 .. s_j` right
+(:math:`j = 0 .. n - 2`), the missing rows left; a backward scan puts
+:math:`s_j .. s_{C-1}` left (:math:`j = C - 1` down to :math:`C - n + 1`),
+so :math:`s_0 .. s_{j-1}` and the missing rows right. Both scans send a
+prefix of the sorted order right (Fisher, 1958: for a convex loss the best
+binary partition of ordered categories is contiguous).
+
+The gain of a candidate is computed as the numeric splits' gain
+(:mod:`splitting_numpy`: float32 scores summed in float64, the gain rounded
+to float32), so that equal partitions of a node's rows by a numeric and a
+categorical feature get equal gains and the tie goes to the smaller feature
+index, as in xgboost; -inf when a child's hessian sum is below
+``min_child_weight``. A candidate replaces the best so far only
+when strictly better (ties to the first one met), and only gains above 0
+count, as xgboost's ``SplitEntry``.
+
+Prediction (:func:`predict_raw_categorical`) applies xgboost's ``Decision``
+on raw values: NaN takes the default side; a value ``x`` of a categorical
+node goes right when ``0 <= x < width`` and category ``int(x)`` is in the
+node's set, else left (so categories never seen in training, negative or
+too large values go left).
+"""
+
+import numpy as np
+
+from .splitting_numpy import MIN_CHILD_WEIGHT, leaf_weight, node_score
+
+# Fastest first, as measured by benchmarks/test_bench_boosting_categorical.py (tiny and
+# small sizes, shared 2-core machine): the compiled kernels, then the reference.
+AUTO_BACKEND_ORDER = {
+    "find_categorical_splits": ("cython", "numba", "numpy"),
+    "partition_rows_categorical": ("cython", "numba", "numpy"),
+    "predict_raw_categorical": ("cython", "numba", "numpy"),
+}
+
+
+def split_gain(left_g, left_h, right_g, right_h, parent_score, params):
+    """xgboost's gain of one candidate (float32 arithmetic), -inf when a child is too light."""
+    if left_h < params[MIN_CHILD_WEIGHT] or right_h < params[MIN_CHILD_WEIGHT]:
+        return -np.inf
+    total = (float(node_score(left_g, left_h, params)) + float(node_score(right_g, right_h, params))
+             - float(parent_score))
+    return float(np.float32(total))
+
+
+def _one_hot(bins, sum_g, sum_h, parent_score, params):
+    """Best one-hot split: (gain, category, default_left, left_g, left_h)."""
+    missing_g = sum_g - np.add.accumulate(bins[:, 0])[-1]
+    missing_h = sum_h - np.add.accumulate(bins[:, 1])[-1]
+    best = (0.0, -1, 0, 0.0, 0.0)
+    for c in range(bins.shape[0]):
+        for default_left, (right_g, right_h) in (
+                (1, (bins[c, 0], bins[c, 1])),
+                (0, (bins[c, 0] + missing_g, bins[c, 1] + missing_h))):
+            left_g, left_h = sum_g - right_g, sum_h - right_h
+            gain = split_gain(left_g, left_h, right_g, right_h, parent_score, params)
+            if np.isfinite(gain) and gain > best[0]:
+                best = (gain, c, default_left, left_g, left_h)
+    return best
+
+
+def _partition(bins, sum_g, sum_h, parent_score, params, max_cat_threshold):
+    """Best partition split: (gain, sorted order, n_right, default_left, left_g, left_h)."""
+    n_cats = bins.shape[0]
+    weights = leaf_weight(bins[:, 0], bins[:, 1], params)
+    order = np.argsort(weights, kind="stable")
+    n = min(max_cat_threshold, n_cats)
+    best = (0.0, order, 0, 0, 0.0, 0.0)
+    right_g = right_h = 0.0
+    for j in range(n - 1):  # forward: s_0..s_j right, missing left
+        right_g += bins[order[j], 0]
+        right_h += bins[order[j], 1]
+        left_g, left_h = sum_g - right_g, sum_h - right_h
+        gain = split_gain(left_g, left_h, right_g, right_h, parent_score, params)
+        if np.isfinite(gain) and gain > best[0]:
+            best = (gain, order, j + 1, 1, left_g, left_h)
+    forward = best
+    best = (0.0, order, 0, 0, 0.0, 0.0)
+    left_g = left_h = 0.0
+    for j in range(n_cats - 1, n_cats - n, -1):  # backward: s_j.. left, s_0..s_{j-1} right
+        left_g += bins[order[j], 0]
+        left_h += bins[order[j], 1]
+        gain = split_gain(left_g, left_h, sum_g - left_g, sum_h - left_h, parent_score, params)
+        if np.isfinite(gain) and gain > best[0]:
+            best = (gain, order, j, 0, left_g, left_h)
+    return best if best[0] > forward[0] else forward
+
+
+def find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, params,
+                            allowed_features, max_cat_to_onehot, max_cat_threshold, out_gain,
+                            out_default_left, out_left_sums, out_categories, n_threads):
+    """Best split of each node (one tree level) along each categorical feature.
+
+    Parameters
+    ----------
+    hists : ndarray of shape (k, d, n_slots, 2), float64
+        The nodes' histograms; bin ``c`` of a categorical feature is category ``c``.
+    n_bins : ndarray of shape (d,), intp
+        Categories of each feature (``C``: bins 0..C-1; slot ``C`` is missing).
+    features : ndarray of shape (m,), intp
+        The categorical features (only these are searched and written).
+    node_sums : ndarray of shape (k, 2), float64
+    parent_scores : ndarray of shape (k,), float64
+    params : ndarray of shape (4,), float64
+        ``[reg_lambda, reg_alpha, min_child_weight, max_delta_step]``.
+    allowed_features : ndarray of shape (k, d), uint8
+    max_cat_to_onehot, max_cat_threshold : int
+    out_gain : ndarray of shape (k, d), float64
+        Written at ``features``: the best gain (-inf: no split with gain > 0).
+    out_default_left : ndarray of shape (k, d), uint8
+        Written at ``features``: 1 if missing rows go left.
+    out_left_sums : ndarray of shape (k, d, 2), float64
+        Written at ``features``: the left child's sums.
+    out_categories : ndarray of shape (k, m, n_slots), uint8
+        Written: 1 for the categories that go right (all 0 when no split).
+    n_threads : int
+        Ignored.
+    """
+    for j in range(hists.shape[0]):
+        sum_g, sum_h = node_sums[j]
+        for i, f in enumerate(features):
+            out_gain[j, f] = -np.inf
+            out_default_left[j, f] = 0
+            out_left_sums[j, f] = 0.0
+            out_categories[j, i] = 0
+            if not allowed_features[j, f]:
+                continue
+            bins = hists[j, f, :n_bins[f]]
+            if n_bins[f] < max_cat_to_onehot:
+                gain, c, default_left, left_g, left_h = _one_hot(
+                    bins, sum_g, sum_h, parent_scores[j], params)
+                if c >= 0:
+                    out_categories[j, i, c] = 1
+            else:
+                gain, order, n_right, default_left, left_g, left_h = _partition(
+                    bins, sum_g, sum_h, parent_scores[j], params, max_cat_threshold)
+                out_categories[j, i, order[:n_right]] = 1
+            if gain > 0.0:
+                out_gain[j, f] = gain
+                out_default_left[j, f] = default_left
+                out_left_sums[j, f] = left_g, left_h
+
+
+def partition_rows_categorical(binned_columns, rows, starts, stops, features, categories,
+                               default_left, n_bins, scratch, out_n_left, n_threads):
+    """Stable partition of each node's rows by a category set (left rows first).
+
+    Parameters
+    ----------
+    binned_columns : ndarray of shape (n, d), uint8
+    rows : ndarray of shape (n,), intp
+        Reordered in place: segment ``starts[j]:stops[j]`` of node ``j``.
+    starts, stops, features : ndarray of shape (k,), intp
+    categories : ndarray of shape (k, n_slots), uint8
+        1 for the categories of node ``j`` that go right.
+    default_left : ndarray of shape (k,), uint8
+    n_bins : ndarray of shape (d,), intp
+        Missing code of each feature.
+    scratch : ndarray of shape (n,), intp
+        Work array.
+    out_n_left : ndarray of shape (k,), intp
+        Written: rows that went left.
+    n_threads : int
+        Ignored.
+    """
+    for j in range(starts.shape[0]):
+        segment = rows[starts[j]:stops[j]]
+        f = features[j]
+        codes = binned_columns[segment, f].astype(np.intp)
+        missing = codes == n_bins[f]
+        goes_right = np.where(missing, default_left[j] == 0,
+                              categories[j, np.minimum(codes, categories.shape[1] - 1)] != 0)
+        n_left = int(np.count_nonzero(~goes_right))
+        scratch[:segment.shape[0]] = np.concatenate([segment[~goes_right], segment[goes_right]])
+        segment[:] = scratch[:segment.shape[0]]
+        out_n_left[j] = n_left
+
+
+def predict_raw_categorical(X, feature, threshold, default_left, left, right, value, node_cat,
+                            cat_sets, tree_roots, tree_groups, out, n_threads):
+    """Add each tree's leaf value for the rows of ``X`` (float32) to ``out`` (n, k).
+
+    As :func:`tree_predict_numpy.predict_raw`, plus categorical nodes:
+    ``node_cat[k] >= 0`` is the row of ``cat_sets`` (uint8, (m, width)) that
+    holds node ``k``'s set; a value goes right when it is a category of the set.
+    """
+    width = cat_sets.shape[1]
+    for root, group in zip(tree_roots, tree_groups):
+        node = np.full(X.shape[0], root, dtype=np.intp)
+        active = np.flatnonzero(left[node] != -1)
+        while active.size:
+            current = node[active]
+            x = X[active, feature[current]]
+            cat = node_cat[current]
+            in_range = (x >= 0) & (x < width)
+            code = np.where(in_range, x, 0).astype(np.intp)
+            in_set = in_range & (cat_sets[np.maximum(cat, 0), code] != 0)
+            goes_left = np.where(cat >= 0, ~in_set, x < threshold[current])
+            goes_left = np.where(np.isnan(x), default_left[current] != 0, goes_left)
+            node[active] = np.where(goes_left, left[current], right[current])
+            active = active[left[node[active]] != -1]
+        out[:, group] += value[node].astype(np.float64)
+
+
+def _predict_raw_categorical_naive(X, feature, threshold, default_left, left, right, value,
+                                   node_cat, cat_sets, tree_roots, tree_groups, out, n_threads):
+    """Loop twin of :func:`predict_raw_categorical`: one row, one node at a time."""
+    for i in range(X.shape[0]):
+        for root, group in zip(tree_roots, tree_groups):
+            k = root
+            while left[k] != -1:
+                x = X[i, feature[k]]
+                if np.isnan(x):
+                    go_left = default_left[k] != 0
+                elif node_cat[k] >= 0:
+                    go_left = not (0 <= x < cat_sets.shape[1] and cat_sets[node_cat[k], int(x)])
+                else:
+                    go_left = x < threshold[k]
+                k = left[k] if go_left else right[k]
+            out[i, group] += float(value[k])
