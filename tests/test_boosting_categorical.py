@@ -321,3 +321,33 @@ def test_fastscratch_format_round_trip(cancer_frame, tmp_path):
     loaded = XGBClassifier().load_model(tmp_path / "model.json")
     assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
     assert loaded.get_dump() == model.get_dump()
+
+
+@pytest.mark.parametrize("numeric_categories", [False, True])
+def test_saved_model_loads_in_xgboost(diabetes_frame, tmp_path, numeric_categories):
+    frame, y = diabetes_frame
+    if numeric_categories:  # no string table: both libraries read the codes
+        frame = frame.copy()
+        frame["c5"] = pd.Categorical.from_codes(frame["c5"].cat.codes, categories=[10, 20, 30, 40, 50])
+    model = XGBRegressor(n_estimators=6, max_depth=4, enable_categorical=True).fit(frame, y)
+    model.save_model(tmp_path / "model.json", format="xgboost")
+    booster = xgboost.Booster(model_file=str(tmp_path / "model.json"))
+    theirs = booster.predict(xgboost.DMatrix(frame, enable_categorical=True))
+    assert_allclose(theirs, model.predict(frame), rtol=1e-6, atol=1e-4)
+    reloaded = XGBRegressor().load_model(tmp_path / "model.json")
+    assert_array_equal(reloaded.predict(frame), model.predict(frame))
+
+
+@pytest.mark.parametrize("suffix", ["json", "ubj"])
+def test_xgboost_model_loads_here(cancer_frame, tmp_path, suffix):
+    frame, y = cancer_frame
+    reference = xgboost.XGBClassifier(n_estimators=6, max_depth=4, enable_categorical=True,
+                                      max_cat_to_onehot=6).fit(frame, y)
+    reference.save_model(tmp_path / f"model.{suffix}")
+    model = XGBClassifier().load_model(tmp_path / f"model.{suffix}")
+    assert model._forest.has_categorical
+    assert_allclose(model.predict_proba(frame), reference.predict_proba(frame), atol=1e-6)
+    reordered = frame.copy()  # re-coded by value through xgboost's table
+    reordered["c3"] = pd.Categorical(frame["c3"].astype(str), categories=["hi", "lo", "mid"])
+    assert_allclose(model.predict_proba(reordered), reference.predict_proba(frame), atol=1e-6)
+    assert model.get_booster().get_dump() == reference.get_booster().get_dump()

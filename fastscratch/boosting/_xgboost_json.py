@@ -28,7 +28,14 @@ What the conversion does where xgboost's schema and ours differ:
 - A custom objective is written as ``reg:squarederror`` (regressor) or
   ``binary:logistic`` (classifier, base margin 0): the margins, and the
   transforms our custom-objective estimators apply, are the same.
-- Reading: categorical splits, multi-target trees, ``num_parallel_tree > 1``
+- Categorical splits (``split_type`` 1): the categories that go right are
+  listed per node in ``categories`` (segments ``categories_segments`` /
+  ``categories_sizes`` of the nodes ``categories_nodes``); ``split_conditions``
+  holds xgboost's placeholder. The pandas categories of a model fitted on a
+  frame go to ``cats`` (xgboost's re-coding table: UTF-8 bytes with offsets
+  for strings, ``{"type", "values"}`` for numbers) when they are all strings;
+  otherwise ``cats`` stays empty and both libraries read category codes.
+- Reading: multi-target trees, ``num_parallel_tree > 1``
   and objectives other than ``reg:squarederror``, ``reg:logistic``,
   ``count:poisson``, ``reg:gamma``, ``reg:tweedie``, ``reg:pseudohubererror``,
   ``binary:logistic``, ``binary:hinge``, ``multi:softprob`` and
@@ -75,7 +82,46 @@ def _number_string(value):
     return f"{float(np.float32(value)):.9E}"
 
 
-def _tree_document(nodes, root, stop, tree_id, n_features, means):
+_CATEGORICAL_CONDITION = float(np.float32(1e-45))  # xgboost's split_condition of a category set
+
+
+def _categorical_fields(node_categories, root, stop):
+    """xgboost's ``split_type`` and category lists of the nodes ``root:stop``."""
+    split_type = np.zeros(stop - root, dtype=int)
+    fields = {"categories": [], "categories_nodes": [], "categories_segments": [],
+              "categories_sizes": []}
+    for k in range(root, stop):
+        codes = node_categories(k)
+        if codes is None:
+            continue
+        split_type[k - root] = 1
+        fields["categories_nodes"].append(k - root)
+        fields["categories_segments"].append(len(fields["categories"]))
+        fields["categories_sizes"].append(int(codes.shape[0]))
+        fields["categories"] += [int(c) for c in codes]
+    return split_type, fields
+
+
+def _cats_document(model, n_features):
+    """xgboost's ``cats`` (category re-coding table) of a model fitted on a pandas frame."""
+    categories = getattr(model, "_categories", None) or {}
+    empty = {"enc": [], "feature_segments": [], "sorted_idx": []}
+    if not categories or any(index is None or not all(isinstance(v, str) for v in index)
+                             for index in categories.values()):
+        return empty
+    enc, segments, sorted_idx = [], [0], []
+    for f in range(n_features):
+        values = list(categories.get(f, []))
+        encoded = [v.encode("utf-8") for v in values]
+        offsets = np.concatenate([[0], np.cumsum([len(b) for b in encoded])]).astype(int)
+        enc.append({"offsets": offsets.tolist() if values else [],
+                    "values": list(b"".join(encoded))})
+        segments.append(segments[-1] + len(values))
+        sorted_idx += sorted(range(len(values)), key=lambda i: encoded[i])
+    return {"enc": enc, "feature_segments": segments, "sorted_idx": sorted_idx}
+
+
+def _tree_document(nodes, root, stop, tree_id, n_features, means, node_categories=None):
     """One tree of the forest (nodes ``root:stop``) in xgboost's schema."""
     left = nodes["left"][root:stop]
     internal = left != -1
@@ -86,10 +132,12 @@ def _tree_document(nodes, root, stop, tree_id, n_features, means):
     parents[local_left[internal]] = np.flatnonzero(internal)
     parents[local_right[internal]] = np.flatnonzero(internal)
     value = nodes["value"][root:stop]
+    split_type, categorical = _categorical_fields(node_categories or (lambda k: None), root, stop)
+    condition = np.where(internal, nodes["threshold"][root:stop], value)
+    condition = np.where(split_type == 1, _CATEGORICAL_CONDITION, condition)
     return {
         "base_weights": _float32_list(np.where(internal, means[root:stop], value)),
-        "categories": [], "categories_nodes": [], "categories_segments": [],
-        "categories_sizes": [],
+        **categorical,
         "default_left": np.where(internal, nodes["default_left"][root:stop], 0).astype(int)
         .tolist(),
         "id": tree_id,
@@ -97,10 +145,9 @@ def _tree_document(nodes, root, stop, tree_id, n_features, means):
         "loss_changes": _float32_list(np.where(internal, nodes["gain"][root:stop], 0.0)),
         "parents": parents.tolist(),
         "right_children": local_right.tolist(),
-        "split_conditions": _float32_list(np.where(internal, nodes["threshold"][root:stop],
-                                                   value)),
+        "split_conditions": _float32_list(condition),
         "split_indices": np.where(internal, nodes["feature"][root:stop], 0).astype(int).tolist(),
-        "split_type": [0] * n,
+        "split_type": split_type.tolist(),
         "sum_hessian": _float32_list(nodes["cover"][root:stop]),
         "tree_param": {"num_deleted": "0", "num_feature": str(n_features),
                        "num_nodes": str(n), "size_leaf_vector": "1"},
@@ -130,9 +177,6 @@ def to_xgboost_json(model):
 
     check_is_fitted(model, "_forest")
     forest = model._forest
-    if forest.has_categorical:
-        raise ValueError("a model with categorical splits cannot be written in xgboost's "
-                         "format yet; save it with format='fastscratch' or pickle it.")
     nodes, roots, groups = forest.arrays()
     n_nodes = nodes["left"].shape[0]
     stops = np.append(roots[1:], n_nodes)
@@ -145,8 +189,11 @@ def to_xgboost_json(model):
                              node_depth)
     d = int(model.n_features_in_)
     n_groups = forest.n_groups
-    trees = [_tree_document(nodes, int(root), int(stop), t, d, means)
+    trees = [_tree_document(nodes, int(root), int(stop), t, d, means, forest.node_categories)
              for t, (root, stop) in enumerate(zip(roots, stops))]
+    categorical = np.zeros(d, dtype=bool)
+    categorical[nodes["feature"][[k for k in getattr(forest, "_categories", {})]]] = True
+    categorical[list(getattr(model, "_categories", None) or {})] = True
 
     name = model._loss.name
     is_classifier = hasattr(model, "classes_")
@@ -182,10 +229,11 @@ def to_xgboost_json(model):
         "learner": {
             "attributes": attributes,
             "feature_names": [] if names is None else [str(v) for v in names],
-            "feature_types": [] if names is None else ["float"] * d,
+            "feature_types": ([] if names is None and not categorical.any() else
+                              ["c" if c else "float" for c in categorical]),
             "gradient_booster": {
                 "model": {
-                    "cats": {"enc": [], "feature_segments": [], "sorted_idx": []},
+                    "cats": _cats_document(model, d),
                     "gbtree_model_param": {"num_parallel_tree": "1",
                                            "num_trees": str(len(trees))},
                     "iteration_indptr": list(range(0, len(trees) + 1, n_groups)),
@@ -379,8 +427,25 @@ def _tree_arrays(tree, n_features):
     n = left.shape[0]
     if str(tree.get("tree_param", {}).get("size_leaf_vector", "1")) not in ("0", "1"):
         raise ValueError("multi-target trees (vector leaves) are not supported.")
-    if len(tree.get("split_type", [])) and np.any(get("split_type", np.intp) != 0):
-        raise ValueError("categorical splits are not supported yet; the model uses them.")
+    split_type = get("split_type", np.intp) if len(tree.get("split_type", [])) else \
+        np.zeros(n, dtype=np.intp)
+    if split_type.shape != (n,) or np.any((split_type != 0) & (split_type != 1)):
+        raise ValueError("split_type must hold 0 (numeric) or 1 (categorical) per node")
+    categories = [None] * n
+    all_codes = get("categories", np.int64) if len(tree.get("categories", [])) else \
+        np.zeros(0, dtype=np.int64)
+    for k, start, size in zip(tree.get("categories_nodes", []),
+                              tree.get("categories_segments", []),
+                              tree.get("categories_sizes", []), strict=True):
+        codes = all_codes[int(start):int(start) + int(size)]
+        if not 0 <= int(k) < n or split_type[int(k)] != 1 or codes.shape[0] != int(size) \
+                or (codes.size and (codes.min() < 0 or codes.max() >= 1 << 24)):
+            raise ValueError("inconsistent categorical split")
+        mask = np.zeros(int(codes.max(initial=-1)) + 1, dtype=np.uint8)
+        mask[codes] = 1
+        categories[int(k)] = mask
+    if any(split_type[k] == 1 and categories[k] is None for k in range(n)):
+        raise ValueError("a categorical split without categories")
     if (np.any(left >= n) or np.any(right >= n) or np.any((left == -1) != (right == -1))
             or np.any(left == 0) or np.any(right == 0)):
         raise ValueError("inconsistent children in a tree")
@@ -411,6 +476,11 @@ def _tree_arrays(tree, n_features):
     tree_arrays["gain"] = np.where(internal, tree_arrays["gain"], 0.0).astype(np.float32)
     tree_arrays["left"] = new_left
     tree_arrays["right"] = np.where(internal, new_left + 1, -1)
+    tree_arrays["categories"] = [categories[k] if internal[i] else None
+                                 for i, k in enumerate(order)]
+    tree_arrays["threshold"] = np.where(
+        [c is not None for c in tree_arrays["categories"]], np.float32(np.nan),
+        tree_arrays["threshold"]).astype(np.float32)
     return tree_arrays
 
 
@@ -422,8 +492,15 @@ def _binner_from_thresholds(trees, n_features, backend):
     has more than ``MAX_BIN`` distinct thresholds.
     """
     cuts = []
+    categorical = _categorical_features(trees, n_features)
     for f in range(n_features):
-        values = [t["threshold"][t["feature"] == f] for t in trees]
+        if categorical[f]:  # bin c is category c: cuts 1..C (see .categorical)
+            n_categories = max(mask.shape[0] for t in trees for k, mask in
+                               enumerate(t["categories"]) if mask is not None
+                               and t["feature"][k] == f)
+            cuts.append(np.arange(1, n_categories + 1, dtype=np.float32))
+            continue
+        values = [t["threshold"][(t["feature"] == f) & ~np.isnan(t["threshold"])] for t in trees]
         values = np.unique(np.concatenate(values)) if values else np.empty(0, np.float32)
         cuts.append(values.astype(np.float32) if values.size else
                     np.array([np.inf], dtype=np.float32))
@@ -434,10 +511,44 @@ def _binner_from_thresholds(trees, n_features, backend):
     for tree in trees:
         bins = np.full(tree["feature"].shape[0], -1, dtype=np.intp)
         for k in np.flatnonzero(tree["feature"] >= 0):
-            bins[k] = np.searchsorted(cuts[tree["feature"][k]], tree["threshold"][k])
+            if tree["categories"][k] is None:
+                bins[k] = np.searchsorted(cuts[tree["feature"][k]], tree["threshold"][k])
         tree["bin"] = bins
-    binner = BinMapper(MAX_BIN, backend=backend)
-    return binner._set_cuts(cuts, np.array([c[0] for c in cuts], dtype=np.float32))
+    binner = BinMapper(MAX_BIN, backend=backend, categorical=categorical)
+    return binner._set_cuts(cuts, np.array([0.0 if is_cat else c[0] for c, is_cat in
+                                            zip(cuts, categorical)], dtype=np.float32))
+
+
+def _categorical_features(trees, n_features):
+    """Features split on category sets somewhere in ``trees`` (bool mask)."""
+    categorical = np.zeros(n_features, dtype=bool)
+    for tree in trees:
+        for k, mask in enumerate(tree["categories"]):
+            if mask is not None:
+                categorical[tree["feature"][k]] = True
+    return categorical
+
+
+def _read_cats(cats, n_features):
+    """xgboost's ``cats`` table: ``{feature: pandas Index of its categories}`` ({} if empty)."""
+    import pandas as pd
+
+    encodings = list((cats or {}).get("enc", []))
+    if not encodings:
+        return {}
+    if len(encodings) != n_features:
+        raise ValueError("cats.enc does not have one entry per feature")
+    categories = {}
+    for f, enc in enumerate(encodings):
+        if "offsets" in enc:  # strings: UTF-8 bytes cut at the offsets
+            offsets = [int(v) for v in np.asarray(enc.get("offsets", []), dtype=np.int64)]
+            data = bytes(np.asarray(enc.get("values", []), dtype=np.int64).astype(np.uint8))
+            if offsets:
+                categories[f] = pd.Index([data[a:b].decode("utf-8")
+                                          for a, b in zip(offsets[:-1], offsets[1:])])
+        elif enc.get("values") is not None and len(enc["values"]):
+            categories[f] = pd.Index(np.asarray(enc["values"]).tolist())
+    return categories
 
 
 def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
@@ -543,6 +654,14 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
     model._base_margin = np.broadcast_to(model._loss.score_to_margin(model.base_score_),
                                          (n_groups,)).astype(np.float64)
     model.n_features_in_ = n_features
+    if forest.has_categorical:
+        model.set_params(enable_categorical=True)
+        categories = _read_cats(gbtree.get("cats"), n_features)
+        # Without xgboost's table, a frame's category codes are used as they are.
+        model._categories = categories or {
+            int(f): None for f in np.flatnonzero(_categorical_features(trees, n_features))}
+    else:
+        model._categories = {}
     names = learner.get("feature_names") or []
     if len(names) == n_features:
         model.feature_names_in_ = np.asarray(names, dtype=object)

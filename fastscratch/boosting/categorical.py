@@ -93,7 +93,8 @@ def encode_frame(X, enable_categorical, training_categories=None):
         if training_categories is not None and i not in training_categories:
             raise ValueError(f"column {X.columns[i]!r} is categorical here but was numeric in "
                              "fit.")
-        if training_categories is None:
+        if training_categories is None or training_categories[i] is None:
+            # Fitting, or a model read without xgboost's category table: the codes as given.
             known = column.cat.categories
             codes = column.cat.codes.to_numpy()
         else:
@@ -110,7 +111,7 @@ def encode_frame(X, enable_categorical, training_categories=None):
             raise ValueError(f"column {X.columns[i]!r} has {known.size} categories; at most "
                              f"{MAX_CATEGORIES} are supported (bin codes are uint8).")
         out[:, i] = np.where(codes < 0, np.nan, codes)
-        categories[i] = known
+        categories[i] = known if training_categories is None else training_categories[i]
     if training_categories is not None:
         numeric_now = sorted(set(training_categories) - set(categories))
         if numeric_now:

@@ -96,8 +96,9 @@ def save_model(model, path):
             "nodes": [int(k) for k in split_nodes],
             "categories": [model._forest.node_categories(k).tolist() for k in split_nodes]}
     if getattr(model, "_categories", None):
-        document["pandas_categories"] = {str(i): [_json_safe(v) for v in index]
-                                         for i, index in model._categories.items()}
+        document["pandas_categories"] = {
+            str(i): None if index is None else [_json_safe(v) for v in index]
+            for i, index in model._categories.items()}
     if hasattr(model, "classes_"):
         document["classes"] = model.classes_.tolist()
     if hasattr(model, "best_iteration"):
@@ -168,7 +169,7 @@ def load_model(model, path):
         if "pandas_categories" in document:
             import pandas as pd
 
-            model._categories = {int(i): pd.Index(values)
+            model._categories = {int(i): None if values is None else pd.Index(values)
                                  for i, values in document["pandas_categories"].items()}
         else:
             model._categories = {}
