@@ -529,7 +529,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
 
     # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
     _IN_MEMORY_ONLY = {"subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
-                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0}
+                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0, "feature_types": None}
 
     # Objectives whose fit needs every row of a leaf (adapted leaf values) or of the data (a
     # base score that is no mean): not data-parallel here.
