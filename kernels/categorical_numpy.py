@@ -41,7 +41,7 @@ too large values go left).
 
 import numpy as np
 
-from .splitting_numpy import MIN_CHILD_WEIGHT, leaf_weight, node_score
+from .splitting_numpy import MIN_CHILD_WEIGHT, _candidate_gains, leaf_weight, node_score
 
 # Fastest first, as measured by benchmarks/test_bench_boosting_categorical.py (tiny and
 # small sizes, shared 2-core machine): the compiled kernels, then the reference.
@@ -53,7 +53,7 @@ AUTO_BACKEND_ORDER = {
 
 
 def split_gain(left_g, left_h, right_g, right_h, parent_score, params):
-    """xgboost's gain of one candidate (float32 arithmetic), -inf when a child is too light."""
+    """The gain of one candidate (the numeric splits' rounding), -inf when a child is too light."""
     if left_h < params[MIN_CHILD_WEIGHT] or right_h < params[MIN_CHILD_WEIGHT]:
         return -np.inf
     total = (float(node_score(left_g, left_h, params)) + float(node_score(right_g, right_h, params))
@@ -61,47 +61,51 @@ def split_gain(left_g, left_h, right_g, right_h, parent_score, params):
     return float(np.float32(total))
 
 
+def _first_best(gains):
+    """Index of the first maximum of ``gains`` (scan order), or -1 when none is above 0."""
+    if gains.size == 0:
+        return -1
+    i = int(np.argmax(gains))
+    return i if gains[i] > 0.0 and np.isfinite(gains[i]) else -1
+
+
 def _one_hot(bins, sum_g, sum_h, parent_score, params):
     """Best one-hot split: (gain, category, default_left, left_g, left_h)."""
     missing_g = sum_g - np.add.accumulate(bins[:, 0])[-1]
     missing_h = sum_h - np.add.accumulate(bins[:, 1])[-1]
-    best = (0.0, -1, 0, 0.0, 0.0)
-    for c in range(bins.shape[0]):
-        for default_left, (right_g, right_h) in (
-                (1, (bins[c, 0], bins[c, 1])),
-                (0, (bins[c, 0] + missing_g, bins[c, 1] + missing_h))):
-            left_g, left_h = sum_g - right_g, sum_h - right_h
-            gain = split_gain(left_g, left_h, right_g, right_h, parent_score, params)
-            if np.isfinite(gain) and gain > best[0]:
-                best = (gain, c, default_left, left_g, left_h)
-    return best
+    # Scan order: category 0 with the missing rows left, then right; category 1; ...
+    right_g = np.column_stack([bins[:, 0], bins[:, 0] + missing_g]).reshape(-1)
+    right_h = np.column_stack([bins[:, 1], bins[:, 1] + missing_h]).reshape(-1)
+    left_g, left_h = sum_g - right_g, sum_h - right_h
+    gains = _candidate_gains(left_g, left_h, right_g, right_h, parent_score, params)
+    i = _first_best(gains)
+    if i < 0:
+        return 0.0, -1, 0, 0.0, 0.0
+    return float(gains[i]), i // 2, 1 - i % 2, left_g[i], left_h[i]
 
 
 def _partition(bins, sum_g, sum_h, parent_score, params, max_cat_threshold):
     """Best partition split: (gain, sorted order, n_right, default_left, left_g, left_h)."""
     n_cats = bins.shape[0]
-    weights = leaf_weight(bins[:, 0], bins[:, 1], params)
-    order = np.argsort(weights, kind="stable")
+    order = np.argsort(leaf_weight(bins[:, 0], bins[:, 1], params), kind="stable")
     n = min(max_cat_threshold, n_cats)
+    ordered = bins[order]
+    # Forward: s_0..s_j right (j = 0..n-2), the missing rows left.
+    right = np.cumsum(ordered[:n - 1], axis=0).reshape(-1, 2)
+    forward = _candidate_gains(sum_g - right[:, 0], sum_h - right[:, 1], right[:, 0],
+                               right[:, 1], parent_score, params)
+    # Backward: s_j.. left (j = C-1 down to C-n+1), s_0..s_{j-1} and the missing rows right.
+    left = np.cumsum(ordered[::-1][:n - 1], axis=0).reshape(-1, 2)
+    backward = _candidate_gains(left[:, 0], left[:, 1], sum_g - left[:, 0], sum_h - left[:, 1],
+                                parent_score, params)
     best = (0.0, order, 0, 0, 0.0, 0.0)
-    right_g = right_h = 0.0
-    for j in range(n - 1):  # forward: s_0..s_j right, missing left
-        right_g += bins[order[j], 0]
-        right_h += bins[order[j], 1]
-        left_g, left_h = sum_g - right_g, sum_h - right_h
-        gain = split_gain(left_g, left_h, right_g, right_h, parent_score, params)
-        if np.isfinite(gain) and gain > best[0]:
-            best = (gain, order, j + 1, 1, left_g, left_h)
-    forward = best
-    best = (0.0, order, 0, 0, 0.0, 0.0)
-    left_g = left_h = 0.0
-    for j in range(n_cats - 1, n_cats - n, -1):  # backward: s_j.. left, s_0..s_{j-1} right
-        left_g += bins[order[j], 0]
-        left_h += bins[order[j], 1]
-        gain = split_gain(left_g, left_h, sum_g - left_g, sum_h - left_h, parent_score, params)
-        if np.isfinite(gain) and gain > best[0]:
-            best = (gain, order, j, 0, left_g, left_h)
-    return best if best[0] > forward[0] else forward
+    j = _first_best(forward)
+    if j >= 0:
+        best = (float(forward[j]), order, j + 1, 1, sum_g - right[j, 0], sum_h - right[j, 1])
+    t = _first_best(backward)
+    if t >= 0 and backward[t] > best[0]:  # replaces the forward winner only if strictly better
+        best = (float(backward[t]), order, n_cats - 1 - t, 0, left[t, 0], left[t, 1])
+    return best
 
 
 def find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, params,
@@ -236,3 +240,53 @@ def _predict_raw_categorical_naive(X, feature, threshold, default_left, left, ri
                     go_left = x < threshold[k]
                 k = left[k] if go_left else right[k]
             out[i, group] += float(value[k])
+
+
+def _find_categorical_splits_naive(hists, n_bins, features, node_sums, parent_scores, params,
+                                   allowed_features, max_cat_to_onehot, max_cat_threshold,
+                                   out_gain, out_default_left, out_left_sums, out_categories,
+                                   n_threads):
+    """Loop twin of :func:`find_categorical_splits`: one candidate at a time, as xgboost."""
+    for j in range(hists.shape[0]):
+        sum_g, sum_h = node_sums[j]
+        for i, f in enumerate(features):
+            out_gain[j, f], out_default_left[j, f] = -np.inf, 0
+            out_left_sums[j, f] = 0.0
+            out_categories[j, i] = 0
+            if not allowed_features[j, f]:
+                continue
+            bins, nb = hists[j, f], n_bins[f]
+            best = (0.0, 0, 0.0, 0.0)  # gain, default_left, left sums
+            if nb < max_cat_to_onehot:
+                missing = (sum_g - sum(bins[:nb, 0]), sum_h - sum(bins[:nb, 1]))
+                chosen = -1
+                for c in range(nb):
+                    for default_left, extra in ((1, (0.0, 0.0)), (0, missing)):
+                        rg, rh = bins[c, 0] + extra[0], bins[c, 1] + extra[1]
+                        gain = split_gain(sum_g - rg, sum_h - rh, rg, rh, parent_scores[j], params)
+                        if gain > best[0]:
+                            best, chosen = (gain, default_left, sum_g - rg, sum_h - rh), c
+                if chosen >= 0:
+                    out_categories[j, i, chosen] = 1
+            else:
+                weights = [float(leaf_weight(bins[c, 0], bins[c, 1], params)) for c in range(nb)]
+                order = sorted(range(nb), key=lambda c: weights[c])  # stable
+                n = min(max_cat_threshold, nb)
+                n_right, rg, rh = 0, 0.0, 0.0
+                for k in range(n - 1):
+                    rg, rh = rg + bins[order[k], 0], rh + bins[order[k], 1]
+                    gain = split_gain(sum_g - rg, sum_h - rh, rg, rh, parent_scores[j], params)
+                    if gain > best[0]:
+                        best, n_right = (gain, 1, sum_g - rg, sum_h - rh), k + 1
+                forward, backward, lg, lh = best[0], 0.0, 0.0, 0.0
+                for k in range(nb - 1, nb - n, -1):
+                    lg, lh = lg + bins[order[k], 0], lh + bins[order[k], 1]
+                    gain = split_gain(lg, lh, sum_g - lg, sum_h - lh, parent_scores[j], params)
+                    if gain > backward:
+                        backward = gain
+                        if gain > forward:
+                            best, n_right = (gain, 0, lg, lh), k
+                out_categories[j, i, order[:n_right]] = 1
+            if best[0] > 0.0:
+                out_gain[j, f], out_default_left[j, f] = best[0], best[1]
+                out_left_sums[j, f] = best[2], best[3]
