@@ -58,6 +58,14 @@ _NOTES = r"""
     ``x < split_condition``, as in xgboost, whose ``tree_method="hist"`` trees
     these are (same splits and leaf values to float32 rounding when given
     xgboost's cut points).
+
+    With ``monotone_constraints`` :math:`c_f \in \{-1, 0, 1\}`, each node
+    carries bounds :math:`[l, u]`: a child's weight is
+    :math:`\min(\max(w^*, l), u)`, a split on :math:`f` is kept only if
+    :math:`c_f (w_R - w_L) \ge 0`, and the children's bounds meet at
+    :math:`(w_L + w_R) / 2`. With ``interaction_constraints``, a node whose
+    path used the features :math:`P` may split on :math:`P` and on every
+    given set that contains :math:`P` (:mod:`fastscratch.boosting.constraints`).
 """
 
 
