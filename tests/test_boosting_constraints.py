@@ -322,3 +322,19 @@ def test_dask_fit_equals_in_memory(diabetes, growth):
     for name in ("feature", "left", "default_left", "threshold"):
         assert nodes_d[name] == nodes_l[name], name
     assert_allclose(nodes_d["value"], nodes_l["value"], rtol=1e-6, atol=1e-5)
+
+
+def test_interaction_with_categorical_features():
+    """Interaction sets over numeric and categorical columns: xgboost's trees."""
+    from test_boosting_categorical import (categorical_frame, compare_categorical_trees,
+                                           xgboost_cuts)
+
+    frame, y = categorical_frame(load_diabetes)
+    params = dict(n_estimators=8, enable_categorical=True)
+    sets = [[0, 1, 4], [2, 3, 5, 6]]
+    reference = xgboost.XGBRegressor(tree_method="hist", interaction_constraints=str(sets),
+                                     **params).fit(frame, y)
+    model = XGBRegressor(n_jobs=1, interaction_constraints=sets, **params).fit(
+        frame, y, cuts=xgboost_cuts(frame, y))
+    assert compare_categorical_trees(model, reference) > 0
+    assert_allclose(model.predict(frame), reference.predict(frame), rtol=1e-5, atol=1e-3)
