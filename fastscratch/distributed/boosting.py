@@ -60,7 +60,7 @@ from ._common import (
     is_dask_collection,
 )
 
-SHARD_KERNELS = ("build_histograms", "partition_rows", "add_leaf_values")
+SHARD_KERNELS = ("build_histograms", "build_class_histograms", "partition_rows", "add_leaf_values")
 
 
 def _bin_block(X, binner):
@@ -175,12 +175,13 @@ class BoostingShard:
         self.seconds = collections.defaultdict(float)
 
     def step(self, ops):
-        """Run ``ops`` (a list of ``(name, *arguments)``) in order; returns the last build's histograms.
+        """Run ``ops`` (a list of ``(name, *arguments)``) in order; returns the last histograms built.
 
         Names: ``("add_leaves", group, starts, stops, values)``,
         ``("compute_gradients",)``, ``("begin_tree", root_key)``,
         ``("partition", keys, features, split_bins, default_lefts)``,
-        ``("build", group, keys)``; see the methods of the same names.
+        ``("build", group, keys)``, ``("build_roots",)``; see the methods of
+        the same names.
         """
         out = None
         with config_context(**self.config):
@@ -188,7 +189,7 @@ class BoostingShard:
                 began = time.perf_counter()
                 result = getattr(self, name)(*arguments)
                 self.seconds[name] += time.perf_counter() - began
-                if name == "build":
+                if result is not None:
                     out = result
         return out
 
@@ -229,6 +230,13 @@ class BoostingShard:
         self.kernels["build_histograms"](self.binned, self.rows, starts, stops,
                                          self.gradients[group], self.hessians[group], out,
                                          self.n_threads)
+        return out
+
+    def build_roots(self):
+        """The roots' histograms of every group, ``(n_groups, d, n_slots, 2)``: one pass for a multiclass round."""
+        out = np.empty((self.raw.shape[0], self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
+        self.kernels["build_class_histograms"](self.binned, self.identity, 0, self.binned.shape[0],
+                                               self.gradients, self.hessians, out, self.n_threads)
         return out
 
     def add_leaves(self, group, starts, stops, values):
@@ -387,17 +395,29 @@ class ShardedRows:
             self.pending.append(("compute_gradients",))
         self.pending.append(("begin_tree", self.ROOT))
 
+    def build_roots(self, out):
+        """The roots of all groups' trees of this round summed over the shards into ``out``
+        (one pass over each shard's rows, as the in-memory multiclass round)."""
+        self._sum_into(out, self.shards.call("step", self._take_pending() + [("build_roots",)]))
+
+    def _take_pending(self):
+        ops, self.pending = self.pending, []
+        return ops
+
+    @staticmethod
+    def _sum_into(out, parts):
+        np.copyto(out, parts[0])
+        for part in parts[1:]:
+            out += part
+
     @staticmethod
     def _keys(nodes):
         return [(int(node["start"]), int(node["stop"])) for node in nodes]
 
     def build_histograms(self, nodes, out):
         """The nodes' histograms summed over the shards (in shard order) into ``out``."""
-        ops, self.pending = self.pending + [("build", self.group, self._keys(nodes))], []
-        parts = self.shards.call("step", ops)
-        np.copyto(out, parts[0])
-        for part in parts[1:]:
-            out += part
+        ops = self._take_pending() + [("build", self.group, self._keys(nodes))]
+        self._sum_into(out, self.shards.call("step", ops))
 
     def partition(self, nodes):
         """Queue the nodes' splits; each node's ``n_left`` is half its virtual range."""
@@ -430,8 +450,7 @@ class ShardedRows:
     def flush(self):
         """Send what is queued (at the end of the fit)."""
         if self.pending:
-            ops, self.pending = self.pending, []
-            self.shards.call("step", ops)
+            self.shards.call("step", self._take_pending())
 
 
 def _distributed_client():
@@ -648,6 +667,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``."""
         buffers = HistogramBuffers()
         shape = _ShapeOnly((ShardedRows.VIRTUAL_ROWS, n_features))
+        roots = (np.empty((n_groups, n_features, int(binner.n_bins_.max()) + 1, 2))
+                 if n_groups > 1 else None)
         forest = Forest(n_groups=n_groups)
         progress = None
         if self._resolved("verbosity") > 0:
@@ -657,11 +678,14 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         for _ in range(self._resolved("n_estimators")):
             for k in range(n_groups):
                 source.begin_tree(k, new_round=k == 0)
+                if roots is not None and k == 0:
+                    source.build_roots(roots)  # every class's root, in one pass
                 grower = TreeGrower(shape, binner.n_bins_, None, None, None, None, params,
                                     self._resolved("max_depth"), float(np.float32(self._resolved("gamma"))),
                                     self._resolved("learning_rate"), kernels, n_threads,
                                     has_missing=has_missing, grow_policy=self._resolved("grow_policy"),
                                     max_leaves=self._resolved("max_leaves"), histogram_buffers=buffers,
+                                    root_histogram=None if roots is None else roots[k],
                                     source=source, constraints=constraints)
                 tree = grower.grow()
                 source.add_leaves(tree)
