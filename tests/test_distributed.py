@@ -520,3 +520,19 @@ def test_boosting_objectives_not_on_dask_are_refused(client, objective):
     X, y = load_diabetes(return_X_y=True)
     with pytest.raises(ValueError, match="not supported on Dask input"):
         fd.XGBRegressor(n_estimators=2, objective=objective).fit(chunked(X, 2), chunked(y, 2))
+
+
+def test_boosting_without_reachable_worker_sockets_falls_back_to_dask_calls(client, monkeypatch):
+    """Workers whose sockets the client cannot reach (a firewall): the same fit, through Dask."""
+    import fastscratch.distributed.boosting as dask_boosting
+
+    def unreachable(address, timeout=None):
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(dask_boosting, "_open_socket", unreachable)
+    X, y = load_breast_cancer(return_X_y=True)
+    params = dict(n_estimators=3, max_depth=3, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    assert dist._dask_profile["shards"] == 2
+    _assert_same_forest(dist, ref, value_atol=1e-6)

@@ -30,6 +30,7 @@ import collections
 import contextlib
 import operator
 import secrets
+import socket
 import time
 
 import dask
@@ -60,6 +61,7 @@ from ._common import (
     is_dask_collection,
 )
 
+SOCKET_TIMEOUT = 20  # seconds to reach a shard's socket before falling back to Dask calls
 SHARD_KERNELS = ("build_histograms", "build_class_histograms", "partition_rows", "add_leaf_values")
 
 
@@ -310,12 +312,13 @@ class _Shards:
     """The shards of one fit and calls to all of them: over sockets to the workers, or here.
 
     ``connections``: one ``multiprocessing.connection`` per shard (each shard
-    answering in :meth:`BoostingShard.serve`), or None for shards in this
-    process (called directly).
+    answering in :meth:`BoostingShard.serve`), or None: shards in this process
+    (called directly) or, with ``actors``, Dask actors called through Dask
+    (when the client cannot reach the workers' sockets).
     """
 
-    def __init__(self, handles, connections=None):
-        self.handles, self.connections = handles, connections
+    def __init__(self, handles, connections=None, actors=False):
+        self.handles, self.connections, self.actors = handles, connections, actors
         self.round_trips, self.wait_seconds = 0, 0.0
 
     def __len__(self):
@@ -341,6 +344,8 @@ class _Shards:
         indices = range(len(self.handles)) if only is None else [only]
         if self.connections is None:
             results = [getattr(self.handles[i], method)(*arguments) for i in indices]
+            if self.actors:  # the calls ran at once on the workers: wait for them
+                results = [result.result() for result in results]
         else:
             for i in indices:
                 self.connections[i].send((method, arguments))
@@ -519,8 +524,6 @@ def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
         submitted.append(client.submit(BoostingShard, *shard_arguments, n_threads, stop - first,
                                        has_weights, *blocks, workers=[worker],
                                        allow_other_workers=False, actor=True, pure=False))
-    from multiprocessing.connection import Client as Connect
-
     from distributed.comm import get_address_host, parse_address
 
     actors = [future.result() for future in submitted]
@@ -528,10 +531,38 @@ def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
     hosts = [get_address_host(address) if parse_address(address)[0] in ("tcp", "tls")
              else "127.0.0.1" for address in chosen]
     addresses = [actor.listen(host, authkey).result() for actor, host in zip(actors, hosts)]
+    try:
+        sockets = [_open_socket(address) for address in addresses]
+    except OSError:  # the workers' ports cannot be reached from here: calls through Dask
+        shards = _Shards(actors, actors=True)
+        shards.futures = submitted  # an actor lives as long as its future
+        return shards, has_missing
     served = [actor.serve() for actor in actors]
-    shards = _Shards(actors, [Connect(address, authkey=authkey) for address in addresses])
+    connections = [_authenticated(sock, authkey) for sock in sockets]
+    shards = _Shards(actors, connections)
     shards.futures, shards.served = submitted, served  # an actor lives as long as its future
     return shards, has_missing
+
+
+def _open_socket(address, timeout=SOCKET_TIMEOUT):
+    """A TCP connection to a shard's listener; OSError when it cannot be reached in ``timeout`` s."""
+    sock = socket.create_connection(address, timeout=timeout)
+    sock.settimeout(None)
+    return sock
+
+
+def _authenticated(sock, authkey):
+    """``multiprocessing.connection.Client``'s connection over ``sock``, after its HMAC handshake."""
+    from multiprocessing.connection import (
+        Connection,
+        answer_challenge,
+        deliver_challenge,
+    )
+
+    connection = Connection(sock.detach())
+    answer_challenge(connection, authkey)
+    deliver_challenge(connection, authkey)
+    return connection
 
 
 class _DaskBoostingMixin(_DaskPredictMixin):
