@@ -22,8 +22,13 @@ The fit of a Dask X (n rows in blocks) on a cluster of S workers:
 
 So a tree of depth D costs D round trips to the shards (D + S with missing
 values: the root's row-order sums pass from shard to shard), whatever the
-number of nodes; the data never leave their workers after the shards are
-made. Without a ``distributed`` client the one shard lives in this process.
+number of nodes; a multiclass round builds the roots of its K trees in one
+pass (one call), then D - 1 calls per tree. The data never leave their
+workers after the shards are made. The calls go over one socket per shard
+(``multiprocessing.connection``, authenticated), not through the scheduler;
+through Dask's actor calls when the client cannot reach the workers'
+sockets. Without a ``distributed`` client the one shard lives in this
+process.
 """
 
 import collections
