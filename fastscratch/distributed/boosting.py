@@ -666,6 +666,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         params = self._train_params(loss)
 
         bins = [_delayed(_bin_block, pure=True)(block, binner) for block in x_blocks]
+        before_shards = time.perf_counter()
         shards, has_missing = _make_shards(
             bins, _blocks(y32), w_blocks, sizes,
             (get_config(), self.backend, loss, binner.n_bins_, base_margin), n_jobs)
@@ -684,6 +685,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             "shards": len(shards), "trees": n_trees,
             "round_trips_per_tree": trips / max(n_trees, 1),
             "setup_s (cuts, bins, shards)": setup_seconds,
+            "  of which checks, cuts, base score_s": before_shards - began,
+            "  of which bins and shards_s": setup_seconds - (before_shards - began),
             "trees_s": total - setup_seconds,
             "waiting_for_shards_s": shards.wait_seconds,
             "client_s (split search, bookkeeping)": total - setup_seconds - shards.wait_seconds,
