@@ -98,6 +98,7 @@ SETTINGS = [
     dict(max_depth=5, max_cat_to_onehot=30),  # every categorical split one-hot
     dict(max_depth=4, max_cat_threshold=3, reg_lambda=3.0, reg_alpha=0.5),
     dict(max_depth=4, min_child_weight=5.0, max_delta_step=0.7),
+    dict(max_depth=0, grow_policy="lossguide", max_leaves=12, colsample_bynode=1.0),
 ]
 
 
@@ -351,3 +352,15 @@ def test_xgboost_model_loads_here(cancer_frame, tmp_path, suffix):
     reordered["c3"] = pd.Categorical(frame["c3"].astype(str), categories=["hi", "lo", "mid"])
     assert_allclose(model.predict_proba(reordered), reference.predict_proba(frame), atol=1e-6)
     assert model.get_booster().get_dump() == reference.get_booster().get_dump()
+
+
+def test_binned_and_raw_predictions_agree_with_row_sampling(diabetes_frame):
+    frame, y = diabetes_frame
+    # Row sampling adds each tree to the training margins through the binned data.
+    model = XGBRegressor(n_estimators=5, max_depth=4, subsample=0.6, random_state=0,
+                         enable_categorical=True).fit(frame, y)
+    X = np.ascontiguousarray(model._encode_categorical(frame).to_numpy(np.float32))
+    binned = model._binner.transform(X)
+    assert_allclose(model._forest.predict_binned(binned, model._binner.n_bins_, 0.0),
+                    model._forest.predict_raw(X, 0.0), rtol=1e-6)
+    assert model.score(frame, y) > 0.3
