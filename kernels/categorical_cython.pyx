@@ -14,6 +14,15 @@ include "_boosting_common.pxi"
 
 from cython.parallel cimport prange
 
+import numpy as np
+
+from ._threads import parallel_minimum  # 8 times more on a shared machine
+
+# Below these, one thread (as splitting_cython and partition_cython): a parallel region
+# costs more than the work, above all when other processes share the cores.
+PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a level
+PARALLEL_MIN_ROWS = 1 << 17  # rows partitioned
+
 DEF MAX_CATEGORIES = 257  # bins of a feature (uint8 codes) and one missing slot
 DEF BLOCK = 64  # rows per prediction task
 
@@ -177,7 +186,7 @@ def find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, p
     if hists.shape[2] > MAX_CATEGORIES:
         raise ValueError(f"at most {MAX_CATEGORIES} histogram slots per feature.")
     n_threads = max(1, int(n_threads))
-    if hists.shape[0] * features.shape[0] < 2:
+    if hists.shape[0] * features.shape[0] * hists.shape[2] < parallel_minimum(PARALLEL_MIN_WORK):
         n_threads = 1
     _find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, params,
                              allowed_features, max_cat_to_onehot, max_cat_threshold, out_gain,
@@ -218,9 +227,11 @@ def partition_rows_categorical(binned_columns, rows, starts, stops, features, ca
                                default_left, n_bins, scratch, out_n_left, n_threads):
     """Stable partition by category sets
     (see :func:`categorical_numpy.partition_rows_categorical`)."""
+    n_threads = max(1, int(n_threads))
+    if int(np.sum(np.asarray(stops) - np.asarray(starts))) < parallel_minimum(PARALLEL_MIN_ROWS):
+        n_threads = 1
     _partition_rows_categorical(binned_columns, rows, starts, stops, features, categories,
-                                default_left, n_bins, scratch, out_n_left,
-                                max(1, int(n_threads)))
+                                default_left, n_bins, scratch, out_n_left, n_threads)
 
 
 def _predict_raw_categorical(const floating[:, ::1] X, const intp_t[::1] feature,           # IN

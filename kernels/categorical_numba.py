@@ -11,10 +11,14 @@ thread count cannot change the answer.
 import numba
 import numpy as np
 
-from ._threads import numba_threads
+from ._threads import numba_threads, parallel_minimum
 from .splitting_numba import _leaf_weight, _node_score
 
 BLOCK = 64  # rows per prediction task
+# Below these, one thread (as splitting_numba and partition_numba): a parallel region
+# costs more than the work, above all when other processes share the cores.
+PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a level
+PARALLEL_MIN_ROWS = 1 << 17  # rows partitioned
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -145,15 +149,15 @@ def find_categorical_splits(hists, n_bins, features, node_sums, parent_scores, p
     args = (hists, n_bins, features, node_sums, parent_scores, params, allowed_features,
             np.intp(max_cat_to_onehot), np.intp(max_cat_threshold), out_gain, out_default_left,
             out_left_sums, out_categories)
-    if n_threads <= 1 or hists.shape[0] * features.shape[0] < 2:
+    work = hists.shape[0] * features.shape[0] * hists.shape[2]
+    if n_threads <= 1 or work < parallel_minimum(PARALLEL_MIN_WORK):
         _find_serial(*args)
         return
     with numba_threads(n_threads):
         _find_parallel(*args)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _partition(binned_columns, rows, starts, stops, features, categories, default_left, n_bins,
+def _partition_body(binned_columns, rows, starts, stops, features, categories, default_left, n_bins,
                scratch, out_n_left):
     width = categories.shape[1]
     for j in numba.prange(starts.shape[0]):
@@ -179,12 +183,20 @@ def _partition(binned_columns, rows, starts, stops, features, categories, defaul
         out_n_left[j] = n_left - starts[j]
 
 
+_partition_serial = numba.njit(cache=True, nogil=True)(_partition_body)
+_partition_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_partition_body)
+
+
 def partition_rows_categorical(binned_columns, rows, starts, stops, features, categories,
                                default_left, n_bins, scratch, out_n_left, n_threads):
     """Stable partition by category sets (see :func:`categorical_numpy.partition_rows_categorical`)."""
+    args = (binned_columns, rows, starts, stops, features, categories, default_left, n_bins,
+            scratch, out_n_left)
+    if n_threads <= 1 or int(np.sum(stops - starts)) < parallel_minimum(PARALLEL_MIN_ROWS):
+        _partition_serial(*args)
+        return
     with numba_threads(n_threads):
-        _partition(binned_columns, rows, starts, stops, features, categories, default_left,
-                   n_bins, scratch, out_n_left)
+        _partition_parallel(*args)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
