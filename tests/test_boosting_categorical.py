@@ -364,3 +364,55 @@ def test_binned_and_raw_predictions_agree_with_row_sampling(diabetes_frame):
     assert_allclose(model._forest.predict_binned(binned, model._binner.n_bins_, 0.0),
                     model._forest.predict_raw(X, 0.0), rtol=1e-6)
     assert model.score(frame, y) > 0.3
+
+
+@pytest.mark.parametrize("backend", [b for b in available_backends() if b != "numpy"])
+def test_kernels_give_the_same_bits_on_one_and_two_threads(backend, monkeypatch):
+    # Sizes above the kernels' one-thread limits, so that two threads really run.
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "0")
+    rng = np.random.default_rng(3)
+    k, d, n_slots = 40, 6, 201
+    n_bins = np.full(d, 200, dtype=np.intp)
+    hists = np.zeros((k, d, n_slots, 2))
+    hists[..., :200, 0] = rng.standard_normal((k, d, 200))
+    hists[..., :200, 1] = rng.uniform(0, 2, (k, d, 200))
+    sums = np.column_stack([hists[:, 0, :, 0].sum(axis=1), hists[:, 0, :, 1].sum(axis=1)])
+    hists[:, :, 200] = sums[:, None] - hists[:, :, :200].sum(axis=2)
+    params = np.array([1.0, 0.0, 1.0, 0.0])
+    scores = np.array([float(categorical_numpy.node_score(g, h, params)) for g, h in sums])
+    features = np.arange(d, dtype=np.intp)
+    allowed = np.ones((k, d), dtype=np.uint8)
+    find = get_kernel("find_categorical_splits", backend)
+    found = []
+    for threads in (1, 2):
+        out = (np.zeros((k, d)), np.zeros((k, d), np.uint8), np.zeros((k, d, 2)),
+               np.zeros((k, d, n_slots), np.uint8))
+        find(hists, n_bins, features, sums, scores, params, allowed, 4, 64, *out, threads)
+        found.append(out)
+    for one, two in zip(*found):
+        assert_array_equal(one, two)
+
+    n = 200_000
+    codes = np.asfortranarray(rng.integers(0, 30, size=(n, 2)).astype(np.uint8))
+    codes[::17, 1] = 30  # missing
+    starts = np.array([0, 70_000], dtype=np.intp)
+    stops = np.array([70_000, n], dtype=np.intp)
+    sets = (rng.random((2, 31)) < 0.5).astype(np.uint8)
+    partition = get_kernel("partition_rows_categorical", backend)
+    results = []
+    for threads in (1, 2):
+        rows = rng.permutation(n).astype(np.intp) if not results else results[0][2].copy()
+        initial = rows.copy()
+        n_left = np.empty(2, dtype=np.intp)
+        partition(codes, rows, starts, stops, np.array([0, 1], dtype=np.intp), sets,
+                  np.array([1, 0], dtype=np.uint8), np.array([30, 30], dtype=np.intp),
+                  np.empty(n, dtype=np.intp), n_left, threads)
+        results.append((rows, n_left, initial))
+    assert_array_equal(results[0][0], results[1][0])
+    assert_array_equal(results[0][1], results[1][1])
+    expected = results[0][2].copy()  # the NumPy reference from the same starting order
+    categorical_numpy.partition_rows_categorical(
+        codes, expected, starts, stops, np.array([0, 1], dtype=np.intp), sets,
+        np.array([1, 0], dtype=np.uint8), np.array([30, 30], dtype=np.intp),
+        np.empty(n, dtype=np.intp), np.empty(2, dtype=np.intp), 1)
+    assert_array_equal(results[0][0], expected)
