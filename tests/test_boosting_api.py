@@ -228,3 +228,195 @@ def test_series_as_one_feature(diabetes):
     compare_trees(ours, reference, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="2D array"):  # 1-D NumPy stays an error, as xgboost
         XGBRegressor(n_estimators=2).fit(X[:, 2], y)
+
+
+# ------------------------------------------------------------------------ base_margin
+def test_base_margin_regression_as_xgboost(diabetes):
+    """base_margin in fit, in the eval set (with eval weights) and in predict, as xgboost."""
+    X, y = diabetes
+    rng = np.random.default_rng(0)
+    margin = rng.normal(140, 20, y.shape[0])
+    options = dict(base_margin=margin, eval_set=[(X[:100], y[:100])],
+                   base_margin_eval_set=[margin[:100] + 3.0],
+                   sample_weight_eval_set=[np.linspace(0.5, 2.0, 100)], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    reference = xgboost.XGBRegressor(n_estimators=5, max_depth=3).fit(X, y, **options)
+    ours = XGBRegressor(n_estimators=5, max_depth=3).fit(X, y, cuts=cuts, **options)
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-5) > 20
+    assert_allclose(ours.evals_result()["validation_0"]["rmse"],
+                    reference.evals_result()["validation_0"]["rmse"], rtol=1e-5)
+    # Without base_margin, predict starts from the base score (estimated from y, as xgboost).
+    assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-6, atol=1e-4)
+    assert_allclose(ours.predict(X, base_margin=margin),
+                    reference.predict(X, base_margin=margin), rtol=1e-6, atol=1e-4)
+    with_margin = xgboost.DMatrix(X, base_margin=margin)
+    assert_allclose(ours.predict(X, pred_contribs=True, base_margin=margin),
+                    reference.get_booster().predict(with_margin, pred_contribs=True),
+                    rtol=1e-5, atol=1e-4)
+    assert_allclose(ours.predict(X[:20], pred_interactions=True, base_margin=margin[:20]),
+                    reference.get_booster().predict(
+                        xgboost.DMatrix(X[:20], base_margin=margin[:20]), pred_interactions=True),
+                    rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_base_margin_classifier_as_xgboost(cancer, n_classes):
+    X, y = cancer
+    if n_classes == 3:
+        y = (X[:, 0] > 12).astype(int) + (X[:, 0] > 16)
+    rng = np.random.default_rng(1)
+    margin = rng.normal(0, 1, y.shape[0] if n_classes == 2 else (y.shape[0], n_classes))
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    reference = xgboost.XGBClassifier(n_estimators=4, max_depth=3).fit(X, y, base_margin=margin)
+    ours = XGBClassifier(n_estimators=4, max_depth=3).fit(X, y, base_margin=margin, cuts=cuts)
+    compare_trees(ours, reference, rtol=1e-5, atol=1e-5)
+    assert_allclose(ours.predict_proba(X, base_margin=margin),
+                    reference.predict_proba(X, base_margin=margin), rtol=1e-5, atol=1e-6)
+    assert_allclose(ours.predict(X, output_margin=True, base_margin=margin),
+                    reference.predict(X, output_margin=True, base_margin=margin),
+                    rtol=1e-5, atol=1e-5)
+    assert_array_equal(ours.predict(X, base_margin=margin),
+                       reference.predict(X, base_margin=margin))
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_base_margin(diabetes):
+    X, y = diabetes
+    with pytest.raises(ValueError, match=r"base_margin has shape \(3,\); it must be \(442,\)"):
+        XGBRegressor(n_estimators=2).fit(X, y, base_margin=np.zeros(3))
+    with pytest.raises(ValueError, match="base_margin contains NaN"):
+        XGBRegressor(n_estimators=2).fit(X, y, base_margin=np.full(y.shape[0], np.nan))
+    with pytest.raises(ValueError, match="base_margin_eval_set has 2 entries, eval_set 1"):
+        XGBRegressor(n_estimators=2).fit(X, y, eval_set=[(X, y)], verbose=False,
+                                         base_margin_eval_set=[None, None])
+    model = XGBRegressor(n_estimators=2).fit(X, y)
+    with pytest.raises(ValueError, match="base_margin has shape"):
+        model.predict(X, base_margin=np.zeros((y.shape[0], 2)))
+
+
+# ------------------------------------------------------------------ continuation
+@pytest.fixture(scope="module")
+def continued(diabetes):
+    """xgboost trained on half of diabetes, then continued on the other half (y shifted)."""
+    X, y = diabetes
+    X1, y1, X2, y2 = X[:250], y[:250], X[250:], y[250:] + 20.0
+    first = xgboost.XGBRegressor(n_estimators=4, max_depth=3).fit(X1, y1)
+    second = xgboost.XGBRegressor(n_estimators=3, max_depth=3).fit(X2, y2, xgb_model=first)
+    ours_first = XGBRegressor(n_estimators=4, max_depth=3).fit(
+        X1, y1, cuts=xgboost.QuantileDMatrix(X1, max_bin=256).get_quantile_cut())
+    return dict(data=(X1, y1, X2, y2), first=first, second=second, ours_first=ours_first)
+
+
+@pytest.mark.parametrize("source", ["estimator", "booster", "our file", "xgboost json",
+                                    "xgboost ubj", "xgboost booster"])
+def test_continuation_as_xgboost(continued, source, tmp_path):
+    """fit(..., xgb_model=) from each kind of model gives xgboost's continued trees."""
+    X1, y1, X2, y2 = continued["data"]
+    first, ours_first = continued["first"], continued["ours_first"]
+    if source == "estimator":
+        model = ours_first
+    elif source == "booster":
+        model = ours_first.get_booster()
+    elif source == "our file":
+        model = str(tmp_path / "ours.json")
+        ours_first.save_model(model)
+    elif source == "xgboost booster":
+        model = first.get_booster()
+    else:
+        model = str(tmp_path / ("first." + source.split()[1]))
+        first.save_model(model)
+    cuts = xgboost.QuantileDMatrix(X2, max_bin=256).get_quantile_cut()
+    ours = XGBRegressor(n_estimators=3, max_depth=3).fit(
+        X2, y2, cuts=cuts, xgb_model=model, eval_set=[(X1[:50], y1[:50])], verbose=False)
+    reference = continued["second"]
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-4) > 40
+    assert_allclose(ours.predict(X1), reference.predict(X1), rtol=1e-6, atol=1e-4)
+    # The eval history is the rmse of the model's own predictions after each round (xgboost
+    # evaluates a quantised eval set, whose bins do not match the first model's thresholds).
+    rmse = [np.sqrt(np.mean((reference.predict(X1[:50], iteration_range=(0, k)) - y1[:50]) ** 2))
+            for k in (5, 6, 7)]
+    assert_allclose(ours.evals_result()["validation_0"]["rmse"], rmse, rtol=1e-5)
+    assert ours_first._forest.n_trees == 4  # the continued model is a copy
+
+
+def test_continuation_classifier_early_stopping(cancer):
+    """best_iteration counts every round, the continued model's included, as xgboost's."""
+    X, y = cancer
+    even, odd = np.arange(y.shape[0]) % 2 == 0, np.arange(y.shape[0]) % 2 == 1
+    first = xgboost.XGBClassifier(n_estimators=3, max_depth=3).fit(X[even], y[even])
+    params = dict(n_estimators=6, max_depth=3, early_stopping_rounds=2)
+    reference = xgboost.XGBClassifier(**params).fit(X[odd], y[odd], xgb_model=first,
+                                                    eval_set=[(X[even], y[even])], verbose=False)
+    ours = XGBClassifier(**params).fit(
+        X[odd], y[odd], cuts=xgboost.QuantileDMatrix(X[odd], max_bin=256).get_quantile_cut(),
+        xgb_model=first.get_booster(), eval_set=[(X[even], y[even])], verbose=False)
+    compare_trees(ours, reference, rtol=1e-5, atol=1e-5)
+    assert ours.best_iteration == reference.best_iteration
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_continuation(continued, cancer):
+    X1, y1, X2, y2 = continued["data"]
+    with pytest.raises(ValueError, match="xgb_model has 10 features, X has 5"):
+        XGBRegressor(n_estimators=2).fit(X2[:, :5], y2, xgb_model=continued["ours_first"])
+    Xc, yc = cancer
+    y3 = (Xc[:, 0] > 12).astype(int) + (Xc[:, 0] > 16)
+    three = XGBClassifier(n_estimators=2).fit(Xc, y3)
+    with pytest.raises(ValueError, match="3 output groups .* this fit 1"):
+        XGBClassifier(n_estimators=2).fit(Xc, yc, xgb_model=three)
+    with pytest.raises(TypeError, match="xgb_model=dict is not a fitted model"):
+        XGBRegressor(n_estimators=2).fit(X2, y2, xgb_model={})
+
+
+# -------------------------------------------------------------------- multi-label
+@pytest.fixture(scope="module")
+def multilabel(cancer):
+    """breast_cancer's diagnosis and two thresholded features as three 0/1 labels."""
+    X, y = cancer
+    return X, np.column_stack([y, (X[:, 0] > 14).astype(int), (X[:, 1] > 20).astype(int)])
+
+
+def test_multilabel_as_xgboost(multilabel):
+    """y (n, 3) of 0/1: one tree per label per round, as xgboost's XGBClassifier."""
+    X, Y = multilabel
+    weights = np.linspace(0.5, 1.5, Y.shape[0])
+    options = dict(sample_weight=weights, eval_set=[(X[:100], Y[:100])], verbose=False)
+    cuts = xgboost.QuantileDMatrix(X, weight=weights, max_bin=256).get_quantile_cut()
+    reference = xgboost.XGBClassifier(n_estimators=5, max_depth=3).fit(X, Y, **options)
+    ours = XGBClassifier(n_estimators=5, max_depth=3).fit(X, Y, cuts=cuts, **options)
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-5) > 30
+    assert_array_equal(ours.classes_, reference.classes_)
+    assert ours.n_classes_ == reference.n_classes_ == 2
+    assert_allclose(ours.base_score_, [0.66707104, 0.39197442, 0.39464778], rtol=1e-6)
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert_array_equal(ours.predict(X), reference.predict(X))
+    assert_allclose(ours.predict(X, output_margin=True), reference.predict(X, output_margin=True),
+                    rtol=1e-5, atol=1e-5)
+    assert_allclose(ours.evals_result()["validation_0"]["logloss"],
+                    reference.evals_result()["validation_0"]["logloss"], rtol=1e-6)
+    assert_allclose(ours.predict(X, pred_contribs=True),
+                    reference.get_booster().predict(xgboost.DMatrix(X), pred_contribs=True),
+                    rtol=1e-5, atol=1e-5)
+
+
+def test_multilabel_saved_and_reloaded(multilabel, tmp_path):
+    X, Y = multilabel
+    ours = XGBClassifier(n_estimators=3, max_depth=3).fit(X, Y)
+    ours.save_model(tmp_path / "ours.json")
+    loaded = XGBClassifier().load_model(tmp_path / "ours.json")
+    assert_array_equal(loaded.predict_proba(X), ours.predict_proba(X))
+    assert_array_equal(loaded.predict(X), ours.predict(X))
+    ours.save_model(tmp_path / "xgb.json", format="xgboost")  # xgboost serves it
+    served = xgboost.Booster(model_file=str(tmp_path / "xgb.json"))
+    assert_allclose(served.predict(xgboost.DMatrix(X)), ours.predict_proba(X), rtol=1e-5,
+                    atol=1e-6)
+
+
+def test_bad_multilabel(multilabel):
+    X, Y = multilabel
+    with pytest.raises(ValueError, match="2-D y must be a multi-label indicator"):
+        XGBClassifier(n_estimators=2).fit(X, Y * 2 + np.arange(3))
+    with pytest.raises(ValueError, match="'multi:softprob' is not supported with a multi-label"):
+        XGBClassifier(n_estimators=2, objective="multi:softprob").fit(X, Y)
+    with pytest.raises(ValueError, match="scale_pos_weight is not supported with a multi-label"):
+        XGBClassifier(n_estimators=2, scale_pos_weight=2.0).fit(X, Y)

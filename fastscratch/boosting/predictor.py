@@ -73,6 +73,16 @@ class Forest:
         self._complete = None
         self._categorical = None
 
+    def copy(self):
+        """A forest with the same trees, to which trees can be added independently."""
+        nodes, roots, groups = self.arrays()
+        other = Forest(n_groups=self.n_groups)
+        other._chunks = {name: [nodes[name].copy()] for name in NODE_FIELDS}
+        other._roots = roots.tolist()
+        other._groups = groups.tolist()
+        other._n_nodes = int(nodes["feature"].shape[0])
+        return other
+
     @property
     def n_trees(self):
         return len(self._roots)

@@ -2,6 +2,8 @@ r"""XGBRegressor and XGBClassifier: xgboost's algorithm and scikit-learn API, fr
 
 import json
 import numbers
+import os
+import tempfile
 
 import numpy as np
 import scipy.sparse as sp
@@ -9,7 +11,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data, _check_sample_weight
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight
 
 from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
@@ -20,6 +23,7 @@ from .booster import Booster, feature_scores, text_tree
 from .constraints import parse_constraints
 from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
 from .loss import _quantile as quantile_metric
+from .multilabel import MultiLabel, per_entry
 from .training import KERNELS, Training, boost
 
 # Rows per block of prediction: each block is cast to float32 on its own, so predicting
@@ -205,6 +209,22 @@ def _series_as_frame(X):
     if getattr(X, "ndim", None) == 1 and hasattr(X, "to_frame"):
         return X.to_frame()
     return X
+
+
+def _margin_rows(base_margin, n_rows, n_groups, name):
+    """xgboost's ``base_margin`` ((n,) or (n, K) margins) as (K, n) float32, or None."""
+    if base_margin is None:
+        return None
+    margin = np.asarray(base_margin, dtype=np.float64)
+    if margin.ndim == 1 and n_groups == 1:
+        margin = margin[:, None]
+    if margin.shape != (n_rows, n_groups):
+        expected = f"({n_rows},)" if n_groups == 1 else f"({n_rows}, {n_groups})"
+        raise ValueError(f"{name} has shape {np.shape(base_margin)}; it must be {expected}: "
+                         "one margin per row" + (" and class" if n_groups > 1 else "") + ".")
+    if not np.all(np.isfinite(margin)):
+        raise ValueError(f"{name} contains NaN or infinity; margins must be finite.")
+    return np.ascontiguousarray(margin.T, dtype=np.float32)
 
 
 def _validated(model, X, y="no_validation", *, reset, dtype=np.float32, **kwargs):
@@ -477,8 +497,9 @@ class _XGBModel(BaseEstimator):
                          f32(max_delta_step)], dtype=np.float64)
 
     # --------------------------------------------------------------------- fit
-    def _prepare_evals(self, eval_set, loss, encode_y):
-        """Validated eval sets, metric names and the empty history."""
+    def _prepare_evals(self, eval_set, loss, encode_y, sample_weight_eval_set=None,
+                       base_margin_eval_set=None):
+        """Validated eval sets (with their weights and base margins), metric names."""
         if self.early_stopping_rounds is not None:
             if isinstance(self.early_stopping_rounds, bool) or not isinstance(
                     self.early_stopping_rounds, numbers.Integral) or self.early_stopping_rounds < 1:
@@ -512,10 +533,31 @@ class _XGBModel(BaseEstimator):
             if X_eval.shape[0] != y_eval.shape[0]:
                 raise ValueError(f"eval_set[{i}]: X and y have different numbers of rows.")
             evals.append((f"validation_{i}", X_eval, y_eval))
-        return evals, metrics
+        return evals, metrics, self._eval_extras(evals, loss, sample_weight_eval_set,
+                                                 base_margin_eval_set)
+
+    def _eval_extras(self, evals, loss, sample_weight_eval_set, base_margin_eval_set):
+        """Per eval set: its weights (float64 or None) and starting margins (K, n) float32 or
+        None, from xgboost's ``sample_weight_eval_set`` and ``base_margin_eval_set``."""
+        extras = []
+        for option, value in (("sample_weight_eval_set", sample_weight_eval_set),
+                              ("base_margin_eval_set", base_margin_eval_set)):
+            if value is not None and len(value) != len(evals):
+                raise ValueError(f"{option} has {len(value)} entries, eval_set {len(evals)}; "
+                                 "give one per eval set (None for none).")
+            extras.append(list(value) if value is not None else [None] * len(evals))
+        weights, margins = [], []
+        for (name, X_eval, _), w, m in zip(evals, *extras):
+            weights.append(None if w is None else _check_sample_weight(w, X_eval,
+                                                                      dtype=np.float64))
+            margins.append(_margin_rows(m, X_eval.shape[0], loss.n_groups,
+                                        f"base_margin_eval_set ({name})"))
+        return weights, margins
 
     def _prepare_training(self, X, y, sample_weight, cuts, eval_set=None, encode_y=None,
-                          objective=None, n_classes=None):
+                          objective=None, n_classes=None, base_margin=None,
+                          sample_weight_eval_set=None, base_margin_eval_set=None,
+                          xgb_model=None, n_labels=None):
         """Everything the boosting loop needs, checked and computed once per fit.
 
         The objective (and its loss), eval sets and metrics, float32 targets
@@ -533,7 +575,15 @@ class _XGBModel(BaseEstimator):
         else:
             self._check_objective(objective)
             loss = self._make_loss(objective, n_classes)
-        evals, metrics = self._prepare_evals(eval_set, loss, encode_y or (lambda v: v))
+        if n_labels is not None:  # y (n, n_labels) of 0/1: one logistic output per label
+            loss = MultiLabel(loss, n_labels)
+        init_margin = _margin_rows(base_margin, X.shape[0], loss.n_groups, "base_margin")
+        evals, metrics, (eval_weights, eval_margins) = self._prepare_evals(
+            eval_set, loss, encode_y or (lambda v: v), sample_weight_eval_set,
+            base_margin_eval_set)
+        if n_labels is not None:  # metrics over every (row, label) entry
+            metrics = [(name, per_entry(function), maximize)
+                       for name, function, maximize in metrics]
         for name, X_eval, _ in evals:
             if X_eval.shape[1] != X.shape[1]:
                 raise ValueError(f"{name} has {X_eval.shape[1]} features, X has {X.shape[1]}.")
@@ -575,6 +625,11 @@ class _XGBModel(BaseEstimator):
             base_score = float(self.base_score)
         base_margin = np.broadcast_to(loss.score_to_margin(base_score),
                                       (loss.n_groups,)).astype(np.float32)
+        forest = None
+        if xgb_model is not None:
+            base_score, base_margin, init_margin, eval_margins, forest = self._continuation(
+                self._previous_model(xgb_model), X, init_margin, evals, eval_margins,
+                loss.n_groups)
         return Training(
             loss=loss, y=y32, weights=weights, binner=binner, binned=binned,
             # Feature-major copy for the partitions (one column is read per split).
@@ -583,6 +638,8 @@ class _XGBModel(BaseEstimator):
             base_score=base_score, base_margin=base_margin,
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},
             params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics,
+            init_margin=init_margin,
+            eval_weights=eval_weights, eval_margins=eval_margins, forest=forest,
             constraints=parse_constraints(self, X.shape[1],
                                           getattr(self, "feature_names_in_", None)),
             categorical=None if not categorical.any() else CategoricalSplits(
@@ -617,6 +674,59 @@ class _XGBModel(BaseEstimator):
                                  "as numbers.")
         return mask
 
+    def _previous_model(self, xgb_model):
+        """The fitted model ``fit(..., xgb_model=)`` continues, as one of our estimators.
+
+        Our fitted estimator or its ``get_booster()``; a model file (ours, or
+        xgboost's JSON / UBJSON); an ``xgboost.Booster`` or xgboost estimator
+        (read through its JSON).
+        """
+        if isinstance(xgb_model, Booster):
+            xgb_model = xgb_model._model
+        if isinstance(xgb_model, _XGBModel):
+            check_is_fitted(xgb_model, "_forest")
+            return xgb_model
+        fresh = type(self)(backend=self.backend, n_jobs=self.n_jobs)
+        if isinstance(xgb_model, (str, os.PathLike)):
+            return fresh.load_model(xgb_model)
+        if hasattr(xgb_model, "get_booster"):  # an xgboost estimator
+            xgb_model = xgb_model.get_booster()
+        if hasattr(xgb_model, "save_raw"):  # an xgboost.Booster
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "model.json")
+                with open(path, "wb") as handle:
+                    handle.write(bytes(xgb_model.save_raw(raw_format="json")))
+                return fresh.load_model(path)
+        raise TypeError(f"xgb_model={type(xgb_model).__name__} is not a fitted model: pass a "
+                        "fitted XGBRegressor / XGBClassifier, its get_booster(), a model file "
+                        "path, or an xgboost Booster.")
+
+    def _continuation(self, previous, X, init_margin, evals, eval_margins, n_groups):
+        """What training continued from ``previous`` starts from, as xgboost's ``xgb_model``.
+
+        The previous model's base score and trees (copied; new trees are
+        appended), and the training and eval rows' margins: the previous
+        model's predictions (every round), from ``base_margin`` where given.
+        Returns ``(base_score, base_margin, init_margin, eval_margins, forest)``.
+        """
+        if previous.n_features_in_ != X.shape[1]:
+            raise ValueError(f"xgb_model has {previous.n_features_in_} features, X has "
+                             f"{X.shape[1]}.")
+        if previous._forest.n_groups != n_groups:
+            raise ValueError(f"xgb_model has {previous._forest.n_groups} output groups (trees "
+                             f"per round), this fit {n_groups}: continue with the same "
+                             "objective and number of classes.")
+        n_rounds = previous._forest.n_trees // n_groups
+
+        def margins(rows, given):
+            raw = previous._raw_predict(rows, (0, n_rounds),
+                                        None if given is None else given.T)
+            return np.ascontiguousarray(raw.T, dtype=np.float32)
+        return (previous.base_score_, previous._base_margin.astype(np.float32),
+                margins(X, init_margin),
+                [margins(X_eval, given) for (_, X_eval, _), given in zip(evals, eval_margins)],
+                previous._forest.copy())
+
     def _set_fitted(self, training, result):
         """The fitted attributes from a finished :func:`~.training.boost` run; returns self."""
         self._binner = training.binner
@@ -635,9 +745,11 @@ class _XGBModel(BaseEstimator):
         return self
 
     def _fit(self, X, y, sample_weight, cuts, eval_set=None, verbose=True, encode_y=None,
-             objective=None, n_classes=None):
+             objective=None, n_classes=None, **options):
+        """Train; ``options``: base_margin, sample_weight_eval_set, base_margin_eval_set,
+        xgb_model."""
         training = self._prepare_training(X, y, sample_weight, cuts, eval_set, encode_y,
-                                          objective, n_classes)
+                                          objective, n_classes, **options)
         return self._set_fitted(training, boost(self, training, verbose))
 
     # ------------------------------------------------------------ inspection
@@ -757,8 +869,13 @@ class _XGBModel(BaseEstimator):
         with open(path, "rb") as handle:
             data = handle.read()
         if is_fastscratch_document(data):
-            return load_model(self, path)
-        return from_xgboost_json(path, backend=self.backend, n_jobs=self.n_jobs, into=self)
+            model = load_model(self, path)
+        else:
+            model = from_xgboost_json(path, backend=self.backend, n_jobs=self.n_jobs, into=self)
+        loss = model._loss
+        if loss.n_groups != model._forest.n_groups and loss.name == "binary:logistic":
+            model._loss = MultiLabel(loss, model._forest.n_groups)  # a multi-label model
+        return model
 
     def evals_result(self):
         """Metric history per eval set: ``{"validation_0": {"rmse": [...]}, ...}``."""
@@ -785,8 +902,20 @@ class _XGBModel(BaseEstimator):
                              f"{n_rounds} fitted rounds.")
         return start * K, stop * K
 
-    def _raw_predict(self, X, iteration_range=None):
+    def _raw_predict(self, X, iteration_range=None, base_margin=None):
+        """Margins (n, K) float64: the base margin (``base_margin`` if given, as xgboost's,
+        else the fitted base score's) plus the trees of ``iteration_range``."""
         check_is_fitted(self, "_forest")
+        if base_margin is not None:
+            X = _validated(self, X, reset=False, dtype=[np.float32, np.float64])
+            margin = _margin_rows(base_margin, X.shape[0], self._forest.n_groups, "base_margin")
+            saved = self._base_margin
+            try:  # the trees from 0, then the given margins added
+                self._base_margin = np.zeros_like(saved)
+                raw = self._raw_predict(X, iteration_range)
+            finally:
+                self._base_margin = saved
+            return raw + margin.T
         X = _validated(self, X, reset=False, dtype=[np.float32, np.float64])
         n_threads = effective_n_threads(self._resolved("n_jobs"))
         trees = self._tree_range(iteration_range)
@@ -803,7 +932,7 @@ class _XGBModel(BaseEstimator):
         return raw
 
     def _predict_other(self, X, iteration_range, output_margin, pred_leaf, pred_contribs,
-                       pred_interactions):
+                       pred_interactions, base_margin=None):
         """What ``predict`` returns for xgboost's ``Booster.predict`` options, or None.
 
         ``output_margin``: the raw margin, ``(n,)`` or ``(n, n_classes)``;
@@ -823,9 +952,15 @@ class _XGBModel(BaseEstimator):
         if pred_contribs or pred_interactions:
             from ._treeshap import tree_contributions
 
-            return tree_contributions(self, X, interactions=pred_interactions,
-                                      iteration_range=iteration_range)
-        raw = self._raw_predict(X, iteration_range)
+            values = tree_contributions(self, X, interactions=pred_interactions,
+                                        iteration_range=iteration_range)
+            if base_margin is not None:  # the bias term holds the given margins, as xgboost's
+                margin = _margin_rows(base_margin, values.shape[0], self._forest.n_groups,
+                                      "base_margin").T - self._base_margin
+                bias = (Ellipsis, -1, -1) if pred_interactions else (Ellipsis, -1)
+                values[bias] += margin[:, 0] if values.ndim == 2 + pred_interactions else margin
+            return values
+        raw = self._raw_predict(X, iteration_range, base_margin)
         return raw[:, 0] if raw.shape[1] == 1 else raw
 
     def __sklearn_tags__(self):
@@ -883,7 +1018,9 @@ class XGBRegressor(RegressorMixin, _XGBModel):
     def __init__(self, *, objective="reg:squarederror", **kwargs):
         super().__init__(objective=objective, **kwargs)
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None, *,
+            base_margin=None, sample_weight_eval_set=None, base_margin_eval_set=None,
+            xgb_model=None):
         """Fit the trees.
 
         Parameters
@@ -901,6 +1038,19 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             Bin cut points in xgboost's format, e.g.
             ``xgboost.QuantileDMatrix(X, max_bin=...).get_quantile_cut()``;
             None computes them from X.
+        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
+            Margins the rows start from instead of the base score's, as
+            xgboost's (the base score is still estimated from y and used when
+            ``predict`` gets no ``base_margin``).
+        sample_weight_eval_set, base_margin_eval_set : list or None
+            One entry (array or None) per ``eval_set`` pair: its rows' weights
+            in the metrics, its starting margins.
+        xgb_model : fitted estimator, Booster, path or None
+            Continue training this model, as xgboost: its trees are kept (a
+            copy) and ``n_estimators`` rounds are added, starting from its
+            predictions with its base score. Our fitted estimator or its
+            ``get_booster()``, a model file (ours or xgboost's JSON / UBJSON),
+            or an ``xgboost.Booster``.
 
         Returns
         -------
@@ -914,10 +1064,12 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             raise ValueError("y has values too large for float32.")
         if self.objective == "reg:logistic" and (np.any(y < 0) or np.any(y > 1)):
             raise ValueError("objective='reg:logistic' needs targets y in [0, 1].")
-        return self._fit(X, y, sample_weight, cuts, eval_set, verbose)
+        return self._fit(X, y, sample_weight, cuts, eval_set, verbose, base_margin=base_margin,
+                         sample_weight_eval_set=sample_weight_eval_set,
+                         base_margin_eval_set=base_margin_eval_set, xgb_model=xgb_model)
 
     def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
-                pred_contribs=False, pred_interactions=False):
+                pred_contribs=False, pred_interactions=False, base_margin=None):
         """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only.
 
         Parameters
@@ -932,13 +1084,16 @@ class XGBRegressor(RegressorMixin, _XGBModel):
             with the bias last; SHAP interaction values
             ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
             axis after the rows). At most one.
+        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
+            Margins the trees are added to instead of the base score's, as
+            xgboost's (for ``pred_contribs``, in the bias term).
         """
         check_is_fitted(self, "_forest")
         other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
-                                    pred_interactions)
+                                    pred_interactions, base_margin)
         if other is not None:
             return other
-        return self._loss.transform(self._raw_predict(X, iteration_range)[:, 0])
+        return self._loss.transform(self._raw_predict(X, iteration_range, base_margin)[:, 0])
 
 
 class XGBClassifier(ClassifierMixin, _XGBModel):
@@ -1001,10 +1156,19 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
             objective = "multi:softprob"
         return objective
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
-        """Fit the trees; see :meth:`XGBRegressor.fit`. ``y`` must have two classes."""
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None, *,
+            base_margin=None, sample_weight_eval_set=None, base_margin_eval_set=None,
+            xgb_model=None):
+        """Fit the trees; see :meth:`XGBRegressor.fit`."""
         self._check_params()  # before X is converted (a float32 copy of it)
-        X, y = _validated(self, X, y, reset=True)
+        X, y = _validated(self, X, y, reset=True, multi_output=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        fit_options = dict(base_margin=base_margin, sample_weight_eval_set=sample_weight_eval_set,
+                           base_margin_eval_set=base_margin_eval_set, xgb_model=xgb_model)
+        if y.ndim == 2:
+            return self._fit_multilabel(X, y, sample_weight, cuts, eval_set, verbose,
+                                        fit_options)
         check_label_kinds(y)
         target_type = type_of_target(y, input_name="y", raise_unknown=True)
         if target_type not in ("binary", "multiclass"):
@@ -1022,7 +1186,33 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         self.classes_ = encoder.classes_
         self.n_classes_ = n_classes
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,
-                         eval_set, verbose, encoder.transform, objective, n_classes)
+                         eval_set, verbose, encoder.transform, objective, n_classes,
+                         **fit_options)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # y (n, n_labels) of 0/1, as xgboost
+        return tags
+
+    def _fit_multilabel(self, X, y, sample_weight, cuts, eval_set, verbose, fit_options):
+        """Multi-label fit (:mod:`~fastscratch.boosting.multilabel`): y (n, n_labels) of 0/1,
+        one tree per label per round, as xgboost's ``multi_strategy="one_output_per_tree"``."""
+        target_type = type_of_target(y, input_name="y")
+        if target_type != "multilabel-indicator":
+            raise ValueError(f"a 2-D y must be a multi-label indicator matrix (0/1, one column "
+                             f"per label); this y is {target_type!r}. Pass class labels as 1-D.")
+        objective = "binary:logistic" if self.objective is None else self.objective
+        if objective != "binary:logistic":
+            raise ValueError(f"objective={objective!r} is not supported with a multi-label y "
+                             "(2-D); multi-label trains 'binary:logistic' per label, as xgboost.")
+        if float(self._resolved("scale_pos_weight")) != 1.0:
+            raise ValueError("scale_pos_weight is not supported with a multi-label y (2-D); "
+                             "leave it at 1 or weight the rows with sample_weight.")
+        self.classes_ = np.array([0, 1])
+        self.n_classes_ = 2
+        return self._fit(X, y.astype(np.float32), sample_weight, cuts, eval_set, verbose,
+                         lambda labels: np.asarray(labels, dtype=np.float64), objective, 2,
+                         n_labels=y.shape[1], **fit_options)
 
     def _probabilities(self, raw):
         if raw.shape[1] > 1:
@@ -1030,13 +1220,14 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         positive = self._loss.transform(raw[:, 0])
         return np.column_stack([1.0 - positive, positive])
 
-    def predict_proba(self, X, iteration_range=None):
-        """Class probabilities, shape (n_samples, n_classes)."""
+    def predict_proba(self, X, iteration_range=None, *, base_margin=None):
+        """Class probabilities, shape (n_samples, n_classes) (``base_margin``: as
+        :meth:`predict`)."""
         check_is_fitted(self, "_forest")
-        return self._probabilities(self._raw_predict(X, iteration_range))
+        return self._probabilities(self._raw_predict(X, iteration_range, base_margin))
 
     def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
-                pred_contribs=False, pred_interactions=False):
+                pred_contribs=False, pred_interactions=False, base_margin=None):
         """Predicted class labels (the class of highest probability, the first on ties).
 
         Parameters
@@ -1051,13 +1242,18 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
             with the bias last; SHAP interaction values
             ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
             axis after the rows). At most one.
+        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
+            Margins the trees are added to instead of the base score's, as
+            xgboost's (for ``pred_contribs``, in the bias term).
         """
         check_is_fitted(self, "_forest")
         other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
-                                    pred_interactions)
+                                    pred_interactions, base_margin)
         if other is not None:
             return other
-        raw = self._raw_predict(X, iteration_range)
+        raw = self._raw_predict(X, iteration_range, base_margin)
+        if isinstance(self._loss, MultiLabel):  # a 0/1 column per label, as xgboost
+            return (self._probabilities(raw) > 0.5).astype(self.classes_.dtype)
         labels = np.empty(raw.shape[0], dtype=self.classes_.dtype)
         for first in range(0, raw.shape[0], PREDICT_BLOCK_ROWS):  # no n x classes matrix
             block = raw[first:first + PREDICT_BLOCK_ROWS]

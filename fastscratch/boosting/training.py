@@ -57,6 +57,13 @@ class Training:
         From :func:`.loss.get_metric`: ``function(y, prediction, weight)``.
     constraints : TreeConstraints or None
         Monotone and interaction constraints (:mod:`.constraints`).
+    init_margin : ndarray of shape (n_groups, n), float32, or None
+        Margins the training rows start from (xgboost's ``base_margin``, or a
+        continued model's predictions); None: ``base_margin`` for every row.
+    eval_weights, eval_margins : list or None
+        Per eval set: its weights (or None) and starting margins (or None).
+    forest : Forest or None
+        The trees of a continued model (``xgb_model``), which new rounds extend.
     """
 
     loss: object
@@ -75,6 +82,10 @@ class Training:
     metrics: list
     constraints: object = None
     categorical: object = None  # CategoricalSplits, or None: every feature numeric
+    init_margin: object = None
+    eval_weights: list = None
+    eval_margins: list = None
+    forest: object = None
 
 
 @dataclass
@@ -170,21 +181,26 @@ def boost(model, training, verbose=True):
     K = loss.n_groups
     n = binned.shape[0]
     raw = np.empty((K, n), dtype=np.float32)  # one row of margins per group
-    raw[:] = training.base_margin[:, None]
+    raw[:] = (training.base_margin[:, None] if training.init_margin is None
+              else training.init_margin)
     gradients = np.empty((K, n), dtype=np.float32)
     hessians = np.empty((K, n), dtype=np.float32)
     identity = np.arange(n, dtype=np.intp)
     rows = np.empty(n, dtype=np.intp)
     scratch = np.empty(n, dtype=np.intp)
     n_slots = int(binner.n_bins_.max()) + 1
-    forest = Forest(n_groups=K)
+    forest = Forest(n_groups=K) if training.forest is None else training.forest
+    first_round = forest.n_trees // K  # rounds of a continued model, before these
     progress = None
     if model._resolved("verbosity") > 0:
         from tqdm.auto import tqdm
         progress = tqdm(total=model._resolved("n_estimators"), desc=type(model).__name__)
     history = {name: {metric: [] for metric, _, _ in metrics} for name, _, _ in evals}
     eval_margins = [np.repeat(training.base_margin[:, None], X_eval.shape[0], axis=1)
-                    for _, X_eval, _ in evals]
+                    if given is None else given.copy()
+                    for (_, X_eval, _), given in zip(evals, training.eval_margins
+                                                     or [None] * len(evals))]
+    eval_weights = training.eval_weights or [None] * len(evals)
     best_score, best_iteration, stale = None, None, 0
     sampler = _Sampler(model, n, binned.shape[1])
     histogram_buffers = HistogramBuffers()  # every tree's levels, reused
@@ -229,13 +245,13 @@ def boost(model, training, verbose=True):
             _add_tree_to_margins(training, tree, thresholds, rows, n_root_rows, raw[k],
                                  model.backend)
         line = []
-        for (name, X_eval, y_eval), margin in zip(evals, eval_margins):
+        for (name, X_eval, y_eval), margin, w_eval in zip(evals, eval_margins, eval_weights):
             # The new trees' values, added in float32 as xgboost's prediction cache.
             margin += new_trees.predict_raw(X_eval, 0.0, model.backend,
                                             n_threads).T.astype(np.float32)
             prediction = loss.transform(margin[0] if K == 1 else margin.T)
             for metric, function, _ in metrics:
-                value = function(y_eval, prediction, None)
+                value = function(y_eval, prediction, w_eval)
                 history[name][metric].append(value)
                 line.append(f"{name}-{metric}:{value:.5f}")
         if line and verbose and (verbose is True or iteration % int(verbose) == 0):
@@ -256,4 +272,6 @@ def boost(model, training, verbose=True):
             progress.update()
     if progress is not None:
         progress.close()
+    if best_iteration is not None:
+        best_iteration += first_round  # counted over every round, as xgboost's
     return BoostResult(forest, history, best_iteration, best_score)

@@ -573,11 +573,15 @@ def _authenticated(sock, authkey):
 class _DaskBoostingMixin(_DaskPredictMixin):
     """``fit`` of a Dask collection: data-parallel histograms (xgboost.dask, LightGBM data-parallel)."""
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, verbose=True, cuts=None, **options):
         """The in-memory ``fit``, or, for a Dask collection X, the data-parallel one."""
         if not is_dask_collection(X):
             return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
-                               verbose=verbose, cuts=cuts)
+                               verbose=verbose, cuts=cuts, **options)
+        given = sorted(name for name, value in options.items() if value is not None)
+        if given:
+            raise ValueError(f"{', '.join(given)} not supported on Dask input; fit in memory "
+                             "(X.compute()).")
         _no_eval_set(eval_set)
         X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
         return self._fit_dask_target(X, y, sample_weight, cuts)
