@@ -81,6 +81,8 @@ class Forest:
         other._roots = roots.tolist()
         other._groups = groups.tolist()
         other._n_nodes = int(nodes["feature"].shape[0])
+        other._categories = {node: mask.copy()
+                             for node, mask in getattr(self, "_categories", {}).items()}
         return other
 
     @property

@@ -716,11 +716,17 @@ class _XGBModel(BaseEstimator):
             raise ValueError(f"xgb_model has {previous._forest.n_groups} output groups (trees "
                              f"per round), this fit {n_groups}: continue with the same "
                              "objective and number of classes.")
-        n_rounds = previous._forest.n_trees // n_groups
+        mine, theirs = (getattr(model, "_categories", {}) for model in (self, previous))
+        if {k: list(v) for k, v in mine.items()} != {k: list(v) for k, v in theirs.items()}:
+            raise ValueError("xgb_model was fitted with other categorical columns or categories "
+                             "than X has; continue on data with the same categories.")
+        n_threads = effective_n_threads(self._resolved("n_jobs"))
 
-        def margins(rows, given):
-            raw = previous._raw_predict(rows, (0, n_rounds),
-                                        None if given is None else given.T)
+        def margins(rows, given):  # rows: validated (encoded float32, or CSR)
+            raw = previous._forest.predict_raw(
+                rows, previous._base_margin if given is None else 0.0, self.backend, n_threads)
+            if given is not None:
+                raw += given.T
             return np.ascontiguousarray(raw.T, dtype=np.float32)
         return (previous.base_score_, previous._base_margin.astype(np.float32),
                 margins(X, init_margin),
