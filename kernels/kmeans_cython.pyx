@@ -18,7 +18,8 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
 from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_EXACT, RANK_ROWS, RANK_SIMD, RANK_SWITCH,
-                           RANK_TRANSPOSED, n_stripes, rank_path, ranking_margin, stripe_bounds)
+                           RANK_TRANSPOSED, lloyd_state, n_stripes, rank_path, ranking_margin,
+                           stripe_bounds)
 
 DEF BLOCK = 256  # = kmeans_numpy.BLOCK_ROWS (checked at import below)
 DEF SWITCH = 4  # = kmeans_numpy.RANK_SWITCH
@@ -838,6 +839,8 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                 const floating[::1] distance_next_center,                             # IN
                 const floating[::1] center_shift, const intp_t[::1] starts,           # IN
                 intp_t[::1] labels, floating[::1] upper, floating[:, ::1] lower,      # INOUT
+                intp_t[::1] sum_labels, double[:, :, ::1] stripe_sums,                # INOUT
+                double[:, ::1] stripe_weights,                                        # INOUT
                 double[:, ::1] out_sums, double[::1] out_weights,                     # OUT
                 int simd_level, int n_threads):
     cdef intp_t n_features = X.shape[1]
@@ -845,9 +848,8 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     cdef intp_t n_stripes_ = starts.shape[0] - 1
     cdef intp_t stride = centers_t.shape[1]
     cdef intp_t lanes = fs_elkan_lanes(simd_level, floating is float)
-    cdef double[:, :, ::1] stripe_sums = np.zeros((n_stripes_, n_clusters, n_features))
-    cdef double[:, ::1] stripe_weights = np.zeros((n_stripes_, n_clusters))
-    cdef intp_t s, i, j, label
+    cdef intp_t s, i, j, label, previous
+    cdef double w
     cdef floating upper_bound, bound, distance
     cdef bint tight
     cdef floating* distances
@@ -885,8 +887,17 @@ def _elkan_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                                     upper_bound = distance
                     labels[i] = label
                 upper[i] = upper_bound
-                stripe_weights[s, label] = stripe_weights[s, label] + sample_weight[i]
-                accumulate_sample(&X[i, 0], sample_weight[i], label, n_features, &stripe_sums[s, 0, 0])
+                # Only a row whose label changed moves between the stripe's sums (the rows
+                # the bounds skip are not even read).
+                previous = sum_labels[i]
+                if label != previous:
+                    w = sample_weight[i]
+                    if previous >= 0:
+                        stripe_weights[s, previous] = stripe_weights[s, previous] - w
+                        accumulate_sample(&X[i, 0], -w, previous, n_features, &stripe_sums[s, 0, 0])
+                    stripe_weights[s, label] = stripe_weights[s, label] + w
+                    accumulate_sample(&X[i, 0], w, label, n_features, &stripe_sums[s, 0, 0])
+                    sum_labels[i] = label
         free(distances)
         free(computed)
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
@@ -977,8 +988,15 @@ def kmeans_elkan_init(X, centers, center_half_distances, out_labels, out_upper, 
 
 
 def kmeans_elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
-                      center_shift, labels, upper, lower, out_sums, out_weights, n_threads):
-    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`; distances as :func:`kmeans_elkan_init`)."""
+                      center_shift, labels, upper, lower, out_sums, out_weights, n_threads,
+                      state=None):
+    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`; distances as :func:`kmeans_elkan_init`).
+
+    With ``state`` (``lloyd_state``'s arrays, kept between passes) only the
+    rows whose label changed move between the per-stripe sums.
+    """
+    if state is None:
+        state = lloyd_state(X.shape[0], centers.shape[0], X.shape[1])
     _elkan_iter(X, sample_weight, centers, _centers_transposed(centers), center_half_distances,
                 distance_next_center, center_shift, _starts(X, centers), labels, upper, lower,
-                out_sums, out_weights, SIMD_LEVEL, n_threads)
+                *state, out_sums, out_weights, SIMD_LEVEL, n_threads)

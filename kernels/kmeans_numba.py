@@ -25,8 +25,8 @@ import numpy as np
 
 from ._numba_prefetch import prefetch_row
 from ._threads import blas_single_threaded, numba_threads
-from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_ROWS, RANK_SWITCH, n_stripes, rank_path,
-                           ranking_margin, stripe_bounds)
+from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_ROWS, RANK_SWITCH, lloyd_state, n_stripes,
+                           rank_path, ranking_margin, stripe_bounds)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -331,12 +331,10 @@ def _elkan_init(X, centers, center_half_distances, out_labels, out_upper, out_lo
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
-                center_shift, starts, labels, upper, lower, out_sums, out_weights):
-    n_features = X.shape[1]
+                center_shift, starts, labels, upper, lower, sum_labels, stripe_sums, stripe_weights,
+                out_sums, out_weights):
     n_clusters = centers.shape[0]
     n_stripes_ = starts.shape[0] - 1
-    stripe_sums = np.zeros((n_stripes_, n_clusters, n_features))
-    stripe_weights = np.zeros((n_stripes_, n_clusters))
     zero = X.dtype.type(0)
     for s in numba.prange(n_stripes_):
         sums = stripe_sums[s]
@@ -366,8 +364,16 @@ def _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_
                                 upper_bound = distance
                 labels[i] = label
             upper[i] = upper_bound
-            weights[label] += np.float64(sample_weight[i])
-            _accumulate_sample(X[i], np.float64(sample_weight[i]), label, sums)
+            # Only a row whose label changed moves between the stripe's sums.
+            previous = sum_labels[i]
+            if label != previous:
+                w = np.float64(sample_weight[i])
+                if previous >= 0:
+                    weights[previous] -= w
+                    _accumulate_sample(X[i], -w, previous, sums)
+                weights[label] += w
+                _accumulate_sample(X[i], w, label, sums)
+                sum_labels[i] = label
     out_sums[:] = 0.0
     out_weights[:] = 0.0
     for s in range(n_stripes_):
@@ -454,8 +460,12 @@ def kmeans_elkan_init(X, centers, center_half_distances, out_labels, out_upper, 
 
 
 def kmeans_elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
-                      center_shift, labels, upper, lower, out_sums, out_weights, n_threads):
-    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`)."""
+                      center_shift, labels, upper, lower, out_sums, out_weights, n_threads,
+                      state=None):
+    """One Elkan pass (see :func:`kmeans_numpy.kmeans_elkan_iter`; with ``state``, only changed rows move)."""
+    if state is None:
+        state = lloyd_state(X.shape[0], centers.shape[0], X.shape[1])
     with numba_threads(n_threads):
         _elkan_iter(X, sample_weight, centers, center_half_distances, distance_next_center,
-                    center_shift, _starts(X, centers), labels, upper, lower, out_sums, out_weights)
+                    center_shift, _starts(X, centers), labels, upper, lower, *state, out_sums,
+                    out_weights)

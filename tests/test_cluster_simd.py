@@ -180,3 +180,44 @@ def test_elkan_fit_same_as_sklearn(monkeypatch, level, dtype):
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     assert ours.n_iter_ == ref.n_iter_
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=RTOL[dtype])
+
+
+def elkan_passes(backend, X, centers, n_threads, with_state):
+    """Elkan's init and three passes with the centres moving; the sums of each pass."""
+    n, k = X.shape[0], centers.shape[0]
+    labels, upper, lower = np.empty(n, np.intp), np.empty(n, X.dtype), np.zeros((n, k), X.dtype)
+    state = {"state": lloyd_state(n, k, X.shape[1])} if with_state else {}
+    shift = np.zeros(k, X.dtype)
+    out = []
+    for step in range(4):
+        c = centers.astype(np.float64)
+        half = (np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) / 2).astype(X.dtype)
+        next_center = np.partition(half, 1, axis=0)[1]
+        if step == 0:
+            get_kernel("kmeans_elkan_init", backend)(X, centers, half, labels, upper, lower, n_threads)
+            continue
+        sums, weights = np.empty((k, X.shape[1])), np.empty(k)
+        get_kernel("kmeans_elkan_iter", backend)(X, np.ones(n, X.dtype), centers, half, next_center, shift,
+                                                 labels, upper, lower, sums, weights, n_threads, **state)
+        out.append((labels.copy(), sums, weights))
+        moved = (sums / np.maximum(weights, 1)[:, None]).astype(X.dtype)
+        shift = np.sqrt(((moved.astype(np.float64) - c) ** 2).sum(1)).astype(X.dtype)
+        centers = moved
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elkan_state_moves_only_changed_rows(backend, dtype):
+    X = make_blobs(4 * BLOCK_ROWS + 3, 40, centers=6, cluster_std=4.0, random_state=2)[0].astype(dtype)
+    centers = X[:6].copy()
+    full = elkan_passes(backend, X, centers, 2, with_state=False)
+    kept = elkan_passes(backend, X, centers, 2, with_state=True)
+    assert not np.array_equal(full[0][0], full[-1][0])  # labels do change between passes
+    for (labels_a, sums_a, weights_a), (labels_b, sums_b, weights_b) in zip(full, kept):
+        np.testing.assert_array_equal(labels_a, labels_b)
+        np.testing.assert_allclose(sums_b, sums_a, rtol=1e-12, atol=1e-12 * np.abs(sums_a).max())
+        np.testing.assert_allclose(weights_b, weights_a, rtol=1e-12)
+    if backend != "numpy":  # the same bits on one thread
+        for a, b in zip(elkan_passes(backend, X, centers, 1, with_state=True), kept):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)
