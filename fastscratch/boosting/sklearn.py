@@ -154,6 +154,20 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"} or None, defaul
     interaction_constraints : list of lists, str or None, default=None
         Groups of features (indices or names) that may appear together on a
         path from the root, e.g. ``[[0, 1], [2, 3]]`` or its string form.
+    enable_categorical : bool, default=False
+        Use pandas ``category`` columns as categorical features (their codes;
+        at predict time re-coded by value to the fit's categories, an unseen
+        category a ValueError, as xgboost 3). Rows of a split's category set
+        go right (:mod:`fastscratch.boosting.categorical`).
+    feature_types : list of str or None, default=None
+        Per feature "q" (numeric) or "c" (categorical: non-negative integer
+        codes, NaN missing), for NumPy input; needs ``enable_categorical``.
+    max_cat_to_onehot : int or None, default=None
+        A categorical feature with fewer categories is split one category
+        against the rest; else by the best prefix of its categories sorted by
+        gradient / hessian (None: 4, as xgboost).
+    max_cat_threshold : int or None, default=None
+        Most categories a partition scan puts on one side (None: 64).
     num_parallel_tree, sampling_method, multi_strategy : None, default=None
         Accepted with xgboost's defaults only (1, "uniform",
         "one_output_per_tree"); other values are ValueErrors.
