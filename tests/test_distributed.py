@@ -536,3 +536,24 @@ def test_boosting_without_reachable_worker_sockets_falls_back_to_dask_calls(clie
     ref = fastscratch.XGBClassifier(**params).fit(X, y)
     assert dist._dask_profile["shards"] == 2
     _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+def test_boosting_rows_go_to_workers_in_contiguous_runs():
+    from fastscratch.distributed.boosting import contiguous_runs
+
+    assert contiguous_runs([50, 50, 50, 50], 2) == [(0, 2), (2, 4)]
+    assert contiguous_runs([10, 10, 100], 2) == [(0, 2), (2, 3)]
+    assert contiguous_runs([100], 4) == [(0, 1)]
+    assert contiguous_runs([0, 0, 100], 2) == [(2, 3)]  # no shard without rows
+    runs = contiguous_runs([7] * 13, 3)
+    assert [b for run in runs for b in range(*run)] == list(range(13))
+
+
+def test_boosting_with_empty_blocks_equals_in_memory(client):
+    X, y = load_breast_cancer(return_X_y=True)
+    Xd, yd = chunked(X, 3), chunked(y, 3)
+    Xd, yd = da.concatenate([Xd[:0], Xd[:0], Xd]), da.concatenate([yd[:0], yd[:0], yd])
+    params = dict(n_estimators=2, max_depth=3, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(Xd, yd)
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)

@@ -97,9 +97,9 @@ def contiguous_runs(sizes, n_runs):
     """Block index ranges ``[(first, stop), ...]``: at most ``n_runs`` runs of consecutive blocks.
 
     A block goes to the run of its middle row (runs of about ``n / n_runs``
-    rows each); empty runs are dropped. The runs depend on the block sizes
-    and ``n_runs`` only, never on where Dask placed the blocks, so a fit on
-    the same cluster size gives the same trees.
+    rows each); runs without rows are dropped (their blocks are empty). The
+    runs depend on the block sizes and ``n_runs`` only, never on where Dask
+    placed the blocks, so a fit on the same cluster size gives the same trees.
     """
     sizes = np.asarray(sizes, dtype=np.float64)
     middles = np.cumsum(sizes) - sizes / 2
@@ -107,7 +107,7 @@ def contiguous_runs(sizes, n_runs):
     runs = []
     for run in range(n_runs):
         members = np.flatnonzero(owner == run)
-        if members.size:
+        if members.size and sizes[members].sum() > 0:
             runs.append((int(members[0]), int(members[-1]) + 1))
     return runs
 
