@@ -665,8 +665,6 @@ def test_custom_objective_classifier_like_xgboost(tmp_path):
     assert compare_trees(model, reference) > 0
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
     assert_array_equal(model.predict(X), reference.predict(X))
-    with pytest.raises(ValueError, match="custom objective is supported for two classes"):
-        XGBClassifier(**params).fit(X, np.arange(y.shape[0]) % 3)
 
 
 def test_prediction_in_blocks_equals_whole(monkeypatch):

@@ -420,3 +420,35 @@ def test_bad_multilabel(multilabel):
         XGBClassifier(n_estimators=2, objective="multi:softprob").fit(X, Y)
     with pytest.raises(ValueError, match="scale_pos_weight is not supported with a multi-label"):
         XGBClassifier(n_estimators=2, scale_pos_weight=2.0).fit(X, Y)
+
+
+# ------------------------------------------------------- custom multi-class objectives
+def _softmax_objective(y_true, margin):
+    """Softmax cross-entropy with xgboost's hessian factor 2 (as multi:softprob)."""
+    e = np.exp(margin - margin.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    onehot = np.eye(margin.shape[1])[y_true.astype(int)]
+    return p - onehot, np.maximum(2.0 * p * (1.0 - p), 1e-6)
+
+
+def test_custom_objective_multiclass_as_xgboost(cancer, tmp_path):
+    """A callable objective with 3 classes: margins (n, 3) in, gradients (n, 3) out; xgboost
+    trains multi:softprob from base margins 0.5 and predicts the softmax."""
+    X, y = cancer
+    y3 = (X[:, 0] > 12).astype(int) + (X[:, 0] > 16)
+    params = dict(n_estimators=5, max_depth=3, objective=_softmax_objective)
+    cuts = xgboost.QuantileDMatrix(X, max_bin=256).get_quantile_cut()
+    reference = xgboost.XGBClassifier(**params).fit(X, y3)
+    ours = XGBClassifier(**params).fit(X, y3, cuts=cuts)
+    assert compare_trees(ours, reference, rtol=1e-5, atol=1e-5) >= 20
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert_array_equal(ours.predict(X), reference.predict(X))
+    assert_allclose(ours.predict(X, output_margin=True), reference.predict(X, output_margin=True),
+                    rtol=1e-5, atol=1e-5)
+    ours.save_model(tmp_path / "custom.json", format="xgboost")  # served by xgboost
+    served = xgboost.Booster(model_file=str(tmp_path / "custom.json"))
+    assert_allclose(served.predict(xgboost.DMatrix(X)), ours.predict_proba(X), rtol=1e-5,
+                    atol=1e-6)
+    with pytest.raises(ValueError, match=r"returned a gradient of shape \(10,\)"):
+        XGBClassifier(n_estimators=1, objective=lambda t, m: (np.zeros(10), np.ones(10))).fit(
+            X, y3)

@@ -198,7 +198,9 @@ def to_xgboost_json(model):
     name = model._loss.name
     is_classifier = hasattr(model, "classes_")
     margin = np.asarray(model._base_margin, dtype=np.float64).reshape(-1)
-    if name == "custom":
+    if name == "custom" and is_classifier and n_groups > 1:  # xgboost trains multi:softprob
+        name, base_score = "multi:softprob", margin.tolist()
+    elif name == "custom":
         name = "binary:logistic" if is_classifier else "reg:squarederror"
         base_score = [0.5] if is_classifier else margin.tolist()
     elif name in ("multi:softprob", "multi:softmax"):

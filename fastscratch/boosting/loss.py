@@ -132,6 +132,46 @@ class CustomBinaryObjective(CustomObjective):
         return sigmoid(raw)
 
 
+class CustomSoftmaxObjective(CustomObjective):
+    """A user's objective for :class:`XGBClassifier` with ``n_classes > 2``, as xgboost's.
+
+    xgboost trains "multi:softprob" with the gradients from ``func(y_true,
+    margin)``, ``margin`` of shape (n, n_classes), ``y_true`` the class
+    indices; gradients and hessians come back as (n, n_classes) (or flat). The
+    base score is 0.5 for every class, taken as the margin (no estimation), and
+    probabilities are the softmax of the margins.
+    """
+
+    default_metric = "mlogloss"
+
+    def __init__(self, func, n_classes):
+        super().__init__(func)
+        self.n_groups = int(n_classes)
+
+    def score_to_margin(self, base_score):
+        return np.broadcast_to(np.asarray(base_score, dtype=np.float32), (self.n_groups,)).copy()
+
+    def gradients(self, y, raw, sample_weight, out_gradients, out_hessians):
+        """``raw``, ``out_gradients``, ``out_hessians``: (n_classes, n) float32."""
+        gradient, hessian = self.func(y, np.ascontiguousarray(raw.T))
+        shape = (raw.shape[1], self.n_groups)
+        for name, values, out in (("gradient", gradient, out_gradients),
+                                  ("hessian", hessian, out_hessians)):
+            values = np.asarray(values, dtype=np.float32)
+            if values.size != out.size:
+                raise ValueError(f"the custom objective returned a {name} of shape "
+                                 f"{values.shape}; it must be {shape} (rows, classes).")
+            out[:] = values.reshape(shape).T
+
+    def loss(self, y, raw, sample_weight=None):
+        """Mean multiclass log loss; ``raw`` is (n_classes, n)."""
+        return _mlogloss(y, self.transform(raw.T), sample_weight)
+
+    def transform(self, raw):
+        """Class probabilities (n, n_classes) from margins (n, n_classes)."""
+        return Softmax.transform(self, raw)
+
+
 class BinaryLogistic:
     name = "binary:logistic"
     default_metric = "logloss"

@@ -21,7 +21,8 @@ from .binning import sparse_has_missing
 from .categorical import CategoricalSplits, check_feature_types, encode_frame
 from .booster import Booster, feature_scores, text_tree
 from .constraints import parse_constraints
-from .loss import (METRICS, CustomBinaryObjective, CustomObjective, get_metric, make_objective)
+from .loss import (METRICS, CustomBinaryObjective, CustomObjective, CustomSoftmaxObjective,
+                   get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .multilabel import MultiLabel, per_entry
 from .training import KERNELS, Training, boost
@@ -584,6 +585,8 @@ class _XGBModel(BaseEstimator):
         n_threads = effective_n_threads(self._resolved("n_jobs"))
         if callable(objective) and isinstance(self, RegressorMixin):
             loss = CustomObjective(objective)
+        elif callable(objective) and n_classes > 2:
+            loss = CustomSoftmaxObjective(objective, n_classes)
         elif callable(objective):
             loss = CustomBinaryObjective(objective)
         else:
@@ -1135,8 +1138,10 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         (``multi:softprob``'s trees with base margins 0; ``predict_proba`` the
         softmax of the margins, as xgboost). A callable
         ``objective(y_true, margin) -> (gradient, hessian)`` is a custom
-        objective for two classes, as in xgboost: base score 0.5 (margin 0),
-        probabilities the sigmoid of the margin.
+        objective, as in xgboost: with two classes, base score 0.5 (margin 0),
+        probabilities the sigmoid of the margin; with more, ``margin`` and the
+        returned arrays are (n_samples, n_classes), every class's base margin
+        is 0.5 and probabilities are the softmax of the margins.
 {_RUN_PARAMS}    verbosity : int or None, default=None
         > 0 shows a progress bar with the training log loss.
 {_EXTRA_PARAMS}
@@ -1200,9 +1205,6 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
             raise ValueError(f"y has one class ({encoder.classes_[0]!r}); a classifier needs "
                              "at least two.")
         objective = self._classifier_objective(n_classes)
-        if callable(objective) and n_classes > 2:
-            raise ValueError(f"a custom objective is supported for two classes, y has {n_classes}; "
-                             "use objective='multi:softprob' (or None) for more.")
         self.classes_ = encoder.classes_
         self.n_classes_ = n_classes
         return self._fit(X, encoder.transform(y).astype(np.float32), sample_weight, cuts,
