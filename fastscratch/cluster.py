@@ -591,13 +591,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         inertia = np.empty(1)
         shift = np.zeros(n_clusters, dtype=X.dtype)
         half, next_center = self._half_distances(centers)
-        # Per-stripe sums kept across passes with their labels: each pass moves only the changed rows.
-        state = {} if isinstance(X, _CSRData) else {"state": lloyd_state(n_samples, n_clusters, X.shape[1])}
+        # Per-stripe sums kept across passes with their labels: each pass moves only the changed
+        # rows (the kernels' last argument ``state``, passed by position as every kernel argument).
+        state = () if isinstance(X, _CSRData) else (lloyd_state(n_samples, n_clusters, X.shape[1]),)
         kernels["kmeans_elkan_init"](X, centers, half, labels, upper, lower, n_threads)
         strict = False
         for i in range(self.max_iter):
             elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
-                  sums, weights, n_threads, **state)
+                  sums, weights, n_threads, *state)
             centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
             shift = _euclidean_rows(centers_new, centers)
             half, next_center = self._half_distances(centers_new)
@@ -614,7 +615,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if not strict:
             # Final E-step (the bounds are shifted by the last move first).
             elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
-                  sums, weights, n_threads, **state)
+                  sums, weights, n_threads, *state)
         kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
         return labels, inertia[0], centers, i + 1
 
