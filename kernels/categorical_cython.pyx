@@ -234,40 +234,87 @@ def partition_rows_categorical(binned_columns, rows, starts, stops, features, ca
                                 default_left, n_bins, scratch, out_n_left, n_threads)
 
 
-def _predict_raw_categorical(const floating[:, ::1] X, const intp_t[::1] feature,           # IN
-                             const float[::1] threshold, const uint8_t[::1] default_left,   # IN
-                             const intp_t[::1] left, const intp_t[::1] right,               # IN
-                             const float[::1] value, const intp_t[::1] node_cat,            # IN
-                             const uint8_t[:, ::1] cat_sets, const intp_t[::1] tree_roots,  # IN
-                             const intp_t[::1] tree_groups, double[:, ::1] out,             # OUT
-                             int n_threads):
-    cdef intp_t n_rows = X.shape[0], width = cat_sets.shape[1]
-    cdef intp_t block, start, stop, t, i, k
+cdef void _predict_block(const floating[:, ::1] X, const int* nodes, const float[::1] value,
+                         const uint8_t[:, ::1] cat_sets, const intp_t[::1] tree_roots,
+                         const intp_t[::1] tree_depths, const intp_t[::1] tree_groups,
+                         double[:, ::1] out, intp_t start, intp_t stop) noexcept nogil:
+    """All trees for rows start:stop walking down in lockstep, exactly ``depth`` steps per
+    tree (leaves are absorbing nodes), as tree_predict_cython's node-array kernel."""
+    cdef intp_t position[BLOCK]
+    cdef intp_t t, i, level, n = stop - start, width = cat_sets.shape[1], code
+    cdef const int* node
     cdef floating x
-    cdef bint go_left
+    for t in range(tree_roots.shape[0]):
+        for i in range(n):
+            position[i] = tree_roots[t]
+        for level in range(tree_depths[t]):
+            for i in range(n):
+                node = nodes + 4 * position[i]
+                x = X[start + i, node[1]]
+                if x != x:  # missing: the learned default direction
+                    position[i] = node[0] + (0 if node[3] & 1 else 1)
+                elif node[3] & 2:  # a category set: its categories go right
+                    code = <intp_t> x if (x >= 0 and x < width) else -1
+                    position[i] = node[0] + (1 if code >= 0 and cat_sets[node[2], code] else 0)
+                else:  # NaN threshold (a leaf): x >= NaN is false, the row stays
+                    position[i] = node[0] + (1 if x >= (<const float*> (node + 2))[0] else 0)
+        for i in range(n):
+            out[start + i, tree_groups[t]] += value[position[i]]
+
+
+def _predict_raw_categorical(const floating[:, ::1] X, const int[:, ::1] packed,           # IN
+                             const float[::1] value, const uint8_t[:, ::1] cat_sets,       # IN
+                             const intp_t[::1] tree_roots, const intp_t[::1] tree_depths,  # IN
+                             const intp_t[::1] tree_groups, double[:, ::1] out,            # OUT
+                             int n_threads):
+    """``packed[k] = (left, feature, threshold bits or set row, flags)``: one 16-byte node;
+    flags bit 0: missing goes left, bit 1: categorical split."""
+    cdef intp_t n_rows = X.shape[0], block, start
+    cdef const int* nodes = &packed[0, 0]
     for block in prange((n_rows + BLOCK - 1) // BLOCK, num_threads=n_threads,
                         schedule="static", nogil=True):
         start = block * BLOCK
-        stop = start + BLOCK if start + BLOCK < n_rows else n_rows
-        for t in range(tree_roots.shape[0]):
-            for i in range(start, stop):
-                k = tree_roots[t]
-                while left[k] != -1:
-                    x = X[i, feature[k]]
-                    if x != x:
-                        go_left = default_left[k] != 0
-                    elif node_cat[k] >= 0:
-                        go_left = not (x >= 0 and x < width
-                                       and cat_sets[node_cat[k], <intp_t> x] != 0)
-                    else:
-                        go_left = x < threshold[k]
-                    k = left[k] if go_left else right[k]
-                out[i, tree_groups[t]] += <double> value[k]
+        _predict_block(X, nodes, value, cat_sets, tree_roots, tree_depths, tree_groups, out,
+                       start, start + BLOCK if start + BLOCK < n_rows else n_rows)
+
+
+def _tree_depths(left, right, tree_roots):
+    """Depth of each tree (edges on its longest root-to-leaf path), one level at a time."""
+    depths = np.zeros(tree_roots.shape[0], dtype=np.intp)
+    nodes = np.asarray(tree_roots, dtype=np.intp)
+    trees = np.arange(tree_roots.shape[0], dtype=np.intp)
+    level = 0
+    while nodes.size:
+        split = left[nodes] != -1
+        nodes, trees = nodes[split], trees[split]
+        level += 1
+        depths[trees] = level
+        nodes, trees = np.concatenate([left[nodes], right[nodes]]), np.concatenate([trees, trees])
+    return depths
 
 
 def predict_raw_categorical(X, feature, threshold, default_left, left, right, value, node_cat,
                             cat_sets, tree_roots, tree_groups, out, n_threads):
     """Forest prediction with categorical nodes
-    (see :func:`categorical_numpy.predict_raw_categorical`)."""
-    _predict_raw_categorical(X, feature, threshold, default_left, left, right, value, node_cat,
-                             cat_sets, tree_roots, tree_groups, out, max(1, int(n_threads)))
+    (see :func:`categorical_numpy.predict_raw_categorical`).
+
+    The node fields are packed into one int32 row per node, a leaf as a node that
+    points to itself with a NaN threshold and "missing goes left" (tree_predict_cython's
+    layout, plus a categorical flag whose third field is the row of ``cat_sets``).
+    """
+    left = np.asarray(left, dtype=np.intp)
+    right = np.asarray(right, dtype=np.intp)
+    leaves = left == -1
+    categorical = np.asarray(node_cat) >= 0
+    packed = np.empty((left.shape[0], 4), dtype=np.int32)
+    packed[:, 0] = np.where(leaves, np.arange(left.shape[0]), left)
+    packed[:, 1] = np.where(leaves, 0, feature)
+    packed[:, 2] = np.where(leaves, np.float32(np.nan),
+                            np.asarray(threshold, dtype=np.float32)).view(np.int32)
+    packed[categorical, 2] = np.asarray(node_cat)[categorical]
+    packed[:, 3] = (np.where(leaves, 1, default_left).astype(np.int32)
+                    | np.where(categorical, 2, 0).astype(np.int32))
+    tree_roots = np.asarray(tree_roots, dtype=np.intp)
+    _predict_raw_categorical(X, packed, value, cat_sets, tree_roots,
+                             _tree_depths(left, right, tree_roots), tree_groups, out,
+                             max(1, int(n_threads)))
