@@ -223,6 +223,11 @@ def test_ensemble_mean_is_the_mean_of_its_members(electric):
     single = LSTMForecaster(n_ensemble=1, random_state=0, **QUICK).fit(electric.iloc[:-24])
     np.testing.assert_array_equal(single.predict_members(24)[0], members[0])
     assert single.loss_curve_ == model.members_[0]["loss_curve"] == model.loss_curve_
+    # Growing the ensemble only adds members: those of n_ensemble=2 are the first two of 3
+    # (so the default of 10 holds the 5-network ensemble of the same random_state).
+    pair = LSTMForecaster(n_ensemble=2, random_state=0, **QUICK).fit(electric.iloc[:-24])
+    np.testing.assert_array_equal(pair.predict_members(24), members[:2])
+    assert [m["seed"] for m in pair.members_] == [m["seed"] for m in model.members_[:2]]
 
 
 def test_same_seed_same_forecast(electric):
