@@ -845,6 +845,11 @@ class LSTMForecaster(BaseEstimator):
     larger of the two ratios 1.08 against 1.10, the mean 1.06 against 1.07;
     an ensemble's RMSE is at most the mean of its halves' (convexity), and
     the seed spread shrinks. Twice the training time of five networks.
+    The held-out tail then scored the kept recipe once (the third scoring
+    of the electric tail, after 4.42 and 4.39 above): electric 4.404 +-
+    0.022 over three ensembles of ten (seeds 0, 1, 2: 4.385, 4.398, 4.428;
+    our ARIMA 3.976: 1.108x, still above the 1.1x target; seasonal naive
+    6.22), CO2 0.285 +- 0.004 (ARIMA 0.429: 0.66x; seasonal naive 2.07).
 
     Examples
     --------
