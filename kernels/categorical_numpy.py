@@ -43,8 +43,9 @@ import numpy as np
 
 from .splitting_numpy import MIN_CHILD_WEIGHT, _candidate_gains, leaf_weight, node_score
 
-# Fastest first, as measured by benchmarks/test_bench_boosting_categorical.py (tiny and
-# small sizes, shared 2-core machine): the compiled kernels, then the reference.
+# Fastest first: the benchmark's problem (5 numeric + 5 category columns of 50 levels),
+# 100k rows, 30 trees of depth 6, 2 threads, 2-core machine shared (load 6), best of 2:
+# fit Cython 0.49 s, Numba 0.67 s; predict 50k rows Cython 0.093 s, Numba 0.141 s.
 AUTO_BACKEND_ORDER = {
     "find_categorical_splits": ("cython", "numba", "numpy"),
     "partition_rows_categorical": ("cython", "numba", "numpy"),
