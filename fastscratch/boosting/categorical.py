@@ -19,8 +19,6 @@ sorted by leaf weight, at most ``max_cat_threshold``); rows whose category is
 in the split's set go right, as in xgboost.
 """
 
-import numbers
-
 import numpy as np
 
 from .._backend import resolve_kernel
@@ -208,9 +206,3 @@ class CategoricalSplits:
         for node, count in zip(chosen, n_left):
             node["n_left"] = int(count)
         return [node for node in splitting if node["split"].categories is None]
-
-
-def check_max_cat(name, value):
-    """``max_cat_to_onehot`` / ``max_cat_threshold``: an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an int >= 1.")
