@@ -452,3 +452,16 @@ def test_custom_objective_multiclass_as_xgboost(cancer, tmp_path):
     with pytest.raises(ValueError, match=r"returned a gradient of shape \(10,\)"):
         XGBClassifier(n_estimators=1, objective=lambda t, m: (np.zeros(10), np.ones(10))).fit(
             X, y3)
+
+
+def test_sparse_predict_equals_dense_with_nan(sparse_counts):
+    """CSR prediction (the split features' columns only, densified a block at a time) gives
+    the bits of the same rows dense with NaN, also for trees without a split."""
+    X, y = sparse_counts
+    dense = np.full(X.shape, np.nan, dtype=np.float32)
+    coo = X.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    for params in (dict(n_estimators=8, max_depth=4), dict(n_estimators=2, gamma=1e12)):
+        model = XGBRegressor(**params).fit(X, y)
+        assert_array_equal(model.predict(X), model.predict(dense))
+        assert_array_equal(model.predict(X[:7]), model.predict(dense[:7]))

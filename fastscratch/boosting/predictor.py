@@ -85,6 +85,27 @@ class Forest:
                              for node, mask in getattr(self, "_categories", {}).items()}
         return other
 
+    def _split_features_only(self):
+        """``(forest, used)``: the features the splits test (sorted), and this forest with
+        its features renumbered to their positions in ``used`` (cached per tree count).
+
+        A sparse matrix is predicted from its ``used`` columns only: wide data
+        (text, one-hot) densify a block of rows that much narrower.
+        """
+        cached = getattr(self, "_compact", None)
+        if cached is None or cached[0] != self.n_trees:
+            nodes, _, _ = self.arrays()
+            split = nodes["left"] >= 0
+            used = np.unique(nodes["feature"][split]).astype(np.intp)
+            if used.shape[0] == 0:  # leaves only: any one column will do
+                used = np.zeros(1, dtype=np.intp)
+            compact = self.copy()
+            compact._frozen = None
+            features = compact._chunks["feature"][0]
+            features[split] = np.searchsorted(used, features[split])
+            cached = self._compact = (self.n_trees, used, compact)
+        return cached[2], cached[1]
+
     @property
     def n_trees(self):
         return len(self._roots)
@@ -153,11 +174,13 @@ class Forest:
         if sp.issparse(X):
             from .binning import dense_rows, sparse_block_rows
 
+            forest, used = self._split_features_only()
+            X = X[:, used] if used.shape[0] < X.shape[1] else X  # O(nnz), never dense
             out = np.empty((X.shape[0], self.n_groups), dtype=np.float64)
             step = sparse_block_rows(X.shape[1])
             for first in range(0, X.shape[0], step):
                 block = dense_rows(X, first, first + step)
-                out[first:first + block.shape[0]] = self.predict_raw(
+                out[first:first + block.shape[0]] = forest.predict_raw(
                     block, base_margin, backend, n_threads, tree_range, complete)
             return out
         nodes, roots, groups = self.arrays()
