@@ -407,9 +407,21 @@ def test_multilabel_saved_and_reloaded(multilabel, tmp_path):
     assert_array_equal(loaded.predict_proba(X), ours.predict_proba(X))
     assert_array_equal(loaded.predict(X), ours.predict(X))
     ours.save_model(tmp_path / "xgb.json", format="xgboost")  # xgboost serves it
-    served = xgboost.Booster(model_file=str(tmp_path / "xgb.json"))
-    assert_allclose(served.predict(xgboost.DMatrix(X)), ours.predict_proba(X), rtol=1e-5,
-                    atol=1e-6)
+    served = xgboost.XGBClassifier()
+    served.load_model(tmp_path / "xgb.json")
+    assert_allclose(served.predict_proba(X), ours.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert_array_equal(served.predict(X), ours.predict(X))
+    # and an xgboost multi-label model (JSON, UBJSON) predicts and explains here.
+    reference = xgboost.XGBClassifier(n_estimators=3, max_depth=3).fit(X, Y)
+    for name in ("reference.json", "reference.ubj"):
+        reference.save_model(tmp_path / name)
+        loaded = XGBClassifier().load_model(tmp_path / name)
+        assert_allclose(loaded.predict_proba(X), reference.predict_proba(X), rtol=1e-5,
+                        atol=1e-6)
+        assert_array_equal(loaded.predict(X), reference.predict(X))
+        assert_allclose(loaded.predict(X, pred_contribs=True),
+                        reference.get_booster().predict(xgboost.DMatrix(X), pred_contribs=True),
+                        rtol=1e-5, atol=1e-5)
 
 
 def test_bad_multilabel(multilabel):

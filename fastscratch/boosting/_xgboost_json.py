@@ -25,9 +25,12 @@ What the conversion does where xgboost's schema and ours differ:
 - ``base_weights`` (xgboost's unscaled node weights) are not kept by our
   trees: leaves get their value, split nodes the cover-weighted mean of their
   leaves. Predictions and SHAP values do not read them.
-- A custom objective is written as ``reg:squarederror`` (regressor) or
-  ``binary:logistic`` (classifier, base margin 0): the margins, and the
-  transforms our custom-objective estimators apply, are the same.
+- A custom objective is written as ``reg:squarederror`` (regressor),
+  ``binary:logistic`` (two classes, base margin 0) or ``multi:softprob``
+  (more): the margins, and the transforms our custom-objective estimators
+  apply, are the same.
+- A multi-label classifier (one ``binary:logistic`` tree per label per round)
+  is ``num_target`` labels with ``num_class`` 0, both ways, as xgboost's.
 - Categorical splits (``split_type`` 1): the categories that go right are
   listed per node in ``categories`` (segments ``categories_segments`` /
   ``categories_sizes`` of the nodes ``categories_nodes``); ``split_conditions``
@@ -35,7 +38,7 @@ What the conversion does where xgboost's schema and ours differ:
   frame go to ``cats`` (xgboost's re-coding table: UTF-8 bytes with offsets
   for strings, ``{"type", "values"}`` for numbers) when they are all strings;
   otherwise ``cats`` stays empty and both libraries read category codes.
-- Reading: multi-target trees, ``num_parallel_tree > 1``
+- Reading: multi-target trees with vector leaves, ``num_parallel_tree > 1``
   and objectives other than ``reg:squarederror``, ``reg:logistic``,
   ``count:poisson``, ``reg:gamma``, ``reg:tweedie``, ``reg:pseudohubererror``,
   ``binary:logistic``, ``binary:hinge``, ``multi:softprob`` and
@@ -189,6 +192,7 @@ def to_xgboost_json(model):
                              node_depth)
     d = int(model.n_features_in_)
     n_groups = forest.n_groups
+    multilabel = type(model._loss).__name__ == "MultiLabel"  # one binary output per label
     trees = [_tree_document(nodes, int(root), int(stop), t, d, means, forest.node_categories)
              for t, (root, stop) in enumerate(zip(roots, stops))]
     categorical = np.zeros(d, dtype=bool)
@@ -247,9 +251,9 @@ def to_xgboost_json(model):
             "learner_model_param": {
                 "base_score": "[" + ",".join(_number_string(v) for v in base_score) + "]",
                 "boost_from_average": "1",
-                "num_class": str(n_groups if n_groups > 1 else 0),
+                "num_class": str(n_groups if n_groups > 1 and not multilabel else 0),
                 "num_feature": str(d),
-                "num_target": "1",
+                "num_target": str(n_groups if multilabel else 1),
             },
             "objective": objective,
         },
@@ -598,11 +602,13 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
             raise ValueError(f"objective {objective!r} is not supported; supported: "
                              f"{_CLASSIFIER_OBJECTIVES + _REGRESSOR_OBJECTIVES}.")
         params = learner["learner_model_param"]
-        if int(params.get("num_target", 1)) != 1:
-            raise ValueError("multi-target models are not supported.")
         n_features = int(params["num_feature"])
         num_class = int(params.get("num_class", 0))
-        n_groups = max(num_class, 1)
+        num_target = int(params.get("num_target", 1))  # > 1: multi-label, a tree per label
+        if num_target != 1 and (objective != "binary:logistic" or num_class > 1):
+            raise ValueError("multi-target models are not supported (but for multi-label "
+                             "binary:logistic).")
+        n_groups = max(num_class, num_target, 1)
         tree_docs = gbtree["trees"]
         tree_info = np.asarray(gbtree["tree_info"], dtype=np.intp).reshape(-1)
         if tree_info.shape[0] != len(tree_docs) or np.any(tree_info < 0) \
@@ -628,7 +634,8 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
                              "not supported.")
         objective_params = {ours: float(str(given[key]).strip("[]")) for key, ours in keys.items()
                             if key in given}
-    if is_classifier and (n_groups > 1) != (loss_name in ("multi:softprob", "multi:softmax")):
+    if is_classifier and num_target == 1 and \
+            (n_groups > 1) != (loss_name in ("multi:softprob", "multi:softmax")):
         raise ValueError(f"objective {objective!r} with num_class={num_class} is inconsistent.")
     n_rounds = max(len(trees) // n_groups, 1)
     if into is None:
@@ -649,6 +656,10 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
     model._forest = forest
     model._binner = binner
     model._loss = model._make_loss(loss_name, n_groups)
+    if num_target > 1:
+        from .multilabel import MultiLabel
+
+        model._loss = MultiLabel(model._loss, num_target)
     if n_groups > 1:
         model.base_score_ = np.broadcast_to(base_score, (n_groups,)).copy()
     else:
@@ -673,6 +684,6 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
         model.best_iteration = int(attributes["best_iteration"])
         model.best_score = float(attributes.get("best_score", "nan"))
     if is_classifier:
-        model.classes_ = np.arange(max(n_groups, 2))
+        model.classes_ = np.arange(2 if num_target > 1 else max(n_groups, 2))
         model.n_classes_ = model.classes_.shape[0]
     return model
