@@ -57,10 +57,13 @@ def dense_rows(X, start, stop):
     xgboost's reading of sparse input: an entry that is not stored is missing.
     ``X`` must be in canonical format (no duplicate entries).
     """
-    part = X[start:stop]
-    out = np.full(part.shape, np.nan, dtype=np.float32)
-    rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
-    out[rows, part.indices] = part.data
+    stop = min(stop, X.shape[0])
+    first, last = X.indptr[start], X.indptr[stop]
+    out = np.full((stop - start, X.shape[1]), np.nan, dtype=np.float32)
+    # Flat positions row * n_columns + column of the stored entries (no scipy row slice).
+    rows = np.repeat(np.arange(stop - start, dtype=np.intp) * X.shape[1],
+                     np.diff(X.indptr[start:stop + 1]))
+    out.reshape(-1)[rows + X.indices[first:last]] = X.data[first:last]
     return out
 
 
