@@ -145,6 +145,23 @@ def _boosting_workload(level):
     # A multiclass round builds the roots of its class trees in one pass (build_class_histograms).
     X, y = _classification(n, 28, n_classes=4)
     XGBClassifier(n_estimators=2, max_depth=3, backend="numpy").fit(X, y)
+    # Monotone constraints search splits with bounded weights (find_best_splits_monotone).
+    X, y = _classification(n, 8, n_classes=2)
+    XGBClassifier(n_estimators=2, max_depth=3, monotone_constraints=(1, -1), backend="numpy").fit(X, y)
+
+
+def _categorical_workload(level):
+    from . import XGBClassifier
+
+    n = (400, 20_000, 100_000)[level]
+    X, y = _classification(n, 8, n_classes=2)
+    # Two columns become category codes: 3 levels (one-hot splits) and 20 (partition splits).
+    X[:, 0] = np.digitize(X[:, 0], np.quantile(X[:, 0], [1 / 3, 2 / 3]))
+    X[:, 1] = np.digitize(X[:, 1], np.quantile(X[:, 1], np.linspace(0.05, 0.95, 19)))
+    feature_types = ["c", "c"] + ["q"] * 6
+    model = XGBClassifier(n_estimators=3, max_depth=4, feature_types=feature_types,
+                          enable_categorical=True, backend="numpy").fit(X, y)
+    model.predict_proba(X)
 
 
 def _arima_workload(level):
@@ -183,6 +200,7 @@ WORKLOADS = {
     "splitting": _boosting_workload,
     "partition": _boosting_workload,
     "tree_predict": _boosting_workload,
+    "categorical": _categorical_workload,
     "arima": _arima_workload,
 }
 

@@ -87,6 +87,17 @@ def test_xgboost_defaults_written_out(diabetes):
     assert_array_equal(a, b)
 
 
+def test_default_seed_repeats(diabetes):
+    """random_state=None is xgboost's seed 0: sampled fits with the defaults repeat, and are
+    the fit with random_state=0 (scikit-learn's None would draw a new sample each time)."""
+    X, y = diabetes
+    sampled = dict(n_estimators=5, subsample=0.5, colsample_bytree=0.5)
+    first = XGBRegressor(**sampled).fit(X, y).predict(X)
+    assert_array_equal(first, XGBRegressor(**sampled).fit(X, y).predict(X))
+    assert_array_equal(first, XGBRegressor(random_state=0, **sampled).fit(X, y).predict(X))
+    assert not np.array_equal(first, XGBRegressor(random_state=1, **sampled).fit(X, y).predict(X))
+
+
 @pytest.mark.parametrize("alias, name, value", [("eta", "learning_rate", 0.1),
                                                 ("min_split_loss", "gamma", 50.0),
                                                 ("lambda", "reg_lambda", 3.0),

@@ -106,9 +106,9 @@ _RUN_PARAMS = r"""    tree_method : {"hist", "auto"} or None, default=None
     validate_parameters : bool or None, default=None
         Accepted as xgboost's; parameters are always checked here.
     random_state : int or None, default=None
-        (alias ``seed``)
         Seeds row and column subsampling and the binning subsample (data over
-        200k rows).
+        200k rows). None is seed 0, as xgboost's, so that two fits with the
+        defaults give the same model (alias ``seed``).
     n_jobs : int or None, default=None
         Threads (None: all cores, or the global setting; alias ``nthread``).
     backend : {"auto", "numpy", "numba", "cython"}, default="auto"
@@ -268,9 +268,10 @@ XGB_DEFAULTS = {"n_estimators": 100, "learning_rate": 0.3, "max_depth": 6, "max_
                 "subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
                 "colsample_bynode": 1.0, "scale_pos_weight": 1.0, "grow_policy": "depthwise",
                 "max_leaves": 0, "tree_method": "hist", "verbosity": 0,
-                "max_cat_to_onehot": 4, "max_cat_threshold": 64}
+                "max_cat_to_onehot": 4, "max_cat_threshold": 64, "random_state": 0}
 """xgboost's values of the parameters its scikit-learn API leaves None (``verbosity``: 0, no
-progress bar, where xgboost's 1 prints warnings)."""
+progress bar, where xgboost's 1 prints warnings; ``random_state``: seed 0, so that two fits
+with the defaults give the same model, as xgboost's)."""
 
 XGB_ALIASES = {"eta": "learning_rate", "min_split_loss": "gamma", "lambda": "reg_lambda",
                "alpha": "reg_alpha", "seed": "random_state", "nthread": "n_jobs"}
