@@ -370,8 +370,23 @@ def test_save_load_round_trip(cancer, diabetes, tmp_path):
     X[::9, 2] = np.nan
     model = XGBClassifier(n_estimators=7, max_depth=4, learning_rate=0.2).fit(X, labels)
     path = tmp_path / "model.json"
-    model.save_model(path)
+    model.save_model(path)  # xgboost's schema by default, as xgboost's save_model
     loaded = XGBClassifier().load_model(path)
+    assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert_array_equal(loaded.predict(X), model.predict(X))  # the string labels are kept
+    assert_array_equal(loaded.classes_, ["no", "yes"])
+    served = xgboost.XGBClassifier()
+    served.load_model(path)  # the labels in the scikit_learn attribute do not disturb xgboost
+    assert_allclose(served.predict_proba(X), model.predict_proba(X), rtol=1e-6, atol=1e-7)
+    signed = XGBClassifier(n_estimators=3).fit(X, np.where(y == 1, 1, -1))  # numbers, not 0..K-1
+    signed.save_model(tmp_path / "signed.json")
+    restored = XGBClassifier().load_model(tmp_path / "signed.json")
+    assert_array_equal(restored.classes_, [-1, 1])
+    assert restored.classes_.dtype == signed.classes_.dtype
+    assert_array_equal(restored.predict(X), signed.predict(X))
+    own = tmp_path / "own.json"
+    model.save_model(own, format="fastscratch")  # everything, the parameters included
+    loaded = XGBClassifier().load_model(own)
     assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.get_params()["learning_rate"] == 0.2
@@ -381,8 +396,10 @@ def test_save_load_round_trip(cancer, diabetes, tmp_path):
     regressor.save_model(tmp_path / "r.json")
     assert_array_equal(XGBRegressor().load_model(tmp_path / "r.json").predict(Xr),
                        regressor.predict(Xr))
-    with pytest.raises(ValueError, match="not a XGBRegressor"):
+    with pytest.raises(ValueError, match="not an XGBRegressor"):
         XGBRegressor().load_model(path)
+    with pytest.raises(ValueError, match="not a XGBRegressor"):
+        XGBRegressor().load_model(own)
 
 
 def test_predict_options_like_xgboost(cancer, tmp_path):
@@ -427,7 +444,7 @@ def test_load_bad_files(cancer, tmp_path):
         XGBRegressor().load_model(foreign)
     model = XGBClassifier(n_estimators=2).fit(X, y)
     path = tmp_path / "m.json"
-    model.save_model(path)
+    model.save_model(path, format="fastscratch")
     document = json.loads(path.read_text())
     document["forest"]["nodes"]["left"][0] = 10**6
     path.write_text(json.dumps(document))
@@ -633,8 +650,8 @@ def test_custom_objective_like_xgboost(diabetes, tmp_path):
     assert compare_trees(model, reference) > 0
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="custom"):
-        model.save_model(tmp_path / "custom.json")
-    model.save_model(tmp_path / "custom.json", format="xgboost")  # as xgboost saves it
+        model.save_model(tmp_path / "custom.json", format="fastscratch")
+    model.save_model(tmp_path / "custom.json")  # xgboost's schema, as xgboost saves it
     booster = xgboost.Booster(model_file=str(tmp_path / "custom.json"))
     assert_allclose(booster.predict(xgboost.DMatrix(X)), model.predict(X), rtol=1e-5, atol=1e-4)
 

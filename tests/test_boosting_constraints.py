@@ -230,7 +230,7 @@ def test_saved_and_loaded(diabetes, tmp_path):
     X, y = diabetes
     model = XGBRegressor(n_estimators=5, monotone_constraints=DIABETES_MONOTONE,
                          interaction_constraints=[[0, 2], [2, 3, 8]]).fit(X, y)
-    model.save_model(tmp_path / "model.json")
+    model.save_model(tmp_path / "model.json", format="fastscratch")  # keeps the parameters
     loaded = XGBRegressor().load_model(tmp_path / "model.json")
     assert loaded.get_params()["monotone_constraints"] == DIABETES_MONOTONE
     assert loaded.get_params()["interaction_constraints"] == [[0, 2], [2, 3, 8]]

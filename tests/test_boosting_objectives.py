@@ -241,7 +241,7 @@ def test_weighted_objectives_equal_xgboost_and_save_in_our_format(diabetes, sett
     assert compare_trees(model, reference, rtol=1e-5, atol=1e-6) > 0
     assert_allclose(model.predict(X), reference.predict(X), rtol=1e-5, atol=1e-5)
     path = str(tmp_path / "ours.json")
-    model.save_model(path)
+    model.save_model(path, format="fastscratch")
     loaded = XGBRegressor().load_model(path)
     assert loaded.get_params() == model.get_params()
     assert_array_equal(loaded.predict(X), model.predict(X))

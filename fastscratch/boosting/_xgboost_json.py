@@ -157,6 +157,39 @@ def _tree_document(nodes, root, stop, tree_id, n_features, means, node_categorie
     }
 
 
+def _class_labels_meta(classes):
+    """The class labels for the file's ``scikit_learn`` attribute, when they are not
+    xgboost's own ``0..K-1``: ``{"classes_": [...], "classes_dtype": "..."}``.
+
+    xgboost's scikit-learn wrapper writes only ``_estimator_type`` there and ignores other
+    keys when it loads; :func:`from_xgboost_json` reads the labels back, so that a model
+    trained on string (or other non-index) labels predicts the same labels after a round
+    trip.
+    """
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(classes.shape[0])):
+        return {}
+    labels = [value.item() if isinstance(value, np.generic) else value for value in classes]
+    if not all(isinstance(value, (str, int, float, bool)) for value in labels):
+        kinds = sorted({type(value).__name__ for value in labels})
+        raise ValueError(f"class labels of type {kinds} cannot be written in xgboost's model "
+                         "schema; save with format='fastscratch' (or pickle the estimator).")
+    return {"classes_": labels, "classes_dtype": classes.dtype.str if classes.dtype.kind != "O"
+            else "object"}
+
+
+def _class_labels_from_meta(meta, n_classes):
+    """The class labels written by :func:`_class_labels_meta`, or None."""
+    if "classes_" not in meta:
+        return None
+    labels = meta["classes_"]
+    if not isinstance(labels, list) or len(labels) != n_classes:
+        raise ValueError(f"the model file's class labels ({labels!r}) do not match its "
+                         f"{n_classes} classes.")
+    dtype = meta.get("classes_dtype", "object")
+    return np.array(labels, dtype=object if dtype == "object" else np.dtype(dtype))
+
+
 def to_xgboost_json(model):
     """The fitted ``model`` as xgboost's JSON model document (a dict).
 
@@ -225,8 +258,10 @@ def to_xgboost_json(model):
     else:
         objective = {"name": name, "reg_loss_param": {
             "scale_pos_weight": _number_string(getattr(model, "scale_pos_weight", 1.0))}}
-    attributes = {"scikit_learn": json.dumps(
-        {"_estimator_type": "classifier" if is_classifier else "regressor"})}
+    meta = {"_estimator_type": "classifier" if is_classifier else "regressor"}
+    if is_classifier and not multilabel:
+        meta.update(_class_labels_meta(model.classes_))
+    attributes = {"scikit_learn": json.dumps(meta)}
     if getattr(model, "best_iteration", None) is not None:
         attributes["best_iteration"] = str(int(model.best_iteration))
         attributes["best_score"] = repr(float(model.best_score))
@@ -578,7 +613,8 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
         Fitted: ``predict``, ``predict_proba``, ``apply``, ``get_dump`` and
         TreeSHAP (:func:`~fastscratch.boosting._treeshap.tree_contributions`)
         work; ``classes_`` is ``0..n_classes-1`` as in xgboost's sklearn
-        wrapper.
+        wrapper, or the labels :func:`to_xgboost_json` wrote into the file's
+        ``scikit_learn`` attribute.
 
     Raises
     ------
@@ -685,5 +721,13 @@ def from_xgboost_json(path_or_dict, *, backend="auto", n_jobs=None, into=None):
         model.best_score = float(attributes.get("best_score", "nan"))
     if is_classifier:
         model.classes_ = np.arange(2 if num_target > 1 else max(n_groups, 2))
+        try:
+            meta = json.loads(attributes.get("scikit_learn") or "{}")
+        except json.JSONDecodeError:
+            meta = {}
+        labels = _class_labels_from_meta(meta, model.classes_.shape[0]) if num_target <= 1 \
+            else None
+        if labels is not None:  # written by to_xgboost_json for non-index labels
+            model.classes_ = labels
         model.n_classes_ = model.classes_.shape[0]
     return model

@@ -850,25 +850,33 @@ class _XGBModel(BaseEstimator):
                           self._forest.node_categories) for root in roots]
 
     # ------------------------------------------------------------- model I/O
-    def save_model(self, path, *, format="fastscratch"):
+    def save_model(self, path, *, format="xgboost"):
         """Write the fitted model to ``path`` as JSON.
 
         Parameters
         ----------
         path : str or path-like
-        format : {"fastscratch", "xgboost"}, default="fastscratch"
-            "fastscratch" (:mod:`fastscratch.boosting.model_io`) keeps
-            everything: parameters, class labels, bin cuts, so a loaded model
-            is this one bit for bit. "xgboost" writes xgboost's own JSON model
-            schema (:func:`fastscratch.boosting._xgboost_json.to_xgboost_json`):
-            ``xgboost.Booster(model_file=path)`` loads it and predicts the same
-            to float32 rounding; custom objectives are written as xgboost's
-            default objective of the task.
+        format : {"xgboost", "fastscratch"}, default="xgboost"
+            "xgboost" writes xgboost's own JSON model schema
+            (:func:`fastscratch.boosting._xgboost_json.to_xgboost_json`), as
+            xgboost's ``save_model(".json")``: ``xgboost.Booster(model_file=path)``
+            and ``xgboost.XGBClassifier().load_model(path)`` load it and predict
+            the same to float32 rounding, and :meth:`load_model` reads it back
+            here. Class labels other than ``0..K-1`` are kept in the file's
+            ``scikit_learn`` attribute (xgboost ignores them); as with xgboost's
+            files, the training parameters and the bin cuts are not kept, and a
+            custom objective is written as xgboost's default objective of the
+            task. "fastscratch" (:mod:`fastscratch.boosting.model_io`) keeps
+            everything (parameters, class labels, bin cuts), so a loaded model
+            is this one bit for bit.
         """
         check_is_fitted(self, "_forest")
         if format == "xgboost":
             from ._xgboost_json import to_xgboost_json
 
+            if str(path).endswith(".ubj"):
+                raise ValueError("save_model writes xgboost's JSON schema only; give the file a "
+                                 ".json name (UBJSON files are read by load_model, not written).")
             document = to_xgboost_json(self)
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(document, handle)
@@ -877,7 +885,7 @@ class _XGBModel(BaseEstimator):
 
             save_model(self, path)
         else:
-            raise ValueError(f"format={format!r} is not 'fastscratch' or 'xgboost'.")
+            raise ValueError(f"format={format!r} is not 'xgboost' or 'fastscratch'.")
 
     def load_model(self, path):
         """Load a model into this estimator; returns self.
