@@ -112,8 +112,9 @@ def test_build_class_histograms(backend, rng, n_classes, d, always_parallel):
 
 @pytest.mark.parametrize("params", [PARAMS, np.array([0.0, 0.0, 0.0, 0.0]),
                                     np.array([2.0, 0.0, 5.0, 0.7])])
-def test_find_best_splits(backend, rng, params, always_parallel):
-    _, binned, n_bins, _, _ = _binned_problem(rng, n=2000, max_cuts=12)
+@pytest.mark.parametrize("max_cuts", [12, 200])  # 200: several 64-bin blocks of the Cython scan
+def test_find_best_splits(backend, rng, params, max_cuts, always_parallel):
+    _, binned, n_bins, _, _ = _binned_problem(rng, n=2000, max_cuts=max_cuts)
     binned[:, 3] = 0  # a constant feature: no valid split
     gradients = rng.standard_normal(2000).astype(np.float32)
     hessians = rng.uniform(0.0, 1, 2000).astype(np.float32)
