@@ -9,6 +9,7 @@ and Numba backends work) and the build says which extensions were skipped.
 
 import glob
 import os
+import runpy
 import sys
 
 from setuptools import find_packages, setup
@@ -34,6 +35,8 @@ def cython_extensions():
         return []
     from setuptools import Extension
 
+    # Constants shared with the Numba twins, defined once in kernels/_constants.py.
+    runpy.run_path(os.path.join(KERNEL_DIR, "_constants.py"))["write_pxi_files"](KERNEL_DIR)
     extensions = []
     for path in pyx_files:
         module = os.path.splitext(os.path.basename(path))[0]

@@ -11,6 +11,7 @@ count cannot change the answer.
 
 include "_common.pxi"
 include "_boosting_common.pxi"
+include "_constants_categorical.pxi"  # shared with categorical_numba (kernels/_constants.py)
 
 from cython.parallel cimport prange
 
@@ -24,7 +25,6 @@ PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a 
 PARALLEL_MIN_ROWS = 1 << 17  # rows partitioned
 
 DEF MAX_CATEGORIES = 257  # bins of a feature (uint8 codes) and one missing slot
-DEF BLOCK = 64  # rows per prediction task
 
 
 cdef inline double threshold_l1(double g, double alpha) noexcept nogil:

@@ -11,10 +11,12 @@ thread count cannot change the answer.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads, parallel_minimum
 from .splitting_numba import _leaf_weight, _node_score
 
-BLOCK = 64  # rows per prediction task
+_SHARED = FAMILIES["categorical"]  # shared with categorical_cython
+BLOCK = _SHARED["BLOCK"]  # rows per prediction task
 # Below these, one thread (as splitting_numba and partition_numba): a parallel region
 # costs more than the work, above all when other processes share the cores.
 PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a level

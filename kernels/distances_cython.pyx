@@ -10,6 +10,7 @@ the same block loop with the cosine ranking and re-ranking of
 """
 
 include "_common.pxi"
+include "_constants_distances.pxi"  # shared with distances_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport parallel, prange
@@ -19,8 +20,6 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 from ._threads import blas_single_threaded
 from .distances_numpy import candidate_count
 
-DEF QUERY_BLOCK = 256
-DEF REFERENCE_BLOCK = 1024
 
 
 cdef inline void gemm_abt(int n_rows_a, int n_rows_b, int n_features, floating alpha,

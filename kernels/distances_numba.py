@@ -15,11 +15,13 @@ float64 form of :mod:`distances_numpy`.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import blas_single_threaded, numba_threads
 from .distances_numpy import candidate_count
 
-QUERY_BLOCK = 256
-REFERENCE_BLOCK = 1024
+_SHARED = FAMILIES["distances"]  # shared with distances_cython
+QUERY_BLOCK = _SHARED["QUERY_BLOCK"]
+REFERENCE_BLOCK = _SHARED["REFERENCE_BLOCK"]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -10,6 +10,7 @@ once per block while the block's queries stay in cache.
 """
 
 include "_common.pxi"
+include "_constants_minkowski.pxi"  # shared with minkowski_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport parallel, prange
@@ -17,7 +18,6 @@ from libc.math cimport fabs, fabsf, pow
 
 from .distances_numpy import candidate_count
 
-DEF QUERY_BLOCK = 64
 
 
 cdef inline double reduced(double diff, double p) noexcept nogil:

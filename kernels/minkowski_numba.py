@@ -11,11 +11,13 @@ the block's queries stay in cache. Memory: the heaps, never m x n.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads
 from .distances_numba import _exact_rerank, _heap_push, _reduced
 from .distances_numpy import candidate_count
 
-QUERY_BLOCK = 64
+_SHARED = FAMILIES["minkowski"]  # shared with minkowski_cython
+QUERY_BLOCK = _SHARED["QUERY_BLOCK"]
 
 
 # The ranking sum may be reassociated (SIMD); the re-ranking stays exact.

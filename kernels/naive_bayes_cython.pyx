@@ -18,6 +18,7 @@ merge (or add) the tables in chunk order, as the Numba kernels do.
 """
 
 include "_common.pxi"
+include "_constants_naive_bayes.pxi"  # shared with naive_bayes_numba (kernels/_constants.py)
 
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log, log1p, isnan, isfinite
@@ -34,7 +35,6 @@ from .naive_bayes_numpy import (
     gaussian_expanded_terms,
 )
 
-DEF ROW_BLOCK = 256
 
 ctypedef fused index_t:
     int

@@ -37,6 +37,7 @@ import math
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import blas_single_threaded, numba_threads
 from .naive_bayes_numpy import (
     GAUSSIAN_TOL_ABS,
@@ -45,7 +46,8 @@ from .naive_bayes_numpy import (
     gaussian_expanded_terms,
 )
 
-ROW_BLOCK = 256
+_SHARED = FAMILIES["naive_bayes"]  # shared with naive_bayes_cython
+ROW_BLOCK = _SHARED["ROW_BLOCK"]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -10,6 +10,7 @@ column indices. The reference set is never densified.
 """
 
 include "_common.pxi"
+include "_constants_sparse_distances.pxi"  # shared with sparse_distances_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport parallel, prange
@@ -18,10 +19,6 @@ from libc.string cimport memset
 
 from .distances_numpy import candidate_count
 
-DEF QUERY_BLOCK = 16
-DEF SQEUCLIDEAN = 0
-DEF MANHATTAN = 1
-DEF COSINE = 2
 
 
 cdef inline double term(int metric, double a, double b) noexcept nogil:

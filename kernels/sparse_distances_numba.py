@@ -13,12 +13,16 @@ densified. Memory: one n-vector and the heap per thread.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads
 from .distances_numba import _heap_push
 from .distances_numpy import candidate_count
 
-QUERY_BLOCK = 16
-SQEUCLIDEAN, MANHATTAN, COSINE = 0, 1, 2
+_SHARED = FAMILIES["sparse_distances"]  # shared with sparse_distances_cython
+QUERY_BLOCK = _SHARED["QUERY_BLOCK"]
+SQEUCLIDEAN = _SHARED["SQEUCLIDEAN"]  # metric codes
+MANHATTAN = _SHARED["MANHATTAN"]
+COSINE = _SHARED["COSINE"]
 
 
 @numba.njit(cache=True, nogil=True)

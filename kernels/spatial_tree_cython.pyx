@@ -12,6 +12,7 @@ rows.
 """
 
 include "_common.pxi"
+include "_constants_spatial_tree.pxi"  # shared with spatial_tree_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport parallel, prange
@@ -19,8 +20,6 @@ from libc.math cimport fabs, pow, sqrt
 
 from .spatial_tree_numpy import BALL_SLACK as _BALL_SLACK
 
-DEF QUERY_BLOCK = 64
-DEF SUBTREES_PER_THREAD = 4  # see spatial_tree_numba.SUBTREES_PER_THREAD
 DEF MAX_DEPTH = 64  # levels of a tree over at most 2**63 rows
 
 cdef double BALL_SLACK = _BALL_SLACK

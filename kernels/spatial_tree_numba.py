@@ -20,14 +20,16 @@ written as loops over arrays:
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads
 from .spatial_tree_numpy import BALL_SLACK
 
-QUERY_BLOCK = 64
+_SHARED = FAMILIES["spatial_tree"]  # shared with spatial_tree_cython
+QUERY_BLOCK = _SHARED["QUERY_BLOCK"]
 # The build shares out subtrees: the top levels are built node by node until
 # a level holds this many nodes per thread, then each of them is built with
 # all its descendants by one thread (one barrier, not one per level).
-SUBTREES_PER_THREAD = 4
+SUBTREES_PER_THREAD = _SHARED["SUBTREES_PER_THREAD"]
 
 
 # ------------------------------------------------------------------ helpers

@@ -26,13 +26,13 @@ the one-row loop, so every path gives the same bits.
 
 include "_common.pxi"
 include "_boosting_common.pxi"
+include "_constants_tree_predict.pxi"  # shared with tree_predict_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport prange
 from libc.math cimport isnan
 from libc.stdint cimport int32_t
 
-DEF BLOCK = 64
 
 cdef extern from *:
     """

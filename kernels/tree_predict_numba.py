@@ -14,9 +14,11 @@ with no child indices to load and no branch (``k = 2k + 1 + goes_right``).
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads
 
-BLOCK = 64
+_SHARED = FAMILIES["tree_predict"]  # shared with tree_predict_cython
+BLOCK = _SHARED["BLOCK"]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
