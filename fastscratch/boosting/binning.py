@@ -257,6 +257,36 @@ class BinMapper:
         kernel(X, self.cut_values_, self.cut_ptr_, binned, n_threads)
         return binned
 
+    def transform_sparse(self, X):
+        """A CSR table of bin codes of the sparse ``X``, never densified (:class:`SparseBins`).
+
+        Absent entries and stored NaN get no code (both are missing); the
+        other stored values get the codes :meth:`transform` gives them.
+        """
+        kernel, _ = resolve_kernel("map_sparse_to_bins", self.backend)
+        X = canonical_csr(X)
+        data = X.data.astype(np.float32, copy=False)
+        indptr, indices = X.indptr, X.indices
+        if np.isnan(data).any():  # a stored NaN is missing, as an absent entry
+            keep = ~np.isnan(data)
+            owner = np.repeat(np.arange(X.shape[0]), np.diff(indptr))
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(owner[keep],
+                                                                minlength=X.shape[0]))])
+            data, indices = data[keep], indices[keep]
+        indptr = indptr.astype(np.intp)
+        indices = np.ascontiguousarray(indices, dtype=np.int32)
+        stored = np.bincount(indices, minlength=X.shape[1])
+        full = (self.n_bins_ >= MAX_BIN) & (stored < X.shape[0])
+        if full.any():
+            raise ValueError(
+                f"features {np.flatnonzero(full)[:10].tolist()} have {MAX_BIN} bins "
+                "and missing values, whose code would not fit in uint8; use max_bin <= 255 "
+                "for data with missing values.")
+        codes = np.empty(data.shape[0], dtype=np.uint8)
+        kernel(np.ascontiguousarray(data), indices, self.cut_values_, self.cut_ptr_, codes,
+               effective_n_threads(self.n_threads))
+        return SparseBins(X.shape, indptr, indices, codes)
+
     def _check_missing_fits(self, X):
         """A feature of 256 bins cannot have missing values (their code would be 256)."""
         full = self.n_bins_ >= MAX_BIN
@@ -274,3 +304,38 @@ class BinMapper:
         bins = np.asarray(bins, dtype=np.intp)
         out = self.cut_values_[self.cut_ptr_[features] + np.maximum(bins, 0)]
         return np.where(bins < 0, self.min_values_[features], out).astype(np.float32)
+
+
+class SparseBins:
+    """Bin codes of a sparse matrix's stored entries, by row (CSR) and by column (CSC).
+
+    Parameters
+    ----------
+    shape : (n, d)
+    indptr : ndarray of shape (n + 1,), intp
+    indices : ndarray of shape (nnz,), int32
+        Sorted within each row.
+    codes : ndarray of shape (nnz,), uint8
+        Each stored value's bin; an absent entry is missing (no code).
+
+    Attributes
+    ----------
+    col_ptr : ndarray of shape (d + 1,), intp
+    col_rows : ndarray of shape (nnz,), int32
+    col_codes : ndarray of shape (nnz,), uint8
+        The same table by column, read by the partitions (a split reads one feature).
+    """
+
+    def __init__(self, shape, indptr, indices, codes):
+        self.shape = tuple(shape)
+        self.indptr, self.indices, self.codes = indptr, indices, codes
+        # scipy's CSR to CSC keeps every stored entry (a code 0 too), rows increasing.
+        columns = sp.csr_matrix((codes, indices, indptr), shape=self.shape).tocsc()
+        self.col_ptr = columns.indptr.astype(np.intp)
+        self.col_rows = np.ascontiguousarray(columns.indices, dtype=np.int32)
+        self.col_codes = np.ascontiguousarray(columns.data, dtype=np.uint8)
+
+    @property
+    def density(self):
+        """Stored entries over ``n * d``."""
+        return self.codes.shape[0] / max(1, self.shape[0] * self.shape[1])

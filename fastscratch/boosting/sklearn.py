@@ -18,6 +18,7 @@ from .._backend import effective_n_threads, resolve_kernel
 from .._labels import check_label_kinds
 from .binning import MAX_BIN, BinMapper, canonical_csr, dense_rows, sparse_block_rows
 from .binning import sparse_has_missing
+from .sparse import SparseTable, use_sparse_path
 from .categorical import CategoricalSplits, check_feature_types, encode_frame
 from .booster import Booster, feature_scores, text_tree
 from .constraints import parse_constraints
@@ -633,7 +634,14 @@ class _XGBModel(BaseEstimator):
             if len(cut_ptr) != X.shape[1] + 1:
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {X.shape[1]}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
-        binned = binner.transform(X)
+        sparse = None
+        if use_sparse_path(X, self._resolved("subsample"), categorical):
+            # Trees grown from the stored entries only (.sparse); no dense table of codes.
+            sparse = SparseTable(binner.transform_sparse(X), binner.n_bins_, self.backend,
+                                 n_threads)
+            binned = sparse.shape_only
+        else:
+            binned = binner.transform(X)
 
         if self.base_score is None and weights is not binning_weights:
             base_score = loss.newton_base_score(y32.astype(np.float64), weights)
@@ -651,7 +659,8 @@ class _XGBModel(BaseEstimator):
         return Training(
             loss=loss, y=y32, weights=weights, binner=binner, binned=binned,
             # Feature-major copy for the partitions (one column is read per split).
-            binned_columns=np.asfortranarray(binned), has_missing=bool(
+            binned_columns=binned if sparse is not None else np.asfortranarray(binned), sparse=sparse,
+            has_missing=bool(
                 sparse_has_missing(X) if sp.issparse(X) else np.isnan(X).any()),
             base_score=base_score, base_margin=base_margin,
             kernels={name: resolve_kernel(name, self.backend)[0] for name in KERNELS},

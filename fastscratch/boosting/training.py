@@ -86,6 +86,7 @@ class Training:
     eval_weights: list = None
     eval_margins: list = None
     forest: object = None
+    sparse: object = None  # SparseTable (.sparse): trees grown from stored entries; None: dense
 
 
 @dataclass
@@ -212,7 +213,7 @@ def boost(model, training, verbose=True):
             loss.gradients(training.y, raw, training.weights, gradients, hessians)
         new_trees = Forest(n_groups=K)
         root_hists = None
-        if K > 1 and sampler.subsample >= 1.0:
+        if K > 1 and sampler.subsample >= 1.0 and training.sparse is None:
             # Every class's tree starts from all the rows: one pass builds all the roots.
             root_hists = np.empty((K, binned.shape[1], n_slots, 2))
             kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
@@ -232,7 +233,9 @@ def boost(model, training, verbose=True):
                                 root_histogram=None if root_hists is None else root_hists[k],
                                 histogram_buffers=histogram_buffers,
                                 constraints=training.constraints,
-                                categorical=training.categorical)
+                                categorical=training.categorical,
+                                source=None if training.sparse is None else training.sparse.source(
+                                    rows, scratch, gradients[k], hessians[k], n_root_rows))
             tree = grower.grow()
             if hasattr(loss, "adapt_leaves"):  # reg:absoluteerror, reg:quantileerror
                 loss.adapt_leaves(tree, rows[:n_root_rows], training.y, raw[k], training.weights,
