@@ -176,6 +176,20 @@ def _arima_workload(level):
     ARIMA(order=(1, 1, 1), backend="numpy").fit(y_missing)
 
 
+def _sparse_boosting_workload(level):
+    import scipy.sparse as sp
+
+    from . import XGBRegressor
+
+    n, d = ((500, 100), (20_000, 500), (100_000, 1_000))[level]
+    rng = np.random.default_rng(0)
+    # Term counts, 2% dense: trees grown from the stored entries (sparse_histogram).
+    X = sp.random(n, d, density=0.02, format="csr", random_state=1,
+                  data_rvs=lambda k: rng.poisson(2.0, k).astype(np.float32) + 1)
+    y = X @ rng.normal(size=d)
+    XGBRegressor(n_estimators=3, max_depth=4, backend="numpy").fit(X, y)
+
+
 def _treeshap_workload(level):
     from .boosting import XGBRegressor
     from .boosting._treeshap import tree_contributions
@@ -202,6 +216,7 @@ WORKLOADS = {
     "tree_predict": _boosting_workload,
     "categorical": _categorical_workload,
     "arima": _arima_workload,
+    "sparse_histogram": _sparse_boosting_workload,
 }
 
 
