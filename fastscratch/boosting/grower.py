@@ -215,7 +215,8 @@ class TreeGrower:
         if self.feature_sampler is not None:
             allowed = self.feature_sampler(level[0]["depth"], k)
         else:
-            allowed = np.broadcast_to(self.allowed_features, (k, d)).copy()
+            allowed = np.empty((k, d), dtype=np.uint8)
+            allowed[:] = self.allowed_features
         if self.interaction_sets is not None:
             for j, node in enumerate(level):
                 if node.get("used"):  # the root may split on any feature
@@ -243,17 +244,23 @@ class TreeGrower:
                 bounded_weight(g, h, bounds[:, 0], bounds[:, 1], self.params)
                 for g, h in ((chosen[:, 0], chosen[:, 1]),
                              (sums[:, 0] - chosen[:, 0], sums[:, 1] - chosen[:, 1]))], axis=1)
-        for j, node in enumerate(level):
-            f = int(best[j])
-            node_gain = gain[j, f]
-            left_g, left_h = left_sums[j, f]
+        # Each node's best split as Python numbers, gathered once for the level (the
+        # same float64 values; reading numpy scalars node by node cost more).
+        nodes_index = np.arange(k)
+        best_gain = gain[nodes_index, best].tolist()
+        best_bin = split_bin[nodes_index, best].tolist()
+        best_default_left = default_left[nodes_index, best].tolist()
+        best_left_sums = left_sums[nodes_index, best].tolist()
+        for j, (node, f) in enumerate(zip(level, best.tolist())):
+            node_gain = best_gain[j]
+            left_g, left_h = best_left_sums[j]
             right_g, right_h = node["g"] - left_g, node["h"] - left_h
             node["split"] = None
             if not (node_gain > K_RT_EPS) or node_gain < self.gamma or left_h == 0.0 \
                     or right_h == 0.0:
                 continue
-            node["split"] = SplitCandidate(f, int(split_bin[j, f]), int(default_left[j, f]),
-                                           float(node_gain), (left_g, left_h), (right_g, right_h),
+            node["split"] = SplitCandidate(f, best_bin[j], best_default_left[j], node_gain,
+                                           (left_g, left_h), (right_g, right_h),
                                            None if categories is None else categories(j, f))
             if self.monotone is not None:
                 node["child_weights"] = (child_weights[j, 0], child_weights[j, 1])
