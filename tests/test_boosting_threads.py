@@ -95,3 +95,34 @@ def test_parallel_trees_equal_xgboost_given_its_cuts(binary_nan, always_parallel
               for dump in (ours, theirs)]
     assert_allclose(leaves[0], leaves[1], rtol=1e-5, atol=1e-7)
     assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("nan", [False, True])
+def test_class_trees_grown_concurrently(monkeypatch, multiclass, backend, nan):
+    """With n_jobs=2, a round's class trees grow two at a time (one-thread kernels each;
+    Numba's kernels keep them one after another), and equal the trees grown one at a time."""
+    from fastscratch.boosting import training
+
+    X, y = multiclass
+    if nan:
+        X = X.copy()
+        X[np.random.default_rng(2).random(X.shape) < 0.1] = np.nan
+    create = training._ClassTreePool.create
+    pools = []
+
+    def spy(*args):
+        pools.append(create(*args))
+        return pools[-1]
+
+    params = dict(n_estimators=3, max_depth=5, backend=backend, n_jobs=2)
+    monkeypatch.setattr(training._ClassTreePool, "create", staticmethod(spy))
+    concurrent = XGBClassifier(**params).fit(X, y)
+    assert (pools[0] is not None) == (backend != "numba")
+    monkeypatch.setattr(training._ClassTreePool, "create", staticmethod(lambda *args: None))
+    one_at_a_time = XGBClassifier(**params).fit(X, y)
+    (nodes_1, roots_1), (nodes_2, roots_2) = _forest(concurrent), _forest(one_at_a_time)
+    assert_array_equal(roots_1, roots_2)
+    for name in nodes_1:
+        assert_array_equal(nodes_1[name], nodes_2[name], err_msg=name)
+    assert_array_equal(concurrent.predict_proba(X), one_at_a_time.predict_proba(X))

@@ -18,6 +18,8 @@ else 1):
 4. the eval sets' margins, metrics and the early-stopping count.
 """
 
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +163,75 @@ def _add_tree_to_margins(training, tree, thresholds, rows, n_root_rows, margins,
                                          training.n_threads)[:, 0].astype(np.float32)
 
 
+def _thresholds(binner, tree):
+    """Each split node's threshold in feature units (0 for leaves), float32."""
+    split = tree["left"] >= 0
+    thresholds = np.zeros(split.shape[0], dtype=np.float32)
+    thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+    return thresholds
+
+
+class _ClassTreePool:
+    """The ``K`` class trees of a multiclass round grown at the same time, one per thread.
+
+    A round's class trees are independent once its gradients are known: each
+    reads the binned data and its own class's gradients and writes its own
+    row of margins. With ``n_threads`` threads, ``n_threads`` trees grow at
+    once, each with one-thread kernels (which release the GIL), instead of one
+    tree at a time whose small levels and Python steps leave the other
+    threads idle. Each running tree takes a work set (``rows``, ``scratch``,
+    histogram buffers) from a queue. The kernels give the same bits on any
+    thread count, so the trees equal those grown one after another.
+
+    Used when nothing draws random numbers per tree (no row or column
+    sampling, whose draws must come in class order), for depth-wise growth
+    of dense data without categorical features or leaf adaptation, and when no kernel is
+    Numba's (its default threading layer aborts on calls from two threads).
+    """
+
+    def __init__(self, n_threads, n, grow_tree, kernels, identity):
+        self.n_threads = n_threads
+        self.work_sets = queue.SimpleQueue()
+        for _ in range(n_threads):
+            self.work_sets.put((np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp),
+                                HistogramBuffers()))
+        self.n, self.grow_tree, self.kernels, self.identity = n, grow_tree, kernels, identity
+
+    @classmethod
+    def create(cls, model, training, sampler, n, grow_tree):
+        """A pool when the fit qualifies (see the class docstring), else None."""
+        K = training.loss.n_groups
+        if (K < 2 or training.n_threads < 2 or sampler.subsample < 1.0
+                or any(fraction < 1.0 for fraction in sampler.fractions)
+                or model._resolved("grow_policy") != "depthwise"
+                or training.categorical is not None or training.sparse is not None
+                or hasattr(training.loss, "adapt_leaves")
+                or any(getattr(kernel, "__module__", "").endswith("_numba")
+                       for kernel in training.kernels.values())):
+            return None
+        return cls(min(training.n_threads, K), n, grow_tree, training.kernels,
+                   np.arange(n, dtype=np.intp))
+
+    def _grow(self, k, root_histogram, margins):
+        rows, scratch, buffers = work = self.work_sets.get()
+        try:
+            np.copyto(rows, self.identity)
+            tree = self.grow_tree(k, rows, scratch, buffers, self.n, None, root_histogram, 1)
+            self.kernels["add_leaf_values"](rows, *tree["leaf_segments"], margins, 1)
+            return tree
+        finally:
+            self.work_sets.put(work)
+
+    def round(self, root_hists, raw):
+        """The round's trees in class order; each tree's values are added to ``raw[k]``."""
+        # Threads started per round (tens of microseconds against a round's tens of
+        # milliseconds), so no pool outlives the fit.
+        with ThreadPoolExecutor(max_workers=self.n_threads,
+                                thread_name_prefix="fastscratch-class-trees") as executor:
+            return list(executor.map(lambda k: self._grow(k, root_hists[k], raw[k]),
+                                     range(raw.shape[0])))
+
+
 def boost(model, training, verbose=True):
     """Run ``model.n_estimators`` boosting rounds (fewer with early stopping).
 
@@ -202,9 +273,28 @@ def boost(model, training, verbose=True):
                     for (_, X_eval, _), given in zip(evals, training.eval_margins
                                                      or [None] * len(evals))]
     eval_weights = training.eval_weights or [None] * len(evals)
-    best_score, best_iteration, stale = None, None, 0
     sampler = _Sampler(model, n, binned.shape[1])
     histogram_buffers = HistogramBuffers()  # every tree's levels, reused
+
+    def grow_tree(k, rows, scratch, buffers, n_root_rows, feature_sampler, root_histogram,
+                  tree_threads):
+        return TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
+                          training.params, model._resolved("max_depth"),
+                          float(np.float32(model._resolved("gamma"))),
+                          model._resolved("learning_rate"), kernels,
+                          tree_threads, has_missing=training.has_missing,
+                          n_root_rows=n_root_rows, feature_sampler=feature_sampler,
+                          grow_policy=model._resolved("grow_policy"),
+                          max_leaves=model._resolved("max_leaves"),
+                          binned_columns=training.binned_columns,
+                          root_histogram=root_histogram, histogram_buffers=buffers,
+                          constraints=training.constraints,
+                          categorical=training.categorical,
+                          source=None if training.sparse is None else training.sparse.source(
+                              rows, scratch, gradients[k], hessians[k], n_root_rows)).grow()
+
+    class_pool = _ClassTreePool.create(model, training, sampler, n, grow_tree)
+    best_score, best_iteration, stale = None, None, 0
     for iteration in range(model._resolved("n_estimators")):
         # Gradients of every group from the margins at the start of the round.
         if K == 1:
@@ -218,31 +308,22 @@ def boost(model, training, verbose=True):
             root_hists = np.empty((K, binned.shape[1], n_slots, 2))
             kernels["build_class_histograms"](binned, identity, 0, n, gradients, hessians,
                                               root_hists, n_threads)
+        class_trees = None if class_pool is None else class_pool.round(root_hists, raw)
         for k in range(K):
+            if class_trees is not None:  # grown, and added to raw[k], by the pool
+                tree = class_trees[k]
+                thresholds = _thresholds(binner, tree)
+                forest.add_tree(tree, thresholds, group=k)
+                new_trees.add_tree(tree, thresholds, group=k)
+                continue
             n_root_rows = sampler.sample_rows(rows, identity)
-            grower = TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
-                                training.params, model._resolved("max_depth"),
-                                float(np.float32(model._resolved("gamma"))),
-                                model._resolved("learning_rate"), kernels,
-                                n_threads, has_missing=training.has_missing,
-                                n_root_rows=n_root_rows,
-                                feature_sampler=sampler.feature_sampler(),
-                                grow_policy=model._resolved("grow_policy"),
-                                max_leaves=model._resolved("max_leaves"),
-                                binned_columns=training.binned_columns,
-                                root_histogram=None if root_hists is None else root_hists[k],
-                                histogram_buffers=histogram_buffers,
-                                constraints=training.constraints,
-                                categorical=training.categorical,
-                                source=None if training.sparse is None else training.sparse.source(
-                                    rows, scratch, gradients[k], hessians[k], n_root_rows))
-            tree = grower.grow()
+            tree = grow_tree(k, rows, scratch, histogram_buffers, n_root_rows,
+                             sampler.feature_sampler(),
+                             None if root_hists is None else root_hists[k], n_threads)
             if hasattr(loss, "adapt_leaves"):  # reg:absoluteerror, reg:quantileerror
                 loss.adapt_leaves(tree, rows[:n_root_rows], training.y, raw[k], training.weights,
                                   model._resolved("learning_rate"))
-            split = tree["left"] >= 0
-            thresholds = np.zeros(split.shape[0], dtype=np.float32)
-            thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+            thresholds = _thresholds(binner, tree)
             forest.add_tree(tree, thresholds, group=k)
             new_trees.add_tree(tree, thresholds, group=k)
             _add_tree_to_margins(training, tree, thresholds, rows, n_root_rows, raw[k],
