@@ -14,7 +14,9 @@ else 1):
    one pass over the binned data (``build_class_histograms``);
 3. per group, a tree (:class:`~.grower.TreeGrower`), its leaf values added
    to the training margins (through the rows of each leaf, or by walking
-   the tree for every row when rows were sampled);
+   the tree for every row when rows were sampled); with ``K > 1``, several
+   threads and no sampling, the ``K`` trees grow side by side, one per
+   thread (:class:`_ClassTreePool`), with the same results;
 4. the eval sets' margins, metrics and the early-stopping count.
 """
 
