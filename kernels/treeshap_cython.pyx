@@ -12,6 +12,8 @@ forest's per-leaf tables fit (:func:`treeshap_numpy.leaf_tables`),
 ``tree_shap`` reads them instead: one walk per row and tree that carries the
 set of path features the row follows (a bit mask), and O(m) table reads per
 leaf (``tree_shap_interactions``: O(m^2) from the tables of pairs).
+Categorical splits send the codes of their set right (``_goes_left``, as the
+reference); a numeric-only forest passes empty ``node_cat`` / ``cat_sets``.
 """
 
 include "_common.pxi"
@@ -42,6 +44,41 @@ cdef struct Walk:
     double* s_zero
     double* s_one
     double* s_fraction
+
+
+cdef struct Cats:
+    # the categorical splits: node_cat[k] >= 0 is the row of ``sets`` (width bytes each)
+    # with node k's category set; node_cat is NULL for a forest of numeric splits only
+    const intp_t* node_cat
+    const uint8_t* sets
+    intp_t width
+
+
+cdef Cats _cats(const intp_t[::1] node_cat, const uint8_t[:, ::1] cat_sets):
+    cdef Cats cats
+    cats.node_cat = NULL
+    cats.sets = NULL
+    cats.width = 0
+    if node_cat.shape[0] > 0 and cat_sets.shape[0] > 0 and cat_sets.shape[1] > 0:
+        cats.node_cat = &node_cat[0]
+        cats.sets = &cat_sets[0, 0]
+        cats.width = cat_sets.shape[1]
+    return cats
+
+
+cdef inline bint _goes_left(double x, intp_t node, const float* threshold,
+                            const uint8_t* default_left, const Cats* cats) noexcept nogil:
+    """Whether value ``x`` goes to node ``node``'s left child (``treeshap_numpy._goes_left``)."""
+    cdef intp_t c
+    if x != x:  # missing
+        return default_left[node] != 0
+    if cats.node_cat != NULL:
+        c = cats.node_cat[node]
+        if c >= 0:  # a categorical split: the codes of the set go right
+            if x >= 0 and x < cats.width:
+                return cats.sets[c * cats.width + <intp_t> x] == 0
+            return True
+    return x < threshold[node]
 
 
 cdef int _walk_alloc(Walk* w, intp_t max_depth) noexcept nogil:
@@ -84,13 +121,14 @@ cdef inline double _unwound_sum(const double* zero_, const double* one_, const d
 
 cdef void _shap_tree(const floating[:, ::1] X, intp_t row, const intp_t* feature,
                      const float* threshold, const uint8_t* default_left, const intp_t* left,
-                     const float* value, const double* cover, intp_t root, double* phi,
-                     int condition, intp_t condition_feature, Walk* w) noexcept nogil:
+                     const float* value, const double* cover, const Cats* cats, intp_t root,
+                     double* phi, int condition, intp_t condition_feature,
+                     Walk* w) noexcept nogil:
     """Add one tree's (conditioned) SHAP values of row ``row`` to ``phi`` (d,)."""
     cdef intp_t s = w.size
     cdef intp_t top = 0, node, level, m, parent_feature, i, f, index, left_child
     cdef double zero, one, fraction, leaf, incoming_zero, incoming_one, left_zero, right_zero
-    cdef double next_one, kept, left_fraction, right_fraction, x
+    cdef double next_one, kept, left_fraction, right_fraction
     cdef bint goes_left
     cdef intp_t* pf
     cdef double* pz
@@ -130,11 +168,7 @@ cdef void _shap_tree(const floating[:, ::1] X, intp_t row, const intp_t* feature
                                * fraction)
             continue
         f = feature[node]
-        x = X[row, f]
-        if x != x:  # missing
-            goes_left = default_left[node] != 0
-        else:
-            goes_left = x < threshold[node]
+        goes_left = _goes_left(X[row, f], node, threshold, default_left, cats)
         left_child = left[node]
         left_zero = cover[left_child] / cover[node]
         right_zero = cover[left_child + 1] / cover[node]
@@ -192,8 +226,10 @@ def _tree_shap(const floating[:, ::1] X,                                        
                const float[::1] value, const double[::1] cover,                      # IN
                const intp_t[::1] tree_roots, const intp_t[::1] tree_groups,          # IN
                intp_t max_depth,                                                     # IN
+               const intp_t[::1] node_cat, const uint8_t[:, ::1] cat_sets,           # IN
                double[:, :, ::1] out,                                                # IN/OUT
                int n_threads):
+    cdef Cats cats = _cats(node_cat, cat_sets)
     cdef intp_t n_rows = X.shape[0]
     cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
     cdef intp_t block, row, t
@@ -204,8 +240,8 @@ def _tree_shap(const floating[:, ::1] X,                                        
         for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
             for t in range(tree_roots.shape[0]):
                 _shap_tree(X, row, &feature[0], &threshold[0], &default_left[0], &left[0],
-                           &value[0], &cover[0], tree_roots[t], &out[row, tree_groups[t], 0],
-                           0, -1, w)
+                           &value[0], &cover[0], &cats, tree_roots[t],
+                           &out[row, tree_groups[t], 0], 0, -1, w)
         _walk_free(w)
         free(w)
 
@@ -214,12 +250,13 @@ cdef void _shap_tree_tables(const floating[:, ::1] X, intp_t row, const intp_t* 
                             const float* threshold, const uint8_t* default_left,
                             const intp_t* left, const intp_t* node_bit, const intp_t* leaf_m,
                             const intp_t* leaf_offset, const intp_t* position_feature,
-                            const double* position_coef, const double* table, intp_t root,
-                            double* phi, intp_t* s_node, int64_t* s_mask) noexcept nogil:
+                            const double* position_coef, const double* table,
+                            const Cats* cats, intp_t root, double* phi, intp_t* s_node,
+                            int64_t* s_mask) noexcept nogil:
     """Add one tree's SHAP values of row ``row`` to ``phi`` from the leaf tables."""
     cdef intp_t top = 0, node, m, start, p
     cdef int64_t mask, follows, bit, cleared
-    cdef double t_follows, x
+    cdef double t_follows
     cdef bint goes_left
     s_node[0] = root
     s_mask[0] = -1  # every bit set: the row follows every split so far
@@ -242,11 +279,7 @@ cdef void _shap_tree_tables(const floating[:, ::1] X, intp_t row, const intp_t* 
                 else:
                     phi[position_feature[start + p]] -= t_follows
             continue
-        x = X[row, feature[node]]
-        if x != x:  # missing
-            goes_left = default_left[node] != 0
-        else:
-            goes_left = x < threshold[node]
+        goes_left = _goes_left(X[row, feature[node]], node, threshold, default_left, cats)
         cleared = mask & ~(<int64_t> 1 << node_bit[node])
         top += 1
         s_node[top] = left[node] + 1
@@ -261,12 +294,14 @@ def _tree_shap_tables(const floating[:, ::1] X,                                 
                       const uint8_t[::1] default_left, const intp_t[::1] left,       # IN
                       const intp_t[::1] tree_roots, const intp_t[::1] tree_groups,   # IN
                       intp_t max_depth,                                              # IN
+                      const intp_t[::1] node_cat, const uint8_t[:, ::1] cat_sets,    # IN
                       const intp_t[::1] node_bit, const intp_t[::1] leaf_m,          # IN
                       const intp_t[::1] leaf_offset,                                 # IN
                       const intp_t[::1] position_feature,                            # IN
                       const double[::1] position_coef, const double[::1] table,      # IN
                       double[:, :, ::1] out,                                         # IN/OUT
                       int n_threads):
+    cdef Cats cats = _cats(node_cat, cat_sets)
     cdef intp_t n_rows = X.shape[0]
     cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
     cdef intp_t block, row, t
@@ -279,7 +314,7 @@ def _tree_shap_tables(const floating[:, ::1] X,                                 
             for t in range(tree_roots.shape[0]):
                 _shap_tree_tables(X, row, &feature[0], &threshold[0], &default_left[0],
                                   &left[0], &node_bit[0], &leaf_m[0], &leaf_offset[0],
-                                  &position_feature[0], &position_coef[0], &table[0],
+                                  &position_feature[0], &position_coef[0], &table[0], &cats,
                                   tree_roots[t], &out[row, tree_groups[t], 0], s_node, s_mask)
         free(s_node)
         free(s_mask)
@@ -292,13 +327,14 @@ cdef void _interactions_tree_tables(const floating[:, ::1] X, intp_t row,
                                     const intp_t* leaf_offset, const intp_t* position_feature,
                                     const double* position_coef, const double* table,
                                     const double* position_zero, const intp_t* pair_offset,
-                                    const double* pair_table, intp_t root, double* phi,
+                                    const double* pair_table, const Cats* cats, intp_t root,
+                                    double* phi,
                                     intp_t n_columns, intp_t* s_node,
                                     int64_t* s_mask) noexcept nogil:
     """Add one tree's SHAP interaction values of row ``row`` to ``phi`` (d + 1, d + 1)."""
     cdef intp_t top = 0, node, m, start, p, q, f_q, pair
     cdef int64_t mask, follows, bit_p, bit_q, size, others, cleared
-    cdef double own, scale, t_others, total, interaction, value, x
+    cdef double own, scale, t_others, total, interaction, value
     cdef bint goes_left
     s_node[0] = root
     s_mask[0] = -1
@@ -339,11 +375,7 @@ cdef void _interactions_tree_tables(const floating[:, ::1] X, intp_t row,
                     total += interaction
                 phi[f_q * n_columns + f_q] += own - total
             continue
-        x = X[row, feature[node]]
-        if x != x:  # missing
-            goes_left = default_left[node] != 0
-        else:
-            goes_left = x < threshold[node]
+        goes_left = _goes_left(X[row, feature[node]], node, threshold, default_left, cats)
         cleared = mask & ~(<int64_t> 1 << node_bit[node])
         top += 1
         s_node[top] = left[node] + 1
@@ -359,6 +391,7 @@ def _tree_shap_interactions_tables(
         const uint8_t[::1] default_left, const intp_t[::1] left,                     # IN
         const intp_t[::1] tree_roots, const intp_t[::1] tree_groups,                 # IN
         intp_t max_depth,                                                            # IN
+        const intp_t[::1] node_cat, const uint8_t[:, ::1] cat_sets,                  # IN
         const intp_t[::1] node_bit, const intp_t[::1] leaf_m,                        # IN
         const intp_t[::1] leaf_offset, const intp_t[::1] position_feature,           # IN
         const double[::1] position_coef, const double[::1] table,                    # IN
@@ -366,6 +399,7 @@ def _tree_shap_interactions_tables(
         const double[::1] pair_table,                                                # IN
         double[:, :, :, ::1] out,                                                    # IN/OUT
         int n_threads):
+    cdef Cats cats = _cats(node_cat, cat_sets)
     cdef intp_t n_rows = X.shape[0], n_columns = out.shape[3]
     cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
     cdef intp_t block, row, t
@@ -380,7 +414,7 @@ def _tree_shap_interactions_tables(
                                           &left[0], &node_bit[0], &leaf_m[0], &leaf_offset[0],
                                           &position_feature[0], &position_coef[0], &table[0],
                                           &position_zero[0], &pair_offset[0], &pair_table[0],
-                                          tree_roots[t], &out[row, tree_groups[t], 0, 0],
+                                          &cats, tree_roots[t], &out[row, tree_groups[t], 0, 0],
                                           n_columns, s_node, s_mask)
         free(s_node)
         free(s_mask)
@@ -395,8 +429,11 @@ def _tree_shap_interactions(const floating[:, ::1] X,                           
                             const intp_t[::1] tree_feature_ptr,                      # IN
                             const intp_t[::1] tree_features,                         # IN
                             intp_t max_depth,                                        # IN
+                            const intp_t[::1] node_cat,                              # IN
+                            const uint8_t[:, ::1] cat_sets,                          # IN
                             double[:, :, :, ::1] out,                                # IN/OUT
                             int n_threads):
+    cdef Cats cats = _cats(node_cat, cat_sets)
     cdef intp_t n_rows = X.shape[0], d = X.shape[1]
     cdef intp_t n_blocks = (n_rows + BLOCK - 1) // BLOCK
     cdef intp_t block, row, t, g, k, i, j
@@ -416,14 +453,14 @@ def _tree_shap_interactions(const floating[:, ::1] X,                           
                 g = tree_groups[t]
                 memset(phi, 0, d * sizeof(double))
                 _shap_tree(X, row, &feature[0], &threshold[0], &default_left[0], &left[0],
-                           &value[0], &cover[0], tree_roots[t], phi, 0, -1, w)
+                           &value[0], &cover[0], &cats, tree_roots[t], phi, 0, -1, w)
                 for k in range(tree_feature_ptr[t], tree_feature_ptr[t + 1]):
                     i = tree_features[k]
                     memset(on, 0, 2 * d * sizeof(double))
                     _shap_tree(X, row, &feature[0], &threshold[0], &default_left[0], &left[0],
-                               &value[0], &cover[0], tree_roots[t], on, 1, i, w)
+                               &value[0], &cover[0], &cats, tree_roots[t], on, 1, i, w)
                     _shap_tree(X, row, &feature[0], &threshold[0], &default_left[0], &left[0],
-                               &value[0], &cover[0], tree_roots[t], off, -1, i, w)
+                               &value[0], &cover[0], &cats, tree_roots[t], off, -1, i, w)
                     total = 0.0
                     for j in range(d):
                         if j != i:
@@ -437,27 +474,27 @@ def _tree_shap_interactions(const floating[:, ::1] X,                           
 
 
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
-              tree_groups, max_depth, out, n_threads):
+              tree_groups, max_depth, node_cat, cat_sets, out, n_threads):
     """Add the SHAP values of the rows of ``X`` to ``out`` (see ``treeshap_numpy.tree_shap``)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
     if tables is None:
         _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
-                   tree_groups, max_depth, out, max(1, int(n_threads)))
+                   tree_groups, max_depth, node_cat, cat_sets, out, max(1, int(n_threads)))
     else:
         _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
-                          max_depth, *tables, out, max(1, int(n_threads)))
+                          max_depth, node_cat, cat_sets, *tables, out, max(1, int(n_threads)))
 
 
 def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,
                            tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
-                           out, n_threads):
+                           node_cat, cat_sets, out, n_threads):
     """Add the SHAP interaction values (see :func:`treeshap_numpy.tree_shap_interactions`)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions=True)
     if tables is None:
         _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
                                 tree_roots, tree_groups, tree_feature_ptr, tree_features,
-                                max_depth, out, max(1, int(n_threads)))
+                                max_depth, node_cat, cat_sets, out, max(1, int(n_threads)))
     else:
         _tree_shap_interactions_tables(X, feature, threshold, default_left, left, tree_roots,
-                                       tree_groups, max_depth, *tables, out,
+                                       tree_groups, max_depth, node_cat, cat_sets, *tables, out,
                                        max(1, int(n_threads)))

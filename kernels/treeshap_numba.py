@@ -10,9 +10,10 @@ in the reference. When the forest's per-leaf tables fit
 (:func:`treeshap_numpy.leaf_tables`), ``tree_shap`` reads them instead:
 one walk per row and tree that carries the set of path features the row
 follows, and O(m) table reads per leaf (``tree_shap_interactions``: O(m^2)
-from the tables of pairs). Threads take blocks of rows; each row's output is summed
-over the trees in order, so the result does not depend on the number of
-threads.
+from the tables of pairs). A categorical split sends the codes of its set
+right (:func:`_goes_left`, as the reference). Threads take blocks of rows;
+each row's output is summed over the trees in order, so the result does not
+depend on the number of threads.
 """
 
 import numba
@@ -22,6 +23,20 @@ from ._threads import numba_threads
 from .treeshap_numpy import leaf_tables
 
 BLOCK = 32
+
+
+@numba.njit(cache=True, nogil=True)
+def _goes_left(x, node, threshold, default_left, node_cat, cat_sets):
+    """Whether value ``x`` goes to node ``node``'s left child (``treeshap_numpy._goes_left``)."""
+    if np.isnan(x):
+        return default_left[node] != 0
+    if node_cat.shape[0] > 0:
+        c = node_cat[node]
+        if c >= 0:  # a categorical split: the codes of the set go right
+            if x >= 0 and x < cat_sets.shape[1]:
+                return cat_sets[c, np.intp(x)] == 0
+            return True
+    return x < threshold[node]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -41,9 +56,9 @@ def _unwound_sum(p_feature, p_zero, p_one, p_weight, level, m, index):
 
 
 @numba.njit(cache=True, nogil=True)
-def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, root, phi,
-               condition, condition_feature, p_feature, p_zero, p_one, p_weight,
-               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction):
+def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, node_cat,
+               cat_sets, root, phi, condition, condition_feature, p_feature, p_zero, p_one,
+               p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction):
     """Add one tree's (conditioned) SHAP values of row ``row`` to ``phi`` (d,)."""
     top = 0
     s_node[0], s_level[0], s_m[0] = root, 0, 0
@@ -77,11 +92,7 @@ def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, roo
                                              * fraction)
             continue
         f = feature[node]
-        x = X[row, f]
-        if np.isnan(x):
-            goes_left = default_left[node] != 0
-        else:
-            goes_left = x < threshold[node]
+        goes_left = _goes_left(X[row, f], node, threshold, default_left, node_cat, cat_sets)
         left_child = left[node]
         left_zero = cover[left_child] / cover[node]
         right_zero = cover[left_child + 1] / cover[node]
@@ -136,8 +147,8 @@ def _shap_tree(X, row, feature, threshold, default_left, left, value, cover, roo
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
-                      max_depth, node_bit, leaf_m, leaf_offset, position_feature, position_coef,
-                      table, out):
+                      max_depth, node_cat, cat_sets, node_bit, leaf_m, leaf_offset,
+                      position_feature, position_coef, table, out):
     n_rows = X.shape[0]
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
     for block in numba.prange(n_blocks):
@@ -168,11 +179,8 @@ def _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tre
                             else:
                                 phi[position_feature[start + p]] -= t_follows
                         continue
-                    x = X[row, feature[node]]
-                    if np.isnan(x):
-                        goes_left = default_left[node] != 0
-                    else:
-                        goes_left = x < threshold[node]
+                    goes_left = _goes_left(X[row, feature[node]], node, threshold,
+                                           default_left, node_cat, cat_sets)
                     cleared = mask & ~(np.int64(1) << node_bit[node])
                     top += 1
                     s_node[top] = left[node] + 1
@@ -184,9 +192,9 @@ def _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tre
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _tree_shap_interactions_tables(X, feature, threshold, default_left, left, tree_roots,
-                                   tree_groups, max_depth, node_bit, leaf_m, leaf_offset,
-                                   position_feature, position_coef, table, position_zero,
-                                   pair_offset, pair_table, out):
+                                   tree_groups, max_depth, node_cat, cat_sets, node_bit, leaf_m,
+                                   leaf_offset, position_feature, position_coef, table,
+                                   position_zero, pair_offset, pair_table, out):
     n_rows = X.shape[0]
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
     for block in numba.prange(n_blocks):
@@ -236,11 +244,8 @@ def _tree_shap_interactions_tables(X, feature, threshold, default_left, left, tr
                                 total += interaction
                             phi[f_q, f_q] += own - total
                         continue
-                    x = X[row, feature[node]]
-                    if np.isnan(x):
-                        goes_left = default_left[node] != 0
-                    else:
-                        goes_left = x < threshold[node]
+                    goes_left = _goes_left(X[row, feature[node]], node, threshold,
+                                           default_left, node_cat, cat_sets)
                     cleared = mask & ~(np.int64(1) << node_bit[node])
                     top += 1
                     s_node[top] = left[node] + 1
@@ -262,7 +267,7 @@ def _buffers(max_depth):
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots, tree_groups,
-               max_depth, out):
+               max_depth, node_cat, cat_sets, out):
     n_rows = X.shape[0]
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
     for block in numba.prange(n_blocks):
@@ -271,14 +276,15 @@ def _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roo
         for row in range(block * BLOCK, min((block + 1) * BLOCK, n_rows)):
             for t in range(tree_roots.shape[0]):
                 _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
-                           tree_roots[t], out[row, tree_groups[t]], 0, -1, p_feature, p_zero,
-                           p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
-                           s_fraction)
+                           node_cat, cat_sets, tree_roots[t], out[row, tree_groups[t]], 0, -1,
+                           p_feature, p_zero, p_one, p_weight, s_node, s_level, s_m, s_zero,
+                           s_one, s_parent, s_fraction)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover, tree_roots,
-                            tree_groups, tree_feature_ptr, tree_features, max_depth, out):
+                            tree_groups, tree_feature_ptr, tree_features, max_depth, node_cat,
+                            cat_sets, out):
     n_rows, d = X.shape
     n_blocks = (n_rows + BLOCK - 1) // BLOCK
     for block in numba.prange(n_blocks):
@@ -292,18 +298,21 @@ def _tree_shap_interactions(X, feature, threshold, default_left, left, value, co
                 g = tree_groups[t]
                 phi[:] = 0.0
                 _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
-                           tree_roots[t], phi, 0, -1, p_feature, p_zero, p_one, p_weight,
-                           s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                           node_cat, cat_sets, tree_roots[t], phi, 0, -1, p_feature, p_zero,
+                           p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+                           s_fraction)
                 for k in range(tree_feature_ptr[t], tree_feature_ptr[t + 1]):
                     i = tree_features[k]
                     on[:] = 0.0
                     off[:] = 0.0
                     _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
-                               tree_roots[t], on, 1, i, p_feature, p_zero, p_one, p_weight,
-                               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                               node_cat, cat_sets, tree_roots[t], on, 1, i, p_feature, p_zero,
+                               p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+                               s_fraction)
                     _shap_tree(X, row, feature, threshold, default_left, left, value, cover,
-                               tree_roots[t], off, -1, i, p_feature, p_zero, p_one, p_weight,
-                               s_node, s_level, s_m, s_zero, s_one, s_parent, s_fraction)
+                               node_cat, cat_sets, tree_roots[t], off, -1, i, p_feature, p_zero,
+                               p_one, p_weight, s_node, s_level, s_m, s_zero, s_one, s_parent,
+                               s_fraction)
                     total = 0.0
                     for j in range(d):
                         if j != i:
@@ -314,28 +323,29 @@ def _tree_shap_interactions(X, feature, threshold, default_left, left, value, co
 
 
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
-              tree_groups, max_depth, out, n_threads):
+              tree_groups, max_depth, node_cat, cat_sets, out, n_threads):
     """Add the SHAP values of the rows of ``X`` to ``out`` (see ``treeshap_numpy.tree_shap``)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth)
     with numba_threads(n_threads):
         if tables is None:
             _tree_shap(X, feature, threshold, default_left, left, value, cover, tree_roots,
-                       tree_groups, max_depth, out)
+                       tree_groups, max_depth, node_cat, cat_sets, out)
         else:
             _tree_shap_tables(X, feature, threshold, default_left, left, tree_roots, tree_groups,
-                              max_depth, *tables, out)
+                              max_depth, node_cat, cat_sets, *tables, out)
 
 
 def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,
                            tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
-                           out, n_threads):
+                           node_cat, cat_sets, out, n_threads):
     """Add the SHAP interaction values (see :func:`treeshap_numpy.tree_shap_interactions`)."""
     tables = leaf_tables(feature, left, value, cover, tree_roots, max_depth, interactions=True)
     with numba_threads(n_threads):
         if tables is None:
             _tree_shap_interactions(X, feature, threshold, default_left, left, value, cover,
                                     tree_roots, tree_groups, tree_feature_ptr, tree_features,
-                                    max_depth, out)
+                                    max_depth, node_cat, cat_sets, out)
         else:
             _tree_shap_interactions_tables(X, feature, threshold, default_left, left,
-                                           tree_roots, tree_groups, max_depth, *tables, out)
+                                           tree_roots, tree_groups, max_depth, node_cat,
+                                           cat_sets, *tables, out)

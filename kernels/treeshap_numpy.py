@@ -53,7 +53,15 @@ Then, as xgboost,
 
 Layout of the forest: as :mod:`fastscratch.kernels.tree_predict_numpy` (flat
 nodes, ``x < threshold`` goes left, NaN follows ``default_left``), plus
-``cover`` (float64, each node's hessian sum, > 0). ``out`` is float64 and is
+``cover`` (float64, each node's hessian sum, > 0). Categorical splits, as
+:func:`fastscratch.kernels.categorical_numpy.predict_raw_categorical`:
+``node_cat[k] >= 0`` is the row of ``cat_sets`` (uint8, (m, width)) holding
+node ``k``'s category set; a value :math:`x` (a category code) goes right
+when :math:`0 \le x < \mathrm{width}` and ``cat_sets[node_cat[k], int(x)]``
+is set, left otherwise (NaN: ``default_left``). A numeric-only forest passes
+empty ``node_cat`` (0,) and ``cat_sets`` (0, 0). Only the split *test*
+changes: the node's feature stays the Shapley player, so the algorithm below
+is the same for both kinds of split. ``out`` is float64 and is
 added to; only the feature columns ``0..d-1`` are touched (the caller adds
 the bias :math:`\phi_0`, see :func:`node_mean_values`).
 
@@ -128,8 +136,26 @@ class _Path:
         return total
 
 
+def _goes_left(x, node, threshold, default_left, node_cat, cat_sets):
+    """Whether the values ``x`` (one per row) of node ``node``'s feature go to its left child.
+
+    NaN follows ``default_left``; at a categorical node (``node_cat[node] >= 0``)
+    a code of the node's set goes right, anything else left; at a numeric node
+    ``x < threshold`` goes left.
+    """
+    missing = np.isnan(x)
+    if node_cat.shape[0] and node_cat[node] >= 0:
+        codes = cat_sets[node_cat[node]]
+        in_range = (x >= 0) & (x < codes.shape[0])
+        in_set = in_range & (codes[np.where(in_range, x, 0).astype(np.intp)] != 0)
+        result = ~in_set
+    else:
+        result = x < threshold[node]
+    return np.where(missing, default_left[node] != 0, result)
+
+
 def _shap_tree(X, feature, threshold, default_left, left, value, cover, root, max_depth,
-               phi, condition=0, condition_feature=-1):
+               node_cat, cat_sets, phi, condition=0, condition_feature=-1):
     """Add one tree's SHAP values of every row of ``X`` to ``phi`` (n, d).
 
     ``condition`` 0: plain SHAP values; +1 / -1: conditioned on
@@ -151,7 +177,7 @@ def _shap_tree(X, feature, threshold, default_left, left, value, cover, root, ma
             return
         f = feature[node]
         x = X[:, f]
-        goes_left = np.where(np.isnan(x), default_left[node] != 0, x < threshold[node])
+        goes_left = _goes_left(x, node, threshold, default_left, node_cat, cat_sets)
         children = (left[node], left[node] + 1)  # right == left + 1
         child_zero = [cover[child] / cover[node] for child in children]
         incoming_zero, incoming_one = 1.0, np.ones(n_rows)
@@ -187,22 +213,24 @@ def _tree_nodes(left, root):
 
 
 def tree_shap(X, feature, threshold, default_left, left, right, value, cover, tree_roots,
-              tree_groups, max_depth, out, n_threads):
+              tree_groups, max_depth, node_cat, cat_sets, out, n_threads):
     """Add the SHAP values of the rows of ``X`` (float32, (n, d)) to ``out`` (n, k, d + 1).
 
     Tree ``t`` adds to ``out[:, tree_groups[t], :d]``; ``max_depth`` bounds the
-    depth of every tree (edges from root to leaf).
+    depth of every tree (edges from root to leaf); ``node_cat`` and
+    ``cat_sets`` describe the categorical splits (empty for none).
     """
     d = X.shape[1]
     for root, group in zip(tree_roots, tree_groups):
         phi = np.zeros((X.shape[0], d))
-        _shap_tree(X, feature, threshold, default_left, left, value, cover, root, max_depth, phi)
+        _shap_tree(X, feature, threshold, default_left, left, value, cover, root, max_depth,
+                   node_cat, cat_sets, phi)
         out[:, group, :d] += phi
 
 
 def tree_shap_interactions(X, feature, threshold, default_left, left, right, value, cover,
                            tree_roots, tree_groups, tree_feature_ptr, tree_features, max_depth,
-                           out, n_threads):
+                           node_cat, cat_sets, out, n_threads):
     """Add the SHAP interaction values of the rows of ``X`` to ``out`` (n, k, d + 1, d + 1).
 
     ``tree_features[tree_feature_ptr[t]:tree_feature_ptr[t + 1]]`` are the
@@ -211,7 +239,8 @@ def tree_shap_interactions(X, feature, threshold, default_left, left, right, val
     """
     n, d = X.shape
     for t, (root, group) in enumerate(zip(tree_roots, tree_groups)):
-        args = (X, feature, threshold, default_left, left, value, cover, root, max_depth)
+        args = (X, feature, threshold, default_left, left, value, cover, root, max_depth,
+                node_cat, cat_sets)
         phi = np.zeros((n, d))
         _shap_tree(*args, phi)
         for i in tree_features[tree_feature_ptr[t]:tree_feature_ptr[t + 1]]:

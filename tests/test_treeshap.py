@@ -31,6 +31,9 @@ CASES = {  # name: (loader, xgboost class, max_depth)
     "regression": (load_diabetes, xgboost.XGBRegressor, 6),
 }
 
+# No categorical splits: the kernels' node_cat and cat_sets are empty.
+NUMERIC = (np.empty(0, dtype=np.intp), np.empty((0, 0), dtype=np.uint8))
+
 
 def _data(loader):
     X, y = loader(return_X_y=True)
@@ -111,12 +114,12 @@ def test_kernels_match_reference(optimised_backend, rng, monkeypatch, use_tables
         assert treeshap_numpy.leaf_tables(args[0], args[3], args[5], args[6], args[7],
                                           max_depth) is None
     expected = np.zeros((X.shape[0], 1, X.shape[1] + 1))
-    treeshap_numpy.tree_shap(X, *args, max_depth, expected, 1)
+    treeshap_numpy.tree_shap(X, *args, max_depth, *NUMERIC, expected, 1)
     kernel = get_kernel("tree_shap", optimised_backend)
     outputs = []
     for n_threads in (1, 2):
         out = np.zeros_like(expected)
-        kernel(X, *args, max_depth, out, n_threads)
+        kernel(X, *args, max_depth, *NUMERIC, out, n_threads)
         outputs.append(out)
     assert_allclose(outputs[0], expected, rtol=1e-9, atol=1e-12)
     assert_array_equal(outputs[0], outputs[1])
@@ -136,12 +139,13 @@ def test_interaction_kernels_match_reference(optimised_backend, rng, monkeypatch
     features = (pairs % X.shape[1]).astype(np.intp)
     shape = (X.shape[0], 1, X.shape[1] + 1, X.shape[1] + 1)
     expected = np.zeros(shape)
-    treeshap_numpy.tree_shap_interactions(X, *args, ptr, features, max_depth, expected, 1)
+    treeshap_numpy.tree_shap_interactions(X, *args, ptr, features, max_depth, *NUMERIC, expected,
+                                          1)
     kernel = get_kernel("tree_shap_interactions", optimised_backend)
     outputs = []
     for n_threads in (1, 2):
         out = np.zeros(shape)
-        kernel(X, *args, ptr, features, max_depth, out, n_threads)
+        kernel(X, *args, ptr, features, max_depth, *NUMERIC, out, n_threads)
         outputs.append(out)
     assert_allclose(outputs[0], expected, rtol=1e-9, atol=1e-12)
     assert_array_equal(outputs[0], outputs[1])

@@ -70,6 +70,11 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     X : array-like of shape (n_samples, n_features)
         NaN is missing and follows each split's default direction, as in
         ``predict`` and in xgboost. Cast to float32 block by block, as xgboost.
+        Categorical features (pandas category columns or ``feature_types``
+        "c" with ``enable_categorical=True``) are coded as in ``predict``; a
+        categorical split sends the codes of its set right, any other value
+        left (xgboost's rule), and its feature gets the credit as a numeric
+        split's does.
     interactions : bool, default=False
         Return SHAP interaction values (xgboost's ``pred_interactions``).
     backend : {"auto", "numpy", "numba", "cython"} or None, default=None
@@ -102,10 +107,6 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     :math:`\phi_i`. See :mod:`fastscratch.kernels.treeshap_numpy`.
     """
     check_is_fitted(model, "_forest")
-    if model._forest.has_categorical:
-        raise ValueError("pred_contribs and pred_interactions are not supported for models with "
-                         "categorical splits yet (enable_categorical=True); TreeSHAP here "
-                         "follows numeric thresholds only.")
     from .binning import dense_rows
     from .sklearn import _validated
 
@@ -136,6 +137,12 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
     out = np.zeros((n, n_groups) + columns, dtype=np.float64)
     fields = (nodes["feature"], nodes["threshold"], nodes["default_left"], left,
               nodes["right"], nodes["value"], cover, roots, groups)
+    if forest.has_categorical:  # the split test of a categorical node: its category set
+        node_cat, cat_sets = forest.categorical()
+    else:  # numeric splits only: the kernels test thresholds alone
+        node_cat, cat_sets = np.empty(0, dtype=np.intp), np.empty((0, 0), dtype=np.uint8)
+    categorical = (np.ascontiguousarray(node_cat, dtype=np.intp),
+                   np.ascontiguousarray(cat_sets, dtype=np.uint8))
     if interactions:
         kernel, _ = resolve_kernel("tree_shap_interactions", backend)
         tree_of, features = node_tree[internal], nodes["feature"][internal]
@@ -143,10 +150,10 @@ def tree_contributions(model, X, *, interactions=False, backend=None, n_threads=
         tree_features = (pairs % d).astype(np.intp)
         tree_feature_ptr = np.concatenate(
             [[0], np.cumsum(np.bincount(pairs // d, minlength=roots.shape[0]))]).astype(np.intp)
-        extra = (tree_feature_ptr, tree_features, max_depth)
+        extra = (tree_feature_ptr, tree_features, max_depth) + categorical
     else:
         kernel, _ = resolve_kernel("tree_shap", backend)
-        extra = (max_depth,)
+        extra = (max_depth,) + categorical
     for start in range(0, n, SHAP_BLOCK_ROWS):
         block = (dense_rows(X, start, start + SHAP_BLOCK_ROWS) if sp.issparse(X) else
                  np.ascontiguousarray(X[start:start + SHAP_BLOCK_ROWS], dtype=np.float32))
