@@ -25,7 +25,7 @@ from .treeshap_numpy import leaf_tables
 BLOCK = 32
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _goes_left(x, node, threshold, default_left, node_cat, cat_sets):
     """Whether value ``x`` goes to node ``node``'s left child (``treeshap_numpy._goes_left``)."""
     if np.isnan(x):
