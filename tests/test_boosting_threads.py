@@ -98,10 +98,11 @@ def test_parallel_trees_equal_xgboost_given_its_cuts(binary_nan, always_parallel
 
 
 @pytest.mark.parametrize("backend", COMPILED)
-@pytest.mark.parametrize("nan", [False, True])
-def test_class_trees_grown_concurrently(monkeypatch, multiclass, backend, nan):
+@pytest.mark.parametrize("nan, n_jobs", [(False, 2), (True, 2), (True, 8)])
+def test_class_trees_grown_concurrently(monkeypatch, multiclass, backend, nan, n_jobs):
     """With n_jobs=2, a round's class trees grow two at a time (one-thread kernels each;
-    Numba's kernels keep them one after another), and equal the trees grown one at a time."""
+    with n_jobs=8, the 4 classes' trees at once on 2 threads each; Numba's kernels keep
+    them one after another), and equal the trees grown one at a time."""
     from fastscratch.boosting import training
 
     X, y = multiclass
@@ -115,7 +116,7 @@ def test_class_trees_grown_concurrently(monkeypatch, multiclass, backend, nan):
         pools.append(create(*args))
         return pools[-1]
 
-    params = dict(n_estimators=3, max_depth=5, backend=backend, n_jobs=2)
+    params = dict(n_estimators=3, max_depth=5, backend=backend, n_jobs=n_jobs)
     monkeypatch.setattr(training._ClassTreePool, "create", staticmethod(spy))
     concurrent = XGBClassifier(**params).fit(X, y)
     assert (pools[0] is not None) == (backend != "numba")

@@ -178,21 +178,23 @@ class _ClassTreePool:
 
     A round's class trees are independent once its gradients are known: each
     reads the binned data and its own class's gradients and writes its own
-    row of margins. With ``n_threads`` threads, ``n_threads`` trees grow at
-    once, each with one-thread kernels (which release the GIL), instead of one
-    tree at a time whose small levels and Python steps leave the other
+    row of margins. With ``n_threads`` threads, ``m = min(n_threads, K)``
+    trees grow at once, each with kernels on ``n_threads // m`` threads (one
+    with 2 threads and 10 classes; the kernels release the GIL), instead of
+    one tree at a time whose small levels and Python steps leave the other
     threads idle. Each running tree takes a work set (``rows``, ``scratch``,
     histogram buffers) from a queue. The kernels give the same bits on any
     thread count, so the trees equal those grown one after another.
 
     Used when nothing draws random numbers per tree (no row or column
     sampling, whose draws must come in class order), for depth-wise growth
-    of dense data without categorical features or leaf adaptation, and when no kernel is
-    Numba's (its default threading layer aborts on calls from two threads).
+    of dense data without categorical features or leaf adaptation, and when
+    no kernel is Numba's (its default threading layer aborts on calls from
+    two threads).
     """
 
-    def __init__(self, n_threads, n, grow_tree, kernels, identity):
-        self.n_threads = n_threads
+    def __init__(self, n_threads, tree_threads, n, grow_tree, kernels, identity):
+        self.n_threads, self.tree_threads = n_threads, tree_threads
         self.work_sets = queue.SimpleQueue()
         for _ in range(n_threads):
             self.work_sets.put((np.empty(n, dtype=np.intp), np.empty(n, dtype=np.intp),
@@ -211,15 +213,18 @@ class _ClassTreePool:
                 or any(getattr(kernel, "__module__", "").endswith("_numba")
                        for kernel in training.kernels.values())):
             return None
-        return cls(min(training.n_threads, K), n, grow_tree, training.kernels,
-                   np.arange(n, dtype=np.intp))
+        n_trees_at_once = min(training.n_threads, K)
+        return cls(n_trees_at_once, training.n_threads // n_trees_at_once, n, grow_tree,
+                   training.kernels, np.arange(n, dtype=np.intp))
 
     def _grow(self, k, root_histogram, margins):
         rows, scratch, buffers = work = self.work_sets.get()
         try:
             np.copyto(rows, self.identity)
-            tree = self.grow_tree(k, rows, scratch, buffers, self.n, None, root_histogram, 1)
-            self.kernels["add_leaf_values"](rows, *tree["leaf_segments"], margins, 1)
+            tree = self.grow_tree(k, rows, scratch, buffers, self.n, None, root_histogram,
+                                  self.tree_threads)
+            self.kernels["add_leaf_values"](rows, *tree["leaf_segments"], margins,
+                                            self.tree_threads)
             return tree
         finally:
             self.work_sets.put(work)
