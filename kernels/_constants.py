@@ -23,6 +23,7 @@ FAMILIES = {
     "naive_bayes": {"ROW_BLOCK": 256},
     "tree_predict": {"BLOCK": 64},
     "categorical": {"BLOCK": 64},
+    "treeshap": {"BLOCK": 32},
 }
 """Per kernel family, the constants its Numba and Cython modules share."""
 

@@ -17,6 +17,7 @@ reference); a numeric-only forest passes empty ``node_cat`` / ``cat_sets``.
 """
 
 include "_common.pxi"
+include "_constants_treeshap.pxi"  # shared with treeshap_numba (kernels/_constants.py)
 
 from libc.stdint cimport uint8_t
 
@@ -27,7 +28,6 @@ from libc.string cimport memset
 
 from .treeshap_numpy import leaf_tables
 
-DEF BLOCK = 32
 
 
 cdef struct Walk:

@@ -19,10 +19,12 @@ depend on the number of threads.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES
 from ._threads import numba_threads
 from .treeshap_numpy import leaf_tables
 
-BLOCK = 32
+_SHARED = FAMILIES["treeshap"]  # shared with treeshap_cython
+BLOCK = _SHARED["BLOCK"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
