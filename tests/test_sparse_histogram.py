@@ -87,6 +87,12 @@ def test_histograms_equal_reference_and_dense(counts, backend):
         results.append(out)
     assert_array_equal(results[1], results[0])
     assert_array_equal(results[2], results[0])
+    # One node on 2 threads: its features split between the threads, the same bits.
+    single = np.full((1, d, n_slots, 2), np.nan)
+    get_kernel("build_sparse_histograms", backend)(
+        bins.indptr, bins.indices, bins.codes, rows, starts[:1], stops[:1], gradients, hessians,
+        missing_bins, single, 2)
+    assert_array_equal(single, results[0][:1])
     dense_hists = np.zeros_like(results[0])
     get_kernel("build_histograms", "numpy")(binned, rows, starts, stops, gradients, hessians,
                                             dense_hists, 1)
