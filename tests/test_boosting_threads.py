@@ -10,15 +10,16 @@ the trees must be xgboost's given its cut points.
 """
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import xgboost
+from fastscratch.kernels import available_backends
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_friedman1
 
 from fastscratch import XGBClassifier, XGBRegressor
-from fastscratch.kernels import available_backends
 
 N_ROWS = 60_000
 LEAF = re.compile(r"leaf=(-?[0-9.e+-]+)")
@@ -127,3 +128,35 @@ def test_class_trees_grown_concurrently(monkeypatch, multiclass, backend, nan, n
     for name in nodes_1:
         assert_array_equal(nodes_1[name], nodes_2[name], err_msg=name)
     assert_array_equal(concurrent.predict_proba(X), one_at_a_time.predict_proba(X))
+
+
+def test_class_tree_pool_memory_cap(monkeypatch, multiclass):
+    """Concurrent class trees hold their histogram buffers together: fewer grow at once
+    when deep trees would need more than POOL_HISTOGRAM_BYTES, none below two."""
+    from fastscratch.boosting import training
+
+    X, y = multiclass
+    created = []
+    create = training._ClassTreePool.create
+
+    def spy(*args):
+        created.append(create(*args))
+        return created[-1]
+
+    monkeypatch.setattr(training._ClassTreePool, "create", staticmethod(spy))
+    params = dict(n_estimators=2, max_depth=10, backend="cython", n_jobs=8)
+    reference = XGBClassifier(**params).fit(X, y)
+    assert created[-1] is not None and created[-1].n_threads == 4  # 4 classes, 8 threads
+    # Two buffers of min(n, 2**9) nodes x features x bin slots x 16 bytes per tree.
+    n_slots = int(reference._binner.n_bins_.max()) + 1
+    one_tree = 2 * min(X.shape[0], 2 ** 9) * X.shape[1] * n_slots * 16
+    assert one_tree == training._ClassTreePool.histogram_bytes(
+        reference, SimpleNamespace(binner=reference._binner, binned=X), X.shape[0])
+    monkeypatch.setattr(training, "POOL_HISTOGRAM_BYTES", 3 * one_tree)
+    capped = XGBClassifier(**params).fit(X, y)
+    assert created[-1].n_threads == 3
+    monkeypatch.setattr(training, "POOL_HISTOGRAM_BYTES", one_tree)
+    single = XGBClassifier(**params).fit(X, y)
+    assert created[-1] is None
+    assert_array_equal(capped.predict_proba(X), reference.predict_proba(X))
+    assert_array_equal(single.predict_proba(X), reference.predict_proba(X))

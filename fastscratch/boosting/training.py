@@ -30,6 +30,10 @@ from sklearn.utils import check_random_state
 from .grower import HistogramBuffers, TreeGrower
 from .predictor import Forest
 
+# Histogram buffers the concurrently growing class trees may hold together (1 GiB): fewer
+# trees grow at once when deep trees would need more, and one at a time below two.
+POOL_HISTOGRAM_BYTES = 1 << 30
+
 KERNELS = ("build_histograms", "build_class_histograms", "subtract_histograms",
            "find_best_splits", "find_best_splits_monotone", "partition_rows", "add_leaf_values")
 
@@ -213,9 +217,21 @@ class _ClassTreePool:
                 or any(getattr(kernel, "__module__", "").endswith("_numba")
                        for kernel in training.kernels.values())):
             return None
-        n_trees_at_once = min(training.n_threads, K)
+        n_trees_at_once = min(training.n_threads, K,
+                              POOL_HISTOGRAM_BYTES // cls.histogram_bytes(model, training, n))
+        if n_trees_at_once < 2:
+            return None
         return cls(n_trees_at_once, training.n_threads // n_trees_at_once, n, grow_tree,
                    training.kernels, np.arange(n, dtype=np.intp))
+
+    @staticmethod
+    def histogram_bytes(model, training, n):
+        """Most bytes one growing tree's two histogram buffers reach: its deepest level's
+        nodes (``2**(max_depth - 1)``, at most ``n``) x features x bin slots x (g, h) float64."""
+        max_depth = model._resolved("max_depth")
+        widest_level = n if max_depth <= 0 else min(n, 2 ** (max_depth - 1))
+        n_slots = int(training.binner.n_bins_.max()) + 1
+        return 2 * widest_level * training.binned.shape[1] * n_slots * 2 * 8
 
     def _grow(self, k, root_histogram, margins):
         rows, scratch, buffers = work = self.work_sets.get()
