@@ -1,10 +1,12 @@
-"""Shared fixtures: one ``backend`` parameter per installed kernel backend, and the boosting
-kernels forced onto their threaded paths."""
+"""Shared fixtures: one ``backend`` parameter per installed kernel backend, the boosting
+kernels forced onto their threaded paths, and the real data sets the boosting tests compare
+with xgboost on (float32, as the trees compare them)."""
 
 import importlib
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from fastscratch.kernels import available_backends
 
@@ -21,6 +23,18 @@ def backend(request):
 def optimised_backend(request):
     """Each installed compiled backend (compared against the NumPy reference)."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return X.astype(np.float32), y
 
 
 @pytest.fixture

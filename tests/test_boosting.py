@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xgboost
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import mean_squared_error, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -21,18 +21,6 @@ from fastscratch import XGBClassifier, XGBRegressor
 from fastscratch.kernels import available_backends
 
 from _boosting_trees import compare_trees
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return X.astype(np.float32), y
 
 
 REGRESSION_SETTINGS = [

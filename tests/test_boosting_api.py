@@ -11,7 +11,6 @@ import scipy.sparse as sp
 import xgboost
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from fastscratch import XGBClassifier, XGBRegressor
 
@@ -23,18 +22,6 @@ _ADDED_ELSEWHERE = {"enable_categorical", "feature_types", "max_cat_to_onehot",
                     "max_cat_threshold", "monotone_constraints", "interaction_constraints"}
 # Ours that xgboost's constructor does not name (xgboost takes the last three as **kwargs).
 _OURS_ONLY = {"backend", "tweedie_variance_power", "huber_slope", "quantile_alpha"}
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return X.astype(np.float32), y
 
 
 def _same(a, b):

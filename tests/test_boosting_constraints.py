@@ -37,12 +37,6 @@ CANCER_INTERACTION = [["worst radius", "worst concave points", "mean texture"],
 
 
 @pytest.fixture(scope="module")
-def diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
 def cancer_frame():
     data = load_breast_cancer(as_frame=True)
     return data.data.astype(np.float32), data.target

@@ -11,23 +11,11 @@ import numpy as np
 import pytest
 import xgboost
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.datasets import load_iris
 
 from fastscratch import XGBClassifier, XGBRegressor
 
 from _boosting_trees import compare_trees
-
-
-@pytest.fixture(scope="module")
-def diabetes():
-    X, y = load_diabetes(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return X.astype(np.float32), y
 
 
 @pytest.fixture(scope="module")
