@@ -183,8 +183,31 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"} or None, defaul
         (``n_jobs``). Reported by ``get_params`` under the name given. Any
         other name is a ValueError at ``fit`` (xgboost warns and ignores it).
 """
+_PREDICT_PARAMS = r"""        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        iteration_range : (int, int) or None
+            Rounds whose trees predict (None: all, or up to the best iteration
+            after early stopping).
+        output_margin, pred_leaf, pred_contribs, pred_interactions : bool, default=False
+            As xgboost's ``Booster.predict``: the raw margin; the leaf of every
+            tree (:meth:`apply`); SHAP contributions ``(n_samples, n_features + 1)``
+            with the bias last; SHAP interaction values
+            ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
+            axis after the rows). At most one.
+        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
+            Margins the trees are added to instead of the base score's, as
+            xgboost's (for ``pred_contribs``, in the bias term).
+"""
+"""The parameters of both estimators' ``predict`` (filled in by :func:`_predict_doc`)."""
 _DOC_PARTS = {"_TREE_PARAMS": _TREE_PARAMS, "_RUN_PARAMS": _RUN_PARAMS,
               "_EXTRA_PARAMS": _EXTRA_PARAMS, "_NOTES": _NOTES}
+
+
+def _predict_doc(method):
+    """Fill ``{_PREDICT_PARAMS}`` in a ``predict`` docstring."""
+    method.__doc__ = method.__doc__.replace("{_PREDICT_PARAMS}", _PREDICT_PARAMS)
+    return method
 
 
 def _check_float32_underflow(original, converted, name="X", row_offset=0):
@@ -1109,26 +1132,12 @@ class XGBRegressor(RegressorMixin, _XGBModel):
                          sample_weight_eval_set=sample_weight_eval_set,
                          base_margin_eval_set=base_margin_eval_set, xgb_model=xgb_model)
 
+    @_predict_doc
     def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
                 pred_contribs=False, pred_interactions=False, base_margin=None):
         """Predicted values, shape (n_samples,); trees of rounds ``iteration_range`` only.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        iteration_range : (int, int) or None
-            Rounds whose trees predict (None: all, or up to the best iteration
-            after early stopping).
-        output_margin, pred_leaf, pred_contribs, pred_interactions : bool, default=False
-            As xgboost's ``Booster.predict``: the raw margin; the leaf of every
-            tree (:meth:`apply`); SHAP contributions ``(n_samples, n_features + 1)``
-            with the bias last; SHAP interaction values
-            ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
-            axis after the rows). At most one.
-        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
-            Margins the trees are added to instead of the base score's, as
-            xgboost's (for ``pred_contribs``, in the bias term).
-        """
+{_PREDICT_PARAMS}        """
         check_is_fitted(self, "_forest")
         other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
                                     pred_interactions, base_margin)
@@ -1266,26 +1275,12 @@ class XGBClassifier(ClassifierMixin, _XGBModel):
         check_is_fitted(self, "_forest")
         return self._probabilities(self._raw_predict(X, iteration_range, base_margin))
 
+    @_predict_doc
     def predict(self, X, iteration_range=None, *, output_margin=False, pred_leaf=False,
                 pred_contribs=False, pred_interactions=False, base_margin=None):
         """Predicted class labels (the class of highest probability, the first on ties).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        iteration_range : (int, int) or None
-            Rounds whose trees predict (None: all, or up to the best iteration
-            after early stopping).
-        output_margin, pred_leaf, pred_contribs, pred_interactions : bool, default=False
-            As xgboost's ``Booster.predict``: the raw margin; the leaf of every
-            tree (:meth:`apply`); SHAP contributions ``(n_samples, n_features + 1)``
-            with the bias last; SHAP interaction values
-            ``(n_samples, n_features + 1, n_features + 1)`` (multiclass: a class
-            axis after the rows). At most one.
-        base_margin : array-like of shape (n_samples,) or (n_samples, n_classes), or None
-            Margins the trees are added to instead of the base score's, as
-            xgboost's (for ``pred_contribs``, in the bias term).
-        """
+{_PREDICT_PARAMS}        """
         check_is_fitted(self, "_forest")
         other = self._predict_other(X, iteration_range, output_margin, pred_leaf, pred_contribs,
                                     pred_interactions, base_margin)
