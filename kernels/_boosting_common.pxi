@@ -4,11 +4,6 @@
 
 from libc.stdint cimport uint8_t
 
-# Fixed block of rows of the partition kernel (the same blocks as the Numba
-# kernel; they never depend on the number of threads).
-DEF PARTITION_BLOCK = 16384
-
-
 # xgboost's leaf weight, node score and split gain (splitting_numpy's math), read by the
 # numeric split search (splitting_cython) and the categorical one (categorical_cython).
 # params = [reg_lambda, reg_alpha, min_child_weight, max_delta_step].

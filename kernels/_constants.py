@@ -10,6 +10,11 @@ here only:
   ``DEF NAME = value`` line each, :func:`pxi_text`) from this file before
   Cython compiles, and the Cython module ``include``\\ s it.
 
+The thresholds below which a kernel runs on one thread are different: both
+modules read them at run time from :data:`THRESHOLDS` into a module attribute
+(Python numbers, not ``DEF``), so that a test can lower them to force the
+threaded path (``tests/conftest.py``'s ``always_parallel``).
+
 A constant only one backend uses stays in that module.
 """
 
@@ -24,8 +29,26 @@ FAMILIES = {
     "tree_predict": {"BLOCK": 64},
     "categorical": {"BLOCK": 64},
     "treeshap": {"BLOCK": 32},
+    # Rows of binned data kept in cache while every class adds them; rows of X binned
+    # together, feature by feature; histogram entries below which one thread subtracts.
+    "histogram": {"CLASS_BLOCK": 2048, "BIN_BLOCK": 256, "PARALLEL_MIN_SUBTRACT": 1 << 20},
+    # Fixed blocks of rows of the partition kernel (they never depend on the threads).
+    "partition": {"BLOCK": 16384},
 }
 """Per kernel family, the constants its Numba and Cython modules share."""
+
+THRESHOLDS = {
+    # Rows of a level below which one thread builds the histograms (idle machine; eight
+    # times more on a shared one, kernels._threads.parallel_minimum).
+    "histogram": {"PARALLEL_MIN_ROWS": 1 << 14},
+    # Rows below which one thread partitions.
+    "partition": {"PARALLEL_MIN_ROWS": 1 << 17},
+    # Histogram slots (nodes x features x bins) below which one thread searches.
+    "splitting": {"PARALLEL_MIN_WORK": 1 << 15},
+    # Histogram slots of the categorical features of a level; rows partitioned.
+    "categorical": {"PARALLEL_MIN_WORK": 1 << 15, "PARALLEL_MIN_ROWS": 1 << 17},
+}
+"""Per kernel family, the run-time thresholds its Numba and Cython modules share."""
 
 
 def pxi_text(family):

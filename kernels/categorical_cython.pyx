@@ -17,12 +17,13 @@ from cython.parallel cimport prange
 
 import numpy as np
 
+from ._constants import THRESHOLDS
 from ._threads import parallel_minimum  # 8 times more on a shared machine
 
 # Below these, one thread (as splitting_cython and partition_cython): a parallel region
 # costs more than the work, above all when other processes share the cores.
-PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a level
-PARALLEL_MIN_ROWS = 1 << 17  # rows partitioned
+PARALLEL_MIN_WORK = THRESHOLDS["categorical"]["PARALLEL_MIN_WORK"]  # histogram slots of a level
+PARALLEL_MIN_ROWS = THRESHOLDS["categorical"]["PARALLEL_MIN_ROWS"]  # rows partitioned
 
 DEF MAX_CATEGORIES = 257  # bins of a feature (uint8 codes) and one missing slot
 

@@ -11,7 +11,7 @@ thread count cannot change the answer.
 import numba
 import numpy as np
 
-from ._constants import FAMILIES
+from ._constants import FAMILIES, THRESHOLDS
 from ._threads import numba_threads, parallel_minimum
 from .splitting_numba import _leaf_weight, _node_score
 
@@ -19,8 +19,8 @@ _SHARED = FAMILIES["categorical"]  # shared with categorical_cython
 BLOCK = _SHARED["BLOCK"]  # rows per prediction task
 # Below these, one thread (as splitting_numba and partition_numba): a parallel region
 # costs more than the work, above all when other processes share the cores.
-PARALLEL_MIN_WORK = 1 << 15  # histogram slots of the categorical features of a level
-PARALLEL_MIN_ROWS = 1 << 17  # rows partitioned
+PARALLEL_MIN_WORK = THRESHOLDS["categorical"]["PARALLEL_MIN_WORK"]  # histogram slots of a level
+PARALLEL_MIN_ROWS = THRESHOLDS["categorical"]["PARALLEL_MIN_ROWS"]  # rows partitioned
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

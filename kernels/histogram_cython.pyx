@@ -16,10 +16,13 @@ codes are in cache.
 
 include "_common.pxi"
 include "_boosting_common.pxi"
+# CLASS_BLOCK, BIN_BLOCK, PARALLEL_MIN_SUBTRACT: shared with histogram_numba (kernels/_constants.py)
+include "_constants_histogram.pxi"
 
 import numpy as np
 from cython.parallel cimport prange
 
+from ._constants import THRESHOLDS
 from ._threads import parallel_minimum
 from libc.math cimport isnan
 
@@ -28,9 +31,7 @@ from libc.math cimport isnan
 # parallel region's cost. Eight times more (2 ms) on a shared machine, where
 # the wait for a second thread is longer than the work (kernels._threads.
 # parallel_minimum; the partition kernels use the same rule).
-PARALLEL_MIN_ROWS = 1 << 14
-DEF PARALLEL_MIN_SUBTRACT = 1048576
-DEF CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
+PARALLEL_MIN_ROWS = THRESHOLDS["histogram"]["PARALLEL_MIN_ROWS"]
 
 # One row's (gradient, hessian) added to one bin's two adjacent float64 sums.
 # With SSE2 (every x86-64) the two additions are one packed addition: one load,
@@ -183,8 +184,6 @@ def _subtract_histograms(const double[:, :, :, ::1] parent_hists,               
         for e in range(size):
             out[e] = parent[e] - child[e]
 
-
-DEF BIN_BLOCK = 256  # rows of X binned together, feature by feature
 
 
 cdef void _map_block_to_bins(const float[:, ::1] X, const float[::1] cut_values,

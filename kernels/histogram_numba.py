@@ -16,11 +16,14 @@ rows that every class adds while the block's codes are in cache).
 import numba
 import numpy as np
 
+from ._constants import FAMILIES, THRESHOLDS
 from ._threads import numba_threads, parallel_minimum
 
-PARALLEL_MIN_ROWS = 1 << 14  # rows of a level below which one thread builds (histogram_cython)
-PARALLEL_MIN_SUBTRACT = 1 << 20  # histogram entries
-CLASS_BLOCK = 2048  # rows of binned data kept in cache while every class adds them
+_SHARED = FAMILIES["histogram"]  # shared with histogram_cython
+# Rows of a level below which one thread builds (histogram_cython).
+PARALLEL_MIN_ROWS = THRESHOLDS["histogram"]["PARALLEL_MIN_ROWS"]
+PARALLEL_MIN_SUBTRACT = _SHARED["PARALLEL_MIN_SUBTRACT"]  # histogram entries
+CLASS_BLOCK = _SHARED["CLASS_BLOCK"]  # rows of binned data kept in cache while every class adds them
 
 
 def _histograms_body(binned, rows, node_starts, node_stops, gradients, hessians, out_hists,
@@ -94,7 +97,7 @@ _subtract_serial = numba.njit(cache=True, nogil=True)(_subtract_body)
 _subtract_parallel = numba.njit(cache=True, nogil=True, parallel=True)(_subtract_body)
 
 
-BIN_BLOCK = 256  # rows of X binned together, feature by feature (as histogram_cython)
+BIN_BLOCK = _SHARED["BIN_BLOCK"]  # rows of X binned together, feature by feature
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

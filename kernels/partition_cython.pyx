@@ -2,7 +2,7 @@
 r"""Splitting the rows of a tree node, and adding leaf values: the Cython kernels.
 
 The same two passes as :mod:`partition_numba` over fixed blocks of
-``PARTITION_BLOCK`` rows of each node of a tree level: each block reads its
+``BLOCK`` rows of each node of a tree level: each block reads its
 rows once, writing the left ones forward from its start in ``scratch`` and the
 right ones backward from its end; the
 counts become offsets within the node; each block then copies its two parts to
@@ -16,10 +16,12 @@ level's reads of one feature stay within one column.
 
 include "_common.pxi"
 include "_boosting_common.pxi"
+include "_constants_partition.pxi"  # BLOCK, shared with partition_numba (kernels/_constants.py)
 
 import numpy as np
 from cython.parallel cimport prange
 
+from ._constants import THRESHOLDS
 from ._threads import parallel_minimum
 
 # Rows of a level below which one thread partitions on an idle machine: about
@@ -27,7 +29,7 @@ from ._threads import parallel_minimum
 # machine, where the wait for a second thread is longer than the work
 # (measured 35 ms a parallel region at load 15 on 2 cores; see
 # kernels._threads.parallel_minimum).
-PARALLEL_MIN_ROWS = 1 << 17
+PARALLEL_MIN_ROWS = THRESHOLDS["partition"]["PARALLEL_MIN_ROWS"]
 
 
 cdef extern from *:
@@ -78,7 +80,7 @@ def _partition_rows(const uint8_t[:, :] binned,                                 
     cdef intp_t n_nodes = node_starts.shape[0]
     cdef intp_t n_blocks = 0, b, c, j, k, first, n_left, position, start
     for j in range(n_nodes):
-        n_blocks += (node_stops[j] - node_starts[j] + PARTITION_BLOCK - 1) // PARTITION_BLOCK
+        n_blocks += (node_stops[j] - node_starts[j] + BLOCK - 1) // BLOCK
     cdef intp_t[::1] block_starts = np.empty(n_blocks, dtype=np.intp)
     cdef intp_t[::1] block_stops = np.empty(n_blocks, dtype=np.intp)
     cdef intp_t[::1] block_nodes = np.empty(n_blocks, dtype=np.intp)
@@ -90,10 +92,10 @@ def _partition_rows(const uint8_t[:, :] binned,                                 
         start = node_starts[j]
         while start < node_stops[j]:
             block_starts[b] = start
-            block_stops[b] = min(start + PARTITION_BLOCK, node_stops[j])
+            block_stops[b] = min(start + BLOCK, node_stops[j])
             block_nodes[b] = j
             b += 1
-            start += PARTITION_BLOCK
+            start += BLOCK
     with nogil:
         # Pass 1: each block partitions itself into scratch, left rows first.
         for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):

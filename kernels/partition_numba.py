@@ -12,11 +12,12 @@ partition.
 import numba
 import numpy as np
 
+from ._constants import FAMILIES, THRESHOLDS
 from ._threads import numba_threads, parallel_minimum
 
-BLOCK = 16384
+BLOCK = FAMILIES["partition"]["BLOCK"]  # shared with partition_cython
 # Rows of a level below which one thread partitions (see partition_cython).
-PARALLEL_MIN_ROWS = 1 << 17  # one thread below (partition_cython)
+PARALLEL_MIN_ROWS = THRESHOLDS["partition"]["PARALLEL_MIN_ROWS"]
 
 
 def _partition_body(binned, rows, node_starts, node_stops, features, split_bins, default_lefts,

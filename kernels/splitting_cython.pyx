@@ -21,6 +21,7 @@ include "_boosting_common.pxi"
 
 from cython.parallel cimport prange
 
+from ._constants import THRESHOLDS
 from ._threads import parallel_minimum  # 8 times more on a shared machine
 
 # Histogram slots (nodes x features x bins) of a level below which one thread
@@ -28,7 +29,7 @@ from ._threads import parallel_minimum  # 8 times more on a shared machine
 # the answer does not depend on the threads; at 10k rows and depth 6 a second
 # thread from the fourth level on makes the fit 0.92x xgboost's instead of 1.18x
 # (idle machine, 2 threads).
-PARALLEL_MIN_WORK = 1 << 15
+PARALLEL_MIN_WORK = THRESHOLDS["splitting"]["PARALLEL_MIN_WORK"]
 
 
 # Bins per block of the forward scan's branch-free path (see _forward_scan_blocks).

@@ -15,9 +15,11 @@ features.
 import numba
 import numpy as np
 
+from ._constants import THRESHOLDS
 from ._threads import numba_threads, parallel_minimum
 
-PARALLEL_MIN_WORK = 1 << 15  # histogram slots below which one thread searches (splitting_cython)
+# Histogram slots below which one thread searches (splitting_cython).
+PARALLEL_MIN_WORK = THRESHOLDS["splitting"]["PARALLEL_MIN_WORK"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -1,6 +1,7 @@
 """The constants a Numba kernel and its Cython twin share are defined once
 (kernels/_constants.py): the Numba module reads them, the Cython module includes
-the .pxi that setup.py generates from them, and neither defines its own copy."""
+the .pxi that setup.py generates from them, and neither defines its own copy.
+The one-thread thresholds are read at run time by both modules (THRESHOLDS)."""
 
 import importlib
 import re
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fastscratch.kernels import _constants
-from fastscratch.kernels._constants import FAMILIES, pxi_text
+from fastscratch.kernels._constants import FAMILIES, THRESHOLDS, pxi_text
 
 KERNEL_DIR = Path(_constants.__file__).parent
 
@@ -31,3 +32,22 @@ def test_shared_constants_defined_once(family):
 def test_pxi_text():
     assert pxi_text("sparse_distances").splitlines()[1:] == [
         "DEF QUERY_BLOCK = 16", "DEF SQEUCLIDEAN = 0", "DEF MANHATTAN = 1", "DEF COSINE = 2"]
+
+
+@pytest.mark.parametrize("family", sorted(THRESHOLDS))
+def test_shared_thresholds_defined_once(family):
+    for backend in ("numba", "cython"):
+        path = KERNEL_DIR / (f"{family}_{backend}.py" if backend == "numba"
+                             else f"{family}_cython.pyx")
+        source = path.read_text()
+        for name in THRESHOLDS[family]:
+            assert re.search(rf'^{name} = THRESHOLDS\["{family}"\]\["{name}"\]', source, re.M), \
+                f"{path.name} does not read {name} from kernels/_constants.py"
+            assert not re.search(rf"^(DEF )?{name} = [0-9(]", source, re.M), \
+                f"{path.name} defines its own {name}"
+        try:
+            module = importlib.import_module(f"fastscratch.kernels.{family}_{backend}")
+        except ImportError:  # the Cython kernels are not built
+            continue
+        for name, value in THRESHOLDS[family].items():
+            assert getattr(module, name) == value, (family, backend, name)
