@@ -475,3 +475,21 @@ def test_sparse_predict_equals_dense_with_nan(sparse_counts):
         model = XGBRegressor(**params).fit(X, y)
         assert_array_equal(model.predict(X), model.predict(dense))
         assert_array_equal(model.predict(X[:7]), model.predict(dense[:7]))
+
+
+def test_pickle_after_predict_keeps_only_the_trees(sparse_counts):
+    """The layouts a prediction builds (the complete layout, the sparse predict's
+    renumbered copy) are not pickled; the unpickled model rebuilds them and predicts the
+    same bits."""
+    import pickle
+
+    X, y = sparse_counts
+    model = XGBRegressor(n_estimators=8, max_depth=4).fit(X, y)
+    model.get_booster().get_dump()  # the flat arrays, built without a layout
+    trees_only = len(pickle.dumps(model))
+    expected = model.predict(X)
+    model.predict(X.toarray())  # builds the complete layout as well
+    assert len(pickle.dumps(model)) == trees_only
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.predict(X), expected)
+    assert_array_equal(restored.predict(X.toarray()), model.predict(X.toarray()))

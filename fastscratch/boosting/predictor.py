@@ -73,6 +73,15 @@ class Forest:
         self._complete = None
         self._categorical = None
 
+    def __getstate__(self):
+        """The trees only: the layouts derived from them for prediction (the complete
+        layout, the category table, the sparse predict's renumbered copy) are rebuilt
+        on first use, so a pickled model is not larger for having predicted."""
+        state = self.__dict__.copy()
+        for derived in ("_complete", "_categorical", "_compact"):
+            state[derived] = None
+        return state
+
     def copy(self):
         """A forest with the same trees, to which trees can be added independently."""
         nodes, roots, groups = self.arrays()
