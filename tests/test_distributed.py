@@ -406,13 +406,90 @@ def test_boosting_lossguide_equals_in_memory(client):
     np.testing.assert_allclose(dist.predict(chunked(X, 2)).compute(), ref.predict(X), rtol=1e-6)
 
 
-@pytest.mark.parametrize("params", [{"subsample": 0.5}, {"colsample_bytree": 0.5}, {"scale_pos_weight": 2.0},
-                                    {"objective": lambda y, p: (p - y, np.ones_like(p))}])
-def test_boosting_parameters_not_on_dask_are_refused(client, params):
+def test_boosting_callable_objective_is_refused(client):
     X, y = load_breast_cancer(return_X_y=True)
-    name = next(iter(params))
-    with pytest.raises(ValueError, match=name if name != "objective" else "callable objective"):
-        fd.XGBClassifier(n_estimators=2, **params).fit(chunked(X, 2), chunked(y, 2))
+    with pytest.raises(ValueError, match="callable objective"):
+        fd.XGBClassifier(n_estimators=2, objective=lambda y, p: (p - y, np.ones_like(p))).fit(
+            chunked(X, 2), chunked(y, 2))
+
+
+def _with_missing(X, fraction, seed):
+    X = X.astype(float)
+    X[np.random.default_rng(seed).random(X.shape) < fraction] = np.nan
+    return X
+
+
+_SAMPLING = {
+    "none": {},
+    "subsample": {"subsample": 0.7},
+    "colsample_bytree": {"colsample_bytree": 0.6},
+    "all": {"subsample": 0.8, "colsample_bytree": 0.8, "colsample_bylevel": 0.7,
+            "colsample_bynode": 0.6},
+}
+
+
+@pytest.mark.parametrize("sampling", list(_SAMPLING))
+def test_boosting_multiclass_with_missing_and_sampling_equals_in_memory(client, sampling):
+    """3 classes, NaN, weights: the class trees grow together, the samples are the in-memory ones."""
+    X, y = load_wine(return_X_y=True)
+    X = _with_missing(X, 0.1, 5)
+    w = np.random.default_rng(6).uniform(0.5, 2.0, size=len(y))
+    params = dict(n_estimators=4, max_depth=4, random_state=7, backend="numpy",
+                  **_SAMPLING[sampling])
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 4), chunked(y, 4), sample_weight=chunked(w, 4))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y, sample_weight=w)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("sampling", ["none", "subsample", "all"])
+def test_boosting_ten_classes_with_missing_equals_in_memory(client, sampling):
+    X, y = load_digits(return_X_y=True)
+    X = _with_missing(X[:900], 0.05, 8)
+    y = y[:900]
+    params = dict(n_estimators=2, max_depth=3, max_bin=16, random_state=9, backend="numpy",
+                  **_SAMPLING[sampling])
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    assert dist._forest.n_trees == 20
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+@pytest.mark.parametrize("sampling", ["subsample", "all"])
+@pytest.mark.parametrize("grow_policy", ["depthwise", "lossguide"])
+def test_boosting_regressor_with_sampling_equals_in_memory(client, sampling, grow_policy):
+    X, y = load_diabetes(return_X_y=True)
+    X = _with_missing(X, 0.05, 10)
+    params = dict(n_estimators=4, max_depth=4, grow_policy=grow_policy,
+                  max_leaves=7 if grow_policy == "lossguide" else 0,
+                  random_state=11, backend="numpy", **_SAMPLING[sampling])
+    dist = fd.XGBRegressor(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBRegressor(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-5)
+    np.testing.assert_allclose(dist.predict(chunked(X, 2)).compute(), ref.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("params", [{"scale_pos_weight": 3.0}, {"scale_pos_weight": 0.4, "subsample": 0.7}])
+def test_boosting_scale_pos_weight_equals_in_memory(client, params):
+    X, y = load_breast_cancer(return_X_y=True)
+    w = np.random.default_rng(12).uniform(0.5, 2.0, size=len(y))
+    params = dict(n_estimators=4, max_depth=3, random_state=13, backend="numpy", **params)
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3), sample_weight=chunked(w, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y, sample_weight=w)
+    assert dist.base_score_ == pytest.approx(ref.base_score_, rel=1e-6)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+def test_boosting_multiclass_round_is_one_call_per_level(client):
+    """A round's class trees grow together: one call per shard per level for all of them."""
+    X, y = load_iris(return_X_y=True)
+    model = fd.XGBClassifier(n_estimators=5, max_depth=3, backend="numpy").fit(chunked(X, 4), chunked(y, 4))
+    profile = model._dask_profile
+    assert profile["trees"] == 15
+    # Per round: the gradients and the 3 roots in one call, then one call per level below the
+    # root (max_depth - 1); the last round's leaf values are sent once at the end.
+    assert profile["round_trips_per_tree"] == pytest.approx((5 * 3 + 1) / 15)
 
 
 _BAD_X = {
@@ -531,7 +608,8 @@ def test_boosting_without_reachable_worker_sockets_falls_back_to_dask_calls(clie
 
     monkeypatch.setattr(dask_boosting, "_open_socket", unreachable)
     X, y = load_breast_cancer(return_X_y=True)
-    params = dict(n_estimators=3, max_depth=3, backend="numpy")
+    # With a row sample: each shard gets its own slice of it through the actor calls too.
+    params = dict(n_estimators=3, max_depth=3, subsample=0.7, random_state=1, backend="numpy")
     dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
     ref = fastscratch.XGBClassifier(**params).fit(X, y)
     assert dist._dask_profile["shards"] == 2
@@ -557,3 +635,45 @@ def test_boosting_with_empty_blocks_equals_in_memory(client):
     dist = fd.XGBClassifier(**params).fit(Xd, yd)
     ref = fastscratch.XGBClassifier(**params).fit(X, y)
     _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+def test_boosting_class_trees_in_groups_under_the_memory_cap(client, monkeypatch):
+    """Class trees whose histograms would pass the cap grow a few at a time, with the same trees."""
+    import fastscratch.distributed.boosting as dask_boosting
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    params = dict(n_estimators=2, max_depth=3, max_bin=16, backend="numpy")
+    # Room for the histograms of 3 trees (2 levels of 4 nodes, 64 features, 17 slots, g and h).
+    monkeypatch.setattr(dask_boosting, "POOL_HISTOGRAM_BYTES", 3 * 2 * 4 * 64 * 17 * 2 * 8)
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    # Per round: the roots with the first group of 3 trees, 2 levels per group of 3, 3, 3 and 1
+    # trees; the leaf values of the last round at the end.
+    assert dist._dask_profile["round_trips_per_tree"] == pytest.approx((2 * (1 + 4 * 2) + 1) / 20)
+
+
+def test_grower_threads_pause_at_each_request_and_unwind_on_failure():
+    from fastscratch.distributed.boosting import _GrowerThread
+
+    answers = []
+
+    def grow():
+        answers.append(threads[0].ask(("build", 1)))
+        answers.append(threads[0].ask(("build", 2)))
+        return "tree"
+
+    def fail():
+        raise ValueError("in the grower")
+
+    threads = [_GrowerThread(grow), _GrowerThread(fail)]
+    threads[0].run_until_request()
+    assert threads[0].request == ("build", 1) and not threads[0].done
+    threads[0].run_until_request("first")
+    assert threads[0].request == ("build", 2) and answers == ["first"]
+    with pytest.raises(ValueError, match="in the grower"):
+        threads[1].run_until_request()
+    threads[0].stop()  # unwinds the waiting grower: it never returns its tree
+    assert threads[0].done and threads[0].tree is None and answers == ["first"]
+    threads[1].stop()

@@ -107,13 +107,15 @@ class BoostResult:
     best_score: object = None
 
 
-class _Sampler:
+class Sampler:
     """Row and column subsampling, drawn from one generator in a fixed order.
 
     ``subsample``: each tree's root keeps each row with that probability;
     ``colsample_bytree``, ``colsample_bylevel``, ``colsample_bynode``: nested
     random subsets of ``max(1, round(fraction * n))`` features per tree, per
     level, per node, as in xgboost. The draws never depend on the thread count.
+    The Dask fit draws from it on the client, tree after tree as here, and sends
+    each worker its slice of :meth:`row_mask`.
     """
 
     def __init__(self, model, n_rows, n_features):
@@ -129,12 +131,18 @@ class _Sampler:
         keep = max(1, int(round(fraction * features.shape[0])))
         return np.sort(self.rng.choice(features, keep, replace=False))
 
+    def row_mask(self):
+        """The rows the next tree keeps (bool, ``(n_rows,)``), or None without row subsampling."""
+        if self.subsample >= 1.0:
+            return None
+        return self.rng.random_sample(self.n_rows) < self.subsample
+
     def sample_rows(self, rows, identity):
         """Fill ``rows`` (sampled rows first); returns how many were sampled."""
-        if self.subsample >= 1.0:
+        chosen = self.row_mask()
+        if chosen is None:
             np.copyto(rows, identity)
             return self.n_rows
-        chosen = self.rng.random_sample(self.n_rows) < self.subsample
         m = int(np.count_nonzero(chosen))
         rows[:m] = identity[chosen]
         rows[m:] = identity[~chosen]
@@ -296,7 +304,7 @@ def boost(model, training, verbose=True):
                     for (_, X_eval, _), given in zip(evals, training.eval_margins
                                                      or [None] * len(evals))]
     eval_weights = training.eval_weights or [None] * len(evals)
-    sampler = _Sampler(model, n, binned.shape[1])
+    sampler = Sampler(model, n, binned.shape[1])
     histogram_buffers = HistogramBuffers()  # every tree's levels, reused
 
     def grow_tree(k, rows, scratch, buffers, n_root_rows, feature_sampler, root_histogram,

@@ -22,9 +22,14 @@ The fit of a Dask X (n rows in blocks) on a cluster of S workers:
 
 So a tree of depth D costs D round trips to the shards (D + S with missing
 values: the root's row-order sums pass from shard to shard), whatever the
-number of nodes; a multiclass round builds the roots of its K trees in one
-pass (one call), then D - 1 calls per tree. The data never leave their
-workers after the shards are made. The calls go over one socket per shard
+number of nodes. The K class trees of a multiclass round grow together (the
+client's growers pause at their requests, and one call per shard serves
+the requests of all K): the round's gradients and its K roots in one call
+(one pass), then one call per level, so D calls per round (D + S with
+missing values), not K (D - 1) + 1. Row and column subsampling are drawn
+on the client from the in-memory fit's sampler, in the same order (each
+shard gets its slice of a tree's row sample), so they give the in-memory
+trees too. The data never leave their workers after the shards are made. The calls go over one socket per shard
 (``multiprocessing.connection``, authenticated), not through the scheduler;
 through Dask's actor calls when the client cannot reach the workers'
 sockets. Without a ``distributed`` client the one shard lives in this
@@ -36,6 +41,7 @@ import contextlib
 import operator
 import secrets
 import socket
+import threading
 import time
 
 import dask
@@ -50,7 +56,7 @@ from ..boosting.binning import BinMapper
 from ..boosting.constraints import parse_constraints
 from ..boosting.grower import HistogramBuffers, TreeGrower
 from ..boosting.predictor import Forest
-from ..boosting.training import BoostResult, Training
+from ..boosting.training import POOL_HISTOGRAM_BYTES, BoostResult, Sampler, Training
 from ._common import (
     _aligned,
     _blocks,
@@ -142,9 +148,10 @@ class BoostingShard:
     The shard holds its ``n_s`` rows' bins row-major (``binned``, read by the
     histograms) and column-major (``binned_columns``, read by the
     partitions), the margins :math:`F` (``raw``, one row per output group),
-    the gradients :math:`g` and hessians :math:`h` of the round, and ``rows``,
-    its row indices ordered so that every node of the current tree owns a
-    segment ``segments[key] = (start, stop)``. A node's ``key`` is its place
+    the gradients :math:`g` and hessians :math:`h` of the round, and for
+    each output group ``k`` its current tree's row order ``rows[k]``, in which
+    every node of that tree owns a segment ``segments[k][key] = (start,
+    stop)`` (the class trees of a round grow at the same time). A node's ``key`` is its place
     ``(a, b)`` in the client grower's virtual row range (see
     :class:`ShardedRows`): splitting ``(a, b)`` sends the node's rows with
     ``bin <= split bin`` (and the missing ones when ``default_left``) to
@@ -156,7 +163,7 @@ class BoostingShard:
 
     def __init__(self, config, backend, loss, n_bins, base_margin, n_threads, n_blocks,
                  has_weights, *blocks):
-        self.config = dict(config)
+        self.config, self.backend = dict(config), backend
         with config_context(**self.config):
             self.kernels = {name: resolve_kernel(name, backend)[0] for name in SHARD_KERNELS}
         self.loss, self.n_threads = loss, int(n_threads)
@@ -176,29 +183,34 @@ class BoostingShard:
         self.gradients = np.empty((groups, n), dtype=np.float32)
         self.hessians = np.empty((groups, n), dtype=np.float32)
         self.identity = np.arange(n, dtype=np.intp)
-        self.rows = self.identity.copy()
+        self.rows = {}  # group -> its current tree's row order
+        self.segments = {}  # group -> {node key: (start, stop) in rows[group]}
+        self.n_root_rows = {}  # group -> rows in its current tree's root (row subsampling)
         self.scratch = np.empty(n, dtype=np.intp)
-        self.segments = {}
         self.seconds = collections.defaultdict(float)
 
     def step(self, ops):
-        """Run ``ops`` (a list of ``(name, *arguments)``) in order; returns the last histograms built.
+        """Run ``ops`` (a list of ``(name, *arguments)``) in order; returns what they computed.
 
-        Names: ``("add_leaves", group, starts, stops, values)``,
-        ``("compute_gradients",)``, ``("begin_tree", root_key)``,
-        ``("partition", keys, features, split_bins, default_lefts)``,
-        ``("build", group, keys)``, ``("build_roots",)``; see the methods of
-        the same names.
+        Names: ``("add_leaves", group, starts, stops, values)``, ``("add_tree",
+        group, tree)``, ``("compute_gradients",)``, ``("begin_tree", group,
+        root_key, mask)``, ``("partition", group, keys, features, split_bins,
+        default_lefts)``, ``("build", group, keys)``, ``("build_roots",)``,
+        ``("row_order_sums", groups, previous)``; see the methods of the same
+        names. The arrays the ops return (histograms, sums) are concatenated
+        along their first axis, in op order (None when none returns one).
         """
-        out = None
+        out = []
         with config_context(**self.config):
             for name, *arguments in ops:
                 began = time.perf_counter()
                 result = getattr(self, name)(*arguments)
                 self.seconds[name] += time.perf_counter() - began
                 if result is not None:
-                    out = result
-        return out
+                    out.append(result)
+        if not out:
+            return None
+        return out[0] if len(out) == 1 else np.concatenate(out)
 
     def compute_gradients(self):
         """The round's :math:`g, h` of every group at the current margins."""
@@ -208,33 +220,49 @@ class BoostingShard:
         else:
             self.loss.gradients(self.y, self.raw, self.weights, self.gradients, self.hessians)
 
-    def begin_tree(self, root_key):
-        """A new tree: every row in the root's segment, in row order."""
-        np.copyto(self.rows, self.identity)
-        self.segments = {root_key: (0, self.rows.shape[0])}
+    def begin_tree(self, group, root_key, mask=None):
+        """A new tree of ``group``: its root holds every row (in row order), or with ``mask``
+        (this shard's slice of the tree's row sample, ``np.packbits``) the sampled rows in row
+        order, the others after them (as the in-memory ``Sampler.sample_rows``)."""
+        rows = self.rows.get(group)
+        if rows is None:
+            rows = self.rows[group] = np.empty(self.identity.shape[0], dtype=np.intp)
+        if mask is None:
+            np.copyto(rows, self.identity)
+            n_root = rows.shape[0]
+        else:
+            chosen = np.unpackbits(mask, count=rows.shape[0]).view(bool)
+            n_root = int(np.count_nonzero(chosen))
+            rows[:n_root] = self.identity[chosen]
+            rows[n_root:] = self.identity[~chosen]
+        self.segments[group] = {root_key: (0, n_root)}
+        self.n_root_rows[group] = n_root
 
-    def _segments(self, keys):
-        pairs = np.array([self.segments[key] for key in keys], dtype=np.intp).reshape(-1, 2)
+    def _segments(self, group, keys):
+        segments = self.segments[group]
+        pairs = np.array([segments[key] for key in keys], dtype=np.intp).reshape(-1, 2)
         return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
 
-    def partition(self, keys, features, split_bins, default_lefts):
-        """The rows of the nodes ``keys`` left then right (``partition_rows``), and their children's segments."""
-        starts, stops = self._segments(keys)
+    def partition(self, group, keys, features, split_bins, default_lefts):
+        """The rows of group ``group``'s nodes ``keys`` left then right (``partition_rows``),
+        and their children's segments."""
+        starts, stops = self._segments(group, keys)
         n_left = np.empty(len(keys), dtype=np.intp)
-        self.kernels["partition_rows"](self.binned_columns, self.rows, starts, stops, features,
-                                       split_bins, default_lefts, self.n_bins, self.scratch,
-                                       n_left, self.n_threads)
+        self.kernels["partition_rows"](self.binned_columns, self.rows[group], starts, stops,
+                                       features, split_bins, default_lefts, self.n_bins,
+                                       self.scratch, n_left, self.n_threads)
+        segments = self.segments[group]
         for (a, b), start, stop, count in zip(keys, starts, stops, n_left):
             middle = a + (b - a) // 2
-            del self.segments[(a, b)]
-            self.segments[(a, middle)] = (int(start), int(start + count))
-            self.segments[(middle, b)] = (int(start + count), int(stop))
+            del segments[(a, b)]
+            segments[(a, middle)] = (int(start), int(start + count))
+            segments[(middle, b)] = (int(start + count), int(stop))
 
     def build(self, group, keys):
         """Histograms (float64, ``(len(keys), d, n_slots, 2)``) of group ``group`` of the nodes ``keys``."""
-        starts, stops = self._segments(keys)
+        starts, stops = self._segments(group, keys)
         out = np.empty((len(keys), self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
-        self.kernels["build_histograms"](self.binned, self.rows, starts, stops,
+        self.kernels["build_histograms"](self.binned, self.rows[group], starts, stops,
                                          self.gradients[group], self.hessians[group], out,
                                          self.n_threads)
         return out
@@ -248,26 +276,36 @@ class BoostingShard:
 
     def add_leaves(self, group, starts, stops, values):
         """Margins of group ``group`` plus the tree's leaf values; leaves given by their keys' bounds."""
-        local_starts, local_stops = self._segments(list(zip(starts, stops)))
-        self.kernels["add_leaf_values"](self.rows, local_starts, local_stops,
+        local_starts, local_stops = self._segments(group, list(zip(starts, stops)))
+        self.kernels["add_leaf_values"](self.rows[group], local_starts, local_stops,
                                         np.asarray(values, dtype=np.float32), self.raw[group],
                                         self.n_threads)
 
-    def row_order_sums(self, group, previous):
-        """``previous`` (float64 g and h sums) plus this shard's rows, added one row at a time in order.
+    def add_tree(self, group, tree):
+        """Margins of group ``group`` plus the tree's value at every row, walking the tree (a
+        tree grown from a row sample, whose leaves do not hold every row), as in memory."""
+        single = Forest(n_groups=1)
+        single.add_tree(tree, np.zeros(tree["feature"].shape[0], dtype=np.float32))
+        self.raw[group] += single.predict_binned(self.binned, self.n_bins, 0.0, self.backend,
+                                                 self.n_threads)[:, 0].astype(np.float32)
+
+    def row_order_sums(self, groups, previous):
+        """``previous`` (float64 g and h sums per group, ``(len(groups), 2)``) plus this shard's
+        root rows of each group, added one row at a time in order.
 
         Chained shard after shard, this is the in-memory grower's root sum with
-        missing values (``np.add.accumulate(g, dtype=float64)[-1]`` over all
-        rows in order), to the same bits.
+        missing values (``np.add.accumulate(g, dtype=float64)[-1]`` over the
+        root's rows in order), to the same bits.
         """
-        began = time.perf_counter()
-        sums = np.empty(2)
-        for i, values in enumerate((self.gradients[group], self.hessians[group])):
-            running = np.empty(values.shape[0] + 1)
-            running[0] = previous[i]
-            running[1:] = values
-            sums[i] = np.add.accumulate(running)[-1]
-        self.seconds["row_order_sums"] += time.perf_counter() - began
+        sums = np.empty((len(groups), 2))
+        for j, group in enumerate(groups):
+            root = self.rows[group][:self.n_root_rows[group]]
+            sampled = root.shape[0] < self.identity.shape[0]
+            for i, values in enumerate((self.gradients[group], self.hessians[group])):
+                running = np.empty(root.shape[0] + 1)
+                running[0] = previous[j][i]
+                running[1:] = values[root] if sampled else values
+                sums[j, i] = np.add.accumulate(running)[-1]
         return sums
 
     def profile(self):
@@ -344,16 +382,21 @@ class _Shards:
         """``method(*arguments)`` on every shard (or on shard ``only``); the results in shard order.
 
         Every shard gets the call before any answer is read, so they run at once.
+        An argument that is a :class:`PerShard` is replaced by its shard's item,
+        also inside a list of ops (``step``'s).
         """
         began = time.perf_counter()
         indices = range(len(self.handles)) if only is None else [only]
+        calls = [(i, tuple(PerShard.pick(argument, i) for argument in arguments))
+                 for i in indices]
         if self.connections is None:
-            results = [getattr(self.handles[i], method)(*arguments) for i in indices]
+            results = [getattr(self.handles[i], method)(*shard_arguments)
+                       for i, shard_arguments in calls]
             if self.actors:  # the calls ran at once on the workers: wait for them
                 results = [result.result() for result in results]
         else:
-            for i in indices:
-                self.connections[i].send((method, arguments))
+            for i, shard_arguments in calls:
+                self.connections[i].send((method, shard_arguments))
             results = [self._receive(self.connections[i]) for i in indices]
         self.round_trips += 1
         self.wait_seconds += time.perf_counter() - began
@@ -373,8 +416,86 @@ class _Shards:
                 served.result()
 
 
+class PerShard:
+    """An argument of a shard call that differs by shard: shard ``i`` gets ``items[i]``."""
+
+    def __init__(self, items):
+        self.items = items
+
+    @staticmethod
+    def pick(argument, i):
+        """``argument`` as shard ``i`` sees it (also inside a list of op tuples)."""
+        if isinstance(argument, PerShard):
+            return argument.items[i]
+        if isinstance(argument, list):
+            return [tuple(PerShard.pick(a, i) for a in op) if isinstance(op, tuple) else op
+                    for op in argument]
+        return argument
+
+
+class _Paused(Exception):
+    """Raised in a paused grower (:class:`_GrowerThread`) to unwind it when the fit fails."""
+
+
+class _GrowerThread:
+    """A tree grower run as a coroutine: it pauses at every request to the shards.
+
+    :meth:`run_until_request` lets the grower run until it needs an answer
+    from the shards (``request``) or its tree is done (``tree``); the answer
+    goes back with the next :meth:`run_until_request`. Only one grower runs
+    at any time (the caller waits), so the client's kernels are never called
+    from two threads at once, and every grower computes what it would alone.
+    """
+
+    def __init__(self, grow):
+        self._grow, self._turn, self._back = grow, threading.Semaphore(0), threading.Semaphore(0)
+        self.request = self.answer = self.tree = self.error = None
+        self.done = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="fastscratch-dask-tree")
+
+    def _run(self):
+        self._turn.acquire()
+        try:
+            if not isinstance(self.answer, _Paused):
+                self.tree = self._grow()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self.error = exc
+        finally:
+            self.done = True
+            self._back.release()
+
+    def ask(self, request):
+        """From the grower's thread: hand ``request`` to the caller, and wait for its answer."""
+        self.request = request
+        self._back.release()
+        self._turn.acquire()
+        if isinstance(self.answer, _Paused):
+            raise self.answer
+        return self.answer
+
+    def run_until_request(self, answer=None):
+        """Let the grower run (with ``answer`` to its last request) until it asks again or ends."""
+        if not self._thread.is_alive() and not self.done:
+            self._thread.start()
+        self.answer, self.request = answer, None
+        self._turn.release()
+        self._back.acquire()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self):
+        """Unwind a grower that is waiting for an answer (the fit failed elsewhere)."""
+        if not self.done:
+            if not self._thread.is_alive():
+                self._thread.start()
+            self.answer = _Paused()
+            self._turn.release()
+            self._back.acquire()
+
+
 class ShardedRows:
-    """The rows of a Dask boosting fit, on its shards: the ``source`` of the client's :class:`TreeGrower`.
+    """The rows of a Dask boosting fit, on its shards: the grower's ``source`` for every tree.
 
     The grower places every node in a row range ``[start, stop)`` and needs
     the left child's size to place the children. Here that range is virtual:
@@ -385,40 +506,138 @@ class ShardedRows:
     the next level's histograms. Trees deeper than 61 levels (possible with
     ``max_depth=0``) cannot be placed and raise a ValueError.
 
+    Several trees (the class trees of a multiclass round) grow together
+    (:meth:`grow_together`): each grower runs until it needs histograms or
+    root sums, and the requests of all of them go to the shards in one call.
+    A round of ``K`` class trees of depth ``D`` then costs ``D`` calls, not
+    ``K (D - 1) + 1``.
+
     Parameters
     ----------
     shards : _Shards
+    row_ranges : list of (start, stop)
+        Each shard's rows in the global row order (shard order is row order).
     """
 
     VIRTUAL_ROWS = 1 << 62
     ROOT = (0, VIRTUAL_ROWS)
 
-    def __init__(self, shards):
-        self.shards = shards
-        self.group = 0
+    def __init__(self, shards, row_ranges):
+        self.shards, self.row_ranges = shards, row_ranges
         self.pending = []
+        self.running = None  # the _GrowerThread whose grower is running, while trees grow together
 
-    def begin_tree(self, group, new_round):
-        """The next tree is of output group ``group`` (after the round's gradients when ``new_round``)."""
-        self.group = group
-        if new_round:
-            self.pending.append(("compute_gradients",))
-        self.pending.append(("begin_tree", self.ROOT))
+    def begin_round(self):
+        """The round's gradients, from the margins (sent with the next call)."""
+        self.pending.append(("compute_gradients",))
+
+    def begin_tree(self, group, mask=None):
+        """Queue a new tree of output group ``group``; ``mask`` (bool, every row): its row sample."""
+        if mask is not None:
+            mask = PerShard([np.packbits(mask[start:stop]) for start, stop in self.row_ranges])
+        self.pending.append(("begin_tree", group, self.ROOT, mask))
+
+    def tree(self, group):
+        """The ``source`` of the grower of group ``group``'s tree."""
+        return _TreeRows(self, group)
 
     def build_roots(self, out):
         """The roots of all groups' trees of this round summed over the shards into ``out``
         (one pass over each shard's rows, as the in-memory multiclass round)."""
-        self._sum_into(out, self.shards.call("step", self._take_pending() + [("build_roots",)]))
+        self._sum_into([out], [out.shape[0]], self.shards.call(
+            "step", self._take_pending() + [("build_roots",)]))
 
     def _take_pending(self):
         ops, self.pending = self.pending, []
         return ops
 
     @staticmethod
-    def _sum_into(out, parts):
-        np.copyto(out, parts[0])
-        for part in parts[1:]:
-            out += part
+    def _sum_into(outs, counts, parts):
+        """Each shard's concatenated histograms ``parts`` added in shard order into ``outs``."""
+        offset = 0
+        for out, count in zip(outs, counts):
+            np.copyto(out, parts[0][offset:offset + count])
+            for part in parts[1:]:
+                out += part[offset:offset + count]
+            offset += count
+
+    def grow_together(self, growers):
+        """Grow the trees of ``growers`` (TreeGrower on ``tree(group)`` sources) together:
+        one call to the shards serves the requests of all of them. Returns their trees."""
+        if len(growers) == 1:
+            return [growers[0].grow()]
+        threads = [_GrowerThread(grower.grow) for grower in growers]
+        try:
+            answers = [None] * len(threads)
+            while True:
+                for thread, answer in zip(threads, answers):
+                    if not thread.done:
+                        self.running = thread
+                        thread.run_until_request(answer)
+                self.running = None
+                waiting = [thread for thread in threads if not thread.done]
+                if not waiting:
+                    return [thread.tree for thread in threads]
+                results = self.execute([thread.request for thread in waiting])
+                answers = [None] * len(threads)
+                for thread, result in zip(waiting, results):
+                    answers[threads.index(thread)] = result
+        finally:
+            self.running = None
+            for thread in threads:
+                thread.stop()
+
+    def request(self, request):
+        """A grower's request: answered now, or with the other growers' (:meth:`grow_together`)."""
+        if self.running is not None:
+            return self.running.ask(request)
+        return self.execute([request])[0]
+
+    def execute(self, requests):
+        """Answer the requests ``("build", group, keys, out)`` and ``("sums", group)`` of the
+        growers with one call per shard (the builds, with what is queued) or one chain of calls
+        (the root sums of every group asking for them); the answers in request order."""
+        answers = [None] * len(requests)
+        builds = [r for r in requests if r[0] == "build"]
+        if builds:
+            ops = self._take_pending() + [("build", group, keys) for _, group, keys, _ in builds]
+            self._sum_into([out for *_, out in builds], [len(keys) for _, _, keys, _ in builds],
+                           self.shards.call("step", ops))
+        sums = [i for i, r in enumerate(requests) if r[0] == "sums"]
+        if sums:
+            groups = [requests[i][1] for i in sums]
+            # The rows in order, shard after shard: each shard adds its rows to the running
+            # sums (the queued ops go to each shard with its call of the chain).
+            ops, total = self._take_pending(), np.zeros((len(groups), 2))
+            for index in range(len(self.shards)):
+                total = self.shards.call("step", ops + [("row_order_sums", groups, total)],
+                                         only=index)[0]
+            for j, i in enumerate(sums):
+                answers[i] = total[j]
+        return answers
+
+    def add_leaves(self, group, tree, sampled=False):
+        """Queue the tree's values for the shards' margins (walking the tree when ``sampled``)."""
+        if sampled:
+            self.pending.append(("add_tree", group, {
+                name: tree[name] for name in ("feature", "bin", "default_left", "left", "right",
+                                              "value", "gain", "cover")}))
+            return
+        starts, stops, values = tree["leaf_segments"]
+        self.pending.append(("add_leaves", group, [int(a) for a in starts],
+                             [int(b) for b in stops], values))
+
+    def flush(self):
+        """Send what is queued (at the end of the fit)."""
+        if self.pending:
+            self.shards.call("step", self._take_pending())
+
+
+class _TreeRows:
+    """One tree's view of :class:`ShardedRows`: the :class:`TreeGrower` ``source`` protocol."""
+
+    def __init__(self, rows, group):
+        self.rows, self.group = rows, group
 
     @staticmethod
     def _keys(nodes):
@@ -426,8 +645,7 @@ class ShardedRows:
 
     def build_histograms(self, nodes, out):
         """The nodes' histograms summed over the shards (in shard order) into ``out``."""
-        ops = self._take_pending() + [("build", self.group, self._keys(nodes))]
-        self._sum_into(out, self.shards.call("step", ops))
+        self.rows.request(("build", self.group, self._keys(nodes), out))
 
     def partition(self, nodes):
         """Queue the nodes' splits; each node's ``n_left`` is half its virtual range."""
@@ -437,30 +655,15 @@ class ShardedRows:
                 raise ValueError("a tree deeper than 61 levels cannot be grown on Dask input; "
                                  "set max_depth (or max_leaves) or fit in memory.")
             node["n_left"] = (b - a) // 2
-        self.pending.append((
-            "partition", keys,
+        self.rows.pending.append((
+            "partition", self.group, keys,
             np.array([node["split"].feature for node in nodes], dtype=np.intp),
             np.array([node["split"].bin for node in nodes], dtype=np.intp),
             np.array([node["split"].default_left for node in nodes], dtype=np.uint8)))
 
     def row_order_sums(self):
-        """The root's (gradient, hessian) sums over all rows in order, chained shard after shard."""
-        self.flush()
-        sums = np.zeros(2)
-        for index in range(len(self.shards)):
-            sums = self.shards.call("row_order_sums", self.group, sums, only=index)[0]
-        return sums
-
-    def add_leaves(self, tree):
-        """Queue the tree's leaf values for the shards' margins."""
-        starts, stops, values = tree["leaf_segments"]
-        self.pending.append(("add_leaves", self.group, [int(a) for a in starts],
-                             [int(b) for b in stops], values))
-
-    def flush(self):
-        """Send what is queued (at the end of the fit)."""
-        if self.pending:
-            self.shards.call("step", self._take_pending())
+        """The root's (gradient, hessian) sums over its rows in order, chained shard after shard."""
+        return self.rows.request(("sums", self.group))
 
 
 def _distributed_client():
@@ -499,7 +702,9 @@ def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
         has_missing = any(pair[1] for pair in computed[:n])
         shard = BoostingShard(*shard_arguments, effective_n_threads(n_jobs), n, has_weights,
                               *binned, *computed[n:])
-        return _Shards([shard]), has_missing
+        shards = _Shards([shard])
+        shards.row_ranges = [(0, int(sum(sizes)))]
+        return shards, has_missing
 
     from distributed import wait
 
@@ -514,7 +719,10 @@ def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
     holders = client.who_has(binned)
     free = sorted(workers)
     submitted, chosen = [], []
-    for first, stop in contiguous_runs(sizes, len(workers)):
+    runs = contiguous_runs(sizes, len(workers))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    row_ranges = [(int(offsets[first]), int(offsets[stop])) for first, stop in runs]
+    for first, stop in runs:
         rows_on = collections.Counter()
         for i in range(first, stop):
             for address in holders.get(binned[i].key, ()):
@@ -541,11 +749,13 @@ def _make_shards(bins, y_blocks, w_blocks, sizes, shard_arguments, n_jobs):
     except OSError:  # the workers' ports cannot be reached from here: calls through Dask
         shards = _Shards(actors, actors=True)
         shards.futures = submitted  # an actor lives as long as its future
+        shards.row_ranges = row_ranges
         return shards, has_missing
     served = [actor.serve() for actor in actors]
     connections = [_authenticated(sock, authkey) for sock in sockets]
     shards = _Shards(actors, connections)
     shards.futures, shards.served = submitted, served  # an actor lives as long as its future
+    shards.row_ranges = row_ranges
     return shards, has_missing
 
 
@@ -570,6 +780,18 @@ def _authenticated(sock, authkey):
     return connection
 
 
+def _trees_at_once(model, n_groups, n_features, n_slots, n_samples):
+    """How many class trees of a round grow together: all, unless their histogram buffers
+    (two levels of the widest level each) would pass ``POOL_HISTOGRAM_BYTES``, as in memory."""
+    widest = n_samples
+    if model._resolved("max_depth") > 0:
+        widest = min(widest, 2 ** (model._resolved("max_depth") - 1))
+    if model._resolved("grow_policy") == "lossguide" and model._resolved("max_leaves") > 0:
+        widest = min(widest, model._resolved("max_leaves"))
+    per_tree = 2 * widest * n_features * n_slots * 2 * 8
+    return int(max(1, min(n_groups, POOL_HISTOGRAM_BYTES // per_tree)))
+
+
 class _DaskBoostingMixin(_DaskPredictMixin):
     """``fit`` of a Dask collection: data-parallel histograms (xgboost.dask, LightGBM data-parallel)."""
 
@@ -587,8 +809,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return self._fit_dask_target(X, y, sample_weight, cuts)
 
     # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
-    _IN_MEMORY_ONLY = {"subsample": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
-                       "colsample_bynode": 1.0, "scale_pos_weight": 1.0, "feature_types": None}
+    _IN_MEMORY_ONLY = {"feature_types": None}
 
     # Objectives whose fit needs every row of a leaf (adapted leaf values) or of the data (a
     # base score that is no mean): not data-parallel here.
@@ -645,6 +866,14 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if len(cut_ptr) != n_features + 1:
                 raise ValueError(f"cuts has {len(cut_ptr) - 1} features, X has {n_features}.")
             binner.set_xgboost_cuts(cut_ptr, cut_values)
+        scale_pos_weight = float(np.float32(self._resolved("scale_pos_weight")))
+        folded = objective == "binary:logistic" and scale_pos_weight != 1.0
+        if folded:
+            # As in memory: xgboost multiplies the positive rows' weights (after the cuts).
+            base = (weights if weights is not None
+                    else da.ones(y32.shape, chunks=y32.chunks, dtype=np.float32))
+            weights = da.where(y32 == 1, base * np.float32(scale_pos_weight),
+                               base).astype(np.float32)
         w_blocks = _blocks(weights) if weights is not None else None
 
         if self.base_score is not None:
@@ -661,7 +890,10 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             else:
                 total, count = dask.compute((y32.astype(np.float64) * weights).sum(),
                                             weights.astype(np.float64).sum())
-            base_score = loss.base_score(np.array([total / count], dtype=np.float32), None)
+            if folded:  # xgboost 3's one Newton step from margin 0, from the weighted mean of y
+                base_score = loss.newton_base_score(np.array([total / count]), None)
+            else:
+                base_score = loss.base_score(np.array([total / count], dtype=np.float32), None)
         base_margin = np.broadcast_to(loss.score_to_margin(base_score), (K,)).astype(np.float32)
         kernels = {name: resolve_kernel(name, self.backend)[0]
                    for name in ("find_best_splits", "find_best_splits_monotone",
@@ -676,9 +908,9 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             (get_config(), self.backend, loss, binner.n_bins_, base_margin), n_jobs)
         setup_seconds = time.perf_counter() - began
         try:
-            forest, n_trees = self._grow_forest(ShardedRows(shards), binner, params, kernels,
-                                                n_threads, has_missing, K, n_features,
-                                                constraints)
+            forest, n_trees = self._grow_forest(ShardedRows(shards, shards.row_ranges), binner,
+                                                params, kernels, n_threads, has_missing, K,
+                                                n_features, n_samples, constraints)
             trips = shards.round_trips
             profiles = shards.call("profile")
         finally:
@@ -706,12 +938,25 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return self._set_fitted(training, BoostResult(forest=forest, history={}))
 
     def _grow_forest(self, source, binner, params, kernels, n_threads, has_missing, n_groups,
-                     n_features, constraints=None):
-        """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``."""
-        buffers = HistogramBuffers()
+                     n_features, n_samples, constraints=None):
+        """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``.
+
+        A round's class trees grow together (:meth:`ShardedRows.grow_together`),
+        at most :func:`_trees_at_once` at a time, in class order. The row and
+        column samples are drawn here, tree after tree in class order, from the
+        in-memory fit's :class:`~fastscratch.boosting.training.Sampler`: the same
+        draws as in memory, so the same trees. With ``colsample_bylevel`` or
+        ``colsample_bynode`` (drawn while a tree grows) the trees grow one
+        after another.
+        """
+        sampler = Sampler(self, n_samples, n_features)
+        n_slots = int(binner.n_bins_.max()) + 1
+        roots = (np.empty((n_groups, n_features, n_slots, 2))
+                 if n_groups > 1 and sampler.subsample >= 1.0 else None)
+        at_once = (1 if any(fraction < 1.0 for fraction in sampler.fractions[1:])
+                   else _trees_at_once(self, n_groups, n_features, n_slots, n_samples))
+        buffers = [HistogramBuffers() for _ in range(at_once)]
         shape = _ShapeOnly((ShardedRows.VIRTUAL_ROWS, n_features))
-        roots = (np.empty((n_groups, n_features, int(binner.n_bins_.max()) + 1, 2))
-                 if n_groups > 1 else None)
         forest = Forest(n_groups=n_groups)
         progress = None
         if self._resolved("verbosity") > 0:
@@ -719,24 +964,33 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             progress = tqdm(total=self._resolved("n_estimators"), desc=type(self).__name__)
         n_trees = 0
         for _ in range(self._resolved("n_estimators")):
-            for k in range(n_groups):
-                source.begin_tree(k, new_round=k == 0)
-                if roots is not None and k == 0:
+            source.begin_round()
+            for first in range(0, n_groups, at_once):
+                groups = range(first, min(first + at_once, n_groups))
+                growers, sampled = [], []
+                for k, histogram_buffers in zip(groups, buffers):
+                    mask = sampler.row_mask()  # drawn as in memory: rows, then features
+                    sampled.append(mask is not None)
+                    source.begin_tree(k, mask)
+                    growers.append(TreeGrower(
+                        shape, binner.n_bins_, None, None, None, None, params,
+                        self._resolved("max_depth"), float(np.float32(self._resolved("gamma"))),
+                        self._resolved("learning_rate"), kernels, n_threads,
+                        has_missing=has_missing, feature_sampler=sampler.feature_sampler(),
+                        grow_policy=self._resolved("grow_policy"),
+                        max_leaves=self._resolved("max_leaves"),
+                        histogram_buffers=histogram_buffers,
+                        root_histogram=None if roots is None else roots[k],
+                        source=source.tree(k), constraints=constraints))
+                if roots is not None and first == 0:
                     source.build_roots(roots)  # every class's root, in one pass
-                grower = TreeGrower(shape, binner.n_bins_, None, None, None, None, params,
-                                    self._resolved("max_depth"), float(np.float32(self._resolved("gamma"))),
-                                    self._resolved("learning_rate"), kernels, n_threads,
-                                    has_missing=has_missing, grow_policy=self._resolved("grow_policy"),
-                                    max_leaves=self._resolved("max_leaves"), histogram_buffers=buffers,
-                                    root_histogram=None if roots is None else roots[k],
-                                    source=source, constraints=constraints)
-                tree = grower.grow()
-                source.add_leaves(tree)
-                split = tree["left"] >= 0
-                thresholds = np.zeros(split.shape[0], dtype=np.float32)
-                thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
-                forest.add_tree(tree, thresholds, group=k)
-                n_trees += 1
+                for k, tree, was_sampled in zip(groups, source.grow_together(growers), sampled):
+                    source.add_leaves(k, tree, sampled=was_sampled)
+                    split = tree["left"] >= 0
+                    thresholds = np.zeros(split.shape[0], dtype=np.float32)
+                    thresholds[split] = binner.thresholds(tree["feature"][split], tree["bin"][split])
+                    forest.add_tree(tree, thresholds, group=k)
+                    n_trees += 1
             if progress is not None:
                 progress.update()
         if progress is not None:
