@@ -16,14 +16,13 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_i
 from ._backend import effective_n_threads, resolve_kernel
 from ._sparse_checks import check_sparse_structure
 from .kernels._threads import blas_single_threaded
-from .kernels.kmeans_numpy import BLOCK_ROWS, lloyd_state, rank_copy_pays
+from .kernels.kmeans_numpy import BLOCK_ROWS, rank_copy_pays
 from .kmeans_core import SAFE_EXPONENT as _SAFE_EXPONENT
 from .kmeans_core import IterationProgress as _Progress
-from .kmeans_core import centers_from_sums as _centers_from_sums
+from .kmeans_core import LloydState
 from .kmeans_core import euclidean_rows as _euclidean_rows
 from .kmeans_core import ldexp as _ldexp
 from .kmeans_core import max_abs_value as _max_abs
-from .kmeans_core import move_to_empty as _move_to_empty
 from .kmeans_core import scale_exponent as _scale_exponent
 from .kmeans_core import scaled_callable as _scaled_callable
 from .kmeans_core import scaled_inertia as _scaled_inertia
@@ -508,35 +507,27 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return init
 
     @staticmethod
-    def _m_step(X, sample_weight, centers_old, labels, sums, weights, dtype):
-        """New centres from the float64 sums, with scikit-learn's empty-cluster rules."""
-        empty = np.flatnonzero(weights == 0)
-        if empty.size:
-            # Move each empty cluster to one of the samples farthest from their centres.
+    def _m_step(X, sample_weight, centers_old, labels, state):
+        """New centres from the state's float64 sums, with scikit-learn's empty-cluster rule."""
+        def farthest(m):
+            # The m rows farthest from their centres (for the clusters left empty).
             if isinstance(X, _CSRData):
                 distances = X.sq_distances(centers_old, labels)
             else:
                 distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
-            if np.max(distances) > 0:
-                far = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
-                for new_id, far_id in zip(empty, far):
-                    row = X[[far_id]][0].astype(np.float64)
-                    _move_to_empty(sums, weights, new_id, labels[far_id],
-                                   row * np.float64(sample_weight[far_id]), sample_weight[far_id])
-        return _centers_from_sums(sums, weights, centers_old, dtype)
+            far = np.argpartition(distances, -m)[:-m - 1:-1]
+            return (distances[far], X[far].astype(np.float64), sample_weight[far].astype(np.float64),
+                    labels[far])
+
+        state.relocate_empty(farthest)
+        return state.centers(centers_old, X.dtype)
 
     def _run_lloyd(self, X, sample_weight, centers, tol, kernels, n_threads, progress):
-        n_samples, n_clusters = X.shape[0], centers.shape[0]
+        n_clusters = centers.shape[0]
         lloyd = kernels["kmeans_lloyd_iter"]
         # Labels and per-stripe sums live across passes: each pass moves only the changed rows.
-        if isinstance(X, _CSRData):
-            labels, stripe_sums, stripe_weights = X.lloyd_state(n_clusters)
-        else:
-            labels, stripe_sums, stripe_weights = lloyd_state(n_samples, n_clusters, X.shape[1])
-        sums = np.empty((n_clusters, X.shape[1]))
-        weights = np.empty(n_clusters)
-        inertia = np.empty(1)
-        n_changed = np.empty(1, dtype=np.intp)
+        state = LloydState(X.shape[0], n_clusters, X.shape[1],
+                           X.lloyd_state(n_clusters) if isinstance(X, _CSRData) else None)
         copy = {}
         if not isinstance(X, _CSRData) and rank_copy_pays(X.shape[1], n_clusters, X.dtype):
             # Many float64 features: the kernels rank on a float32 copy made once (half the
@@ -544,26 +535,23 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             copy = {"X_rank": X.astype(np.float32), "x_sq_norms": np.einsum("ij,ij->i", X, X)}
         strict = False
         for i in range(self.max_iter):
-            norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, bool(self.verbose), labels, stripe_sums,
-                  stripe_weights, sums, weights, inertia, n_changed, n_threads, **copy)
-            centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
+            state.lloyd_pass(lloyd, X, sample_weight, centers, self.verbose, n_threads, **copy)
+            centers_new = self._m_step(X, sample_weight, centers, state.labels, state)
             shift = _euclidean_rows(centers_new, centers)
             centers = centers_new
-            progress(inertia[0])
-            if n_changed[0] == 0:
+            progress(state.inertia)
+            if state.n_changed == 0:
                 strict = True
                 break
             if (shift ** 2).sum() <= tol:
                 break
         if strict:
-            kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
-        else:
-            # Final E-step, so that the labels are those of the returned centres.
-            norms = np.einsum("ij,ij->i", centers, centers)
-            lloyd(X, sample_weight, centers, norms, True, labels, stripe_sums, stripe_weights,
-                  sums, weights, inertia, n_changed, n_threads, **copy)
-        return labels, inertia[0], centers, i + 1
+            inertia = np.empty(1)
+            kernels["kmeans_inertia"](X, sample_weight, centers, state.labels, inertia, n_threads)
+            return state.labels, inertia[0], centers, i + 1
+        # Final E-step, so that the labels are those of the returned centres.
+        state.lloyd_pass(lloyd, X, sample_weight, centers, True, n_threads, **copy)
+        return state.labels, state.inertia, centers, i + 1
 
     @staticmethod
     def _half_distances(centers):
@@ -586,20 +574,21 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         labels_old = np.full(n_samples, -1, dtype=np.intp)
         upper = np.zeros(n_samples, dtype=X.dtype)
         lower = np.zeros((n_samples, n_clusters), dtype=X.dtype)
-        sums = np.empty((n_clusters, X.shape[1]))
-        weights = np.empty(n_clusters)
         inertia = np.empty(1)
         shift = np.zeros(n_clusters, dtype=X.dtype)
         half, next_center = self._half_distances(centers)
-        # Per-stripe sums kept across passes with their labels: each pass moves only the changed
-        # rows (the kernels' last argument ``state``, passed by position as every kernel argument).
-        state = () if isinstance(X, _CSRData) else (lloyd_state(n_samples, n_clusters, X.shape[1]),)
+        # The state's per-stripe sums kept across passes with their labels: each pass moves only
+        # the changed rows (the kernels' last argument ``state``, passed by position as every
+        # kernel argument; the CSR kernels keep no per-stripe sums).
+        sparse = isinstance(X, _CSRData)
+        state = LloydState(n_samples, n_clusters, X.shape[1], X.lloyd_state(n_clusters) if sparse else None)
+        buffers = () if sparse else (state.buffers,)
         kernels["kmeans_elkan_init"](X, centers, half, labels, upper, lower, n_threads)
         strict = False
         for i in range(self.max_iter):
             elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
-                  sums, weights, n_threads, *state)
-            centers_new = self._m_step(X, sample_weight, centers, labels, sums, weights, X.dtype)
+                  state.sums, state.weights, n_threads, *buffers)
+            centers_new = self._m_step(X, sample_weight, centers, labels, state)
             shift = _euclidean_rows(centers_new, centers)
             half, next_center = self._half_distances(centers_new)
             centers = centers_new
@@ -615,7 +604,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         if not strict:
             # Final E-step (the bounds are shifted by the last move first).
             elkan(X, sample_weight, centers, half, next_center, shift, labels, upper, lower,
-                  sums, weights, n_threads, *state)
+                  state.sums, state.weights, n_threads, *buffers)
         kernels["kmeans_inertia"](X, sample_weight, centers, labels, inertia, n_threads)
         return labels, inertia[0], centers, i + 1
 
@@ -721,18 +710,12 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         centers = self.cluster_centers_ if centers is None else centers
         if sp.issparse(X):
             data = self._sparse_kernels(X)[0]
-            kernel = data.kmeans_lloyd_iter
-            labels, stripe_sums, stripe_weights = data.lloyd_state(centers.shape[0])
+            kernel, buffers = data.kmeans_lloyd_iter, data.lloyd_state(centers.shape[0])
         else:
-            kernel, _ = resolve_kernel("kmeans_lloyd_iter", self.backend)
-            labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], *centers.shape)
-        sums = np.empty(centers.shape)
-        weights = np.empty(centers.shape[0])
-        inertia = np.empty(1)
-        kernel(X, sample_weight, centers, np.einsum("ij,ij->i", centers, centers), with_inertia,
-               labels, stripe_sums, stripe_weights, sums, weights, inertia,
-               np.empty(1, dtype=np.intp), self._n_threads(X))
-        return labels.astype(np.int32), float(inertia[0])
+            kernel, buffers = resolve_kernel("kmeans_lloyd_iter", self.backend)[0], None
+        state = LloydState(X.shape[0], *centers.shape, buffers).lloyd_pass(
+            kernel, X, sample_weight, centers, with_inertia, self._n_threads(X))
+        return state.labels.astype(np.int32), state.inertia
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit and return ``labels_``.

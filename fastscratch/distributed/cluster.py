@@ -10,13 +10,11 @@ from sklearn.utils import check_random_state
 
 from .. import cluster as _cluster
 from .._backend import resolve_kernel
-from ..kernels.kmeans_numpy import lloyd_state
 from ..kmeans_core import (
     IterationProgress,
-    centers_from_sums,
+    LloydState,
     euclidean_rows,
     ldexp,
-    move_to_empty,
     scale_exponent,
     scaled_callable,
     scaled_inertia,
@@ -52,21 +50,14 @@ def _weights_of(X, weights):
 
 
 def _lloyd_block(X, weights, centers, with_inertia, backend, n_threads):
-    """One fused Lloyd pass on a block: ``(labels, (sums, weights, inertia))``.
+    """One fused Lloyd pass on a block (:meth:`LloydState.lloyd_pass`): ``(labels, (sums, weights, inertia))``.
 
     The inertia is computed only ``with_inertia`` (else it is 0).
     """
     kernel, _ = resolve_kernel("kmeans_lloyd_iter", backend)
-    n_clusters = centers.shape[0]
-    labels, stripe_sums, stripe_weights = lloyd_state(X.shape[0], n_clusters, X.shape[1])
-    sums = np.empty((n_clusters, X.shape[1]))
-    cluster_weights = np.empty(n_clusters)
-    inertia = np.empty(1)
-    inertia[0] = 0.0
-    kernel(X, _weights_of(X, weights), centers, np.einsum("ij,ij->i", centers, centers),
-           bool(with_inertia), labels, stripe_sums, stripe_weights, sums, cluster_weights, inertia,
-           np.empty(1, dtype=np.intp), n_threads)
-    return labels, (sums, cluster_weights, inertia)
+    state = LloydState(X.shape[0], centers.shape[0], X.shape[1]).lloyd_pass(
+        kernel, X, _weights_of(X, weights), centers, with_inertia, n_threads)
+    return state.labels, (state.sums, state.weights, np.array([state.inertia]))
 
 
 def _lloyd_stats(result, labels_old):
@@ -409,12 +400,13 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
                 stats = [stats_of(r, old) for r, old in zip(results, labels_old)]
                 *labels, total = dask.persist(*labels, _tree_reduce(stats, _sum_combine))
                 sums, weights, inertia, changed = total.compute()
-                centers_new = self._dask_m_step(centred, w_blocks, sizes, centers, labels, sums,
-                                                weights, centers.dtype)
+                state = LloydState.from_totals(sums, weights, inertia[0], changed[0])
+                state.relocate_empty(self._dask_farthest(centred, w_blocks, sizes, centers, labels))
+                centers_new = state.centers(centers, centers.dtype)
                 shift = euclidean_rows(centers_new, centers)
                 centers = centers_new
-                progress(inertia[0])
-                if changed[0] == 0:
+                progress(state.inertia)
+                if state.n_changed == 0:
                     strict = True
                     break
                 if (shift ** 2).sum() <= tol:
@@ -434,19 +426,17 @@ class KMeans(_DaskPredictMixin, _cluster.KMeans):
             final_inertia = total.compute()[2][0]
         return labels, final_inertia, centers, i + 1
 
-    def _dask_m_step(self, centred, w_blocks, sizes, centers_old, labels, sums, weights, dtype):
-        """The parent's M-step; an empty cluster takes one of the samples farthest from theirs."""
-        empty = np.flatnonzero(weights == 0)
-        if empty.size:
+    @staticmethod
+    def _dask_farthest(centred, w_blocks, sizes, centers_old, labels):
+        """:meth:`LloydState.relocate_empty`'s ``farthest``: each block's farthest rows, one tree reduction."""
+        def farthest(m):
             offsets = np.concatenate([[0], np.cumsum(sizes)])
-            parts = [_delayed(_farthest_block, pure=True)(b, w, centers_old, lab, int(o), empty.size)
+            parts = [_delayed(_farthest_block, pure=True)(b, w, centers_old, lab, int(o), m)
                      for b, w, lab, o in zip(centred, w_blocks, labels, offsets)]
             distances, _, rows, row_weights, row_labels = _tree_reduce(
-                parts, lambda p: _farthest_combine(p, empty.size)).compute()
-            if distances.size and np.max(distances) > 0:
-                for new_id, row, w, old_id in zip(empty, rows, row_weights, row_labels):
-                    move_to_empty(sums, weights, new_id, old_id, row * w, w)
-        return centers_from_sums(sums, weights, centers_old, dtype)
+                parts, lambda p: _farthest_combine(p, m)).compute()
+            return distances, rows, row_weights, row_labels
+        return farthest
 
     def transform(self, X):
         if is_dask_collection(X):
