@@ -187,22 +187,22 @@ class CategoricalSplits:
 
     def partition(self, grower, splitting):
         """Partition the rows of the nodes split on a category set; returns the other nodes."""
-        chosen = [node for node in splitting if node["split"].categories is not None]
+        chosen = [node for node in splitting if node.split.categories is not None]
         if not chosen:
             return splitting
         k = len(chosen)
         sets = np.zeros((k, grower.n_slots), dtype=np.uint8)
         for j, node in enumerate(chosen):
-            mask = node["split"].categories
+            mask = node.split.categories
             sets[j, :mask.shape[0]] = mask
         n_left = np.empty(k, dtype=np.intp)
         self.partition_kernel(
             grower.binned_columns, grower.rows,
-            np.array([node["start"] for node in chosen], dtype=np.intp),
-            np.array([node["stop"] for node in chosen], dtype=np.intp),
-            np.array([node["split"].feature for node in chosen], dtype=np.intp), sets,
-            np.array([node["split"].default_left for node in chosen], dtype=np.uint8),
+            np.array([node.start for node in chosen], dtype=np.intp),
+            np.array([node.stop for node in chosen], dtype=np.intp),
+            np.array([node.split.feature for node in chosen], dtype=np.intp), sets,
+            np.array([node.split.default_left for node in chosen], dtype=np.uint8),
             grower.n_bins, grower.scratch, n_left, grower.n_threads)
         for node, count in zip(chosen, n_left):
-            node["n_left"] = int(count)
-        return [node for node in splitting if node["split"].categories is None]
+            node.n_left = int(count)
+        return [node for node in splitting if node.split.categories is None]

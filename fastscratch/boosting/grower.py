@@ -27,11 +27,14 @@ column-major copy of the bins (``binned_columns``).
 
 Nodes are numbered as xgboost numbers them (children get consecutive ids when
 their parent is split, the level's nodes in order), so a tree can be compared
-with xgboost's JSON dump node by node.
+with xgboost's JSON dump node by node. A node being grown is a :class:`TreeNode`,
+its best split a :class:`SplitCandidate`; :meth:`TreeGrower.grow` returns the
+tree as flat arrays.
 """
 
 import heapq
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -43,11 +46,7 @@ K_RT_EPS = 1e-6  # xgboost's kRtEps: a split must gain more than this
 
 
 class SplitCandidate(NamedTuple):
-    """The best split of a node: rows with ``binned[:, feature] <= bin`` go left.
-
-    A named tuple, so code that unpacks or indexes the former positional
-    tuple (``split[0]`` the feature, ``split[1]`` the bin, ...) keeps working.
-    """
+    """The best split of a node: rows with ``binned[:, feature] <= bin`` go left."""
 
     feature: int
     bin: int
@@ -56,6 +55,70 @@ class SplitCandidate(NamedTuple):
     left_sums: tuple  # (G, H) of the left child
     right_sums: tuple  # (G, H) of the right child
     categories: object = None  # categorical split: uint8 mask of the categories going right
+
+
+@dataclass(slots=True, eq=False)
+class TreeNode:
+    """A node of the tree being grown.
+
+    Its rows are ``rows[start:stop]`` of the grower's work array (for a
+    :class:`TreeGrower` ``source``, a range that only names the node). Two
+    nodes are equal only when they are the same object.
+
+    Attributes
+    ----------
+    id : int
+        xgboost's node number (children numbered when their parent splits).
+    start, stop : int
+        The node's segment of ``rows``.
+    depth : int
+        0 at the root.
+    g, h : float
+        Sums of the gradients and hessians of its rows (float64; the root's are
+        set once its histogram is built).
+    split : SplitCandidate or None
+        Its best split once evaluated; None: a leaf (no split worth making).
+    children : tuple of (int, int) or None
+        The ids of its left and right children once it is split; None: a leaf.
+    n_left : int or None
+        Rows going left, set by the partition: the left child owns
+        ``rows[start:start + n_left]``.
+    weight : float or None
+        Its weight clipped to its bounds when its parent split under monotone
+        constraints; None: the unconstrained leaf weight.
+    bounds : tuple of (float, float)
+        Lower and upper bound of its weight (monotone constraints); unbounded
+        by default.
+    used : frozenset of int
+        Features split on along its path (interaction constraints).
+    child_weights : tuple of (float, float) or None
+        Its best split's children's weights within its bounds (monotone
+        constraints), from its evaluation until it splits.
+    hist : ndarray of shape (d, n_slots, 2) or None
+        Its histogram while it waits to split (``lossguide`` growth).
+
+    Notes
+    -----
+    A node's leaf weight is :math:`w^* = -T_\\alpha(G) / (H + \\lambda)`
+    (clipped to ``max_delta_step`` and, with monotone constraints, to
+    ``bounds``), with :math:`G` = ``g``, :math:`H` = ``h`` and :math:`T_\\alpha`
+    the soft threshold of ``reg_alpha`` (:mod:`fastscratch.kernels.splitting_numpy`).
+    """
+
+    id: int
+    start: int
+    stop: int
+    depth: int
+    g: float = 0.0
+    h: float = 0.0
+    split: Optional[SplitCandidate] = None
+    children: Optional[tuple] = None
+    n_left: Optional[int] = None
+    weight: Optional[float] = None
+    bounds: tuple = (-FLOAT32_MAX, FLOAT32_MAX)
+    used: frozenset = frozenset()
+    child_weights: Optional[tuple] = None
+    hist: Optional[np.ndarray] = None
 
 
 class HistogramBuffers:
@@ -125,8 +188,8 @@ class TreeGrower:
         loop passes one for all its trees); None: allocated at every level.
     constraints : TreeConstraints or None
         Monotone and interaction constraints (:mod:`.constraints`), as
-        xgboost's: each node keeps its weight bounds (``"bounds"``) and the
-        features its path used (``"used"``); the monotone split search is
+        xgboost's: each node keeps its weight bounds (``TreeNode.bounds``) and the
+        features its path used (``TreeNode.used``); the monotone split search is
         ``find_best_splits_monotone`` and a child's weight is clipped to its
         parent's bounds.
     source : object or None
@@ -135,7 +198,7 @@ class TreeGrower:
         ``binned``, ``gradients``, ``hessians`` and ``rows``. A source has
         ``build_histograms(nodes, out)`` (the nodes' histograms, summed over
         its rows, into ``out``), ``partition(nodes)`` (each split node's rows
-        left then right; sets ``node["n_left"]``, which places the children in
+        left then right; sets ``node.n_left``, which places the children in
         ``[start, stop)``) and ``row_order_sums()`` (the root's gradient and
         hessian sums over the rows in order, float64, used with missing
         values). ``binned`` then gives the shape only. The split search, the
@@ -191,18 +254,17 @@ class TreeGrower:
     def _build(self, nodes, out):
         if self.source is not None:
             return self.source.build_histograms(nodes, out)
-        starts = np.array([node["start"] for node in nodes], dtype=np.intp)
-        stops = np.array([node["stop"] for node in nodes], dtype=np.intp)
+        starts = np.array([node.start for node in nodes], dtype=np.intp)
+        stops = np.array([node.stop for node in nodes], dtype=np.intp)
         self.kernels["build_histograms"](self.binned, self.rows, starts, stops, self.gradients,
                                          self.hessians, out, self.n_threads)
 
     def _evaluate(self, level, hists):
         """Best split of each node of ``level`` (its histograms in ``hists``, same order)."""
         k, d = len(level), self.binned.shape[1]
-        sums = np.array([(node["g"], node["h"]) for node in level], dtype=np.float64)
+        sums = np.array([(node.g, node.h) for node in level], dtype=np.float64)
         if self.monotone is not None:
-            bounds = np.array([node.get("bounds", (-FLOAT32_MAX, FLOAT32_MAX)) for node in level],
-                              dtype=np.float64)
+            bounds = np.array([node.bounds for node in level], dtype=np.float64)
             scores = bounded_node_score(sums[:, 0], sums[:, 1], bounds[:, 0].astype(np.float32),
                                         bounds[:, 1].astype(np.float32),
                                         self.params).astype(np.float64)
@@ -213,14 +275,14 @@ class TreeGrower:
         default_left = np.empty((k, d), dtype=np.uint8)
         left_sums = np.empty((k, d, 2), dtype=np.float64)
         if self.feature_sampler is not None:
-            allowed = self.feature_sampler(level[0]["depth"], k)
+            allowed = self.feature_sampler(level[0].depth, k)
         else:
             allowed = np.empty((k, d), dtype=np.uint8)
             allowed[:] = self.allowed_features
         if self.interaction_sets is not None:
             for j, node in enumerate(level):
-                if node.get("used"):  # the root may split on any feature
-                    allowed[j] &= allowed_after(node["used"], self.interaction_sets, d)
+                if node.used:  # the root may split on any feature
+                    allowed[j] &= allowed_after(node.used, self.interaction_sets, d)
         # Categorical features are searched by their own kernel, after the numeric ones.
         numeric = allowed if self.categorical is None else self.categorical.numeric_only(allowed)
         if self.monotone is not None:
@@ -254,16 +316,16 @@ class TreeGrower:
         for j, (node, f) in enumerate(zip(level, best.tolist())):
             node_gain = best_gain[j]
             left_g, left_h = best_left_sums[j]
-            right_g, right_h = node["g"] - left_g, node["h"] - left_h
-            node["split"] = None
+            right_g, right_h = node.g - left_g, node.h - left_h
+            node.split = None
             if not (node_gain > K_RT_EPS) or node_gain < self.gamma or left_h == 0.0 \
                     or right_h == 0.0:
                 continue
-            node["split"] = SplitCandidate(f, best_bin[j], best_default_left[j], node_gain,
+            node.split = SplitCandidate(f, best_bin[j], best_default_left[j], node_gain,
                                            (left_g, left_h), (right_g, right_h),
                                            None if categories is None else categories(j, f))
             if self.monotone is not None:
-                node["child_weights"] = (child_weights[j, 0], child_weights[j, 1])
+                node.child_weights = (child_weights[j, 0], child_weights[j, 1])
 
     def grow(self):
         """Grow the tree; returns a dict of flat node arrays (xgboost's numbering).
@@ -273,7 +335,7 @@ class TreeGrower:
         ``cover`` (hessian sum), and ``leaf_segments`` (starts, stops, values)
         of ``rows`` per leaf.
         """
-        root = {"id": 0, "start": 0, "stop": self.n_root_rows, "depth": 0, "split": None}
+        root = TreeNode(id=0, start=0, stop=self.n_root_rows, depth=0)
         nodes = [root]
         if self.grow_policy == "lossguide":
             return self._grow_lossguide(root, nodes)
@@ -281,30 +343,21 @@ class TreeGrower:
         level = [root]  # nodes whose histograms are hists[0..k), in order
         while level:
             self._evaluate(level, hists)
-            splitting = [(j, node) for j, node in enumerate(level) if node["split"] is not None]
+            splitting = [(j, node) for j, node in enumerate(level) if node.split is not None]
             if not splitting:
                 break
-            splitting.sort(key=lambda item: item[1]["id"])  # xgboost numbers children in id order
+            splitting.sort(key=lambda item: item[1].id)  # xgboost numbers children in id order
             self._partition([node for _, node in splitting])
-            children_depth = level[0]["depth"] + 1
             built, subtracted, parent_index = [], [], []
             for j, node in splitting:
-                left_sums, right_sums = node["split"].left_sums, node["split"].right_sums
-                middle = node["start"] + node["n_left"]
-                left = {"id": len(nodes), "start": node["start"], "stop": middle,
-                        "depth": children_depth, "g": left_sums[0], "h": left_sums[1],
-                        "split": None}
-                right = {"id": len(nodes) + 1, "start": middle, "stop": node["stop"],
-                         "depth": children_depth, "g": right_sums[0], "h": right_sums[1],
-                         "split": None}
-                node["children"] = (left["id"], right["id"])
-                self._constrain_children(node, left, right)
+                left, right = self._split(node, len(nodes))
                 nodes += [left, right]
                 # Build the child with the smaller hessian sum; subtract for its sibling.
-                small, large = (right, left) if right["h"] < left["h"] else (left, right)
+                small, large = (right, left) if right.h < left.h else (left, right)
                 built.append(small)
                 subtracted.append(large)
                 parent_index.append(j)
+            children_depth = level[0].depth + 1
             if self.max_depth > 0 and children_depth >= self.max_depth:  # 0: no limit, as xgboost
                 break
             m = len(built)
@@ -323,7 +376,7 @@ class TreeGrower:
         else:
             hists = self._hists(1, depth)
             self._build([root], hists)
-        root["g"], root["h"] = (float(value) for value in self._root_sums(hists))
+        root.g, root.h = (float(value) for value in self._root_sums(hists))
         return hists
 
     def _root_sums(self, hists):
@@ -345,44 +398,50 @@ class TreeGrower:
         (0: no limit) and children are not opened at ``max_depth`` (0: no limit).
         """
         heap, opened = [], 0
-        root["hist"] = self._root_histogram(root)[0]
-        self._evaluate([root], root["hist"][None])
-        if root["split"] is not None:
-            heapq.heappush(heap, (-root["split"].gain, opened, root))
+        root.hist = self._root_histogram(root)[0]
+        self._evaluate([root], root.hist[None])
+        if root.split is not None:
+            heapq.heappush(heap, (-root.split.gain, opened, root))
             opened += 1
         n_leaves = 1
         while heap and not (self.max_leaves > 0 and n_leaves >= self.max_leaves):
             _, _, node = heapq.heappop(heap)
             self._partition([node])
-            left_sums, right_sums = node["split"].left_sums, node["split"].right_sums
-            middle = node["start"] + node["n_left"]
-            depth = node["depth"] + 1
-            left = {"id": len(nodes), "start": node["start"], "stop": middle, "depth": depth,
-                    "g": left_sums[0], "h": left_sums[1], "split": None}
-            right = {"id": len(nodes) + 1, "start": middle, "stop": node["stop"], "depth": depth,
-                     "g": right_sums[0], "h": right_sums[1], "split": None}
-            node["children"] = (left["id"], right["id"])
-            self._constrain_children(node, left, right)
+            left, right = self._split(node, len(nodes))
             nodes += [left, right]
             n_leaves += 1
-            parent_hist = node.pop("hist")
-            if self.max_depth > 0 and depth >= self.max_depth:
+            parent_hist, node.hist = node.hist, None
+            if self.max_depth > 0 and left.depth >= self.max_depth:
                 continue
-            small, large = (right, left) if right["h"] < left["h"] else (left, right)
+            small, large = (right, left) if right.h < left.h else (left, right)
             hists = self._hists(2)
             self._build([small], hists[:1])
             self.kernels["subtract_histograms"](parent_hist[None], np.zeros(1, dtype=np.intp),
                                                 hists[:1], hists[1:], self.n_threads)
-            small["hist"], large["hist"] = hists[0], hists[1]
+            small.hist, large.hist = hists[0], hists[1]
             children = [left, right]
-            self._evaluate(children, np.stack([left["hist"], right["hist"]]))
+            self._evaluate(children, np.stack([left.hist, right.hist]))
             for child in children:
-                if child["split"] is not None:
-                    heapq.heappush(heap, (-child["split"].gain, opened, child))
+                if child.split is not None:
+                    heapq.heappush(heap, (-child.split.gain, opened, child))
                     opened += 1
                 else:
-                    child.pop("hist")
+                    child.hist = None
         return self._flatten(nodes)
+
+    def _split(self, node, first_id):
+        """The two children of ``node`` (partitioned already), numbered ``first_id`` and
+        ``first_id + 1``; ``node.children`` is set."""
+        split = node.split
+        middle = node.start + node.n_left
+        depth = node.depth + 1
+        left = TreeNode(id=first_id, start=node.start, stop=middle, depth=depth,
+                        g=split.left_sums[0], h=split.left_sums[1])
+        right = TreeNode(id=first_id + 1, start=middle, stop=node.stop, depth=depth,
+                         g=split.right_sums[0], h=split.right_sums[1])
+        node.children = (left.id, right.id)
+        self._constrain_children(node, left, right)
+        return left, right
 
     def _constrain_children(self, node, left, right):
         """The children's weights, bounds and used features (xgboost's ``AddSplit``).
@@ -392,19 +451,19 @@ class TreeGrower:
         becomes the upper bound of the child that must stay below (the left
         one for :math:`c_f = 1`) and the lower bound of the other.
         """
-        split = node["split"]
+        split = node.split
         if self.monotone is not None:
-            lower, upper = node.get("bounds", (-FLOAT32_MAX, FLOAT32_MAX))
-            w_left, w_right = node.pop("child_weights")
-            left["weight"], right["weight"] = w_left, w_right
+            lower, upper = node.bounds
+            (w_left, w_right), node.child_weights = node.child_weights, None
+            left.weight, right.weight = w_left, w_right
             middle = np.float32((w_left + w_right) / np.float32(2.0))
-            left["bounds"], right["bounds"] = (lower, upper), (lower, upper)
+            left.bounds, right.bounds = (lower, upper), (lower, upper)
             if self.monotone[split.feature] > 0:
-                left["bounds"], right["bounds"] = (lower, middle), (middle, upper)
+                left.bounds, right.bounds = (lower, middle), (middle, upper)
             elif self.monotone[split.feature] < 0:
-                left["bounds"], right["bounds"] = (middle, upper), (lower, middle)
+                left.bounds, right.bounds = (middle, upper), (lower, middle)
         if self.interaction_sets is not None:
-            left["used"] = right["used"] = node.get("used", frozenset()) | {split.feature}
+            left.used = right.used = node.used | {split.feature}
 
     def _partition(self, splitting):
         if self.source is not None:
@@ -414,18 +473,17 @@ class TreeGrower:
         if not splitting:
             return
         k = len(splitting)
-        starts = np.array([node["start"] for node in splitting], dtype=np.intp)
-        stops = np.array([node["stop"] for node in splitting], dtype=np.intp)
-        features = np.array([node["split"].feature for node in splitting], dtype=np.intp)
-        split_bins = np.array([node["split"].bin for node in splitting], dtype=np.intp)
-        default_lefts = np.array([node["split"].default_left for node in splitting],
-                                 dtype=np.uint8)
+        starts = np.array([node.start for node in splitting], dtype=np.intp)
+        stops = np.array([node.stop for node in splitting], dtype=np.intp)
+        features = np.array([node.split.feature for node in splitting], dtype=np.intp)
+        split_bins = np.array([node.split.bin for node in splitting], dtype=np.intp)
+        default_lefts = np.array([node.split.default_left for node in splitting], dtype=np.uint8)
         n_left = np.empty(k, dtype=np.intp)
         self.kernels["partition_rows"](self.binned_columns, self.rows, starts, stops, features,
                                        split_bins, default_lefts, self.n_bins, self.scratch,
                                        n_left, self.n_threads)
         for node, count in zip(splitting, n_left):
-            node["n_left"] = int(count)
+            node.n_left = int(count)
 
     def _flatten(self, nodes):
         n = len(nodes)
@@ -437,32 +495,32 @@ class TreeGrower:
             "right": np.full(n, -1, dtype=np.intp),
             "value": np.zeros(n, dtype=np.float32),
             "gain": np.zeros(n, dtype=np.float32),
-            "cover": np.array([node.get("h", 0.0) for node in nodes], dtype=np.float32),
+            "cover": np.array([node.h for node in nodes], dtype=np.float32),
             "categories": [None] * n,  # categorical splits: the categories going right
         }
         leaves = []
         for node in nodes:
-            i = node["id"]
-            if "children" in node:
-                split = node["split"]
+            i = node.id
+            if node.children is not None:
+                split = node.split
                 tree["feature"][i] = split.feature
                 tree["bin"][i] = split.bin
                 tree["default_left"][i] = split.default_left
                 tree["gain"][i] = split.gain
-                tree["left"][i], tree["right"][i] = node["children"]
+                tree["left"][i], tree["right"][i] = node.children
                 tree["categories"][i] = split.categories
             else:
                 leaves.append(node)
         # All leaves' weights in one call (the same float32 values as one by one).
-        weights = leaf_weight(np.array([node.get("g", 0.0) for node in leaves]),
-                              np.array([node.get("h", 0.0) for node in leaves]), self.params)
+        weights = leaf_weight(np.array([node.g for node in leaves]),
+                              np.array([node.h for node in leaves]), self.params)
         for j, node in enumerate(leaves):
-            if node.get("weight") is not None:  # clipped to its bounds when its parent split
-                weights[j] = node["weight"]
+            if node.weight is not None:  # clipped to its bounds when its parent split
+                weights[j] = node.weight
         values = (weights * self.learning_rate).astype(np.float32)
-        ids = np.array([node["id"] for node in leaves], dtype=np.intp)
+        ids = np.array([node.id for node in leaves], dtype=np.intp)
         tree["value"][ids] = values
-        tree["leaf_segments"] = (np.array([node["start"] for node in leaves], dtype=np.intp),
-                                 np.array([node["stop"] for node in leaves], dtype=np.intp),
+        tree["leaf_segments"] = (np.array([node.start for node in leaves], dtype=np.intp),
+                                 np.array([node.stop for node in leaves], dtype=np.intp),
                                  values)
         return tree

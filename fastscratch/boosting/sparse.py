@@ -99,8 +99,8 @@ class SparseRows:
     def build_histograms(self, nodes, out):
         """The nodes' histograms (missing slots included) into ``out``."""
         t = self.table
-        starts = np.array([node["start"] for node in nodes], dtype=np.intp)
-        stops = np.array([node["stop"] for node in nodes], dtype=np.intp)
+        starts = np.array([node.start for node in nodes], dtype=np.intp)
+        stops = np.array([node.stop for node in nodes], dtype=np.intp)
         entries = float((stops - starts).sum()) * t.row_length
         t.kernels["build_sparse_histograms"](t.bins.indptr, t.bins.indices, t.bins.codes,
                                              self.rows, starts, stops, self.gradients,
@@ -108,21 +108,21 @@ class SparseRows:
                                              t.threads_for(entries, PARALLEL_MIN_ENTRIES))
 
     def partition(self, splitting):
-        """Each split node's rows, left then right; sets ``node["n_left"]``."""
+        """Each split node's rows, left then right; sets ``node.n_left``."""
         t = self.table
         k = len(splitting)
         n_left = np.empty(k, dtype=np.intp)
-        starts = np.array([node["start"] for node in splitting], dtype=np.intp)
-        stops = np.array([node["stop"] for node in splitting], dtype=np.intp)
+        starts = np.array([node.start for node in splitting], dtype=np.intp)
+        stops = np.array([node.stop for node in splitting], dtype=np.intp)
         t.kernels["partition_sparse_rows"](
             t.bins.col_ptr, t.bins.col_rows, t.bins.col_codes, self.rows, starts, stops,
-            np.array([node["split"].feature for node in splitting], dtype=np.intp),
-            np.array([node["split"].bin for node in splitting], dtype=np.intp),
-            np.array([node["split"].default_left for node in splitting], dtype=np.uint8),
+            np.array([node.split.feature for node in splitting], dtype=np.intp),
+            np.array([node.split.bin for node in splitting], dtype=np.intp),
+            np.array([node.split.default_left for node in splitting], dtype=np.uint8),
             t.marks, t.goes_left, self.scratch, n_left,
             t.threads_for(int((stops - starts).sum()), PARALLEL_MIN_ROWS))
         for node, count in zip(splitting, n_left):
-            node["n_left"] = int(count)
+            node.n_left = int(count)
 
     def row_order_sums(self):
         """The root's (gradient, hessian) sums over its rows in order, float64 (as xgboost)."""

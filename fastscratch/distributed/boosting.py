@@ -641,7 +641,7 @@ class _TreeRows:
 
     @staticmethod
     def _keys(nodes):
-        return [(int(node["start"]), int(node["stop"])) for node in nodes]
+        return [(int(node.start), int(node.stop)) for node in nodes]
 
     def build_histograms(self, nodes, out):
         """The nodes' histograms summed over the shards (in shard order) into ``out``."""
@@ -654,12 +654,12 @@ class _TreeRows:
             if b - a < 2:
                 raise ValueError("a tree deeper than 61 levels cannot be grown on Dask input; "
                                  "set max_depth (or max_leaves) or fit in memory.")
-            node["n_left"] = (b - a) // 2
+            node.n_left = (b - a) // 2
         self.rows.pending.append((
             "partition", self.group, keys,
-            np.array([node["split"].feature for node in nodes], dtype=np.intp),
-            np.array([node["split"].bin for node in nodes], dtype=np.intp),
-            np.array([node["split"].default_left for node in nodes], dtype=np.uint8)))
+            np.array([node.split.feature for node in nodes], dtype=np.intp),
+            np.array([node.split.bin for node in nodes], dtype=np.intp),
+            np.array([node.split.default_left for node in nodes], dtype=np.uint8)))
 
     def row_order_sums(self):
         """The root's (gradient, hessian) sums over its rows in order, chained shard after shard."""
