@@ -197,20 +197,36 @@ class BoostingShard:
         root_key, mask)``, ``("partition", group, keys, features, split_bins,
         default_lefts)``, ``("build", group, keys)``, ``("build_roots",)``,
         ``("row_order_sums", groups, previous)``; see the methods of the same
-        names. The arrays the ops return (histograms, sums) are concatenated
-        along their first axis, in op order (None when none returns one).
+        names. The histograms of the builds, in op order, one after another
+        in one array (this shard's reused buffer, valid until the next call:
+        fresh memory for every level cost page faults), else what the last
+        op returned (None when none returns anything).
         """
-        out = []
+        counts = [len(op[2]) if op[0] == "build" else self.raw.shape[0] if op[0] == "build_roots"
+                  else 0 for op in ops]
+        hists = self._histogram_space(sum(counts)) if sum(counts) else None
+        out, offset = None, 0
         with config_context(**self.config):
-            for name, *arguments in ops:
+            for (name, *arguments), count in zip(ops, counts):
                 began = time.perf_counter()
+                if count:
+                    arguments = (*arguments, hists[offset:offset + count])
+                    offset += count
                 result = getattr(self, name)(*arguments)
                 self.seconds[name] += time.perf_counter() - began
                 if result is not None:
-                    out.append(result)
-        if not out:
-            return None
-        return out[0] if len(out) == 1 else np.concatenate(out)
+                    out = result
+        return hists if hists is not None else out
+
+    def _histogram_space(self, n_nodes):
+        """Room for ``n_nodes`` histograms, ``(n_nodes, d, n_slots, 2)`` float64, in a buffer
+        kept from call to call (it only grows)."""
+        shape = (n_nodes, self.binned.shape[1], self.n_slots, 2)
+        size = int(np.prod(shape))
+        if getattr(self, "_histograms", None) is None or self._histograms.shape[0] < size:
+            self._histograms = None  # free the smaller one first
+            self._histograms = np.empty(size, dtype=np.float64)
+        return self._histograms[:size].reshape(shape)
 
     def compute_gradients(self):
         """The round's :math:`g, h` of every group at the current margins."""
@@ -258,21 +274,19 @@ class BoostingShard:
             segments[(a, middle)] = (int(start), int(start + count))
             segments[(middle, b)] = (int(start + count), int(stop))
 
-    def build(self, group, keys):
-        """Histograms (float64, ``(len(keys), d, n_slots, 2)``) of group ``group`` of the nodes ``keys``."""
+    def build(self, group, keys, out):
+        """Histograms (float64, ``(len(keys), d, n_slots, 2)``) of group ``group`` of the nodes
+        ``keys``, into ``out``."""
         starts, stops = self._segments(group, keys)
-        out = np.empty((len(keys), self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
         self.kernels["build_histograms"](self.binned, self.rows[group], starts, stops,
                                          self.gradients[group], self.hessians[group], out,
                                          self.n_threads)
-        return out
 
-    def build_roots(self):
-        """The roots' histograms of every group, ``(n_groups, d, n_slots, 2)``: one pass for a multiclass round."""
-        out = np.empty((self.raw.shape[0], self.binned.shape[1], self.n_slots, 2), dtype=np.float64)
+    def build_roots(self, out):
+        """The roots' histograms of every group, ``(n_groups, d, n_slots, 2)``, into ``out``: one
+        pass for a multiclass round."""
         self.kernels["build_class_histograms"](self.binned, self.identity, 0, self.binned.shape[0],
                                                self.gradients, self.hessians, out, self.n_threads)
-        return out
 
     def add_leaves(self, group, starts, stops, values):
         """Margins of group ``group`` plus the tree's leaf values; leaves given by their keys' bounds."""
@@ -363,17 +377,24 @@ class _Shards:
     def __init__(self, handles, connections=None, actors=False):
         self.handles, self.connections, self.actors = handles, connections, actors
         self.round_trips, self.wait_seconds = 0, 0.0
+        self.buffers = [np.empty(0, dtype=np.uint8) for _ in handles]
 
     def __len__(self):
         return len(self.handles)
 
-    @staticmethod
-    def _receive(connection):
+    def _receive(self, i):
+        """Shard ``i``'s answer. An array lands in a buffer kept for that shard (fresh memory
+        for every level cost page faults): it is valid until the next call."""
+        connection = self.connections[i]
         kind, *rest = connection.recv()
         if kind == "array":
-            out = np.empty(rest[0], dtype=np.dtype(rest[1]))
-            connection.recv_bytes_into(out.reshape(-1).view(np.uint8))  # bytes, not rows
-            return out
+            dtype = np.dtype(rest[1])
+            size = int(np.prod(rest[0])) * dtype.itemsize
+            if self.buffers[i].shape[0] < size:
+                self.buffers[i] = None  # free the smaller one first
+                self.buffers[i] = np.empty(size, dtype=np.uint8)
+            connection.recv_bytes_into(self.buffers[i][:size])
+            return self.buffers[i][:size].view(dtype).reshape(rest[0])
         if kind == "error":
             raise rest[0]
         return rest[0]
@@ -397,7 +418,7 @@ class _Shards:
         else:
             for i, shard_arguments in calls:
                 self.connections[i].send((method, shard_arguments))
-            results = [self._receive(self.connections[i]) for i in indices]
+            results = [self._receive(i) for i in indices]
         self.round_trips += 1
         self.wait_seconds += time.perf_counter() - began
         return results
@@ -611,7 +632,7 @@ class ShardedRows:
             ops, total = self._take_pending(), np.zeros((len(groups), 2))
             for index in range(len(self.shards)):
                 total = self.shards.call("step", ops + [("row_order_sums", groups, total)],
-                                         only=index)[0]
+                                         only=index)[0].copy()
             for j, i in enumerate(sums):
                 answers[i] = total[j]
         return answers
