@@ -2,11 +2,12 @@
 
 The recipe's epochs (``LSTMForecaster._train``, early stopping with a patience
 longer than the run, so every epoch runs) shuffle the
-training windows, steps Adam over mini-batches, sums the loss on the device,
+training windows, steps AdamW over mini-batches, sums the loss on the device,
 scores the validation windows and keeps a copy of the best weights (early
 stopping). The bare loop is the textbook ``zero_grad / forward / MSE /
 backward / step`` over the same shuffled mini-batches of the same windows, with
-the same network (the scratch LSTM, one layer of the recipe's width, linear head
+the recipe's optimiser (``torch.optim.AdamW`` with the recipe's learning rate
+and weight decay; Adam when ``weight_decay=0``, as the recipe) and the same network (the scratch LSTM, one layer of the recipe's width, linear head
 and linear skip), and nothing else. Each timed round runs EPOCHS epochs from
 the same initial weights (setting up Adam and the shuffling generator once, in
 both); the ratio of the two is the recipe's overhead per epoch (issue 22: at
@@ -58,9 +59,16 @@ def _setup(bench_size, device):
     return model, network, data, val
 
 
-def _bare_epochs(network, data, batch_size, seed, epochs):
-    """The bare loop: ``epochs`` passes of Adam over shuffled mini-batches, nothing else."""
-    optimizer = torch.optim.Adam(network.parameters(), lr=3e-3)
+def _bare_optimizer(model, network):
+    """The recipe's optimiser, built as a bare loop would: AdamW with ``model``'s learning rate and
+    weight decay (Adam without weight decay), the choice ``LSTMForecaster._train`` makes."""
+    if model.weight_decay:
+        return torch.optim.AdamW(network.parameters(), lr=model.learning_rate, weight_decay=model.weight_decay)
+    return torch.optim.Adam(network.parameters(), lr=model.learning_rate)
+
+
+def _bare_epochs(network, data, batch_size, seed, epochs, optimizer):
+    """The bare loop: ``epochs`` passes of ``optimizer`` over shuffled mini-batches, nothing else."""
     generator = torch.Generator().manual_seed(seed)
     X, Y = data
     network.train()
@@ -84,7 +92,7 @@ def test_lstm_recipe_epoch(benchmark, bench_size, loop, device):
         if loop == "recipe":
             model._train(net, data, val, seed=0)
         else:
-            _bare_epochs(net, data, batch_size, 0, model.epochs)
+            _bare_epochs(net, data, batch_size, 0, model.epochs, _bare_optimizer(model, net))
         if device == "cuda":
             torch.cuda.synchronize()
 
