@@ -143,15 +143,17 @@ def _check_shapes(logits, target, weight):
 def weighted_cross_entropy(logits, target, weight=None, validate=True):
     """Mean over pixels of ``w(x) * -log softmax(logits)_{target(x)}(x)`` (the paper's energy, per pixel).
 
-    ``weight`` None means 1 everywhere (plain cross-entropy). Computed in float32.
+    ``weight`` None means 1 everywhere: plain cross-entropy, computed by
+    ``F.cross_entropy``'s fused mean (the bare training loop's loss, without
+    the per-pixel loss tensor and its backward). Computed in float32.
     """
     if validate:
         _check_shapes(logits, target, weight)
         check_target(target, logits.shape[1])
+    if weight is None:
+        return F.cross_entropy(logits.float(), target.long())
     losses = F.cross_entropy(logits.float(), target.long(), reduction="none")
-    if weight is not None:
-        losses = losses * weight.to(losses.dtype)
-    return losses.mean()
+    return (losses * weight.to(losses.dtype)).mean()
 
 
 def soft_dice_loss(logits, target, smooth=1.0, validate=True):
