@@ -143,8 +143,10 @@ def test_callable_init_and_same_seed_same_result():
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
-def test_one_and_two_threads_identical(optimised_backend, algorithm):
+def test_one_and_two_threads_identical(optimised_backend, algorithm, monkeypatch):
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "0")  # two threads even on a busy machine
     X, _ = make_blobs(20 * BLOCK_ROWS + 17, 5, centers=8, cluster_std=4.0, random_state=1)
+    assert KMeans(8, n_jobs=2)._n_threads(X) == 2
     assert n_stripes(X.shape[0], 8, 5) > 2
     fits = [KMeans(8, random_state=0, algorithm=algorithm, n_jobs=n, backend=optimised_backend).fit(X)
             for n in (1, 2)]
@@ -152,6 +154,18 @@ def test_one_and_two_threads_identical(optimised_backend, algorithm):
     np.testing.assert_array_equal(fits[0].cluster_centers_, fits[1].cluster_centers_)
     assert fits[0].inertia_ == fits[1].inertia_
     assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+def test_thread_count_rule(monkeypatch):
+    """n_jobs threads with at least four row blocks each; one thread on a shared machine."""
+    X = np.zeros((40 * BLOCK_ROWS, 3))
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "0")
+    assert KMeans(n_jobs=2)._n_threads(X) == 2
+    assert KMeans(n_jobs=8)._n_threads(X) == 8
+    assert KMeans(n_jobs=16)._n_threads(X) == 10
+    assert KMeans(n_jobs=2)._n_threads(X[:7 * BLOCK_ROWS]) == 1
+    monkeypatch.setenv("FASTSCRATCH_MACHINE_SHARED", "1")
+    assert KMeans(n_jobs=2)._n_threads(X) == 1
 
 
 @pytest.mark.parametrize("change, match", [
