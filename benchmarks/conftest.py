@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from fastscratch._sizes import sized
-from fastscratch.compare.sweeps import CONTENDERS, point_call, sweep_points
+from fastscratch.compare.sweeps import CONTENDERS, point_call, settle, sweep_points
 
 # size -> timed rounds per sweep case (after one untimed warm-up call)
 SWEEP_ROUNDS = {"tiny": 1, "small": 3, "medium": 3, "large": 3}
@@ -40,6 +40,7 @@ class SweepCase:
 
     def run(self, benchmark):
         call = point_call(self.point, self.contender)
+        settle(self.point.family)  # the family's idle time before each contender (sweeps.settle)
         call()  # warm-up: Numba compilation or cache loading, allocator, thread pools
         benchmark.group = f"sweep {self.point.family} {self.point.id}"
         benchmark.extra_info["params"] = {name: getattr(value, "__name__", value)

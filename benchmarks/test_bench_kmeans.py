@@ -151,7 +151,9 @@ def test_kmeans_fit_sparse(benchmark, bench_size, sparse_data, contender, algori
 
 
 # The speed sweep of fastscratch/compare/sweeps.py: ours (backend="auto") and the reference at
-# every point, one axis varied at a time (benchmarks/conftest.py builds the cases).
+# every point, one axis varied at a time (benchmarks/conftest.py builds the cases). Each case
+# starts after KMEANS_SETTLE_S of idle time, ours and the reference alike, so that neither is
+# timed beside the other library's OpenMP threads still spin-waiting (see sweeps.py).
 SWEEP_FAMILIES = ("kmeans",)
 
 

@@ -109,6 +109,28 @@ def test_run_sweep_times_both_and_checks_answers(tmp_path):
     assert plot.stat().st_size > 1000
 
 
+def test_kmeans_sweep_settles_before_each_contender(monkeypatch):
+    """Both k-means contenders get the same idle time before their calls at a point, none between them."""
+    import dataclasses
+
+    from fastscratch.compare import sweeps
+
+    events = []
+    monkeypatch.setattr(sweeps.time, "sleep", events.append)
+    monkeypatch.setattr(sweeps, "point_call",
+                        lambda point, contender, backend="auto": lambda: events.append(contender))
+    monkeypatch.setitem(sweeps.FAMILIES, "kmeans", dataclasses.replace(sweeps.FAMILIES["kmeans"], agree=None))
+    rows = sweeps.run_sweep("kmeans", "tiny", repeats=2)
+    settle = sweeps.KMEANS_SETTLE_S
+    assert settle > 0
+    assert events == [settle, "reference", "reference", "reference",
+                      settle, "fastscratch", "fastscratch", "fastscratch"] * len(rows)
+    events.clear()
+    monkeypatch.setitem(sweeps.FAMILIES, "knn", dataclasses.replace(sweeps.FAMILIES["knn"], agree=None))
+    sweeps.run_sweep("knn", "tiny", repeats=1)
+    assert events and all(isinstance(event, str) for event in events)  # other families: no settle
+
+
 def test_compare_cli_sweep_writes_report(tmp_path, capsys):
     assert main(["compare", "naive_bayes", "--sweep", "--size", "tiny", "--quiet", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

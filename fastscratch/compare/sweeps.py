@@ -26,6 +26,7 @@ Examples
 ['base', 'n=1000', 'n=4000']
 """
 
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -82,6 +83,12 @@ class SweepFamily:
     agree : callable or None
         ``agree(ours_result, reference_result)`` -> bool, whether the answers
         agree (None: the family's answers are compared in its tests only).
+    notes : tuple of str
+        Printed under the family's table.
+    settle_s : float
+        Seconds of idle time before each contender's calls at a point (0:
+        none), so that neither contender is timed beside the other's idle
+        OpenMP threads still spin-waiting (:func:`settle`). The same for both.
     """
 
     name: str
@@ -92,6 +99,7 @@ class SweepFamily:
     make_call: object
     agree: object = None
     notes: tuple = field(default_factory=tuple)
+    settle_s: float = 0.0
 
 
 # ------------------------------------------------------------------ k-means
@@ -117,6 +125,20 @@ def _kmeans_call(contender, X, backend, n, d, k, dtype):
 
 def _same_labels(ours, reference):
     return bool(np.array_equal(ours.labels_, reference.labels_))
+
+
+# Both k-means fits are OpenMP loops with two runtimes in one process: scikit-learn's bundled
+# libgomp and the system libgomp of our kernels (and Numba's). After its last parallel region,
+# each runtime's idle worker spin-waits (libgomp's default GOMP_SPINCOUNT) before it sleeps:
+# measured 6.7-8.1 ms of CPU per fit for either library's worker, at 10,000 x 16, k = 16 (up to
+# 43 ms of wall time while other processes kept the 2 cores busy). A fit that starts in that
+# window shares the 2 cores with a third, spinning thread: the whole fit at n = 10,000 (about
+# 3 ms) and part of the larger ones ran so, and both libraries measured slower in one process
+# than alone (issue 21: ours 3.9 ms against 2.45 ms alone at 10,000 rows, scikit-learn 4.3
+# against 2.9-3.1 ms). The k-means sweep therefore waits KMEANS_SETTLE_S before each
+# contender's calls at a point, the same for both: each library is timed as if alone, as a user
+# who runs one of them would see it, with its own threads warm from its untimed first call.
+KMEANS_SETTLE_S = 0.1
 
 
 # ------------------------------------------------------------- neighbours
@@ -354,7 +376,11 @@ FAMILIES = {family.name: family for family in [
          "large": ({"n": 1_000_000, "d": 16, "k": 16, "dtype": np.float64},
                    {"n": (100_000, 3_000_000), "d": (2, 4, 8, 32, 64, 128, 256),
                     "k": (2, 8, 64, 256, 1024), "dtype": (np.float32,)})},
-        _kmeans_data, _kmeans_call, _same_labels),
+        _kmeans_data, _kmeans_call, _same_labels,
+        notes=(f"Each contender's calls at a point start after {KMEANS_SETTLE_S:g} s of idle time, so that "
+               "neither library is timed beside the other's OpenMP threads still spin-waiting (see "
+               "KMEANS_SETTLE_S in fastscratch/compare/sweeps.py).",),
+        settle_s=KMEANS_SETTLE_S),
     SweepFamily(
         "knn", "KNeighborsClassifier fit + predict", "scikit-learn KNeighborsClassifier()",
         {"tiny": ({"n": 2_000, "d": 3, "k": 5, "n_queries": 200, "dtype": np.float64},
@@ -478,6 +504,18 @@ def point_data(point):
     return get_family(point.family).make_data(**point.as_dict())
 
 
+def settle(family):
+    """Sleep ``family``'s ``settle_s`` (if any) before a contender's calls at a point.
+
+    Idle OpenMP workers spin for a few milliseconds after a parallel region
+    before they sleep; a library timed in that window shares the cores with
+    the other library's spinning threads. Both contenders settle the same way.
+    """
+    seconds = get_family(family).settle_s
+    if seconds > 0:
+        time.sleep(seconds)
+
+
 def point_call(point, contender, backend="auto"):
     """A function of no argument that runs ``contender``'s timed work at ``point`` once."""
     if contender not in CONTENDERS:
@@ -503,14 +541,18 @@ def run_sweep(family, size, backend="auto", repeats=3, progress=None):
     """Time our estimator and the reference at every point of ``family``'s sweep.
 
     Each contender runs once untimed (compilation, caches), then ``repeats``
-    times; the median counts. Returns a list of :class:`SweepRow`.
+    times; the median counts. A family with ``settle_s`` waits that long
+    before each contender's calls (:func:`settle`). Returns a list of
+    :class:`SweepRow`.
     """
     from ._runner import time_call
 
     spec = get_family(family)
     rows = []
     for point in sweep_points(family, size):
+        settle(family)
         reference, reference_s, _ = time_call(point_call(point, REFERENCE), repeats)
+        settle(family)
         ours, ours_s, _ = time_call(point_call(point, OURS, backend), repeats)
         agree = None if spec.agree is None else spec.agree(ours, reference)
         rows.append(SweepRow(point, ours_s, reference_s, agree))
