@@ -677,3 +677,68 @@ def test_grower_threads_pause_at_each_request_and_unwind_on_failure():
     threads[0].stop()  # unwinds the waiting grower: it never returns its tree
     assert threads[0].done and threads[0].tree is None and answers == ["first"]
     threads[1].stop()
+
+
+def _category_codes(X, seed):
+    """X's first 4 columns, then 4 categorical features (codes; NaN missing in the third):
+    3, 5, 8 and 25 categories, quantiles of X's columns 4 to 7."""
+    def quantised(column, levels):
+        edges = np.quantile(column, np.linspace(0, 1, levels + 1)[1:-1])
+        return np.searchsorted(edges, column, side="right").astype(np.float64)
+
+    codes = [quantised(X[:, 4 + j], levels) for j, levels in enumerate((3, 5, 8, 25))]
+    codes[2][np.random.default_rng(seed).random(X.shape[0]) < 0.1] = np.nan
+    return np.column_stack([X[:, :4], *codes]), ["q"] * 4 + ["c"] * 4
+
+
+@pytest.mark.parametrize("sampling", ["none", "subsample"])
+def test_boosting_categorical_features_equal_in_memory(client, sampling):
+    X, y = load_breast_cancer(return_X_y=True)
+    X, types = _category_codes(X, 14)
+    params = dict(n_estimators=4, max_depth=4, enable_categorical=True, feature_types=types,
+                  random_state=15, backend="numpy", **_SAMPLING[sampling])
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    assert dist._forest.has_categorical  # category-set splits, grown on the shards
+    np.testing.assert_allclose(dist.predict_proba(chunked(X, 2)).compute(), ref.predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_boosting_multiclass_categorical_features_equal_in_memory(client):
+    X, y = load_wine(return_X_y=True)
+    X, types = _category_codes(X, 16)
+    params = dict(n_estimators=3, max_depth=3, enable_categorical=True, feature_types=types,
+                  max_cat_to_onehot=4, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(chunked(X, 4), chunked(y, 4))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+def test_boosting_categorical_input_checked_as_in_memory(client):
+    X, y = load_breast_cancer(return_X_y=True)
+    X, types = _category_codes(X, 17)
+    X[300, 6] = -1.0  # a negative code, in the second block
+    with pytest.raises(ValueError, match="non-negative integer codes"):
+        fd.XGBClassifier(n_estimators=2, enable_categorical=True, feature_types=types).fit(
+            chunked(X, 3), chunked(y, 3))
+    with pytest.raises(ValueError, match="enable_categorical=True"):
+        fd.XGBClassifier(n_estimators=2, feature_types=types).fit(chunked(X, 3), chunked(y, 3))
+    frame = pd.DataFrame({"a": X[:, 0], "c": pd.Categorical.from_codes([0, 1] * 284 + [0], ["u", "v"])})
+    with pytest.raises(ValueError, match="category columns of a Dask frame"):
+        fd.XGBClassifier(n_estimators=2, enable_categorical=True).fit(
+            dd.from_pandas(frame, npartitions=2), chunked(y, 2))
+
+
+def test_boosting_class_trees_together_keep_each_call_small():
+    """Class trees grow together while one call's histograms stay within CALL_HISTOGRAM_BYTES
+    on a shard (all 10 trees of depth 6 at once were slower: the caches)."""
+    from fastscratch.distributed.boosting import CALL_HISTOGRAM_BYTES, _trees_at_once
+
+    node_bytes = 28 * 257 * 2 * 8
+    assert _trees_at_once(fd.XGBClassifier(max_depth=6), 10, 28, 257, 200_000) == \
+        CALL_HISTOGRAM_BYTES // (16 * node_bytes)
+    assert _trees_at_once(fd.XGBClassifier(max_depth=3), 10, 28, 257, 200_000) == 10
+    assert _trees_at_once(fd.XGBClassifier(max_depth=0), 10, 28, 257, 200_000) == 1
+    assert _trees_at_once(fd.XGBClassifier(max_depth=0, grow_policy="lossguide", max_leaves=31),
+                          10, 28, 257, 200_000) == 10

@@ -151,12 +151,14 @@ class BinMapper:
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, X, sample_weight=None):
+    def fit(self, X, sample_weight=None, category_cuts=None):
         """Find each feature's cut points on (a subsample of) ``X`` (float32, (n, d)).
 
         Rows of zero ``sample_weight`` are left out (as in xgboost's weighted sketch).
         ``X`` may be a scipy sparse matrix: each column's cuts are those of its
-        stored values, its absent entries being missing.
+        stored values, its absent entries being missing. ``category_cuts``:
+        the categorical features' ``(cuts, min)`` found on every row elsewhere
+        (the Dask fit, whose ``X`` here is the sample of rows); None: from ``X``.
         """
         self._check_params()
         if not sp.issparse(X):
@@ -166,7 +168,8 @@ class BinMapper:
             raise ValueError("categorical features need dense input (a NumPy array or a pandas "
                              "frame), not a sparse matrix.")
         # A categorical feature's bins are all its codes: found on every row.
-        category_cuts = {f: _category_cuts(X[:, f]) for f in np.flatnonzero(categorical)}
+        if category_cuts is None:
+            category_cuts = {f: _category_cuts(X[:, f]) for f in np.flatnonzero(categorical)}
         if sample_weight is not None and np.any(sample_weight == 0) and np.any(sample_weight > 0):
             X = X[np.asarray(sample_weight) > 0]
         if self.subsample is not None and X.shape[0] > self.subsample:

@@ -22,14 +22,18 @@ The fit of a Dask X (n rows in blocks) on a cluster of S workers:
 
 So a tree of depth D costs D round trips to the shards (D + S with missing
 values: the root's row-order sums pass from shard to shard), whatever the
-number of nodes. The K class trees of a multiclass round grow together (the
-client's growers pause at their requests, and one call per shard serves
-the requests of all K): the round's gradients and its K roots in one call
-(one pass), then one call per level, so D calls per round (D + S with
-missing values), not K (D - 1) + 1. Row and column subsampling are drawn
+number of nodes. The class trees of a multiclass round grow together, B at
+a time (the client's growers pause at their requests, and one call per
+shard serves the requests of all B): the round's gradients and its K roots
+in one call (one pass), then one call per level and group of B trees, so
+(K / B) (D - 1) + 1 calls per round, not K (D - 1) + 1. B is K when one
+call's histograms stay within ``CALL_HISTOGRAM_BYTES`` per shard (all K
+trees of depth 6 at once left the caches and were slower than two at a
+time; see :func:`_trees_at_once`). Row and column subsampling are drawn
 on the client from the in-memory fit's sampler, in the same order (each
 shard gets its slice of a tree's row sample), so they give the in-memory
-trees too. The data never leave their workers after the shards are made. The calls go over one socket per shard
+trees too. The data never leave their workers after the shards are made.
+The calls go over one socket per shard
 (``multiprocessing.connection``, authenticated), not through the scheduler;
 through Dask's actor calls when the client cannot reach the workers'
 sockets. Without a ``distributed`` client the one shard lives in this
@@ -53,6 +57,7 @@ from .. import boosting as _boosting
 from .._backend import effective_n_threads, resolve_kernel
 from .._config import config_context, get_config
 from ..boosting.binning import BinMapper
+from ..boosting.categorical import CategoricalSplits, category_cuts
 from ..boosting.constraints import parse_constraints
 from ..boosting.grower import HistogramBuffers, TreeGrower
 from ..boosting.predictor import Forest
@@ -73,13 +78,46 @@ from ._common import (
 )
 
 SOCKET_TIMEOUT = 20  # seconds to reach a shard's socket before falling back to Dask calls
-SHARD_KERNELS = ("build_histograms", "build_class_histograms", "partition_rows", "add_leaf_values")
+# Histogram bytes one call may build on a shard for the class trees growing together. All 10
+# class trees of depth 6 at once (18 MB per shard per level, 28 features) left the caches:
+# 200k rows, 10 rounds on a shared 2-core machine took 4.94 s against 4.01 s for two trees at a
+# time (3.7 MB) and 5.13 s for one (the round trips); three (5.5 MB): 4.23 s.
+CALL_HISTOGRAM_BYTES = 4 << 20
+SHARD_KERNELS = ("build_histograms", "build_class_histograms", "partition_rows",
+                 "partition_rows_categorical", "add_leaf_values")
 
 
 def _bin_block(X, binner):
     """One block's bins (uint8) and whether it has a missing value (NaN)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     return binner.transform(X), bool(np.isnan(X).any())
+
+
+def _category_summary(X, features):
+    """One block's categorical features checked as in memory (``category_cuts``), and per
+    feature its largest code (NaN: none) and whether it has a missing value: ``(k, 2)``."""
+    X = np.asarray(X, dtype=np.float32)
+    out = np.empty((len(features), 2))
+    for j, f in enumerate(features):
+        category_cuts(X[:, f])  # the in-memory checks (non-negative integer codes, at most 256)
+        present = X[:, f][~np.isnan(X[:, f])]
+        out[j] = (present.max() if present.size else np.nan, present.size < X.shape[0])
+    return out
+
+
+def _combined_category_cuts(summaries, features):
+    """The categorical features' ``(cuts, min)`` over every block (their largest code and
+    whether any is missing), with the in-memory limits (``category_cuts`` of a column with
+    that largest code and that missing value)."""
+    summaries = np.stack(summaries)  # (blocks, k, 2)
+    cuts = {}
+    for j, f in enumerate(features):
+        largest = summaries[:, j, 0][~np.isnan(summaries[:, j, 0])]
+        column = [largest.max()] if largest.size else []
+        if summaries[:, j, 1].any():
+            column.append(np.nan)
+        cuts[f] = category_cuts(np.array(column, dtype=np.float32))
+    return cuts
 
 
 def _class_weight_totals(codes, weights, n_classes):
@@ -267,12 +305,26 @@ class BoostingShard:
         self.kernels["partition_rows"](self.binned_columns, self.rows[group], starts, stops,
                                        features, split_bins, default_lefts, self.n_bins,
                                        self.scratch, n_left, self.n_threads)
+        self._split_segments(group, keys, starts, stops, n_left)
+
+    def _split_segments(self, group, keys, starts, stops, n_left):
+        """The children's segments of the nodes ``keys`` just partitioned: left then right."""
         segments = self.segments[group]
         for (a, b), start, stop, count in zip(keys, starts, stops, n_left):
             middle = a + (b - a) // 2
             del segments[(a, b)]
             segments[(a, middle)] = (int(start), int(start + count))
             segments[(middle, b)] = (int(start + count), int(stop))
+
+    def partition_categorical(self, group, keys, features, sets, default_lefts):
+        """As :meth:`partition`, for nodes split on a category set (``sets[j, c] = 1``: code
+        ``c`` goes right; ``partition_rows_categorical``)."""
+        starts, stops = self._segments(group, keys)
+        n_left = np.empty(len(keys), dtype=np.intp)
+        self.kernels["partition_rows_categorical"](
+            self.binned_columns, self.rows[group], starts, stops, features, sets, default_lefts,
+            self.n_bins, self.scratch, n_left, self.n_threads)
+        self._split_segments(group, keys, starts, stops, n_left)
 
     def build(self, group, keys, out):
         """Histograms (float64, ``(len(keys), d, n_slots, 2)``) of group ``group`` of the nodes
@@ -530,21 +582,23 @@ class ShardedRows:
     Several trees (the class trees of a multiclass round) grow together
     (:meth:`grow_together`): each grower runs until it needs histograms or
     root sums, and the requests of all of them go to the shards in one call.
-    A round of ``K`` class trees of depth ``D`` then costs ``D`` calls, not
-    ``K (D - 1) + 1``.
+    ``B`` class trees of depth ``D`` then cost ``D - 1`` calls after their
+    roots, not ``B (D - 1)``.
 
     Parameters
     ----------
     shards : _Shards
     row_ranges : list of (start, stop)
         Each shard's rows in the global row order (shard order is row order).
+    n_slots : int
+        Histogram slots per feature (most bins + 1), the width of a category set.
     """
 
     VIRTUAL_ROWS = 1 << 62
     ROOT = (0, VIRTUAL_ROWS)
 
-    def __init__(self, shards, row_ranges):
-        self.shards, self.row_ranges = shards, row_ranges
+    def __init__(self, shards, row_ranges, n_slots):
+        self.shards, self.row_ranges, self.n_slots = shards, row_ranges, n_slots
         self.pending = []
         self.running = None  # the _GrowerThread whose grower is running, while trees grow together
 
@@ -642,7 +696,7 @@ class ShardedRows:
         if sampled:
             self.pending.append(("add_tree", group, {
                 name: tree[name] for name in ("feature", "bin", "default_left", "left", "right",
-                                              "value", "gain", "cover")}))
+                                              "value", "gain", "cover", "categories")}))
             return
         starts, stops, values = tree["leaf_segments"]
         self.pending.append(("add_leaves", group, [int(a) for a in starts],
@@ -676,11 +730,23 @@ class _TreeRows:
                 raise ValueError("a tree deeper than 61 levels cannot be grown on Dask input; "
                                  "set max_depth (or max_leaves) or fit in memory.")
             node.n_left = (b - a) // 2
-        self.rows.pending.append((
-            "partition", self.group, keys,
-            np.array([node.split.feature for node in nodes], dtype=np.intp),
-            np.array([node.split.bin for node in nodes], dtype=np.intp),
-            np.array([node.split.default_left for node in nodes], dtype=np.uint8)))
+        numeric = [j for j, node in enumerate(nodes) if node.split.categories is None]
+        if numeric:
+            self.rows.pending.append((
+                "partition", self.group, [keys[j] for j in numeric],
+                np.array([nodes[j].split.feature for j in numeric], dtype=np.intp),
+                np.array([nodes[j].split.bin for j in numeric], dtype=np.intp),
+                np.array([nodes[j].split.default_left for j in numeric], dtype=np.uint8)))
+        chosen = [j for j, node in enumerate(nodes) if node.split.categories is not None]
+        if chosen:  # split on a category set (categorical features)
+            sets = np.zeros((len(chosen), self.rows.n_slots), dtype=np.uint8)
+            for row, j in enumerate(chosen):
+                mask = nodes[j].split.categories
+                sets[row, :mask.shape[0]] = mask
+            self.rows.pending.append((
+                "partition_categorical", self.group, [keys[j] for j in chosen],
+                np.array([nodes[j].split.feature for j in chosen], dtype=np.intp), sets,
+                np.array([nodes[j].split.default_left for j in chosen], dtype=np.uint8)))
 
     def row_order_sums(self):
         """The root's (gradient, hessian) sums over its rows in order, chained shard after shard."""
@@ -802,15 +868,26 @@ def _authenticated(sock, authkey):
 
 
 def _trees_at_once(model, n_groups, n_features, n_slots, n_samples):
-    """How many class trees of a round grow together: all, unless their histogram buffers
-    (two levels of the widest level each) would pass ``POOL_HISTOGRAM_BYTES``, as in memory."""
-    widest = n_samples
-    if model._resolved("max_depth") > 0:
-        widest = min(widest, 2 ** (model._resolved("max_depth") - 1))
-    if model._resolved("grow_policy") == "lossguide" and model._resolved("max_leaves") > 0:
-        widest = min(widest, model._resolved("max_leaves"))
-    per_tree = 2 * widest * n_features * n_slots * 2 * 8
-    return int(max(1, min(n_groups, POOL_HISTOGRAM_BYTES // per_tree)))
+    """How many class trees of a round grow together (one call per level serves them all).
+
+    At most what keeps one call's histograms within :data:`CALL_HISTOGRAM_BYTES`
+    on each shard (the built nodes of a tree's deepest level, ``2**(max_depth -
+    2)``, one node per call with lossguide), and the trees' histogram buffers on
+    the client within ``POOL_HISTOGRAM_BYTES`` (two levels of the widest
+    level each), as in memory; at least one.
+    """
+    node_bytes = n_features * n_slots * 2 * 8
+    max_depth = model._resolved("max_depth")
+    widest = n_samples if max_depth <= 0 else min(n_samples, 2 ** (max_depth - 1))
+    if model._resolved("grow_policy") == "lossguide":
+        built = 1
+        if model._resolved("max_leaves") > 0:
+            widest = min(widest, model._resolved("max_leaves"))
+    else:
+        built = max(1, widest // 2)
+    by_memory = POOL_HISTOGRAM_BYTES // (2 * widest * node_bytes)
+    by_call = CALL_HISTOGRAM_BYTES // (built * node_bytes)
+    return int(max(1, min(n_groups, by_memory, by_call)))
 
 
 class _DaskBoostingMixin(_DaskPredictMixin):
@@ -829,9 +906,6 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         X, y, sample_weight = self._dask_inputs(X, y, sample_weight)
         return self._fit_dask_target(X, y, sample_weight, cuts)
 
-    # Parameters whose in-memory meaning the Dask fit does not implement, with their neutral value.
-    _IN_MEMORY_ONLY = {"feature_types": None}
-
     # Objectives whose fit needs every row of a leaf (adapted leaf values) or of the data (a
     # base score that is no mean): not data-parallel here.
     _NOT_ON_DASK = ("reg:absoluteerror", "reg:quantileerror", "reg:pseudohubererror")
@@ -839,10 +913,6 @@ class _DaskBoostingMixin(_DaskPredictMixin):
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         began = time.perf_counter()
         self._check_params()
-        for name, neutral in self._IN_MEMORY_ONLY.items():
-            if self._resolved(name) != neutral:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not supported on Dask input; "
-                                 f"leave it at {neutral} or fit in memory (X.compute()).")
         if callable(self.objective):
             raise ValueError("a callable objective is not supported on Dask input; use a named "
                              "objective or fit in memory (X.compute()).")
@@ -868,8 +938,20 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if bool((weights < 0).any().compute()):
                 raise ValueError("sample_weight must be non-negative.")
 
+        # Categorical features: feature_types "c" (codes, NaN missing); a Dask frame's category
+        # columns are refused in _dask_inputs.
+        self._categories = {}
+        categorical = self._categorical_mask(n_features)
         binner = BinMapper(self._resolved("max_bin"), random_state=self._resolved("random_state"),
-                           backend=self.backend, n_threads=n_threads)
+                           backend=self.backend, n_threads=n_threads,
+                           categorical=categorical if categorical.any() else None)
+        category_cuts = None
+        if cuts is None and categorical.any():
+            # A categorical feature's bins are all its codes, found on every row (as in memory).
+            features = np.flatnonzero(categorical).tolist()
+            category_cuts = _combined_category_cuts(dask.compute(*[
+                _delayed(_category_summary, pure=True)(block, features) for block in x_blocks]),
+                features)
         if cuts is None:
             # The rows the in-memory BinMapper would sample (same random_state, same rows).
             candidates = np.arange(n_samples)
@@ -881,7 +963,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                 rng = check_random_state(self._resolved("random_state"))
                 candidates = candidates[np.sort(rng.choice(candidates.shape[0], binner.subsample,
                                                            replace=False))]
-            binner.fit(_gather_rows(x_blocks, sizes, candidates))
+            binner.fit(_gather_rows(x_blocks, sizes, candidates), category_cuts=category_cuts)
         else:
             cut_ptr, cut_values = cuts
             if len(cut_ptr) != n_features + 1:
@@ -920,6 +1002,9 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                    for name in ("find_best_splits", "find_best_splits_monotone",
                                 "subtract_histograms")}
         constraints = parse_constraints(self, n_features, getattr(self, "feature_names_in_", None))
+        categorical = (None if not categorical.any() else CategoricalSplits(
+            categorical, self._resolved("max_cat_to_onehot"), self._resolved("max_cat_threshold"),
+            self.backend))
         params = self._train_params(loss)
 
         bins = [_delayed(_bin_block, pure=True)(block, binner) for block in x_blocks]
@@ -929,9 +1014,10 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             (get_config(), self.backend, loss, binner.n_bins_, base_margin), n_jobs)
         setup_seconds = time.perf_counter() - began
         try:
-            forest, n_trees = self._grow_forest(ShardedRows(shards, shards.row_ranges), binner,
+            source = ShardedRows(shards, shards.row_ranges, int(binner.n_bins_.max()) + 1)
+            forest, n_trees = self._grow_forest(source, binner,
                                                 params, kernels, n_threads, has_missing, K,
-                                                n_features, n_samples, constraints)
+                                                n_features, n_samples, constraints, categorical)
             trips = shards.round_trips
             profiles = shards.call("profile")
         finally:
@@ -955,11 +1041,12 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         training = Training(loss=loss, y=None, weights=None, binner=binner,
                             binned=_ShapeOnly((n_samples, n_features)), binned_columns=None,
                             has_missing=has_missing, base_score=base_score, base_margin=base_margin,
-                            kernels=kernels, params=params, n_threads=n_threads, evals=[], metrics=[])
+                            kernels=kernels, params=params, n_threads=n_threads, evals=[], metrics=[],
+                            constraints=constraints, categorical=categorical)
         return self._set_fitted(training, BoostResult(forest=forest, history={}))
 
     def _grow_forest(self, source, binner, params, kernels, n_threads, has_missing, n_groups,
-                     n_features, n_samples, constraints=None):
+                     n_features, n_samples, constraints=None, categorical=None):
         """The rounds: every tree grown by the in-memory grower on ``source``; ``(forest, n_trees)``.
 
         A round's class trees grow together (:meth:`ShardedRows.grow_together`),
@@ -1002,7 +1089,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
                         max_leaves=self._resolved("max_leaves"),
                         histogram_buffers=histogram_buffers,
                         root_histogram=None if roots is None else roots[k],
-                        source=source.tree(k), constraints=constraints))
+                        source=source.tree(k), constraints=constraints,
+                        categorical=categorical))
                 if roots is not None and first == 0:
                     source.build_roots(roots)  # every class's root, in one pass
                 for k, tree, was_sampled in zip(groups, source.grow_together(growers), sampled):
@@ -1020,6 +1108,11 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return forest, n_trees
 
     def _dask_inputs(self, X, y, sample_weight):
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is not None and any(str(dtype) == "category" for dtype in np.atleast_1d(dtypes)):
+            raise ValueError("category columns of a Dask frame are not supported; pass their "
+                             "codes (NaN for missing) with feature_types=['c', ...] and "
+                             "enable_categorical=True, or fit in memory (X.compute()).")
         X, columns = _checked_X(X, self, allow_nan=True, as_dtype=np.float32)  # NaN is a missing value, infinity an error
         X = X.astype(np.float32)
         y, sample_weight = _aligned(X, y, sample_weight)
@@ -1044,8 +1137,12 @@ _BOOST_DOC = """{name} on Dask: :class:`fastscratch.{name}` whose ``fit`` also t
     numbering) and broadcasts them; each worker partitions its rows
     (``partition_rows``) and, at the end of the tree, adds the leaf values to
     its margins. With the same cut points the trees equal the in-memory ones
-    (up to the rounding of the summed float64 histograms). ``predict*`` of a
-    Dask collection returns Dask arrays (one task per block).
+    (up to the rounding of the summed float64 histograms). Row and column
+    subsampling (drawn on the client as in memory), ``scale_pos_weight`` and
+    categorical features (``feature_types`` "c" with ``enable_categorical``,
+    the codes as values, NaN missing) give the in-memory trees too; a Dask
+    frame's ``category`` columns are refused (pass their codes).
+    ``predict*`` of a Dask collection returns Dask arrays (one task per block).
     Parameters and attributes: those of :class:`fastscratch.{name}`.
 """
 
