@@ -26,10 +26,11 @@ number of nodes. The class trees of a multiclass round grow together, B at
 a time (the client's growers pause at their requests, and one call per
 shard serves the requests of all B): the round's gradients and its K roots
 in one call (one pass), then one call per level and group of B trees, so
-(K / B) (D - 1) + 1 calls per round, not K (D - 1) + 1. B is K when one
-call's histograms stay within ``CALL_HISTOGRAM_BYTES`` per shard (all K
-trees of depth 6 at once left the caches and were slower than two at a
-time; see :func:`_trees_at_once`). Row and column subsampling are drawn
+(K / B) (D - 1) + 1 calls per round, not K (D - 1) + 1. B is K while one
+call's histograms stay within ``CALL_HISTOGRAM_BYTES`` per shard and the
+client's histogram buffers within ``POOL_HISTOGRAM_BYTES`` (10 classes of
+depth 6 and 28 features: B = 10, D calls per round; see
+:func:`_trees_at_once`). Row and column subsampling are drawn
 on the client from the in-memory fit's sampler, in the same order (each
 shard gets its slice of a tree's row sample), so they give the in-memory
 trees too. The data never leave their workers after the shards are made.
@@ -78,11 +79,13 @@ from ._common import (
 )
 
 SOCKET_TIMEOUT = 20  # seconds to reach a shard's socket before falling back to Dask calls
-# Histogram bytes one call may build on a shard for the class trees growing together. All 10
-# class trees of depth 6 at once (18 MB per shard per level, 28 features) left the caches:
-# 200k rows, 10 rounds on a shared 2-core machine took 4.94 s against 4.01 s for two trees at a
-# time (3.7 MB) and 5.13 s for one (the round trips); three (5.5 MB): 4.23 s.
-CALL_HISTOGRAM_BYTES = 4 << 20
+# Histogram bytes one call may build on a shard for the class trees growing together (the size
+# of its buffer and of its answer). 10 classes of depth 6 (28 features: 1.8 MB per tree and
+# level), 200k rows, 10 rounds, 2 workers, medians of 5 on a shared 2-core machine: all 10
+# trees at once used the least CPU (workers 1.71 s, client 0.94 s; one tree at a time: 1.85 s
+# and 0.97 s), while the wall times (4.12 s against 3.64 s) favoured small calls there, whose
+# short bursts the busy machine preempted less.
+CALL_HISTOGRAM_BYTES = 32 << 20
 SHARD_KERNELS = ("build_histograms", "build_class_histograms", "partition_rows",
                  "partition_rows_categorical", "add_leaf_values")
 
