@@ -267,3 +267,32 @@ SWEEP_FAMILIES = ("boosting",)
 
 def test_sweep(benchmark, sweep_case):
     sweep_case.run(benchmark)
+
+
+# Issue 19's opt-in quantized gradients (use_quantized_grad, LightGBM's names): the fit of the
+# main problem with exact and quantized gradients (4 levels, LightGBM's default), against
+# xgboost and LightGBM's own quantized training; held-out AUC in extra_info["auc"].
+QUANTIZED_CONTENDERS = ([f"{b} {mode}" for b in available_backends() if b != "numpy"
+                         for mode in ("exact", "quantized")]
+                        + ["xgboost", "lightgbm exact", "lightgbm quantized"])
+
+
+@pytest.mark.parametrize("name", QUANTIZED_CONTENDERS)
+def test_fit_quantized(benchmark, bench_size, data, name):
+    X, y, _, _, n_trees = data
+    benchmark.group = f"boosting fit quantized gradients {X.shape[0]}x{X.shape[1]} trees {n_trees}"
+    library, _, mode = name.partition(" ")
+    quantized = mode == "quantized"
+    if library == "lightgbm":
+        lightgbm = pytest.importorskip("lightgbm")
+
+        def make():
+            return lightgbm.LGBMClassifier(n_estimators=n_trees, max_depth=6, num_leaves=64,
+                                           learning_rate=0.1, max_bin=255, n_jobs=N_THREADS,
+                                           use_quantized_grad=quantized, verbose=-1)
+    else:
+        def make():
+            return _model(library, n_trees, **({"use_quantized_grad": True} if quantized
+                                               else {}))
+    model = _timed_fit(benchmark, bench_size, library, make, X, y)
+    _record(benchmark, name, model, data)

@@ -50,7 +50,10 @@ def always_parallel(monkeypatch):
                          ("partition_cython", "PARALLEL_MIN_ROWS"),
                          ("partition_numba", "PARALLEL_MIN_ROWS"),
                          ("splitting_cython", "PARALLEL_MIN_WORK"),
-                         ("splitting_numba", "PARALLEL_MIN_WORK")]:
+                         ("splitting_numba", "PARALLEL_MIN_WORK"),
+                         *[(f"quantized_histogram_{b}", name) for b in ("cython", "numba")
+                           for name in ("PARALLEL_MIN_ROWS", "PARALLEL_MIN_ENTRIES",
+                                        "PARALLEL_MIN_QUANTIZE")]]:
         try:
             kernels = importlib.import_module(f"fastscratch.kernels.{module}")
         except ImportError:  # backend not installed or not built

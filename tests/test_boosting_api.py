@@ -21,7 +21,10 @@ from _boosting_trees import compare_trees
 _ADDED_ELSEWHERE = {"enable_categorical", "feature_types", "max_cat_to_onehot",
                     "max_cat_threshold", "monotone_constraints", "interaction_constraints"}
 # Ours that xgboost's constructor does not name (xgboost takes the last three as **kwargs).
-_OURS_ONLY = {"backend", "tweedie_variance_power", "huber_slope", "quantile_alpha"}
+_OURS_ONLY = {"backend", "tweedie_variance_power", "huber_slope", "quantile_alpha",
+              # LightGBM's names of the opt-in quantized-gradient mode (issue 19)
+              "use_quantized_grad", "num_grad_quant_bins", "stochastic_rounding",
+              "quant_train_renew_leaf"}
 
 
 def _same(a, b):

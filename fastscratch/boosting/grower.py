@@ -360,14 +360,19 @@ class TreeGrower:
             children_depth = level[0].depth + 1
             if self.max_depth > 0 and children_depth >= self.max_depth:  # 0: no limit, as xgboost
                 break
-            m = len(built)
-            new_hists = self._hists(2 * m, children_depth)
-            self._build(built, new_hists[:m])
-            self.kernels["subtract_histograms"](hists, np.array(parent_index, dtype=np.intp),
-                                                new_hists[:m], new_hists[m:], self.n_threads)
-            hists = new_hists
+            hists = self._children_histograms(hists, parent_index, built, children_depth)
             level = built + subtracted
         return self._flatten(nodes)
+
+    def _children_histograms(self, hists, parent_index, built, depth):
+        """The next level's histograms: ``built`` from their rows, then their siblings as
+        ``hists[parent_index[j]]`` minus ``built[j]``'s (in that order, ``2 len(built)``)."""
+        m = len(built)
+        new_hists = self._hists(2 * m, depth)
+        self._build(built, new_hists[:m])
+        self.kernels["subtract_histograms"](hists, np.array(parent_index, dtype=np.intp),
+                                            new_hists[:m], new_hists[m:], self.n_threads)
+        return new_hists
 
     def _root_histogram(self, root, depth=None):
         """The root's histogram, shape (1, d, n_slots, 2), and its sums in ``root``."""

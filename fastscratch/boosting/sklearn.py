@@ -26,6 +26,8 @@ from .loss import (METRICS, CustomBinaryObjective, CustomObjective, CustomSoftma
                    get_metric, make_objective)
 from .loss import _quantile as quantile_metric
 from .multilabel import MultiLabel, per_entry
+from .quantized import MAX_BINS as QUANT_MAX_BINS
+from .quantized import GradientQuantizer
 from .training import KERNELS, Training, boost
 
 # Rows per block of prediction: each block is cast to float32 on its own, so predicting
@@ -72,6 +74,19 @@ _NOTES = r"""
     :math:`(w_L + w_R) / 2`. With ``interaction_constraints``, a node whose
     path used the features :math:`P` may split on :math:`P` and on every
     given set that contains :math:`P` (:mod:`fastscratch.boosting.constraints`).
+
+    With ``use_quantized_grad`` (Shi et al., 2022; LightGBM's
+    ``GradientDiscretizer``), each round scales the gradients by
+    :math:`s_g = \max_i |g_i| / \lfloor B/2 \rfloor` and the hessians by
+    :math:`s_h = \max_i h_i / B` (:math:`s_h = h` when every hessian is the
+    same :math:`h`, each row's level then 1) and rounds them to integers
+    :math:`q^g_i, q^h_i` (stochastically, or to nearest). Histograms hold the
+    exact integer sums :math:`Q^g, Q^h`, and the split search reads
+    :math:`G \approx s_g Q^g`, :math:`H \approx s_h Q^h`: the gains, and so
+    the splits, are approximate, as are the leaf values and covers unless
+    ``quant_train_renew_leaf`` recomputes them from the float sums of each
+    leaf's rows (exact). The trees then differ from xgboost's; the held-out
+    metric stays close (measured in ``tests/test_boosting_quantized.py``).
 """
 
 
@@ -170,6 +185,25 @@ _EXTRA_PARAMS = r"""    grow_policy : {"depthwise", "lossguide"} or None, defaul
         gradient / hessian (None: 4, as xgboost).
     max_cat_threshold : int or None, default=None
         Most categories a partition scan puts on one side (None: 64).
+    use_quantized_grad : bool, default=False
+        Opt-in, LightGBM 4's name: grow each tree from gradients and hessians
+        rounded to ``num_grad_quant_bins`` integer levels, with integer
+        histograms (:mod:`fastscratch.boosting.quantized`). Faster histograms,
+        approximate splits (see Notes); False: exact, xgboost's trees. Binary
+        and regression objectives, depth-wise growth, dense or NaN-holding
+        numeric data, in memory; a ValueError otherwise.
+    num_grad_quant_bins : int, default=4
+        :math:`B`, the levels of the quantized gradients (LightGBM's default;
+        2 to 32768, and rows x (B + 1) below 2**31). More levels: closer to
+        the exact fit.
+    stochastic_rounding : bool, default=True
+        Round each scaled gradient up with probability equal to its fractional
+        part (unbiased; draws seeded from ``random_state``, so the same seed
+        gives the same model), else to the nearest level.
+    quant_train_renew_leaf : bool, default=False
+        Leaf values (and covers) from the float gradient and hessian sums of
+        each leaf's rows instead of the quantized ones (LightGBM's
+        ``quant_train_renew_leaf``).
     num_parallel_tree, sampling_method, multi_strategy : None, default=None
         Accepted with xgboost's defaults only (1, "uniform",
         "one_output_per_tree"); other values are ValueErrors.
@@ -305,7 +339,8 @@ XGB_ALIASES = {"eta": "learning_rate", "min_split_loss": "gamma", "lambda": "reg
 # (``XGBModel._wrapper_params``), and ours that xgboost does not have.
 _WRAPPER_PARAMS = {"importance_type", "kwargs", "missing", "n_estimators", "enable_categorical",
                    "early_stopping_rounds", "callbacks", "feature_types", "feature_weights"}
-_OWN_PARAMS = {"backend"}
+_OWN_PARAMS = {"backend", "use_quantized_grad", "num_grad_quant_bins", "stochastic_rounding",
+               "quant_train_renew_leaf"}  # the last four: LightGBM's names
 _OWN_IF_SET = {"tweedie_variance_power", "huber_slope", "quantile_alpha"}  # kwargs in xgboost
 
 # Parameters accepted with the one value we implement (None is xgboost's default, the same).
@@ -329,7 +364,8 @@ class _XGBModel(BaseEstimator):
                  callbacks=None, feature_weights=None, monotone_constraints=None,
                  interaction_constraints=None, enable_categorical=False,
                  feature_types=None, max_cat_to_onehot=None, max_cat_threshold=None,
-                 **kwargs):
+                 use_quantized_grad=False, num_grad_quant_bins=4, stochastic_rounding=True,
+                 quant_train_renew_leaf=False, **kwargs):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -374,6 +410,10 @@ class _XGBModel(BaseEstimator):
         self.feature_types = feature_types
         self.max_cat_to_onehot = max_cat_to_onehot
         self.max_cat_threshold = max_cat_threshold
+        self.use_quantized_grad = use_quantized_grad
+        self.num_grad_quant_bins = num_grad_quant_bins
+        self.stochastic_rounding = stochastic_rounding
+        self.quant_train_renew_leaf = quant_train_renew_leaf
         if kwargs:  # xgboost's native parameters by name (``eta=``, ...): see _check_kwargs
             self.kwargs = kwargs
 
@@ -515,6 +555,11 @@ class _XGBModel(BaseEstimator):
         number("max_cat_threshold", 1, integer=True)
         if self._resolved("tree_method") not in ("hist", "auto"):
             raise ValueError(f"tree_method={self.tree_method!r} is not supported; use 'hist'.")
+        for name in ("use_quantized_grad", "stochastic_rounding", "quant_train_renew_leaf"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        number("num_grad_quant_bins", 2, QUANT_MAX_BINS, integer=True,
+               why=" (levels of the quantized gradients; LightGBM's default is 4)")
 
     def _check_objective(self, objective):
         if objective not in self._objectives:
@@ -679,6 +724,8 @@ class _XGBModel(BaseEstimator):
             base_score, base_margin, init_margin, eval_margins, forest = self._continuation(
                 self._previous_model(xgb_model), X, init_margin, evals, eval_margins,
                 loss.n_groups)
+        constraints = parse_constraints(self, X.shape[1], getattr(self, "feature_names_in_", None))
+        quantizer = self._quantizer(loss, X.shape[0], sparse, categorical, constraints, n_threads)
         return Training(
             loss=loss, y=y32, weights=weights, binner=binner, binned=binned,
             # Feature-major copy for the partitions (one column is read per split).
@@ -690,11 +737,32 @@ class _XGBModel(BaseEstimator):
             params=self._train_params(loss), n_threads=n_threads, evals=evals, metrics=metrics,
             init_margin=init_margin,
             eval_weights=eval_weights, eval_margins=eval_margins, forest=forest,
-            constraints=parse_constraints(self, X.shape[1],
-                                          getattr(self, "feature_names_in_", None)),
+            constraints=constraints,
             categorical=None if not categorical.any() else CategoricalSplits(
                 categorical, self._resolved("max_cat_to_onehot"),
-                self._resolved("max_cat_threshold"), self.backend))
+                self._resolved("max_cat_threshold"), self.backend), quantizer=quantizer)
+
+    def _quantizer(self, loss, n_rows, sparse, categorical, constraints, n_threads):
+        """The fit's :class:`~.quantized.GradientQuantizer` with ``use_quantized_grad``, else
+        None; a ValueError where the quantized mode is not implemented."""
+        if not self.use_quantized_grad:
+            return None
+        unsupported = [
+            (loss.n_groups > 1, "more than one output (multiclass or multi-label)"),
+            (self._resolved("grow_policy") != "depthwise", "grow_policy='lossguide'"),
+            (sparse is not None, "sparse input grown from its stored entries (10 % density "
+                                 "or less)"),
+            (categorical.any(), "categorical features"),
+            (constraints is not None and constraints.monotone is not None,
+             "monotone_constraints"),
+        ]
+        for refused, what in unsupported:
+            if refused:
+                raise ValueError(f"use_quantized_grad=True is not supported with {what}; use "
+                                 "use_quantized_grad=False (exact gradients).")
+        return GradientQuantizer(n_rows, self.num_grad_quant_bins, self.stochastic_rounding,
+                                 self.quant_train_renew_leaf, self._resolved("random_state"),
+                                 self.backend, n_threads)
 
     def _encode_categorical(self, X, reset=False):
         """A pandas frame's category columns as codes (:func:`.categorical.encode_frame`).

@@ -29,6 +29,7 @@ from sklearn.utils import check_random_state
 
 from .grower import HistogramBuffers, TreeGrower
 from .predictor import Forest
+from .quantized import QuantizedTreeGrower
 
 # Histogram buffers the concurrently growing class trees may hold together (1 GiB): fewer
 # trees grow at once when deep trees would need more, and one at a time below two.
@@ -95,6 +96,7 @@ class Training:
     eval_margins: list = None
     forest: object = None
     sparse: object = None  # SparseTable (.sparse): trees grown from stored entries; None: dense
+    quantizer: object = None  # GradientQuantizer (.quantized): integer histograms; None: exact
 
 
 @dataclass
@@ -307,22 +309,28 @@ def boost(model, training, verbose=True):
     sampler = Sampler(model, n, binned.shape[1])
     histogram_buffers = HistogramBuffers()  # every tree's levels, reused
 
+    # Quantized gradients (opt-in): the same growth on integer histograms (.quantized).
+    grower_class, quantized = TreeGrower, {}
+    if training.quantizer is not None:
+        grower_class, quantized = QuantizedTreeGrower, {"quantizer": training.quantizer}
+
     def grow_tree(k, rows, scratch, buffers, n_root_rows, feature_sampler, root_histogram,
                   tree_threads):
-        return TreeGrower(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
-                          training.params, model._resolved("max_depth"),
-                          float(np.float32(model._resolved("gamma"))),
-                          model._resolved("learning_rate"), kernels,
-                          tree_threads, has_missing=training.has_missing,
-                          n_root_rows=n_root_rows, feature_sampler=feature_sampler,
-                          grow_policy=model._resolved("grow_policy"),
-                          max_leaves=model._resolved("max_leaves"),
-                          binned_columns=training.binned_columns,
-                          root_histogram=root_histogram, histogram_buffers=buffers,
-                          constraints=training.constraints,
-                          categorical=training.categorical,
-                          source=None if training.sparse is None else training.sparse.source(
-                              rows, scratch, gradients[k], hessians[k], n_root_rows)).grow()
+        return grower_class(binned, binner.n_bins_, gradients[k], hessians[k], rows, scratch,
+                            training.params, model._resolved("max_depth"),
+                            float(np.float32(model._resolved("gamma"))),
+                            model._resolved("learning_rate"), kernels,
+                            tree_threads, has_missing=training.has_missing,
+                            n_root_rows=n_root_rows, feature_sampler=feature_sampler,
+                            grow_policy=model._resolved("grow_policy"),
+                            max_leaves=model._resolved("max_leaves"),
+                            binned_columns=training.binned_columns,
+                            root_histogram=root_histogram, histogram_buffers=buffers,
+                            constraints=training.constraints,
+                            categorical=training.categorical,
+                            source=None if training.sparse is None else training.sparse.source(
+                                rows, scratch, gradients[k], hessians[k], n_root_rows),
+                            **quantized).grow()
 
     class_pool = _ClassTreePool.create(model, training, sampler, n, grow_tree)
     best_score, best_iteration, stale = None, None, 0
@@ -332,6 +340,8 @@ def boost(model, training, verbose=True):
             loss.gradients(training.y, raw[0], training.weights, gradients[0], hessians[0])
         else:
             loss.gradients(training.y, raw, training.weights, gradients, hessians)
+        if training.quantizer is not None:  # one output group (refused otherwise at fit)
+            training.quantizer.quantize(gradients[0], hessians[0])
         new_trees = Forest(n_groups=K)
         root_hists = None
         if K > 1 and sampler.subsample >= 1.0 and training.sparse is None:

@@ -916,6 +916,9 @@ class _DaskBoostingMixin(_DaskPredictMixin):
     def _fit_dask(self, X, y32, sample_weight, cuts, objective=None, n_classes=None):
         began = time.perf_counter()
         self._check_params()
+        if self.use_quantized_grad:  # in-memory only (fastscratch.boosting.quantized)
+            raise ValueError("use_quantized_grad=True is not supported on Dask input; leave it "
+                             "False or fit in memory (X.compute()).")
         if callable(self.objective):
             raise ValueError("a callable objective is not supported on Dask input; use a named "
                              "objective or fit in memory (X.compute()).")
