@@ -146,8 +146,8 @@ class QuantizedTreeGrower(TreeGrower):
         self._shape = (self.binned.shape[1], self.n_slots)
 
     def _build_int(self, nodes, out):
-        starts = np.array([node["start"] for node in nodes], dtype=np.intp)
-        stops = np.array([node["stop"] for node in nodes], dtype=np.intp)
+        starts = np.array([node.start for node in nodes], dtype=np.intp)
+        stops = np.array([node.stop for node in nodes], dtype=np.intp)
         self.quantizer.kernels["build_quantized_histograms"](
             self.binned, self.rows, starts, stops, self.quantizer.packed, out, self.n_threads)
 
@@ -166,7 +166,7 @@ class QuantizedTreeGrower(TreeGrower):
         hists = self._hists(1, 0)
         self._dequantize(ints, hists)
         self.int_hists = ints
-        root["g"], root["h"] = self._root_sums(hists)
+        root.g, root.h = self._root_sums(hists)
         return hists
 
     def _root_sums(self, hists):
@@ -196,6 +196,6 @@ class QuantizedTreeGrower(TreeGrower):
             np.cumsum(self.gradients[order], dtype=np.float64, out=running_g[1:])
             np.cumsum(self.hessians[order], dtype=np.float64, out=running_h[1:])
             for node in nodes:
-                node["g"] = float(running_g[node["stop"]] - running_g[node["start"]])
-                node["h"] = float(running_h[node["stop"]] - running_h[node["start"]])
+                node.g = float(running_g[node.stop] - running_g[node.start])
+                node.h = float(running_h[node.stop] - running_h[node.start])
         return super()._flatten(nodes)
