@@ -725,9 +725,34 @@ def test_boosting_categorical_input_checked_as_in_memory(client):
     with pytest.raises(ValueError, match="enable_categorical=True"):
         fd.XGBClassifier(n_estimators=2, feature_types=types).fit(chunked(X, 3), chunked(y, 3))
     frame = pd.DataFrame({"a": X[:, 0], "c": pd.Categorical.from_codes([0, 1] * 284 + [0], ["u", "v"])})
-    with pytest.raises(ValueError, match="category columns of a Dask frame"):
-        fd.XGBClassifier(n_estimators=2, enable_categorical=True).fit(
-            dd.from_pandas(frame, npartitions=2), chunked(y, 2))
+    with pytest.raises(ValueError, match="enable_categorical=True"):
+        fd.XGBClassifier(n_estimators=2).fit(dd.from_pandas(frame, npartitions=2), chunked(y, 2))
+    unknown = dd.from_pandas(frame, npartitions=2)
+    unknown["c"] = unknown["c"].cat.as_unknown()
+    with pytest.raises(ValueError, match="categorize"):
+        fd.XGBClassifier(n_estimators=2, enable_categorical=True).fit(unknown, chunked(y, 2))
+
+
+def test_boosting_dask_frame_with_category_columns_equals_in_memory(client):
+    """A Dask frame's category columns, coded by value as the in-memory fit codes a pandas frame."""
+    X, y = load_breast_cancer(return_X_y=True)
+    codes, _ = _category_codes(X, 18)
+    frame = pd.DataFrame(codes[:, :4], columns=[f"x{i}" for i in range(4)])
+    for j, levels in zip(range(4, 8), (3, 5, 8, 25)):
+        column = np.nan_to_num(codes[:, j], nan=-1).astype(int)
+        frame[f"c{levels}"] = pd.Categorical.from_codes(column, [f"k{i}" for i in range(levels)])
+    params = dict(n_estimators=3, max_depth=3, enable_categorical=True, backend="numpy")
+    dist = fd.XGBClassifier(**params).fit(dd.from_pandas(frame, npartitions=3),
+                                          dd.from_pandas(pd.Series(y), npartitions=3))
+    ref = fastscratch.XGBClassifier(**params).fit(frame, y)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
+    assert dist._forest.has_categorical
+    # Predicting a frame whose categories are listed in another order: re-coded by value.
+    shuffled = frame.copy()
+    shuffled["c5"] = shuffled["c5"].cat.reorder_categories(["k4", "k3", "k2", "k1", "k0"])
+    np.testing.assert_allclose(
+        dist.predict_proba(dd.from_pandas(shuffled, npartitions=2)).compute(),
+        ref.predict_proba(frame), rtol=1e-6, atol=1e-7)
 
 
 def test_boosting_class_trees_together_keep_each_call_small():

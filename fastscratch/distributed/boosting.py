@@ -58,7 +58,7 @@ from .. import boosting as _boosting
 from .._backend import effective_n_threads, resolve_kernel
 from .._config import config_context, get_config
 from ..boosting.binning import BinMapper
-from ..boosting.categorical import CategoricalSplits, category_cuts
+from ..boosting.categorical import CategoricalSplits, category_cuts, encode_frame
 from ..boosting.constraints import parse_constraints
 from ..boosting.grower import HistogramBuffers, TreeGrower
 from ..boosting.predictor import Forest
@@ -944,9 +944,8 @@ class _DaskBoostingMixin(_DaskPredictMixin):
             if bool((weights < 0).any().compute()):
                 raise ValueError("sample_weight must be non-negative.")
 
-        # Categorical features: feature_types "c" (codes, NaN missing); a Dask frame's category
-        # columns are refused in _dask_inputs.
-        self._categories = {}
+        # Categorical features: feature_types "c" (codes, NaN missing) and a Dask frame's
+        # category columns (self._categories, coded in _dask_inputs).
         categorical = self._categorical_mask(n_features)
         binner = BinMapper(self._resolved("max_bin"), random_state=self._resolved("random_state"),
                            backend=self.backend, n_threads=n_threads,
@@ -1114,11 +1113,7 @@ class _DaskBoostingMixin(_DaskPredictMixin):
         return forest, n_trees
 
     def _dask_inputs(self, X, y, sample_weight):
-        dtypes = getattr(X, "dtypes", None)
-        if dtypes is not None and any(str(dtype) == "category" for dtype in np.atleast_1d(dtypes)):
-            raise ValueError("category columns of a Dask frame are not supported; pass their "
-                             "codes (NaN for missing) with feature_types=['c', ...] and "
-                             "enable_categorical=True, or fit in memory (X.compute()).")
+        X, self._categories = _encode_category_columns(X, self.enable_categorical)
         X, columns = _checked_X(X, self, allow_nan=True, as_dtype=np.float32)  # NaN is a missing value, infinity an error
         X = X.astype(np.float32)
         y, sample_weight = _aligned(X, y, sample_weight)
@@ -1145,12 +1140,45 @@ _BOOST_DOC = """{name} on Dask: :class:`fastscratch.{name}` whose ``fit`` also t
     its margins. With the same cut points the trees equal the in-memory ones
     (up to the rounding of the summed float64 histograms). Row and column
     subsampling (drawn on the client as in memory), ``scale_pos_weight`` and
-    categorical features (``feature_types`` "c" with ``enable_categorical``,
-    the codes as values, NaN missing) give the in-memory trees too; a Dask
-    frame's ``category`` columns are refused (pass their codes).
+    categorical features (``enable_categorical`` with a Dask frame's
+    ``category`` columns of known categories, or ``feature_types`` "c" with
+    the codes as values, NaN missing) give the in-memory trees too.
     ``predict*`` of a Dask collection returns Dask arrays (one task per block).
     Parameters and attributes: those of :class:`fastscratch.{name}`.
 """
+
+
+def _codes_of_partition(frame, categories):
+    return encode_frame(frame, True, categories)[0]
+
+
+def _encode_category_columns(X, enable_categorical):
+    """A Dask frame's ``category`` columns as float codes (NaN missing), as in memory.
+
+    Returns ``(X, categories)``: ``categories`` is ``{column index: categories}``
+    (the in-memory ``_categories``, from the frame's known categories), and
+    each partition is coded with :func:`~fastscratch.boosting.categorical.encode_frame`
+    against them (by value), as the in-memory fit and predict code a pandas
+    frame. Anything else is returned as it is, with ``{}``.
+    """
+    import dask.dataframe as dd
+    import pandas as pd
+
+    if not isinstance(X, dd.DataFrame):
+        return X, {}
+    dtypes = X.dtypes
+    chosen = [name for name, dtype in dtypes.items() if str(dtype) == "category"]
+    if not chosen:
+        return X, {}
+    unknown = [str(name) for name in chosen if not X[name].cat.known]
+    if unknown:
+        raise ValueError(f"the category columns {unknown[:5]} of X have unknown categories; "
+                         "call X = X.categorize() first (the trees need every category).")
+    # The in-memory checks and categories, from an empty frame of the same columns and dtypes.
+    empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+    _, categories = encode_frame(empty, enable_categorical)
+    meta = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in dtypes.index})
+    return X.map_partitions(_codes_of_partition, categories, meta=meta), categories
 
 
 def _no_eval_set(eval_set):
