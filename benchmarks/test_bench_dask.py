@@ -9,7 +9,11 @@ Sizes (``--bench-size``; "large" is the issue's):
   trees) on n x 28 float32 (HIGGS-shaped: a noisy linear-plus-interaction rule): tiny 5,000,
   medium 200,000, large 2,000,000 rows (the issue's shape); vs
   ``xgboost.dask.DaskXGBClassifier`` (``tree_method="hist"``). Ours also records its round
-  trips to the workers per tree and where the time went (``dask_profile``).
+  trips to the workers per tree and where the time went (``dask_profile``);
+- multiclass boosting, 10 classes (the class of the largest of 10 noisy linear scores), trees
+  of depth 6: tiny 5,000 rows and 2 rounds, medium and large 200,000 rows and 20 rounds (200
+  trees), n x 28 float32; ours records its round trips per round (the class trees of a round
+  grow together).
 
 The data are generated lazily, block by block on the workers (one seed per
 block), so they never sit in one process's memory. The cluster is a
@@ -44,6 +48,10 @@ BOOST_CHUNK_ROWS = {"tiny": 2_500, "medium": 50_000, "large": 250_000}
 BOOST_FEATURES = 28
 BOOST_PARAMS = dict(max_depth=6, learning_rate=0.3, max_bin=256)
 BOOST_TREES = {"tiny": 3, "medium": 20, "large": 100}
+MULTI_CLASSES = 10
+MULTI_SIZES = {"tiny": 5_000, "medium": 200_000}
+MULTI_CHUNK_ROWS = {"tiny": 2_500, "medium": 25_000}
+MULTI_ROUNDS = {"tiny": 2, "medium": 20}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +89,15 @@ def _higgs_block(block_id, n_rows, seed):
     w = np.random.default_rng(seed).standard_normal(BOOST_FEATURES)
     score = X @ w + 2.0 * X[:, 0] * X[:, 1] + rng.standard_normal(n_rows) * 2.0
     return X, (score > 0).astype(np.int64)
+
+
+def _multiclass_block(block_id, n_rows, seed):
+    """The class of the largest of ``MULTI_CLASSES`` noisy linear scores of the row."""
+    rng = np.random.default_rng([seed, block_id])
+    X = rng.standard_normal((n_rows, BOOST_FEATURES)).astype(np.float32)
+    W = np.random.default_rng(seed).standard_normal((BOOST_FEATURES, MULTI_CLASSES))
+    scores = X @ W + rng.standard_normal((n_rows, MULTI_CLASSES)) * 2.0
+    return X, np.argmax(scores, axis=1).astype(np.int64)
 
 
 def _status_mb(field):
@@ -186,3 +203,36 @@ def test_boosting_fit(benchmark, client, higgs, library, bench_size):
         benchmark.extra_info["dask_profile"] = {key: value for key, value in profile.items()
                                                 if key != "shard_seconds"}
     assert accuracy > 0.6
+
+
+@pytest.fixture(scope="module")
+def multiclass(client, bench_size):
+    X, y = lazy_data(_multiclass_block, sized(MULTI_SIZES, bench_size), BOOST_FEATURES,
+                     sized(MULTI_CHUNK_ROWS, bench_size), 2)
+    X, y = client.persist([X, y])
+    return X, y
+
+
+@pytest.mark.parametrize("library", ["fastscratch", "xgboost.dask"])
+def test_boosting_multiclass_fit(benchmark, client, multiclass, library, bench_size):
+    X, y = multiclass
+    n_rounds = sized(MULTI_ROUNDS, bench_size)
+    benchmark.group = (f"dask boosting fit {sized(MULTI_SIZES, bench_size)}x{BOOST_FEATURES} "
+                       f"float32, {MULTI_CLASSES} classes, {n_rounds} rounds")
+    if library == "fastscratch":
+        model = fd.XGBClassifier(n_estimators=n_rounds, **BOOST_PARAMS, random_state=0)
+    else:
+        xgboost_dask = pytest.importorskip("xgboost.dask")
+        model = xgboost_dask.DaskXGBClassifier(n_estimators=n_rounds, **BOOST_PARAMS,
+                                               tree_method="hist", nthread=1)
+        model.client = client
+    fitted = _run(benchmark, client, library, lambda: model.fit(X, y), bench_size)
+    accuracy = float((fitted.predict(X) == y).mean().compute())
+    benchmark.extra_info["train_accuracy"] = accuracy
+    profile = getattr(fitted, "_dask_profile", None)
+    if profile is not None:
+        benchmark.extra_info["round_trips_per_round"] = (profile["round_trips_per_tree"]
+                                                         * MULTI_CLASSES)
+        benchmark.extra_info["dask_profile"] = {key: value for key, value in profile.items()
+                                                if key != "shard_seconds"}
+    assert accuracy > 1.5 / MULTI_CLASSES  # well above chance
