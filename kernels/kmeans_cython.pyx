@@ -17,9 +17,9 @@ from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from ._threads import blas_single_threaded
-from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_EXACT, RANK_ROWS, RANK_SIMD, RANK_SWITCH,
-                           RANK_TRANSPOSED, lloyd_state, n_stripes, rank_path, ranking_margin,
-                           stripe_bounds)
+from .kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_EXACT, RANK_LANES, RANK_LANES_MAX_CLUSTERS,
+                           RANK_ROWS, RANK_SIMD, RANK_SWITCH, RANK_TRANSPOSED, lloyd_state, n_stripes,
+                           rank_path, ranking_margin, stripe_bounds)
 
 DEF BLOCK = 256  # = kmeans_numpy.BLOCK_ROWS (checked at import below)
 DEF SWITCH = 4  # = kmeans_numpy.RANK_SWITCH
@@ -27,9 +27,12 @@ DEF PATH_DIRECT = 1  # = kmeans_numpy.RANK_DIRECT
 DEF PATH_TRANSPOSED = 2  # = kmeans_numpy.RANK_TRANSPOSED
 DEF PATH_ROWS = 3  # = kmeans_numpy.RANK_ROWS
 DEF PATH_SIMD = 4  # = kmeans_numpy.RANK_SIMD
+DEF PATH_LANES = 5  # = kmeans_numpy.RANK_LANES
+DEF LANES = 16  # = kmeans_numpy.RANK_LANES_MAX_CLUSTERS
 
 if (BLOCK != BLOCK_ROWS or SWITCH != RANK_SWITCH or RANK_EXACT != 0 or PATH_DIRECT != RANK_DIRECT
-        or PATH_TRANSPOSED != RANK_TRANSPOSED or PATH_ROWS != RANK_ROWS or PATH_SIMD != RANK_SIMD):
+        or PATH_TRANSPOSED != RANK_TRANSPOSED or PATH_ROWS != RANK_ROWS or PATH_SIMD != RANK_SIMD
+        or PATH_LANES != RANK_LANES or LANES != RANK_LANES_MAX_CLUSTERS):
     raise ImportError("kmeans_cython was built with other block constants than kmeans_numpy's.")
 
 cdef extern from *:
@@ -259,6 +262,116 @@ cdef extern from *:
         else if (level == 1) fs_elkan_f32_avx2(x, ct, stride, d, out);
         else fs_elkan_f32_scalar(x, ct, stride, d, out);
     }
+
+    /* RANK_LANES (kmeans_numpy.rank_path): a row's float32 ranking values for up to 16
+       centres at once, the centres along the lanes. ct holds the centres transposed (d x 16,
+       zero-padded), norms16 their float32 squared norms (+inf on padded lanes). For each row:
+       p_j = sum_l x_l c_jl by FMA in feature order from 0, v_j = norms16[j] - (p_j + p_j), as
+       best_and_second's values; labels[i] the first j of the minimum, best[i] that minimum,
+       second[i] the least of the other lanes (the minimum again on a tie). Every level runs the
+       same FMAs in the same order, so the same bits; the margin test (ranking_margin) holds for
+       any summation order. A row whose values are not comparable (NaN) gets label 0: its
+       margin test fails, and the exact path decides it. */
+    static void fs_rank_lanes_scalar(const float* x, ptrdiff_t n_rows, ptrdiff_t d,
+                                     const float* ct, const float* norms16, int* labels,
+                                     float* best, float* second) {
+        ptrdiff_t i, j, l;
+        float v, p, b, r;
+        int label;
+        for (i = 0; i < n_rows; i++) {
+            b = INFINITY; r = INFINITY; label = 0;
+            for (j = 0; j < 16; j++) {
+                p = 0.0f;
+                for (l = 0; l < d; l++) p = fmaf(x[i * d + l], ct[l * 16 + j], p);
+                v = norms16[j] - (p + p);
+                if (v < b) { r = b; b = v; label = (int) j; }
+                else if (v < r) r = v;
+            }
+            labels[i] = label; best[i] = b; second[i] = r;
+        }
+    }
+
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __attribute__((target("avx512f")))
+    static void fs_rank_lanes_avx512(const float* x, ptrdiff_t n_rows, ptrdiff_t d,
+                                     const float* ct, const float* norms16, int* labels,
+                                     float* best, float* second) {
+        __m512 norms = _mm512_loadu_ps(norms16), inf = _mm512_set1_ps(INFINITY), acc, v;
+        ptrdiff_t i, l;
+        const float* row;
+        float b;
+        unsigned int mask;
+        int label;
+        for (i = 0; i < n_rows; i++) {
+            row = x + i * d;
+            acc = _mm512_setzero_ps();
+            for (l = 0; l < d; l++)
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(row[l]), _mm512_loadu_ps(ct + l * 16), acc);
+            v = _mm512_sub_ps(norms, _mm512_add_ps(acc, acc));
+            b = _mm512_reduce_min_ps(v);
+            mask = (unsigned int) _mm512_cmp_ps_mask(v, _mm512_set1_ps(b), _CMP_EQ_OQ);
+            label = mask ? __builtin_ctz(mask) : 0;
+            labels[i] = label;
+            best[i] = b;
+            second[i] = _mm512_reduce_min_ps(_mm512_mask_mov_ps(v, (__mmask16) (1u << label), inf));
+        }
+    }
+
+    __attribute__((target("avx2,fma")))
+    static inline float fs_hmin_ps256(__m256 v) {
+        __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+        return _mm_cvtss_f32(m);
+    }
+
+    __attribute__((target("avx2,fma")))
+    static void fs_rank_lanes_avx2(const float* x, ptrdiff_t n_rows, ptrdiff_t d,
+                                   const float* ct, const float* norms16, int* labels,
+                                   float* best, float* second) {
+        __m256 norms_lo = _mm256_loadu_ps(norms16), norms_hi = _mm256_loadu_ps(norms16 + 8);
+        __m256 lo, hi, xl, value;
+        ptrdiff_t i, l;
+        const float* row;
+        float b, values[16];
+        unsigned int mask;
+        int label;
+        for (i = 0; i < n_rows; i++) {
+            row = x + i * d;
+            lo = _mm256_setzero_ps();
+            hi = _mm256_setzero_ps();
+            for (l = 0; l < d; l++) {
+                xl = _mm256_set1_ps(row[l]);
+                lo = _mm256_fmadd_ps(xl, _mm256_loadu_ps(ct + l * 16), lo);
+                hi = _mm256_fmadd_ps(xl, _mm256_loadu_ps(ct + l * 16 + 8), hi);
+            }
+            lo = _mm256_sub_ps(norms_lo, _mm256_add_ps(lo, lo));
+            hi = _mm256_sub_ps(norms_hi, _mm256_add_ps(hi, hi));
+            b = fs_hmin_ps256(_mm256_min_ps(lo, hi));
+            value = _mm256_set1_ps(b);
+            mask = (unsigned int) _mm256_movemask_ps(_mm256_cmp_ps(lo, value, _CMP_EQ_OQ))
+                   | ((unsigned int) _mm256_movemask_ps(_mm256_cmp_ps(hi, value, _CMP_EQ_OQ)) << 8);
+            label = mask ? __builtin_ctz(mask) : 0;
+            _mm256_storeu_ps(values, lo);
+            _mm256_storeu_ps(values + 8, hi);
+            values[label] = INFINITY;
+            labels[i] = label;
+            best[i] = b;
+            second[i] = fs_hmin_ps256(_mm256_min_ps(_mm256_loadu_ps(values), _mm256_loadu_ps(values + 8)));
+        }
+    }
+    #else
+    #define fs_rank_lanes_avx512 fs_rank_lanes_scalar
+    #define fs_rank_lanes_avx2 fs_rank_lanes_scalar
+    #endif
+
+    static void fs_rank_lanes(int level, const float* x, ptrdiff_t n_rows, ptrdiff_t d,
+                              const float* ct, const float* norms16, int* labels, float* best,
+                              float* second) {
+        if (level >= 2) fs_rank_lanes_avx512(x, n_rows, d, ct, norms16, labels, best, second);
+        else if (level == 1) fs_rank_lanes_avx2(x, n_rows, d, ct, norms16, labels, best, second);
+        else fs_rank_lanes_scalar(x, n_rows, d, ct, norms16, labels, best, second);
+    }
     """
     int fs_kmeans_simd_level() noexcept nogil
     void fs_kmeans_dots_f64(int level, const double* x, intp_t n_rows, const double* c,
@@ -270,6 +383,8 @@ cdef extern from *:
                             double* out) noexcept nogil
     void fs_elkan_block_f32(int level, const float* x, const float* ct, intp_t stride, intp_t d,
                             float* out) noexcept nogil
+    void fs_rank_lanes(int level, const float* x, intp_t n_rows, intp_t d, const float* ct,
+                       const float* norms16, int* labels, float* best, float* second) noexcept nogil
 
 # The vector instructions RANK_SIMD uses: 2 AVX-512, 1 AVX2 and FMA, 0 neither (then
 # rank_path never picks RANK_SIMD); the CPU's best, asked at import. Tests lower it to
@@ -518,7 +633,8 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
                        intp_t n_clusters, const double* margins, float* xt, float* products_t,
                        int* labels, float* best, float* second, double* x_sq_norms,
                        intp_t* uncertain, const float* x_rank, int x_rank_stride,
-                       const double* x_rank_sq_norms) noexcept nogil:
+                       const double* x_rank_sq_norms, int simd_level, const float* lanes_centers,
+                       const float* lanes_norms) noexcept nogil:
     """Steps 1-2 and the test of step 3 for one block; returns the number of uncertain rows.
 
     ``labels`` gets the first minimum of ``norms_rank[j] - 2 x_i . c_j`` in
@@ -528,7 +644,9 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
     PATH_ROWS, one GEMM on the rows as stored (a float32 copy of float64 data,
     or, when ``x_rank`` is not NULL, the block's rows of the caller's float32
     copy, ``x_rank_stride`` floats apart, with their squared norms
-    ``x_rank_sq_norms``: nothing to convert).
+    ``x_rank_sq_norms``: nothing to convert); PATH_LANES, the rows as stored and the centres
+    along the vector lanes (``fs_rank_lanes`` at ``simd_level``, ``lanes_centers`` d x 16 and
+    ``lanes_norms``), no GEMM and no products buffer.
     """
     cdef char no_trans = b"N"
     cdef char trans = b"T"
@@ -538,7 +656,12 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
     cdef intp_t i, count = 0
     cdef double excess
     cdef float* rows
-    if path == PATH_DIRECT:
+    if path == PATH_LANES:
+        load_rows(x, n_features, n_rows, xt, x_sq_norms)
+        rows = <float*> x if floating is float else xt
+        fs_rank_lanes(simd_level, rows, n_rows, n_features, lanes_centers, lanes_norms, labels, best,
+                      second)
+    elif path == PATH_DIRECT:
         load_block(x, n_features, n_rows, n_prefetch, xt, x_sq_norms)
         best_and_second_direct(xt, centers_rank, norms_rank, n_rows, n_clusters, n_features,
                                products_t, labels, best, second)
@@ -660,6 +783,19 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
     cdef floating* p
     cdef int* nearest
     cdef intp_t* uncertain
+    # PATH_LANES: the centres transposed and zero-padded to 16 lanes, +inf norms on the padding.
+    cdef float* lanes_centers = NULL
+    cdef float lanes_norms[LANES]
+    for j in range(LANES):
+        lanes_norms[j] = INFINITY
+    if path == PATH_LANES:
+        lanes_centers = <float*> malloc(max(1, n_features * LANES) * sizeof(float))
+        for i in range(n_features * LANES):
+            lanes_centers[i] = 0.0
+        for j in range(n_clusters):
+            lanes_norms[j] = norms_f32[j]
+            for i in range(n_features):
+                lanes_centers[i * LANES + j] = centers_f32[j, i]
 
     with nogil, parallel(num_threads=n_threads):
         xt = <float*> malloc(BLOCK * n_features * sizeof(float))
@@ -694,7 +830,8 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
                                              nearest, best, second, x_sq_norms, uncertain,
                                              &X_rank[start, 0] if has_copy else NULL,
                                              <int> X_rank.shape[1],
-                                             &x_sq_norms_rank[start] if has_copy else NULL)
+                                             &x_sq_norms_rank[start] if has_copy else NULL,
+                                             simd_level, lanes_centers, &lanes_norms[0])
                 if ranking:
                     # Float32 cannot separate these centres here: the exact path for every row from now on.
                     blocks_ranked = blocks_ranked + 1
@@ -746,6 +883,7 @@ def _lloyd_iter(const floating[:, ::1] X, const floating[::1] sample_weight,    
         free(exact)
         free(nearest)
         free(uncertain)
+    free(lanes_centers)
     # (with_inertia False: out_inertia is 0)
 
     reduce_stripes(stripe_sums, stripe_weights, np.asarray(out_sums).reshape(-1), out_weights)
@@ -946,7 +1084,8 @@ def kmeans_lloyd_iter(X, sample_weight, centers, centers_sq_norms, with_inertia,
                       out_n_changed, n_threads, X_rank=None, x_sq_norms=None):
     """One fused Lloyd pass (see :func:`kmeans_numpy.kmeans_lloyd_iter`)."""
     has_copy = X_rank is not None
-    path = rank_path(X.shape[1], centers.shape[0], X.dtype, has_copy, simd=SIMD_LEVEL > 0)
+    path = rank_path(X.shape[1], centers.shape[0], X.dtype, has_copy, simd=SIMD_LEVEL > 0,
+                     lanes=SIMD_LEVEL >= 2)
     margins = np.array(ranking_margin(X.shape[1], centers_sq_norms,
                                       X.dtype if path == RANK_SIMD else np.float32))
     with blas_single_threaded():

@@ -105,7 +105,10 @@ import numpy as np
 # with their labels (kmeans_elkan_iter's ``state``) and move only the changed rows, so the
 # rows the bounds skip are not read at all: 50,000 x 256, k=16: 0.67 (float64) and 0.72
 # (float32); 50,000 x 64, k=16: 0.84, 0.87; 200,000 x 2, k=8: 0.90, 0.84; 50,000 x 16,
-# k=128: 0.94, 0.84 (same conditions).
+# k=128: 0.94, 0.84 (same conditions). With 3 to 32 features and 12 to 16 centres (float32
+# data: up to 16 features, 16 centres) and AVX-512, Cython's Lloyd passes rank with the
+# centres along the lanes of one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points:
+# whole fits 0.63x-0.68x scikit-learn's against 0.83x-0.85x before, 1 thread): rank_path.
 AUTO_BACKEND_ORDER = {
     "kmeans_lloyd_iter": ("cython", "numba", "numpy"),
     "kmeans_elkan_init": ("cython", "numba", "numpy"),
@@ -128,13 +131,19 @@ RANK_SWITCH = 4             # blocks ranked before a stripe may give up ranking
 RANK_MAX_FEATURES = 32      # more features: no transposed ranking (see rank_path)
 # How the Cython Lloyd kernel ranks a block (rank_path): not at all (the exact path),
 # products without a GEMM, transposed block and one GEMM, rows as stored and one GEMM,
-# products in the data's dtype by vector code of our own (AVX2 or AVX-512, no BLAS).
+# products in the data's dtype by vector code of our own (AVX2 or AVX-512, no BLAS), or
+# float32 products with the centres along the lanes of one AVX-512 vector (RANK_LANES below).
 RANK_EXACT, RANK_DIRECT, RANK_TRANSPOSED, RANK_ROWS, RANK_SIMD = 0, 1, 2, 3, 4
 RANK_DIRECT_MAX_FEATURES = 2   # this many features or fewer: RANK_DIRECT
 RANK_ROWS_MIN_CLUSTERS = 64    # more than RANK_MAX_FEATURES features: RANK_ROWS from this many centres
 RANK_COPY_MAX_FEATURES = 128   # float64 fits: a float32 copy of X for RANK_ROWS below this (rank_path)
 RANK_MIN_CLUSTERS = 16         # more than RANK_DIRECT_MAX_FEATURES features, fewer centres: exact path
 RANK_SIMD_MIN_FEATURES = 128   # this many features or more, fewer than RANK_ROWS_MIN_CLUSTERS centres: RANK_SIMD
+RANK_LANES = 5                 # float32 products by vector code with the centres along the lanes (rank_path)
+RANK_LANES_MAX_CLUSTERS = 16   # the lanes of one AVX-512 float32 vector (Cython's LANES)
+RANK_LANES_MIN_CLUSTERS = 12   # RANK_LANES from this many centres (fewer: the exact path, see rank_path)
+RANK_LANES_MAX_FEATURES = 32   # and with more than RANK_DIRECT_MAX_FEATURES features, up to this many
+RANK_LANES_F32_MAX_FEATURES = 16  # float32 data: up to this many features, and 16 centres exactly
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -171,7 +180,16 @@ def simd_pays(n_features, n_clusters, dtype=np.float64):
     return np.dtype(dtype) == np.float64
 
 
-def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False):
+def lanes_pays(n_features, n_clusters, dtype=np.float64):
+    """Whether the Cython Lloyd kernel ranks on ``RANK_LANES`` when the CPU has AVX-512 (see :func:`rank_path`)."""
+    if np.dtype(dtype) == np.float32:
+        return (RANK_DIRECT_MAX_FEATURES < n_features <= RANK_LANES_F32_MAX_FEATURES
+                and n_clusters == RANK_LANES_MAX_CLUSTERS)
+    return (RANK_DIRECT_MAX_FEATURES < n_features <= RANK_LANES_MAX_FEATURES
+            and RANK_LANES_MIN_CLUSTERS <= n_clusters <= RANK_LANES_MAX_CLUSTERS)
+
+
+def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False, lanes=False):
     """How the compiled Lloyd kernels rank a block: the shape rule, from measurement.
 
     Ranking saves scikit-learn's row-by-row scan of the centres; it costs a
@@ -271,8 +289,36 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       enough that two centres in one blob leave uncertain rows in nearly
       every block, which then pay for both the ranking and the GEMM.
 
-    The Numba kernel takes the same paths except ``RANK_SIMD`` (it calls
-    this with ``simd=False``); measured the same way it agrees
+    - float64 data with 3 to ``RANK_LANES_MAX_FEATURES`` (32) features and
+      ``RANK_LANES_MIN_CLUSTERS`` (12) to 16 centres, when the CPU has
+      AVX-512 (``lanes``; the Cython kernel's ``SIMD_LEVEL`` 2):
+      ``RANK_LANES``, the float32 products by vector code of our own with the
+      16 centres along the lanes of one register, fused with the ranking (no
+      GEMM, no products buffer; the block converted to float32 as for
+      ``RANK_ROWS``). Why: at d = 16, k = 16 (issue 21's sweep base point)
+      about a quarter of a ``RANK_ROWS`` pass went into OpenBLAS's sgemm on
+      each 256-row block, half of it packing (``perf``), and 12% into the
+      scan of its products. Per pass, labels settled, 1 thread, CPU time,
+      median of 30, two runs, ``RANK_LANES`` over the path before (machine
+      shared): 10,000 x 16, k=16: 0.61-0.70 (``RANK_ROWS``); 50,000 x 16,
+      k=16: 0.63-0.65; 50,000 x 4, k=16: 0.70; 50,000 x 8, k=16: 0.65-0.66;
+      50,000 x 32, k=16: 0.82-0.86; 50,000 x 16, k=12: 0.66-0.74 (against
+      the exact path); but k=8: 0.95-1.01 (d=8, d=16), so the exact path
+      stays below 12 centres. The AVX2 version (two 8-lane registers) measured
+      0.75-0.88 at d=16, k=16 but 0.95-1.40 elsewhere: AVX-512 only. Float32
+      data (their exact path is a float32 GEMM already): per pass 0.91-0.94 at
+      d=16, k=16 and 0.70-0.73 at d=4, but 1.04-1.08 at k=12 and 1.31-1.37
+      at d=32, so ``RANK_LANES`` with 3 to ``RANK_LANES_F32_MAX_FEATURES``
+      (16) features and exactly 16 centres. Whole fits (10 iterations from
+      the first 16 rows, 1 thread, CPU time, median of 7, over scikit-learn's,
+      before / after): float64 50,000 x 16 0.85 / 0.63, 10,000 x 16 0.83 /
+      0.68, 200,000 x 16 0.71 / 0.55, 50,000 x 4 0.69 / 0.57; float32
+      50,000 x 16 0.83 / 0.80, 10,000 x 16 0.92 / 0.93, 50,000 x 4 0.80 /
+      0.64, 50,000 x 8 0.84 / 0.70. Labels equal the NumPy reference's and
+      scikit-learn's in every case measured.
+
+    The Numba kernel takes the same paths except ``RANK_SIMD`` and
+    ``RANK_LANES`` (it calls this with ``simd=False``, ``lanes=False``); measured the same way it agrees
     (d=2, k=256: 0.22 / 0.23 direct against 0.19 / 0.28; d=256, k=256:
     0.20 against 0.35 exact in float64), within the noise elsewhere.
     """
@@ -280,6 +326,8 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
         return RANK_EXACT
     if simd and simd_pays(n_features, n_clusters, dtype):
         return RANK_SIMD
+    if lanes and lanes_pays(n_features, n_clusters, dtype):
+        return RANK_LANES
     if with_copy and rank_copy_pays(n_features, n_clusters, dtype):
         return RANK_ROWS
     if n_features <= RANK_DIRECT_MAX_FEATURES:

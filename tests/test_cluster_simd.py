@@ -1,4 +1,5 @@
-"""The Cython k-means kernels' vector code: Lloyd's RANK_SIMD path (many features, few centres), Elkan's distances.
+"""The Cython k-means kernels' vector code: Lloyd's RANK_SIMD (many features, few centres) and RANK_LANES
+(3 to 32 features, 12 to 16 centres) paths, Elkan's distances.
 
 Every vector level the CPU has (2 AVX-512, 1 AVX2, 0 the plain loop) is tried
 by lowering ``kmeans_cython.SIMD_LEVEL``; the labels must stay scikit-learn's
@@ -11,13 +12,13 @@ from functools import lru_cache
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans as SKKMeans
-from sklearn.datasets import load_digits, make_blobs
+from sklearn.datasets import load_breast_cancer, load_digits, make_blobs
 from threadpoolctl import threadpool_limits
 
 from fastscratch import KMeans
 from fastscratch.kernels import get_kernel
-from fastscratch.kernels.kmeans_numpy import (BLOCK_ROWS, RANK_EXACT, RANK_ROWS, RANK_SIMD, lloyd_state,
-                                              rank_path)
+from fastscratch.kernels.kmeans_numpy import (BLOCK_ROWS, RANK_DIRECT, RANK_EXACT, RANK_LANES, RANK_ROWS,
+                                              RANK_SIMD, lloyd_state, rank_path)
 
 kmeans_cython = pytest.importorskip("fastscratch.kernels.kmeans_cython")
 LEVELS = [level for level in (2, 1) if level <= kmeans_cython.SIMD_LEVEL]
@@ -221,3 +222,83 @@ def test_elkan_state_moves_only_changed_rows(backend, dtype):
         for a, b in zip(elkan_passes(backend, X, centers, 1, with_state=True), kept):
             for x, y in zip(a, b):
                 np.testing.assert_array_equal(x, y)
+
+
+# Lloyd's RANK_LANES: float32 products with the centres along the lanes of one vector, fused with the ranking.
+def test_lanes_rule():
+    assert rank_path(16, 16, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(3, 12, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(32, 16, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(16, 16, np.float64, simd=True, lanes=False) == RANK_ROWS  # no AVX-512
+    assert rank_path(16, 8, np.float64, simd=True, lanes=True) == RANK_EXACT  # few centres
+    assert rank_path(16, 17, np.float64, simd=True, lanes=True) == RANK_ROWS  # more than a vector
+    assert rank_path(33, 16, np.float64, simd=True, lanes=True) == RANK_EXACT
+    assert rank_path(2, 16, np.float64, simd=True, lanes=True) == RANK_DIRECT
+    assert rank_path(16, 16, np.float32, simd=True, lanes=True) == RANK_LANES  # float32: 16 centres, d <= 16
+    assert rank_path(17, 16, np.float32, simd=True, lanes=True) == RANK_EXACT  # float32: the exact GEMM
+    assert rank_path(16, 12, np.float32, simd=True, lanes=True) == RANK_EXACT
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d, k", [(3, 16), (16, 16), (32, 12), (5, 1), (17, 7)])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_lanes_kernel_with_ties_matches_reference(monkeypatch, level, d, k, dtype):
+    """Every vector level (forced), any centre count up to 16: the reference's labels, ties to the smaller index."""
+    if level > kmeans_cython.SIMD_LEVEL:
+        pytest.skip("the CPU lacks this vector level")
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    monkeypatch.setattr(kmeans_cython, "rank_path", lambda *args, **kwargs: RANK_LANES)
+    rng = np.random.default_rng(d * 100 + k)
+    n = 5 * BLOCK_ROWS + 11
+    X = rng.normal(size=(n, d))
+    centers = X[rng.choice(n, k, replace=False)].copy()
+    if k >= 5:
+        centers[4] = centers[1]  # duplicate centre: every row near it is an exact tie
+        ties = np.arange(3, n - 1, 19)  # on the bisector of two centres, and a hair off it
+        X[ties] = (centers[0] + centers[2]) / 2
+        X[ties + 1] = X[ties] * (1 + 1e-7)
+    X, centers = X.astype(dtype), centers.astype(dtype)
+    ref = run_lloyd("numpy", X, centers, 2)
+    single = run_lloyd("cython", X, centers, 1)
+    double = run_lloyd("cython", X, centers, 2)
+    np.testing.assert_array_equal(double[0], ref[0])
+    if k >= 5:
+        assert not np.any(double[0] == 4)  # ties go to the smaller index
+    np.testing.assert_allclose(double[1], ref[1], rtol=1e-12, atol=1e-12 * np.abs(ref[1]).max())
+    np.testing.assert_allclose(double[3], ref[3], rtol=1e-12 if dtype == np.float64 else 1e-6)
+    for a, b in zip(single, double):
+        np.testing.assert_array_equal(a, b)  # bit for bit on one and two threads
+
+
+@lru_cache(maxsize=None)
+def lanes_case(name):
+    """Real data with 3 to 32 features, scikit-learn's fit (one OpenMP thread, 12 or 16 centres)."""
+    if name == "breast_cancer_30_features_k12":
+        X, k = load_breast_cancer().data, 12
+    else:
+        X, k = load_digits().data[:, 8:24] * 2 + 1, 16  # 16 real pixel features
+    with threadpool_limits(limits=1, user_api="openmp"):
+        ref = SKKMeans(k, n_init=1, random_state=0).fit(X)
+    return X, k, ref
+
+
+@pytest.mark.parametrize("name", ["breast_cancer_30_features_k12", "digits_16_features_k16"])
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_lanes_fit_same_as_sklearn(monkeypatch, level, name):
+    if level > kmeans_cython.SIMD_LEVEL:
+        pytest.skip("the CPU lacks this vector level")
+    X, k, ref = lanes_case(name)
+    assert rank_path(X.shape[1], k, np.float64, simd=True, lanes=True) == RANK_LANES
+    monkeypatch.setattr(kmeans_cython, "SIMD_LEVEL", level)
+    if level < 2:  # the rule picks RANK_LANES with AVX-512 only; the other levels' code, forced
+        monkeypatch.setattr(kmeans_cython, "rank_path", lambda *args, **kwargs: RANK_LANES)
+    fits = [KMeans(k, n_init=1, random_state=0, backend="cython", n_jobs=n_jobs).fit(X) for n_jobs in (1, 2)]
+    ours = fits[1]
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    scale = np.abs(ref.cluster_centers_).max()
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-10 * scale)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
+    np.testing.assert_array_equal(ours.predict(X[::7]), ref.predict(X[::7]))
+    np.testing.assert_array_equal(fits[0].labels_, ours.labels_)
+    np.testing.assert_array_equal(fits[0].cluster_centers_, ours.cluster_centers_)
