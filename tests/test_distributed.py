@@ -768,3 +768,20 @@ def test_boosting_class_trees_together_keep_each_call_small():
     assert _trees_at_once(fd.XGBClassifier(max_depth=0), 10, 28, 257, 200_000) == 1
     assert _trees_at_once(fd.XGBClassifier(max_depth=0, grow_policy="lossguide", max_leaves=31),
                           10, 28, 257, 200_000) == 10
+
+
+@pytest.mark.parametrize("scheduler", ["distributed", "synchronous"])
+def test_boosting_multiclass_lossguide_equals_in_memory(client, scheduler):
+    """Lossguide class trees grown together (a node per call and tree), on the workers' shards
+    or on the one shard in this process."""
+    import dask
+
+    X, y = load_wine(return_X_y=True)
+    X = _with_missing(X, 0.1, 19)
+    params = dict(n_estimators=3, grow_policy="lossguide", max_depth=0, max_leaves=6,
+                  subsample=0.8, random_state=20, backend="numpy")
+    with dask.config.set(scheduler=scheduler):
+        dist = fd.XGBClassifier(**params).fit(chunked(X, 3), chunked(y, 3))
+    ref = fastscratch.XGBClassifier(**params).fit(X, y)
+    assert dist._dask_profile["shards"] == (2 if scheduler == "distributed" else 1)
+    _assert_same_forest(dist, ref, value_atol=1e-6)
