@@ -190,9 +190,11 @@ class BoostingShard:
     histograms) and column-major (``binned_columns``, read by the
     partitions), the margins :math:`F` (``raw``, one row per output group),
     the gradients :math:`g` and hessians :math:`h` of the round, and for
-    each output group ``k`` its current tree's row order ``rows[k]``, in which
+    each output group ``k`` growing a tree its row order ``rows[k]``, in which
     every node of that tree owns a segment ``segments[k][key] = (start,
-    stop)`` (the class trees of a round grow at the same time). A node's ``key`` is its place
+    stop)`` (the class trees of a round grow at the same time; a finished
+    tree's array serves the next one, so there are as many as trees growing
+    together). A node's ``key`` is its place
     ``(a, b)`` in the client grower's virtual row range (see
     :class:`ShardedRows`): splitting ``(a, b)`` sends the node's rows with
     ``bin <= split bin`` (and the missing ones when ``default_left``) to
@@ -225,6 +227,7 @@ class BoostingShard:
         self.hessians = np.empty((groups, n), dtype=np.float32)
         self.identity = np.arange(n, dtype=np.intp)
         self.rows = {}  # group -> its current tree's row order
+        self.free_rows = []  # row-order arrays of finished trees, for the next ones
         self.segments = {}  # group -> {node key: (start, stop) in rows[group]}
         self.n_root_rows = {}  # group -> rows in its current tree's root (row subsampling)
         self.scratch = np.empty(n, dtype=np.intp)
@@ -281,9 +284,11 @@ class BoostingShard:
         """A new tree of ``group``: its root holds every row (in row order), or with ``mask``
         (this shard's slice of the tree's row sample, ``np.packbits``) the sampled rows in row
         order, the others after them (as the in-memory ``Sampler.sample_rows``)."""
-        rows = self.rows.get(group)
-        if rows is None:
-            rows = self.rows[group] = np.empty(self.identity.shape[0], dtype=np.intp)
+        if group in self.rows:
+            rows = self.rows[group]
+        else:  # as many arrays as trees growing together: a finished tree's is reused
+            rows = self.rows[group] = (self.free_rows.pop() if self.free_rows
+                                       else np.empty(self.identity.shape[0], dtype=np.intp))
         if mask is None:
             np.copyto(rows, self.identity)
             n_root = rows.shape[0]
@@ -349,6 +354,12 @@ class BoostingShard:
         self.kernels["add_leaf_values"](self.rows[group], local_starts, local_stops,
                                         np.asarray(values, dtype=np.float32), self.raw[group],
                                         self.n_threads)
+        self._end_tree(group)
+
+    def _end_tree(self, group):
+        """Group ``group``'s tree is done: its row order is free for the next tree."""
+        self.free_rows.append(self.rows.pop(group))
+        del self.segments[group]
 
     def add_tree(self, group, tree):
         """Margins of group ``group`` plus the tree's value at every row, walking the tree (a
@@ -357,6 +368,7 @@ class BoostingShard:
         single.add_tree(tree, np.zeros(tree["feature"].shape[0], dtype=np.float32))
         self.raw[group] += single.predict_binned(self.binned, self.n_bins, 0.0, self.backend,
                                                  self.n_threads)[:, 0].astype(np.float32)
+        self._end_tree(group)
 
     def row_order_sums(self, groups, previous):
         """``previous`` (float64 g and h sums per group, ``(len(groups), 2)``) plus this shard's
