@@ -292,28 +292,51 @@ cdef extern from *:
     }
 
     #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    /* One row's ranking from its 16 products (see fs_rank_lanes_scalar). */
+    __attribute__((target("avx512f")))
+    static inline void fs_rank_lanes_finish512(__m512 products, __m512 norms, int* label_out,
+                                               float* best_out, float* second_out) {
+        __m512 v = _mm512_sub_ps(norms, _mm512_add_ps(products, products));
+        float b = _mm512_reduce_min_ps(v);
+        unsigned int mask = (unsigned int) _mm512_cmp_ps_mask(v, _mm512_set1_ps(b), _CMP_EQ_OQ);
+        int label = mask ? __builtin_ctz(mask) : 0;
+        *label_out = label;
+        *best_out = b;
+        *second_out = _mm512_reduce_min_ps(
+            _mm512_mask_mov_ps(v, (__mmask16) (1u << label), _mm512_set1_ps(INFINITY)));
+    }
+
+    /* Four rows at a time: four independent FMA chains hide the FMA latency (each row's
+       chain, and so its bits, is the one-row loop's). */
     __attribute__((target("avx512f")))
     static void fs_rank_lanes_avx512(const float* x, ptrdiff_t n_rows, ptrdiff_t d,
                                      const float* ct, const float* norms16, int* labels,
                                      float* best, float* second) {
-        __m512 norms = _mm512_loadu_ps(norms16), inf = _mm512_set1_ps(INFINITY), acc, v;
+        __m512 norms = _mm512_loadu_ps(norms16), a0, a1, a2, a3, c;
         ptrdiff_t i, l;
-        const float* row;
-        float b;
-        unsigned int mask;
-        int label;
-        for (i = 0; i < n_rows; i++) {
-            row = x + i * d;
-            acc = _mm512_setzero_ps();
+        const float *r0, *r1, *r2, *r3;
+        for (i = 0; i + 4 <= n_rows; i += 4) {
+            r0 = x + i * d; r1 = r0 + d; r2 = r1 + d; r3 = r2 + d;
+            a0 = _mm512_setzero_ps(); a1 = _mm512_setzero_ps();
+            a2 = _mm512_setzero_ps(); a3 = _mm512_setzero_ps();
+            for (l = 0; l < d; l++) {
+                c = _mm512_loadu_ps(ct + l * 16);
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(r0[l]), c, a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(r1[l]), c, a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(r2[l]), c, a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(r3[l]), c, a3);
+            }
+            fs_rank_lanes_finish512(a0, norms, labels + i, best + i, second + i);
+            fs_rank_lanes_finish512(a1, norms, labels + i + 1, best + i + 1, second + i + 1);
+            fs_rank_lanes_finish512(a2, norms, labels + i + 2, best + i + 2, second + i + 2);
+            fs_rank_lanes_finish512(a3, norms, labels + i + 3, best + i + 3, second + i + 3);
+        }
+        for (; i < n_rows; i++) {
+            r0 = x + i * d;
+            a0 = _mm512_setzero_ps();
             for (l = 0; l < d; l++)
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(row[l]), _mm512_loadu_ps(ct + l * 16), acc);
-            v = _mm512_sub_ps(norms, _mm512_add_ps(acc, acc));
-            b = _mm512_reduce_min_ps(v);
-            mask = (unsigned int) _mm512_cmp_ps_mask(v, _mm512_set1_ps(b), _CMP_EQ_OQ);
-            label = mask ? __builtin_ctz(mask) : 0;
-            labels[i] = label;
-            best[i] = b;
-            second[i] = _mm512_reduce_min_ps(_mm512_mask_mov_ps(v, (__mmask16) (1u << label), inf));
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(r0[l]), _mm512_loadu_ps(ct + l * 16), a0);
+            fs_rank_lanes_finish512(a0, norms, labels + i, best + i, second + i);
         }
     }
 

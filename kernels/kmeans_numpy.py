@@ -105,10 +105,10 @@ import numpy as np
 # with their labels (kmeans_elkan_iter's ``state``) and move only the changed rows, so the
 # rows the bounds skip are not read at all: 50,000 x 256, k=16: 0.67 (float64) and 0.72
 # (float32); 50,000 x 64, k=16: 0.84, 0.87; 200,000 x 2, k=8: 0.90, 0.84; 50,000 x 16,
-# k=128: 0.94, 0.84 (same conditions). With 3 to 32 features and 12 to 16 centres (float32
-# data: up to 16 features, 16 centres) and AVX-512, Cython's Lloyd passes rank with the
-# centres along the lanes of one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points:
-# whole fits 0.63x-0.68x scikit-learn's against 0.83x-0.85x before, 1 thread): rank_path.
+# k=128: 0.94, 0.84 (same conditions). With 3 to 32 features and 8 to 16 centres (float32
+# data: 12 to 16) and AVX-512, Cython's Lloyd passes rank with the centres along the lanes of
+# one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points: whole fits 0.50x-0.58x
+# scikit-learn's in float64 and 0.67x in float32, against 0.83x-0.85x before, 1 thread): rank_path.
 AUTO_BACKEND_ORDER = {
     "kmeans_lloyd_iter": ("cython", "numba", "numpy"),
     "kmeans_elkan_init": ("cython", "numba", "numpy"),
@@ -141,9 +141,9 @@ RANK_MIN_CLUSTERS = 16         # more than RANK_DIRECT_MAX_FEATURES features, fe
 RANK_SIMD_MIN_FEATURES = 128   # this many features or more, fewer than RANK_ROWS_MIN_CLUSTERS centres: RANK_SIMD
 RANK_LANES = 5                 # float32 products by vector code with the centres along the lanes (rank_path)
 RANK_LANES_MAX_CLUSTERS = 16   # the lanes of one AVX-512 float32 vector (Cython's LANES)
-RANK_LANES_MIN_CLUSTERS = 12   # RANK_LANES from this many centres (fewer: the exact path, see rank_path)
+RANK_LANES_MIN_CLUSTERS = 8    # RANK_LANES from this many centres (fewer: the exact path, see rank_path)
+RANK_LANES_F32_MIN_CLUSTERS = 12  # the same for float32 data
 RANK_LANES_MAX_FEATURES = 32   # and with more than RANK_DIRECT_MAX_FEATURES features, up to this many
-RANK_LANES_F32_MAX_FEATURES = 16  # float32 data: up to this many features, and 16 centres exactly
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -182,11 +182,9 @@ def simd_pays(n_features, n_clusters, dtype=np.float64):
 
 def lanes_pays(n_features, n_clusters, dtype=np.float64):
     """Whether the Cython Lloyd kernel ranks on ``RANK_LANES`` when the CPU has AVX-512 (see :func:`rank_path`)."""
-    if np.dtype(dtype) == np.float32:
-        return (RANK_DIRECT_MAX_FEATURES < n_features <= RANK_LANES_F32_MAX_FEATURES
-                and n_clusters == RANK_LANES_MAX_CLUSTERS)
+    fewest = RANK_LANES_F32_MIN_CLUSTERS if np.dtype(dtype) == np.float32 else RANK_LANES_MIN_CLUSTERS
     return (RANK_DIRECT_MAX_FEATURES < n_features <= RANK_LANES_MAX_FEATURES
-            and RANK_LANES_MIN_CLUSTERS <= n_clusters <= RANK_LANES_MAX_CLUSTERS)
+            and fewest <= n_clusters <= RANK_LANES_MAX_CLUSTERS)
 
 
 def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False, lanes=False):
@@ -289,33 +287,32 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       enough that two centres in one blob leave uncertain rows in nearly
       every block, which then pay for both the ranking and the GEMM.
 
-    - float64 data with 3 to ``RANK_LANES_MAX_FEATURES`` (32) features and
-      ``RANK_LANES_MIN_CLUSTERS`` (12) to 16 centres, when the CPU has
-      AVX-512 (``lanes``; the Cython kernel's ``SIMD_LEVEL`` 2):
-      ``RANK_LANES``, the float32 products by vector code of our own with the
-      16 centres along the lanes of one register, fused with the ranking (no
-      GEMM, no products buffer; the block converted to float32 as for
+    - 3 to ``RANK_LANES_MAX_FEATURES`` (32) features and 8 (float64 data,
+      ``RANK_LANES_MIN_CLUSTERS``) or 12 (float32, ``RANK_LANES_F32_MIN_CLUSTERS``)
+      to 16 centres, when the CPU has AVX-512 (``lanes``; the Cython
+      kernel's ``SIMD_LEVEL`` 2): ``RANK_LANES``, the float32 products by
+      vector code of our own with the 16 centres along the lanes of one
+      register (four rows at a time), fused with the ranking: no GEMM, no
+      products buffer (float64 blocks converted to float32 as for
       ``RANK_ROWS``). Why: at d = 16, k = 16 (issue 21's sweep base point)
       about a quarter of a ``RANK_ROWS`` pass went into OpenBLAS's sgemm on
       each 256-row block, half of it packing (``perf``), and 12% into the
       scan of its products. Per pass, labels settled, 1 thread, CPU time,
       median of 30, two runs, ``RANK_LANES`` over the path before (machine
-      shared): 10,000 x 16, k=16: 0.61-0.70 (``RANK_ROWS``); 50,000 x 16,
-      k=16: 0.63-0.65; 50,000 x 4, k=16: 0.70; 50,000 x 8, k=16: 0.65-0.66;
-      50,000 x 32, k=16: 0.82-0.86; 50,000 x 16, k=12: 0.66-0.74 (against
-      the exact path); but k=8: 0.95-1.01 (d=8, d=16), so the exact path
-      stays below 12 centres. The AVX2 version (two 8-lane registers) measured
-      0.75-0.88 at d=16, k=16 but 0.95-1.40 elsewhere: AVX-512 only. Float32
-      data (their exact path is a float32 GEMM already): per pass 0.91-0.94 at
-      d=16, k=16 and 0.70-0.73 at d=4, but 1.04-1.08 at k=12 and 1.31-1.37
-      at d=32, so ``RANK_LANES`` with 3 to ``RANK_LANES_F32_MAX_FEATURES``
-      (16) features and exactly 16 centres. Whole fits (10 iterations from
-      the first 16 rows, 1 thread, CPU time, median of 7, over scikit-learn's,
-      before / after): float64 50,000 x 16 0.85 / 0.63, 10,000 x 16 0.83 /
-      0.68, 200,000 x 16 0.71 / 0.55, 50,000 x 4 0.69 / 0.57; float32
-      50,000 x 16 0.83 / 0.80, 10,000 x 16 0.92 / 0.93, 50,000 x 4 0.80 /
-      0.64, 50,000 x 8 0.84 / 0.70. Labels equal the NumPy reference's and
-      scikit-learn's in every case measured.
+      shared): float64 d=16, k=16: 0.58-0.59 (10,000 rows), 0.53-0.54
+      (50,000; ``RANK_ROWS`` before); 50,000 rows: d=4, k=16 0.63-0.65; d=8,
+      k=16 0.56; d=32, k=16 0.53-0.55; d=16, k=12 0.66 (the exact path
+      before); k=8: d=4 0.74, d=8 0.77-0.78, d=16 0.81, d=32 0.66-0.69; but
+      d=16, k=4 1.05-1.06. Float32 data (their exact path is a float32 GEMM
+      already): d=16, k=16 0.76-0.78; d=4, k=16 0.63-0.64; d=32, k=16
+      0.88-0.90; d=16, k=12 0.53-0.80; but d=8, k=8 0.99-1.01. The AVX2
+      version (two 8-lane registers, one row at a time) measured 0.75-0.88 at
+      d=16, k=16 but 0.95-1.40 elsewhere: AVX-512 only. Whole fits (10
+      iterations from the first k rows, 1 thread, CPU time, median of 7,
+      over scikit-learn's, before / now, k=16): float64 50,000 x 16 0.85 /
+      0.50, 10,000 x 16 0.83 / 0.58, 200,000 x 16 0.71 / 0.49, 50,000 x 4
+      0.69 / 0.53; float32 50,000 x 16 0.83 / 0.67. Labels equal the NumPy
+      reference's and scikit-learn's in every case measured.
 
     The Numba kernel takes the same paths except ``RANK_SIMD`` and
     ``RANK_LANES`` (it calls this with ``simd=False``, ``lanes=False``); measured the same way it agrees

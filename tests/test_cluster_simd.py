@@ -1,5 +1,5 @@
 """The Cython k-means kernels' vector code: Lloyd's RANK_SIMD (many features, few centres) and RANK_LANES
-(3 to 32 features, 12 to 16 centres) paths, Elkan's distances.
+(3 to 32 features, 8 or 12 to 16 centres) paths, Elkan's distances.
 
 Every vector level the CPU has (2 AVX-512, 1 AVX2, 0 the plain loop) is tried
 by lowering ``kmeans_cython.SIMD_LEVEL``; the labels must stay scikit-learn's
@@ -227,16 +227,16 @@ def test_elkan_state_moves_only_changed_rows(backend, dtype):
 # Lloyd's RANK_LANES: float32 products with the centres along the lanes of one vector, fused with the ranking.
 def test_lanes_rule():
     assert rank_path(16, 16, np.float64, simd=True, lanes=True) == RANK_LANES
-    assert rank_path(3, 12, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(3, 8, np.float64, simd=True, lanes=True) == RANK_LANES
     assert rank_path(32, 16, np.float64, simd=True, lanes=True) == RANK_LANES
     assert rank_path(16, 16, np.float64, simd=True, lanes=False) == RANK_ROWS  # no AVX-512
-    assert rank_path(16, 8, np.float64, simd=True, lanes=True) == RANK_EXACT  # few centres
+    assert rank_path(16, 7, np.float64, simd=True, lanes=True) == RANK_EXACT  # few centres
     assert rank_path(16, 17, np.float64, simd=True, lanes=True) == RANK_ROWS  # more than a vector
     assert rank_path(33, 16, np.float64, simd=True, lanes=True) == RANK_EXACT
     assert rank_path(2, 16, np.float64, simd=True, lanes=True) == RANK_DIRECT
-    assert rank_path(16, 16, np.float32, simd=True, lanes=True) == RANK_LANES  # float32: 16 centres, d <= 16
-    assert rank_path(17, 16, np.float32, simd=True, lanes=True) == RANK_EXACT  # float32: the exact GEMM
-    assert rank_path(16, 12, np.float32, simd=True, lanes=True) == RANK_EXACT
+    assert rank_path(32, 12, np.float32, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(16, 11, np.float32, simd=True, lanes=True) == RANK_EXACT  # float32: the exact GEMM
+    assert rank_path(33, 16, np.float32, simd=True, lanes=True) == RANK_EXACT
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
