@@ -785,3 +785,27 @@ def test_boosting_multiclass_lossguide_equals_in_memory(client, scheduler):
     ref = fastscratch.XGBClassifier(**params).fit(X, y)
     assert dist._dask_profile["shards"] == (2 if scheduler == "distributed" else 1)
     _assert_same_forest(dist, ref, value_atol=1e-6)
+
+
+def test_boosting_failure_while_class_trees_grow_together_leaves_no_thread(monkeypatch):
+    """A shard failing mid-level: its error reaches the caller and every paused grower unwinds."""
+    import threading
+
+    import dask
+
+    import fastscratch.distributed.boosting as dask_boosting
+
+    calls = []
+    build = dask_boosting.BoostingShard.build
+
+    def failing_build(self, group, keys, out):
+        calls.append(group)
+        if len(calls) > 8:  # after the second level's first trees
+            raise RuntimeError("shard failed")
+        return build(self, group, keys, out)
+
+    monkeypatch.setattr(dask_boosting.BoostingShard, "build", failing_build)
+    X, y = load_wine(return_X_y=True)
+    with dask.config.set(scheduler="synchronous"), pytest.raises(RuntimeError, match="shard failed"):
+        fd.XGBClassifier(n_estimators=2, max_depth=4, backend="numpy").fit(chunked(X, 2), chunked(y, 2))
+    assert not [t for t in threading.enumerate() if t.name == "fastscratch-dask-tree"]

@@ -573,13 +573,16 @@ class _GrowerThread:
             raise self.error
 
     def stop(self):
-        """Unwind a grower that is waiting for an answer (the fit failed elsewhere)."""
+        """Unwind a grower that is waiting for an answer (the fit failed elsewhere); in any
+        case, wait for its thread to end."""
         if not self.done:
             if not self._thread.is_alive():
                 self._thread.start()
             self.answer = _Paused()
             self._turn.release()
             self._back.acquire()
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 class ShardedRows:
