@@ -227,6 +227,24 @@ def _dequantize_histograms(const int64_t[:, :, ::1] int_hists,                  
             out[2 * e + 1] = <double> (value & HESSIAN_MASK) * s_h
 
 
+def _segment_sums(const intp_t[::1] rows, const intp_t[::1] starts,                # IN
+                  const intp_t[::1] stops,                                          # IN
+                  const float[::1] gradients, const float[::1] hessians,            # IN
+                  double[:, ::1] out_sums,                                          # OUT
+                  int n_threads):
+    cdef intp_t j, i, r
+    cdef double g_sum, h_sum
+    for j in prange(starts.shape[0], num_threads=n_threads, schedule="dynamic", nogil=True):
+        g_sum = 0.0
+        h_sum = 0.0
+        for i in range(starts[j], stops[j]):
+            r = rows[i]
+            g_sum = g_sum + gradients[r]
+            h_sum = h_sum + hessians[r]
+        out_sums[j, 0] = g_sum
+        out_sums[j, 1] = h_sum
+
+
 def _threads_for(n_threads, size, minimum):
     n_threads = max(1, int(n_threads))
     return 1 if size < parallel_minimum(minimum) else n_threads
@@ -271,3 +289,10 @@ def dequantize_histograms(int_hists, scales, out_hists, n_threads):
     """``G = s_g Q^g``, ``H = s_h Q^h`` (see :func:`quantized_histogram_numpy.dequantize_histograms`)."""
     _dequantize_histograms(int_hists, scales, out_hists,
                            _threads_for(n_threads, int_hists.size, PARALLEL_MIN_ENTRIES))
+
+
+def segment_sums(rows, starts, stops, gradients, hessians, out_sums, n_threads):
+    """Float sums per node, in row order (see :func:`quantized_histogram_numpy.segment_sums`);
+    threads split the nodes, each sum made by one thread."""
+    _segment_sums(rows, starts, stops, gradients, hessians, out_sums,
+                  _threads_for(n_threads, int(np.sum(stops - starts)), PARALLEL_MIN_ROWS))

@@ -115,6 +115,18 @@ def _dequantize_body(int_hists, scales, out_hists):
             out_hists[j, f, b, 1] = np.float64(value & HESSIAN_MASK) * s_h
 
 
+def _segment_sums_body(rows, starts, stops, gradients, hessians, out_sums):
+    for j in numba.prange(starts.shape[0]):
+        g_sum = 0.0
+        h_sum = 0.0
+        for i in range(starts[j], stops[j]):
+            r = rows[i]
+            g_sum += np.float64(gradients[r])
+            h_sum += np.float64(hessians[r])
+        out_sums[j, 0] = g_sum
+        out_sums[j, 1] = h_sum
+
+
 def _compile(body):
     return (numba.njit(cache=True, nogil=True)(body),
             numba.njit(cache=True, nogil=True, parallel=True)(body))
@@ -125,6 +137,7 @@ _quantize_serial, _quantize_parallel = _compile(_quantize_body)
 _histograms_serial, _histograms_parallel = _compile(_histograms_body)
 _subtract_serial, _subtract_parallel = _compile(_subtract_body)
 _dequantize_serial, _dequantize_parallel = _compile(_dequantize_body)
+_segment_sums_serial, _segment_sums_parallel = _compile(_segment_sums_body)
 
 
 def _run(serial, parallel, n_threads, size, minimum, *args):
@@ -177,3 +190,11 @@ def dequantize_histograms(int_hists, scales, out_hists, n_threads):
     """``G = s_g Q^g``, ``H = s_h Q^h`` (see :func:`quantized_histogram_numpy.dequantize_histograms`)."""
     _run(_dequantize_serial, _dequantize_parallel, n_threads, int_hists.size,
          PARALLEL_MIN_ENTRIES, int_hists, scales, out_hists)
+
+
+def segment_sums(rows, starts, stops, gradients, hessians, out_sums, n_threads):
+    """Float sums per node, in row order (see :func:`quantized_histogram_numpy.segment_sums`);
+    threads split the nodes, each sum made by one thread."""
+    _run(_segment_sums_serial, _segment_sums_parallel, n_threads,
+         int(np.sum(stops - starts)), PARALLEL_MIN_ROWS, rows, starts, stops, gradients,
+         hessians, out_sums)

@@ -61,6 +61,7 @@ AUTO_BACKEND_ORDER = {
     "build_quantized_histograms": ("cython", "numba", "numpy"),
     "subtract_quantized_histograms": ("cython", "numba", "numpy"),
     "dequantize_histograms": ("cython", "numba", "numpy"),
+    "segment_sums": ("cython", "numba", "numpy"),
 }
 
 HESSIAN_BITS = 32  # the packed hessian sum's width: packed = q_g << 32 | q_h
@@ -182,6 +183,29 @@ def dequantize_histograms(int_hists, scales, out_hists, n_threads):
     """
     out_hists[..., 0] = (int_hists >> HESSIAN_BITS).astype(np.float64) * scales[0]
     out_hists[..., 1] = (int_hists & HESSIAN_MASK).astype(np.float64) * scales[1]
+
+
+def segment_sums(rows, starts, stops, gradients, hessians, out_sums, n_threads):
+    """Float sums of the true gradients and hessians of several nodes (the leaf renewal).
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n,), intp
+    starts, stops : ndarray of shape (k,), intp
+        Node ``j`` owns ``rows[starts[j]:stops[j]]``.
+    gradients, hessians : ndarray of shape (n,), float32
+    out_sums : ndarray of shape (k, 2), float64
+        Overwritten: :math:`\\sum g_i`, :math:`\\sum h_i` over node ``j``'s rows,
+        added in float64 in the order of ``rows`` (0 for an empty node).
+    n_threads : int
+        Ignored.
+    """
+    for j in range(starts.shape[0]):
+        node_rows = rows[starts[j]:stops[j]]
+        for column, values in enumerate((gradients, hessians)):
+            # accumulate adds in order (np.sum's pairwise order would differ from the loops').
+            running = np.add.accumulate(values[node_rows], dtype=np.float64)
+            out_sums[j, column] = running[-1] if running.shape[0] else 0.0
 
 
 # Readable loop twin, the definition the tests check every backend against.

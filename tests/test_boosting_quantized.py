@@ -105,6 +105,24 @@ def test_build_subtract_dequantize_as_reference(backend, rng, always_parallel, n
     assert_array_equal(out[..., 0], (got >> 32) * 0.37)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_segment_sums_as_reference(backend, rng, always_parallel, n_threads):
+    n = 5000
+    g, h = _gradients(rng, n)
+    rows = rng.permutation(n).astype(np.intp)
+    bounds = np.sort(rng.choice(np.arange(1, n), 6, replace=False))
+    starts = np.concatenate(([0], bounds[:-1])).astype(np.intp)
+    stops = bounds.astype(np.intp)
+    starts[2] = stops[2]  # an empty node
+    expected = np.empty((6, 2))
+    reference.segment_sums(rows, starts, stops, g, h, expected, 1)
+    got = np.full((6, 2), np.nan)
+    get_kernel("segment_sums", backend)(rows, starts, stops, g, h, got, n_threads)
+    assert_array_equal(got, expected)
+    assert_array_equal(got[2], 0.0)
+    assert_allclose(got[3, 0], g[rows[starts[3]:stops[3]]].astype(np.float64).sum(), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def binary_nan():
     X, y = make_classification(n_samples=40_000, n_features=12, n_informative=8,
@@ -176,6 +194,9 @@ def test_renewed_leaves_are_the_float_sums(diabetes):
         rows = leaves == leaf
         expected = -0.3 * g[rows].sum() / (rows.sum() + 1.0)
         assert_allclose(values[rows], expected, rtol=1e-5)
+    # Every node's cover is its rows' hessian sum (h = 1: the row count).
+    nodes, _, _ = model._forest.arrays()
+    assert nodes["cover"][0] == X.shape[0]
     # Without renewal, the leaves come from the quantized sums (2 levels: far from these).
     plain = XGBRegressor(n_estimators=1, max_depth=3, use_quantized_grad=True,
                          num_grad_quant_bins=2).fit(X, y)

@@ -31,7 +31,7 @@ from .._backend import resolve_kernel
 from .grower import TreeGrower
 
 KERNELS = ("gradient_ranges", "quantize_gradients", "build_quantized_histograms",
-           "subtract_quantized_histograms", "dequantize_histograms")
+           "subtract_quantized_histograms", "dequantize_histograms", "segment_sums")
 HESSIAN_BITS = 32
 HESSIAN_MASK = (1 << HESSIAN_BITS) - 1
 MAX_BINS = 1 << 15  # largest num_grad_quant_bins accepted
@@ -188,14 +188,18 @@ class QuantizedTreeGrower(TreeGrower):
 
     def _flatten(self, nodes):
         if self.quantizer.renew_leaf:
-            # Every node's rows are rows[start:stop] (partitions reorder within a node):
-            # one running sum in row order gives each node's float sums.
-            order = self.rows[:self.n_root_rows]
-            running_g = np.zeros(order.shape[0] + 1)
-            running_h = np.zeros(order.shape[0] + 1)
-            np.cumsum(self.gradients[order], dtype=np.float64, out=running_g[1:])
-            np.cumsum(self.hessians[order], dtype=np.float64, out=running_h[1:])
-            for node in nodes:
-                node.g = float(running_g[node.stop] - running_g[node.start])
-                node.h = float(running_h[node.stop] - running_h[node.start])
+            # Each leaf's float sums over its rows (rows[start:stop]), then every split node's
+            # as the sum of its children's (nodes[i].id == i; children come after parents).
+            leaves = [node for node in nodes if node.children is None]
+            sums = np.empty((len(leaves), 2), dtype=np.float64)
+            self.quantizer.kernels["segment_sums"](
+                self.rows, np.array([node.start for node in leaves], dtype=np.intp),
+                np.array([node.stop for node in leaves], dtype=np.intp), self.gradients,
+                self.hessians, sums, self.n_threads)
+            for node, (g, h) in zip(leaves, sums.tolist()):
+                node.g, node.h = g, h
+            for node in reversed(nodes):
+                if node.children is not None:
+                    left, right = (nodes[i] for i in node.children)
+                    node.g, node.h = left.g + right.g, left.h + right.h
         return super()._flatten(nodes)
