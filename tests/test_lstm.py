@@ -161,7 +161,7 @@ def test_windows_round_trip_exactly(lookback, horizon):
     np.testing.assert_array_equal(PY[:, 0] - PX[:, -1], 1)
 
 
-@pytest.mark.parametrize("kind", ["standard", "minmax"])
+@pytest.mark.parametrize("kind", ["standard", "minmax", "scale"])
 def test_scaler_round_trip_and_training_part_only(kind):
     values = load_electric_production(as_series=False)
     train = values[:-24]
@@ -170,6 +170,10 @@ def test_scaler_round_trip_and_training_part_only(kind):
     np.testing.assert_allclose(scaler.inverse_transform(scaled), values, rtol=1e-14, atol=0)
     if kind == "standard":
         assert abs(scaled[:-24].mean()) < 1e-12 and abs(scaled[:-24].std() - 1) < 1e-12
+    elif kind == "scale":  # divided by the standard deviation, not centred: 0 stays exactly 0
+        np.testing.assert_allclose(scaled, values / train.std(), rtol=1e-14, atol=0)
+        assert scaler.transform(np.zeros(3)).tolist() == [0.0] * 3
+        assert scaler.inverse_transform(np.zeros(3)).tolist() == [0.0] * 3
     else:
         assert scaled[:-24].min() == 0 and scaled[:-24].max() == 1
     # The held-out part does not move the scaler.

@@ -199,6 +199,41 @@ def test_validation_tail_never_reaches_scaling_smoothing_or_training(electric, d
     assert Y_pos.max() == n_fit - 1 and Y_val_pos[:, 0].min() == n_fit and Y_val_pos.max() == len(y) - 1
 
 
+@pytest.mark.parametrize("deseasonalize", ["difference", None])
+def test_partial_validation_windows_score_the_tail_and_nothing_else(electric, deseasonalize):
+    y = electric.to_numpy()
+    params = {"deseasonalize": deseasonalize, **QUICK}
+    full = LSTMForecaster(**params)
+    partial = LSTMForecaster(validation_windows="partial", **params)
+    full._check_params(), partial._check_params()
+    (X, Y), (X_val, Y_val) = full._windows(y)
+    (X_p, Y_p), (X_val_p, Y_val_p, mask) = partial._windows(y)
+    # The same training windows and scaler: the added windows only validate.
+    np.testing.assert_array_equal(X_p, X)
+    np.testing.assert_array_equal(Y_p, Y)
+    assert partial.scaler_.scaler_.mean_[0] == full.scaler_.scaler_.mean_[0]
+    # The full validation windows come first, every target counted.
+    n_full = len(X_val)
+    np.testing.assert_array_equal(X_val_p[:n_full], X_val)
+    np.testing.assert_array_equal(Y_val_p[:n_full], Y_val)
+    assert (mask[:n_full] == 1).all()
+    # By positions: window k of the tail ends at n_fit - 1 + k, its step h (0-based) is position
+    # n_fit + k + h, counted when it lies in the series: each tail value at every horizon reaching it.
+    positions = np.arange(len(y), dtype=np.float64)
+    probe = clone(partial).set_params(deseasonalize=None, scaler="minmax")
+    _, (_, Y_pos, mask_pos) = probe._windows(positions)
+    n_fit = len(y) - 24
+    expected = n_fit + np.arange(24)[:, None] + np.arange(24)
+    np.testing.assert_array_equal(mask_pos > 0, expected < len(y))
+    np.testing.assert_array_equal(np.rint(probe.scaler_.inverse_transform(Y_pos))[mask_pos > 0],
+                                  expected[expected < len(y)])
+    # The validation loss is the mean squared error over the counted targets only.
+    predicted = np.random.default_rng(0).standard_normal(Y_val_p.shape)
+    val = tuple(torch.as_tensor(a) for a in (X_val_p, Y_val_p, mask))
+    loss = LSTMForecaster._validation_loss(torch.as_tensor(predicted), val)
+    assert loss == pytest.approx(np.mean((predicted - Y_val_p)[mask > 0] ** 2), rel=1e-12)
+
+
 def test_fit_on_the_training_part_ignores_the_held_out_tail(electric):
     changed = electric.copy()
     changed.iloc[-24:] = 0.0
@@ -298,7 +333,7 @@ def test_refit_trains_on_every_window_for_the_chosen_epochs(electric):
     for before, after in zip(stopped.members_, refitted.members_):
         # The epoch count is the best validation epoch of the early-stopped member (same seed).
         best = int(np.argmin(before["validation_scores"])) + 1
-        assert before["best_epoch"] == after["best_epoch"] == best
+        assert before["best_epoch"] == after["best_epoch"] == best > 0  # the base did not win here
         assert after["n_epochs"] == len(after["loss_curve"]) == best
         assert after["validation_scores"] == before["validation_scores"] and after["seed"] == before["seed"]
     # The refit's scaler saw every window, the early-stopped one only those before the tail.
@@ -319,6 +354,85 @@ def test_refit_and_log_keep_the_held_out_tail_out(electric, log_transform):
     b = LSTMForecaster(**params).fit(changed.iloc[:-24])
     np.testing.assert_array_equal(a.predict_members(24), b.predict_members(24))
     assert a.validation_rmse_ == b.validation_rmse_
+
+
+# --------------------------------------------------------------------------
+# The base forecast as epoch 0 of early stopping; inputs of the season's phase.
+# --------------------------------------------------------------------------
+def test_base_fallback_member_is_the_base_forecast(electric):
+    """No trained epoch can beat the base by a tolerance of 1e9: every member then forecasts the
+    base (the documented average of six seasons), and the refit trains nothing."""
+    y = electric.to_numpy()[:-24]
+    model = LSTMForecaster(**{**QUICK, "tol": 1e9}, base_fallback=True, n_ensemble=2, random_state=0).fit(y)
+    assert [member["best_epoch"] for member in model.members_] == [0, 0]
+    assert [member["n_epochs"] for member in model.members_] == [0, 0]
+    base = _base_of_several_seasons(np.log(y), 6, 24)
+    np.testing.assert_allclose(np.log(model.predict_members(24)), np.stack([base, base]), rtol=0,
+                               atol=1e-6)  # the scaled 0 in float32
+    np.testing.assert_allclose(np.log(model.predict(24)), base, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_base_fallback_keeps_a_trained_epoch_only_when_it_beats_the_base(electric, seed):
+    """The same training with and without the fallback (patience = epochs: nothing stops early);
+    the base's score is the mean squared error of a correction of 0 on the validation windows, and a trained
+    epoch is kept only when it scores below it."""
+    y = electric.to_numpy()[:-24]
+    params = {**QUICK, "epochs": 5, "n_iter_no_change": 5, "tol": 0.0, "refit": False, "n_ensemble": 2,
+              "random_state": seed}
+    with_base = LSTMForecaster(base_fallback=True, **params).fit(y)
+    without = LSTMForecaster(base_fallback=False, **params).fit(y)
+    _, (_, Y_val) = clone(with_base)._windows(with_base._to_model_units(y))
+    for kept, plain in zip(with_base.members_, without.members_):
+        assert kept["validation_scores"] == plain["validation_scores"]
+        assert plain["base_validation_score"] is None
+        zero = with_base.scaler_.transform(np.zeros(1))[0]
+        assert kept["base_validation_score"] == pytest.approx(np.mean((Y_val - zero) ** 2), rel=1e-5)  # float32
+        best = int(np.argmin(plain["validation_scores"]))
+        beats = plain["validation_scores"][best] < kept["base_validation_score"]
+        assert kept["best_epoch"] == (best + 1 if beats else 0)
+        assert plain["best_epoch"] == best + 1
+
+
+def test_seasonal_inputs_carry_the_phase_of_the_dates(electric):
+    y = electric[:-24]  # monthly, from January 1985
+    params = {**QUICK, "early_stopping": False, "n_ensemble": 1, "random_state": 0, "seasonal_inputs": True}
+    dated = LSTMForecaster(**params).fit(y)
+    plain = LSTMForecaster(**params).fit(y.to_numpy())  # no dates: phase counted from the first value
+    assert dated.phase_ == plain.phase_ == 0 and dated.network_.lstm.input_size == 3
+    np.testing.assert_array_equal(np.asarray(dated.predict()), plain.predict())
+    march = y[2:]  # from March: phase 2, every window step carries cos and sin of its month
+    model = LSTMForecaster(**params).fit(march)
+    assert model.phase_ == 2 and model.last_phase_ == 2 + len(march) - 1
+    end = len(march) - 1
+    X = model._with_phase(np.zeros((1, model.lookback)), np.array([end]), model.phase_)
+    months = march.index[end + 1 - model.lookback:].month.to_numpy() - 1
+    np.testing.assert_allclose(X[0, :, 1], np.cos(2 * np.pi * months / 12), atol=1e-12)
+    np.testing.assert_allclose(X[0, :, 2], np.sin(2 * np.pi * months / 12), atol=1e-12)
+    # predict(y=...) reads the phase of the series it is given: the same series, the same forecast;
+    # the same values as a plain array (phase 0) give another.
+    np.testing.assert_array_equal(np.asarray(model.predict(y=march)), np.asarray(model.predict()))
+    assert not np.array_equal(model.predict(y=march.to_numpy()), np.asarray(model.predict()))
+    # Recursive forecasts append each step's phase.
+    recursive = LSTMForecaster(**{**params, "strategy": "recursive", "deseasonalize": None}).fit(march)
+    assert recursive.predict(30).shape == (30,)
+
+
+def test_scale_scaler_makes_a_zero_output_the_base_forecast(electric):
+    """scaler="scale" does not centre: a network whose output layers are all zero (no bias to
+    set) forecasts the base itself, where with "standard" it forecasts the base plus the
+    training corrections' mean."""
+    train = electric.to_numpy()[:-24]
+    expected = np.exp(_base_of_several_seasons(np.log(train), 6, 24))
+    forecasts = {}
+    for scaler in ("scale", "standard"):
+        model = LSTMForecaster(scaler=scaler, early_stopping=False, n_ensemble=1, random_state=0, **QUICK).fit(train)
+        with torch.no_grad():
+            for parameter in (*model.network_.head.parameters(), *model.network_.skip.parameters()):
+                parameter.zero_()
+        forecasts[scaler] = model.predict(24)
+    np.testing.assert_allclose(forecasts["scale"], expected, rtol=1e-12)
+    assert np.max(np.abs(forecasts["standard"] / expected - 1)) > 1e-3
 
 
 def test_log_transform_zero_correction_is_the_seasonal_naive_forecast(electric):
@@ -388,6 +502,8 @@ def test_sizes_that_cannot_fit_are_refused_before_allocation(electric, kwargs, m
     ({"weight_decay": float("inf")}, ValueError, "weight_decay"),
     ({"log_transform": "yes"}, TypeError, "log_transform must be 'auto', True or False"),
     ({"refit": None}, TypeError, "refit must be True or False"),
+    ({"seasonal_inputs": "yes"}, TypeError, "seasonal_inputs must be True or False"),
+    ({"base_fallback": 1}, TypeError, "base_fallback must be True or False"),
 ])
 def test_size_and_switch_parameters_are_checked(electric, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -402,6 +518,7 @@ def test_size_and_switch_parameters_are_checked(electric, kwargs, error, match):
     ({"seasonal_period": 0}, "seasonal_period"),
     ({"n_seasons": 0}, "n_seasons must be a positive integer"),
     ({"n_seasons": 2.0}, "n_seasons must be a positive integer"),
+    ({"validation_windows": "all"}, "validation_windows"),
 ])
 def test_recipe_bad_parameters(electric, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["check_series", "make_windows", "SeriesScaler", "split_series", "future_index", "SCALERS"]
 
-SCALERS = ("standard", "minmax")
+SCALERS = ("standard", "minmax", "scale")
 
 
 def check_series(y, name="y"):
@@ -106,11 +106,12 @@ class SeriesScaler:
 
     Parameters
     ----------
-    kind : {"standard", "minmax"}
+    kind : {"standard", "minmax", "scale"}
         ``"standard"``: ``(y - mean) / std`` (``sklearn.preprocessing.StandardScaler``);
         ``"minmax"``: ``(y - min) / (max - min)`` to [0, 1]
-        (``sklearn.preprocessing.MinMaxScaler``). A constant series is left
-        centred with scale 1, as scikit-learn does.
+        (``sklearn.preprocessing.MinMaxScaler``); ``"scale"``: ``y / std``
+        without centring (``StandardScaler(with_mean=False)``: 0 stays 0). A
+        constant series is left centred with scale 1, as scikit-learn does.
 
     Fit it on the training part only; ``inverse_transform(transform(y))``
     returns ``y`` to float64 rounding.
@@ -124,7 +125,10 @@ class SeriesScaler:
     def fit(self, values):
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-        self.scaler_ = StandardScaler() if self.kind == "standard" else MinMaxScaler()
+        if self.kind == "minmax":
+            self.scaler_ = MinMaxScaler()
+        else:
+            self.scaler_ = StandardScaler(with_mean=self.kind == "standard")
         self.scaler_.fit(np.asarray(values, dtype=np.float64).reshape(-1, 1))
         return self
 
