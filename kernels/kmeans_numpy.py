@@ -105,7 +105,7 @@ import numpy as np
 # with their labels (kmeans_elkan_iter's ``state``) and move only the changed rows, so the
 # rows the bounds skip are not read at all: 50,000 x 256, k=16: 0.67 (float64) and 0.72
 # (float32); 50,000 x 64, k=16: 0.84, 0.87; 200,000 x 2, k=8: 0.90, 0.84; 50,000 x 16,
-# k=128: 0.94, 0.84 (same conditions). With 3 to 32 features and 8 to 16 centres (float32
+# k=128: 0.94, 0.84 (same conditions). With up to 32 features and 8 to 16 centres (float32
 # data: 12 to 16) and AVX-512, Cython's Lloyd passes rank with the centres along the lanes of
 # one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points: whole fits 0.50x-0.58x
 # scikit-learn's in float64 and 0.67x in float32, against 0.83x-0.85x before, 1 thread): rank_path.
@@ -143,7 +143,7 @@ RANK_LANES = 5                 # float32 products by vector code with the centre
 RANK_LANES_MAX_CLUSTERS = 16   # the lanes of one AVX-512 float32 vector (Cython's LANES)
 RANK_LANES_MIN_CLUSTERS = 8    # RANK_LANES from this many centres (fewer: the exact path, see rank_path)
 RANK_LANES_F32_MIN_CLUSTERS = 12  # the same for float32 data
-RANK_LANES_MAX_FEATURES = 32   # and with more than RANK_DIRECT_MAX_FEATURES features, up to this many
+RANK_LANES_MAX_FEATURES = 32   # and with up to this many features
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -183,8 +183,7 @@ def simd_pays(n_features, n_clusters, dtype=np.float64):
 def lanes_pays(n_features, n_clusters, dtype=np.float64):
     """Whether the Cython Lloyd kernel ranks on ``RANK_LANES`` when the CPU has AVX-512 (see :func:`rank_path`)."""
     fewest = RANK_LANES_F32_MIN_CLUSTERS if np.dtype(dtype) == np.float32 else RANK_LANES_MIN_CLUSTERS
-    return (RANK_DIRECT_MAX_FEATURES < n_features <= RANK_LANES_MAX_FEATURES
-            and fewest <= n_clusters <= RANK_LANES_MAX_CLUSTERS)
+    return n_features <= RANK_LANES_MAX_FEATURES and fewest <= n_clusters <= RANK_LANES_MAX_CLUSTERS
 
 
 def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False, lanes=False):
@@ -287,7 +286,7 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       enough that two centres in one blob leave uncertain rows in nearly
       every block, which then pay for both the ranking and the GEMM.
 
-    - 3 to ``RANK_LANES_MAX_FEATURES`` (32) features and 8 (float64 data,
+    - Up to ``RANK_LANES_MAX_FEATURES`` (32) features and 8 (float64 data,
       ``RANK_LANES_MIN_CLUSTERS``) or 12 (float32, ``RANK_LANES_F32_MIN_CLUSTERS``)
       to 16 centres, when the CPU has AVX-512 (``lanes``; the Cython
       kernel's ``SIMD_LEVEL`` 2): ``RANK_LANES``, the float32 products by
@@ -303,7 +302,10 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       (50,000; ``RANK_ROWS`` before); 50,000 rows: d=4, k=16 0.63-0.65; d=8,
       k=16 0.56; d=32, k=16 0.53-0.55; d=16, k=12 0.66 (the exact path
       before); k=8: d=4 0.74, d=8 0.77-0.78, d=16 0.81, d=32 0.66-0.69; but
-      d=16, k=4 1.05-1.06. Float32 data (their exact path is a float32 GEMM
+      d=16, k=4 1.05-1.06; with 1 or 2 features against ``RANK_DIRECT``: d=2,
+      k=16 0.58-0.61, d=2, k=8 0.83-0.84, d=1, k=16 0.64-0.67 (float32: 0.60,
+      k=12 0.71-0.72, d=1 0.67), so ``RANK_DIRECT`` keeps only more than 16
+      centres. Float32 data (their exact path is a float32 GEMM
       already): d=16, k=16 0.76-0.78; d=4, k=16 0.63-0.64; d=32, k=16
       0.88-0.90; d=16, k=12 0.53-0.80; but d=8, k=8 0.99-1.01. The AVX2
       version (two 8-lane registers, one row at a time) measured 0.75-0.88 at

@@ -1,5 +1,5 @@
 """The Cython k-means kernels' vector code: Lloyd's RANK_SIMD (many features, few centres) and RANK_LANES
-(3 to 32 features, 8 or 12 to 16 centres) paths, Elkan's distances.
+(up to 32 features, 8 or 12 to 16 centres) paths, Elkan's distances.
 
 Every vector level the CPU has (2 AVX-512, 1 AVX2, 0 the plain loop) is tried
 by lowering ``kmeans_cython.SIMD_LEVEL``; the labels must stay scikit-learn's
@@ -233,14 +233,17 @@ def test_lanes_rule():
     assert rank_path(16, 7, np.float64, simd=True, lanes=True) == RANK_EXACT  # few centres
     assert rank_path(16, 17, np.float64, simd=True, lanes=True) == RANK_ROWS  # more than a vector
     assert rank_path(33, 16, np.float64, simd=True, lanes=True) == RANK_EXACT
-    assert rank_path(2, 16, np.float64, simd=True, lanes=True) == RANK_DIRECT
+    assert rank_path(2, 16, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(1, 12, np.float32, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(2, 64, np.float64, simd=True, lanes=True) == RANK_DIRECT  # more than a vector
+    assert rank_path(2, 7, np.float64, simd=True, lanes=True) == RANK_DIRECT
     assert rank_path(32, 12, np.float32, simd=True, lanes=True) == RANK_LANES
     assert rank_path(16, 11, np.float32, simd=True, lanes=True) == RANK_EXACT  # float32: the exact GEMM
     assert rank_path(33, 16, np.float32, simd=True, lanes=True) == RANK_EXACT
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("d, k", [(3, 16), (16, 16), (32, 12), (5, 1), (17, 7)])
+@pytest.mark.parametrize("d, k", [(1, 16), (2, 8), (3, 16), (16, 16), (32, 12), (5, 1), (17, 7)])
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_lanes_kernel_with_ties_matches_reference(monkeypatch, level, d, k, dtype):
     """Every vector level (forced), any centre count up to 16: the reference's labels, ties to the smaller index."""
