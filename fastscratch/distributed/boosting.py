@@ -649,9 +649,13 @@ class ShardedRows:
         """Each shard's concatenated histograms ``parts`` added in shard order into ``outs``."""
         offset = 0
         for out, count in zip(outs, counts):
-            np.copyto(out, parts[0][offset:offset + count])
-            for part in parts[1:]:
-                out += part[offset:offset + count]
+            rows = slice(offset, offset + count)
+            if len(parts) == 1:
+                np.copyto(out, parts[0][rows])
+            else:  # one pass for the first two shards: (shard 0 + shard 1) + shard 2 + ...
+                np.add(parts[0][rows], parts[1][rows], out=out)
+            for part in parts[2:]:
+                out += part[rows]
             offset += count
 
     def grow_together(self, growers):
