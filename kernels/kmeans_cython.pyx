@@ -669,7 +669,7 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
     copy, ``x_rank_stride`` floats apart, with their squared norms
     ``x_rank_sq_norms``: nothing to convert); PATH_LANES, the rows as stored and the centres
     along the vector lanes (``fs_rank_lanes`` at ``simd_level``, ``lanes_centers`` d x 16 and
-    ``lanes_norms``), no GEMM and no products buffer.
+    ``lanes_norms``; the caller's float32 copy when there is one), no GEMM and no products buffer.
     """
     cdef char no_trans = b"N"
     cdef char trans = b"T"
@@ -680,8 +680,12 @@ cdef intp_t rank_block(int path, const floating* x, intp_t n_features, intp_t n_
     cdef double excess
     cdef float* rows
     if path == PATH_LANES:
-        load_rows(x, n_features, n_rows, xt, x_sq_norms)
-        rows = <float*> x if floating is float else xt
+        if x_rank != NULL:  # the caller's float32 copy (rows n_features apart): nothing to convert
+            rows = <float*> x_rank
+            memcpy(x_sq_norms, x_rank_sq_norms, n_rows * sizeof(double))
+        else:
+            load_rows(x, n_features, n_rows, xt, x_sq_norms)
+            rows = <float*> x if floating is float else xt
         fs_rank_lanes(simd_level, rows, n_rows, n_features, lanes_centers, lanes_norms, labels, best,
                       second)
     elif path == PATH_DIRECT:

@@ -105,8 +105,8 @@ import numpy as np
 # with their labels (kmeans_elkan_iter's ``state``) and move only the changed rows, so the
 # rows the bounds skip are not read at all: 50,000 x 256, k=16: 0.67 (float64) and 0.72
 # (float32); 50,000 x 64, k=16: 0.84, 0.87; 200,000 x 2, k=8: 0.90, 0.84; 50,000 x 16,
-# k=128: 0.94, 0.84 (same conditions). With up to 32 features and 8 to 16 centres (float32
-# data: 12 to 16) and AVX-512, Cython's Lloyd passes rank with the centres along the lanes of
+# k=128: 0.94, 0.84 (same conditions). With up to 127 features and 8 to 16 centres (float32
+# data: up to 32 features, 12 to 16 centres) and AVX-512, Cython's Lloyd passes rank with the centres along the lanes of
 # one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points: whole fits 0.50x-0.58x
 # scikit-learn's in float64 and 0.67x in float32, against 0.83x-0.85x before, 1 thread): rank_path.
 AUTO_BACKEND_ORDER = {
@@ -143,7 +143,8 @@ RANK_LANES = 5                 # float32 products by vector code with the centre
 RANK_LANES_MAX_CLUSTERS = 16   # the lanes of one AVX-512 float32 vector (Cython's LANES)
 RANK_LANES_MIN_CLUSTERS = 8    # RANK_LANES from this many centres (fewer: the exact path, see rank_path)
 RANK_LANES_F32_MIN_CLUSTERS = 12  # the same for float32 data
-RANK_LANES_MAX_FEATURES = 32   # and with up to this many features
+RANK_LANES_MAX_FEATURES = 127  # and with up to this many features (from 128, RANK_SIMD)
+RANK_LANES_F32_MAX_FEATURES = 32  # the same for float32 data
 MAX_STRIPES = 64            # float64 partial-sum buffers per call, at most
 STRIPE_BUFFER_BYTES = 1 << 26  # and at most this much memory for them
 
@@ -182,8 +183,11 @@ def simd_pays(n_features, n_clusters, dtype=np.float64):
 
 def lanes_pays(n_features, n_clusters, dtype=np.float64):
     """Whether the Cython Lloyd kernel ranks on ``RANK_LANES`` when the CPU has AVX-512 (see :func:`rank_path`)."""
-    fewest = RANK_LANES_F32_MIN_CLUSTERS if np.dtype(dtype) == np.float32 else RANK_LANES_MIN_CLUSTERS
-    return n_features <= RANK_LANES_MAX_FEATURES and fewest <= n_clusters <= RANK_LANES_MAX_CLUSTERS
+    if np.dtype(dtype) == np.float32:
+        fewest, widest = RANK_LANES_F32_MIN_CLUSTERS, RANK_LANES_F32_MAX_FEATURES
+    else:
+        fewest, widest = RANK_LANES_MIN_CLUSTERS, RANK_LANES_MAX_FEATURES
+    return n_features <= widest and fewest <= n_clusters <= RANK_LANES_MAX_CLUSTERS
 
 
 def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=False, lanes=False):
@@ -286,14 +290,20 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       enough that two centres in one blob leave uncertain rows in nearly
       every block, which then pay for both the ranking and the GEMM.
 
-    - Up to ``RANK_LANES_MAX_FEATURES`` (32) features and 8 (float64 data,
-      ``RANK_LANES_MIN_CLUSTERS``) or 12 (float32, ``RANK_LANES_F32_MIN_CLUSTERS``)
-      to 16 centres, when the CPU has AVX-512 (``lanes``; the Cython
-      kernel's ``SIMD_LEVEL`` 2): ``RANK_LANES``, the float32 products by
-      vector code of our own with the 16 centres along the lanes of one
-      register (four rows at a time), fused with the ranking: no GEMM, no
-      products buffer (float64 blocks converted to float32 as for
-      ``RANK_ROWS``). Why: at d = 16, k = 16 (issue 21's sweep base point)
+    - Float64 data with up to ``RANK_LANES_MAX_FEATURES`` (127) features
+      and ``RANK_LANES_MIN_CLUSTERS`` (8) to 16 centres, float32 data with up
+      to ``RANK_LANES_F32_MAX_FEATURES`` (32) and
+      ``RANK_LANES_F32_MIN_CLUSTERS`` (12) to 16, when the CPU has AVX-512
+      (``lanes``; the Cython kernel's ``SIMD_LEVEL`` 2): ``RANK_LANES``, the
+      float32 products by vector code of our own with the 16 centres along
+      the lanes of one register (four rows at a time), fused with the
+      ranking: no GEMM, no products buffer (float64 blocks converted to
+      float32 as for ``RANK_ROWS``, or read from the fit's float32 copy when
+      :func:`rank_copy_pays`). Whole fits with more features (1 thread,
+      CPU time, median of 5, 50,000 rows, over scikit-learn's, RANK_LANES on
+      the copy against ``RANK_ROWS`` on it): k=16: d=64 0.53 / 0.72, d=96
+      0.62 / 0.76, d=127 0.75 / 0.85; k=8 (the exact path before): d=64 0.73
+      / 0.83, d=96 0.80 / 0.91. Why: at d = 16, k = 16 (issue 21's sweep base point)
       about a quarter of a ``RANK_ROWS`` pass went into OpenBLAS's sgemm on
       each 256-row block, half of it packing (``perf``), and 12% into the
       scan of its products. Per pass, labels settled, 1 thread, CPU time,

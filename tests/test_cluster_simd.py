@@ -232,7 +232,9 @@ def test_lanes_rule():
     assert rank_path(16, 16, np.float64, simd=True, lanes=False) == RANK_ROWS  # no AVX-512
     assert rank_path(16, 7, np.float64, simd=True, lanes=True) == RANK_EXACT  # few centres
     assert rank_path(16, 17, np.float64, simd=True, lanes=True) == RANK_ROWS  # more than a vector
-    assert rank_path(33, 16, np.float64, simd=True, lanes=True) == RANK_EXACT
+    assert rank_path(64, 16, np.float64, with_copy=True, simd=True, lanes=True) == RANK_LANES  # on the copy
+    assert rank_path(127, 8, np.float64, simd=True, lanes=True) == RANK_LANES
+    assert rank_path(128, 16, np.float64, simd=True, lanes=True) == RANK_SIMD
     assert rank_path(2, 16, np.float64, simd=True, lanes=True) == RANK_LANES
     assert rank_path(1, 12, np.float32, simd=True, lanes=True) == RANK_LANES
     assert rank_path(2, 64, np.float64, simd=True, lanes=True) == RANK_DIRECT  # more than a vector
@@ -278,6 +280,8 @@ def lanes_case(name):
     """Real data with 3 to 32 features, scikit-learn's fit (one OpenMP thread, 12 or 16 centres)."""
     if name == "breast_cancer_30_features_k12":
         X, k = load_breast_cancer().data, 12
+    elif name == "digits_64_features_k10":  # float64 with 33 to 127 features: the fit's float32 copy
+        X, k = load_digits().data, 10
     else:
         X, k = load_digits().data[:, 8:24] * 2 + 1, 16  # 16 real pixel features
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -285,7 +289,8 @@ def lanes_case(name):
     return X, k, ref
 
 
-@pytest.mark.parametrize("name", ["breast_cancer_30_features_k12", "digits_16_features_k16"])
+@pytest.mark.parametrize("name", ["breast_cancer_30_features_k12", "digits_16_features_k16",
+                                  "digits_64_features_k10"])
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_lanes_fit_same_as_sklearn(monkeypatch, level, name):
     if level > kmeans_cython.SIMD_LEVEL:
