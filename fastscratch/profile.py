@@ -190,6 +190,16 @@ def _sparse_boosting_workload(level):
     XGBRegressor(n_estimators=3, max_depth=4, backend="numpy").fit(X, y)
 
 
+def _quantized_boosting_workload(level):
+    from . import XGBClassifier
+
+    n = (400, 20_000, 100_000)[level]
+    X, y = _classification(n, 28, n_classes=2)
+    # Quantized gradients with leaf renewal: every kernel of quantized_histogram.
+    XGBClassifier(n_estimators=3, max_depth=4, use_quantized_grad=True,
+                  quant_train_renew_leaf=True, backend="numpy").fit(X, y)
+
+
 def _treeshap_workload(level):
     from .boosting import XGBRegressor
     from .boosting._treeshap import tree_contributions
@@ -217,6 +227,7 @@ WORKLOADS = {
     "categorical": _categorical_workload,
     "arima": _arima_workload,
     "sparse_histogram": _sparse_boosting_workload,
+    "quantized_histogram": _quantized_boosting_workload,
 }
 
 
