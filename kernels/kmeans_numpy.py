@@ -105,10 +105,11 @@ import numpy as np
 # with their labels (kmeans_elkan_iter's ``state``) and move only the changed rows, so the
 # rows the bounds skip are not read at all: 50,000 x 256, k=16: 0.67 (float64) and 0.72
 # (float32); 50,000 x 64, k=16: 0.84, 0.87; 200,000 x 2, k=8: 0.90, 0.84; 50,000 x 16,
-# k=128: 0.94, 0.84 (same conditions). With up to 127 features and 8 to 16 centres (float32
-# data: up to 32 features, 12 to 16 centres) and AVX-512, Cython's Lloyd passes rank with the centres along the lanes of
-# one vector, no GEMM (RANK_LANES, issue 21's d = 16 sweep points: whole fits 0.50x-0.58x
-# scikit-learn's in float64 and 0.67x in float32, against 0.83x-0.85x before, 1 thread): rank_path.
+# k=128: 0.94, 0.84 (same conditions). With up to 127 features and 8 to 16 centres
+# (float32 data: up to 32 features, 12 to 16 centres) and AVX-512, Cython's Lloyd passes
+# rank with the centres along the lanes of one vector, no GEMM (RANK_LANES, issue 21's sweep:
+# whole fits 0.50x-0.59x scikit-learn's at d = 16 in float64, 0.67x in float32, 0.56x at
+# d = 64, against 0.72x-0.85x before, 1 thread): the rule and its measurements are rank_path's.
 AUTO_BACKEND_ORDER = {
     "kmeans_lloyd_iter": ("cython", "numba", "numpy"),
     "kmeans_elkan_init": ("cython", "numba", "numpy"),
@@ -299,35 +300,38 @@ def rank_path(n_features, n_clusters, dtype=np.float64, with_copy=False, simd=Fa
       the lanes of one register (four rows at a time), fused with the
       ranking: no GEMM, no products buffer (float64 blocks converted to
       float32 as for ``RANK_ROWS``, or read from the fit's float32 copy when
-      :func:`rank_copy_pays`). Whole fits with more features (1 thread,
-      CPU time, median of 5, 50,000 rows, over scikit-learn's, RANK_LANES on
-      the copy against ``RANK_ROWS`` on it): k=16: d=64 0.53 / 0.72, d=96
-      0.62 / 0.76, d=127 0.75 / 0.85; k=8 (the exact path before): d=64 0.73
-      / 0.83, d=96 0.80 / 0.91. Why: at d = 16, k = 16 (issue 21's sweep base point)
-      about a quarter of a ``RANK_ROWS`` pass went into OpenBLAS's sgemm on
-      each 256-row block, half of it packing (``perf``), and 12% into the
-      scan of its products. Per pass, labels settled, 1 thread, CPU time,
-      median of 30, two runs, ``RANK_LANES`` over the path before (machine
-      shared): float64 d=16, k=16: 0.58-0.59 (10,000 rows), 0.53-0.54
-      (50,000; ``RANK_ROWS`` before); 50,000 rows: d=4, k=16 0.63-0.65; d=8,
-      k=16 0.56; d=32, k=16 0.53-0.55; d=16, k=12 0.66 (the exact path
-      before); k=8: d=4 0.74, d=8 0.77-0.78, d=16 0.81, d=32 0.66-0.69; but
-      d=16, k=4 1.05-1.06; with 1 or 2 features against ``RANK_DIRECT``: d=2,
-      k=16 0.58-0.61, d=2, k=8 0.83-0.84, d=1, k=16 0.64-0.67 (float32: 0.60,
-      k=12 0.71-0.72, d=1 0.67), so ``RANK_DIRECT`` keeps only more than 16
-      centres. Float32 data (their exact path is a float32 GEMM
-      already): d=16, k=16 0.76-0.78; d=4, k=16 0.63-0.64; d=32, k=16
-      0.88-0.90; d=16, k=12 0.53-0.80; but d=8, k=8 0.99-1.01. The AVX2
-      version (two 8-lane registers, one row at a time) measured 0.75-0.88 at
-      d=16, k=16 but 0.95-1.40 elsewhere: AVX-512 only. Whole fits (10
-      iterations from the first k rows, 1 thread, CPU time, median of 7,
-      over scikit-learn's, before / now, k=16): float64 50,000 x 16 0.85 /
-      0.50, 10,000 x 16 0.83 / 0.58, 200,000 x 16 0.71 / 0.49, 50,000 x 4
-      0.69 / 0.53; float32 50,000 x 16 0.83 / 0.67. Labels equal the NumPy
+      :func:`rank_copy_pays`). Why: at d = 16, k = 16 (issue 21's sweep base
+      point) about a quarter of a ``RANK_ROWS`` pass went into OpenBLAS's
+      sgemm on each 256-row block, half of it packing (``perf``), and 12%
+      into the scan of its products.
+
+      Per pass, labels settled, 1 thread, CPU time, median of 30, two runs,
+      ``RANK_LANES`` over the path before (machine shared). Float64: d=16,
+      k=16 0.58-0.59 (10,000 rows) and 0.53-0.54 (50,000; ``RANK_ROWS``
+      before); 50,000 rows: d=4, k=16 0.63-0.65; d=8, k=16 0.56; d=32, k=16
+      0.53-0.55; d=16, k=12 0.66 (the exact path before); k=8: d=4 0.74, d=8
+      0.77-0.78, d=16 0.81, d=32 0.66-0.69; but d=16, k=4 1.05-1.06. With 1
+      or 2 features, against ``RANK_DIRECT``: d=2, k=16 0.58-0.61; d=2, k=8
+      0.83-0.84; d=1, k=16 0.64-0.67 (float32: 0.60; k=12 0.71-0.72; d=1
+      0.67), so ``RANK_DIRECT`` keeps only more than 16 centres. Float32 data
+      (their exact path is a float32 GEMM already): d=16, k=16 0.76-0.78;
+      d=4, k=16 0.63-0.64; d=32, k=16 0.88-0.90; d=16, k=12 0.53-0.80; but
+      d=8, k=8 0.99-1.01. The AVX2 version (two 8-lane registers, one row at
+      a time) measured 0.75-0.88 at d=16, k=16 but 0.95-1.40 elsewhere:
+      AVX-512 only.
+
+      Whole fits (10 iterations from the first k rows, 1 thread, CPU time,
+      median of 5-7, 50,000 rows unless stated, over scikit-learn's, before
+      / now): k=16: float64 d=16 0.85 / 0.50, 10,000 x 16 0.83 / 0.58,
+      200,000 x 16 0.71 / 0.49, d=4 0.69 / 0.53; float32 d=16 0.83 / 0.67;
+      float64 on the fit's float32 copy (``RANK_ROWS`` on it before): d=64
+      0.72 / 0.53, d=96 0.76 / 0.62, d=127 0.85 / 0.75; k=8 (the exact path
+      before): d=64 0.83 / 0.73, d=96 0.91 / 0.80. Labels equal the NumPy
       reference's and scikit-learn's in every case measured.
 
     The Numba kernel takes the same paths except ``RANK_SIMD`` and
-    ``RANK_LANES`` (it calls this with ``simd=False``, ``lanes=False``); measured the same way it agrees
+    ``RANK_LANES`` (it calls this with ``simd=False``, ``lanes=False``);
+    measured the same way it agrees
     (d=2, k=256: 0.22 / 0.23 direct against 0.19 / 0.28; d=256, k=256:
     0.20 against 0.35 exact in float64), within the noise elsewhere.
     """
