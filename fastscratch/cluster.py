@@ -298,12 +298,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         W_j = \sum_{\ell_i = j} w_i .
 
     One kernel pass (``kmeans_lloyd_iter``) does both: the products
-    :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples (the
-    compiled kernels rank in float32 and redo with scikit-learn's exact
-    arithmetic every row whose ranking is within rounding error, see
-    ``kernels/kmeans_numpy.py``; float64 data with 33 to 127 features, or
-    more with 64 centres or more, are ranked on a float32 copy of X that
-    ``fit`` makes once, 4 bytes per value), and :math:`S_j`, :math:`W_j` are kept in
+    :math:`x_i \cdot c_j` come from one BLAS GEMM per block of samples, or
+    from vector code of our own (8 to 16 centres with AVX-512; 128 features
+    and more, fewer than 64 centres, with AVX2 too; the compiled kernels rank in float32 and
+    redo with scikit-learn's exact arithmetic every row whose ranking is
+    within rounding error, see ``kernels/kmeans_numpy.py``; float64 data with
+    33 to 127 features, or more with 64 centres or more, are ranked on a
+    float32 copy of X that ``fit`` makes once, 4 bytes per value), and :math:`S_j`, :math:`W_j` are kept in
     float64 per-stripe buffers, reduced in a fixed order, that each pass
     updates for the samples whose label changed. As scikit-learn, ``fit``
     subtracts the mean of X first (and adds it back to the centres), stops
