@@ -156,6 +156,8 @@ class QuantizedTreeGrower(TreeGrower):
                                                         self.n_threads)
 
     def _build(self, nodes, out):
+        """Any node set's float histograms through a temporary integer one (depth-wise growth
+        builds through _root_histogram and _children_histograms, which keep theirs)."""
         ints = np.empty((len(nodes),) + self._shape, dtype=np.int64)
         self._build_int(nodes, ints)
         self._dequantize(ints, out)
