@@ -112,11 +112,19 @@ def test_run_sweep_times_both_and_checks_answers(tmp_path):
 def test_kmeans_sweep_settles_before_each_contender(monkeypatch):
     """Both k-means contenders get the same idle time before their calls at a point, none between them."""
     import dataclasses
+    import threading
 
     from fastscratch.compare import sweeps
 
-    events = []
-    monkeypatch.setattr(sweeps.time, "sleep", events.append)
+    events, real_sleep = [], sweeps.time.sleep
+
+    def sleep(seconds):  # recorded in this thread only (other threads still sleep)
+        if threading.current_thread() is threading.main_thread():
+            events.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(sweeps.time, "sleep", sleep)
     monkeypatch.setattr(sweeps, "point_call",
                         lambda point, contender, backend="auto": lambda: events.append(contender))
     monkeypatch.setitem(sweeps.FAMILIES, "kmeans", dataclasses.replace(sweeps.FAMILIES["kmeans"], agree=None))
