@@ -676,7 +676,7 @@ class LSTMForecaster(BaseEstimator):
         many epochs, with the smoothing and the scaler refitted on the whole
         series; the validation tail then only chooses the epochs. Without
         early stopping every window trains already and this does nothing.
-    weight_decay : float, default=1e-3
+    weight_decay : float, default=1e-2
         Decoupled weight decay (AdamW, Loshchilov and Hutter 2019); 0 is Adam.
     n_seasons : int, default=6
         With ``deseasonalize="difference"``: the most seasons the base
@@ -920,7 +920,7 @@ class LSTMForecaster(BaseEstimator):
     candidate (five networks)                       electric         CO2
     ==============================================  ===============  ================
     the recipe above                                3.43 (1.03)      0.864 (1.10)
-    weight_decay=1e-2                               3.41 (1.03)      0.864 (1.10)
+    weight_decay=1e-2 (kept)                        3.41 (1.03)      0.864 (1.10)
     weight_decay=3e-2                               3.44 (1.03)      --
     seasonal_inputs=True                            3.45 (1.04)      --
     lookback=48                                     3.48 (1.05)      --
@@ -947,6 +947,18 @@ class LSTMForecaster(BaseEstimator):
     (electric) and 0.05 (CO2) on the training parts, the log already in use.
     The median of the members instead of the mean: 3.44 against 3.43 for the
     recipe, 3.16 against 3.21 for ``scaler="scale"`` (mean kept).
+    ``weight_decay=1e-2`` was then confirmed with ten networks: electric
+    3.42 (1.030) against the recipe's 3.45 (1.039), CO2 0.846 (1.076)
+    against 0.848 (1.079); members 6-10 alone 3.45 / 0.828 against 3.48 /
+    0.833. A small gain (about 1 % on electric, 0.3 % on CO2, at the third
+    to fifth electric origins none: there the members stop at epoch 1), but
+    on both series and on both halves of the ensemble, so it is the default.
+    The held-out tail then scored the kept recipe once (the fourth scoring
+    of the electric tail, after 4.42, 4.39 and 4.404 above): electric 4.386
+    +- 0.049 over three ensembles of ten (seeds 0, 1, 2: 4.333, 4.398,
+    4.428; our ARIMA 3.976: 1.103x, still above the 1.1x target; seasonal
+    naive 6.22), CO2 0.283 +- 0.014 (0.267, 0.294, 0.289; ARIMA 0.429:
+    0.66x; seasonal naive 2.07).
 
     Examples
     --------
@@ -962,7 +974,7 @@ class LSTMForecaster(BaseEstimator):
                  hidden_size=64, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
                  scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.05,
                  n_iter_no_change=20, tol=1e-4, n_ensemble=10, linear_skip=True, log_transform="auto",
-                 refit=True, weight_decay=1e-3, n_seasons=6, seasonal_inputs=False, base_fallback=False,
+                 refit=True, weight_decay=1e-2, n_seasons=6, seasonal_inputs=False, base_fallback=False,
                  validation_windows="full", device="auto", n_jobs=1, random_state=None, verbose=False):
         self.lookback = lookback
         self.horizon = horizon
