@@ -23,7 +23,9 @@ from ._threads import parallel_minimum
 
 PARALLEL_MIN_ROWS = 1 << 14  # as histogram_cython: rows of a level below which one thread builds
 PARALLEL_MIN_ENTRIES = 1 << 20  # histogram entries below which subtract/dequantize run serially
-PARALLEL_MIN_QUANTIZE = 1 << 16  # rows below which quantize / ranges run serially
+PARALLEL_MIN_QUANTIZE = 1 << 18  # rows below which quantize / ranges run serially (about 0.25 ms of
+# serial work idle, as the histogram kernels' rule; 8 times more on a shared machine, where a
+# 2-thread region of 1M rows took 15 ms waiting for its second thread against 1.1 ms on one)
 DEF QUANTIZE_BLOCK = 16384  # rows per task of quantize_gradients
 DEF RANGE_BLOCK = 16384  # rows per block of gradient_ranges (as quantized_histogram_numba)
 DEF HESSIAN_BITS = 32
