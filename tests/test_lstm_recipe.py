@@ -532,3 +532,104 @@ def test_recipe_needs_enough_values():
         LSTMForecaster(n_seasons=6, early_stopping=False).fit(np.arange(70.0))
     with pytest.raises(ValueError, match="validation_fraction"):
         LSTMForecaster(validation_fraction=0.5).fit(np.arange(80.0))
+
+
+# --------------------------------------------------------------------------
+# scaler="auto": centring or not, chosen on rolling origins of the series given to fit.
+# --------------------------------------------------------------------------
+CHOICE = {**QUICK, "epochs": 1, "n_ensemble": 1, "random_state": 0}  # the choice trains no network
+
+
+def _auto_scaler_reference(y, n_origins=3, lookback=36, m=12, steps=24, n_seasons=6):
+    """scaler="auto"'s scores with loops, from the documented rule: at each origin t, the
+    zero-output errors of "scale" (the corrections r_{t,h} themselves) and of "standard" (r_{t,h}
+    minus the mean of the inputs and corrections of the windows whose targets end by t), each
+    computed from ``y[: t + 1]`` (the mean) and ``y[: t + steps + 1]`` (the corrections) only."""
+    ly = np.log(y)
+    sums, count = {"standard": 0.0, "scale": 0.0}, 0
+    for k in range(n_origins):
+        t = len(ly) - 1 - steps - m * k
+        seen = ly[: t + 1]  # everything the mean may read
+        pooled = []
+        for end in range(m + lookback - 1, t - steps + 1):
+            pooled.extend(seen[j] - seen[j - m] for j in range(end - lookback + 1, end + 1))
+            pooled.extend(seen[end + 1: end + steps + 1] - _base_of_several_seasons(seen[: end + 1], n_seasons, steps))
+        corrections = ly[t + 1: t + steps + 1] - _base_of_several_seasons(ly[: t + 1], n_seasons, steps)
+        sums["standard"] += np.sum((corrections - np.mean(pooled)) ** 2)
+        sums["scale"] += np.sum(corrections ** 2)
+        count += steps
+    return {kind: np.sqrt(total / count) for kind, total in sums.items()}
+
+
+def test_auto_scaler_follows_the_documented_rule_and_reads_no_tail(electric):
+    """The scores equal a loop version whose means read only the values up to each origin; the
+    kept scaler is the one a fit with that scaler gets (same forecast, bit for bit); and a
+    held-out tail changed after the split changes nothing."""
+    from fastscratch.timeseries.windowing import split_series
+
+    train = electric.to_numpy()[:-24]
+    model = LSTMForecaster(scaler="auto", **CHOICE).fit(train)
+    reference = _auto_scaler_reference(train)
+    assert model.scaler_scores_.keys() == reference.keys()
+    for kind in reference:
+        assert model.scaler_scores_[kind] == pytest.approx(reference[kind], rel=1e-9)
+    chosen = "standard" if reference["standard"] <= reference["scale"] else "scale"
+    assert model.scaler_.kind == chosen == "scale"  # electric's growth stalls: the mean correction misleads
+    same = LSTMForecaster(scaler=chosen, **CHOICE).fit(train)
+    np.testing.assert_array_equal(model.predict(24), same.predict(24))
+    assert same.scaler_scores_ == {}
+
+    changed = electric.copy()
+    changed.iloc[-24:] = changed.iloc[-24:] * 1.5 + 10.0
+    for y in (electric, changed):
+        part, _ = split_series(y, 24)
+        other = LSTMForecaster(scaler="auto", **CHOICE).fit(part)
+        assert other.scaler_.kind == model.scaler_.kind
+        assert other.scaler_scores_ == model.scaler_scores_
+        np.testing.assert_array_equal(np.asarray(other.predict(24)), model.predict(24))
+
+
+def _synthetic(growth_until, n=300, seed=0):
+    """Monthly log-normal series: growth 0.4 % a month until ``growth_until``, flat after it,
+    a sine season of amplitude 0.1 and noise of 0.5 %."""
+    t = np.arange(n)
+    trend = 0.004 * np.minimum(t, growth_until)
+    noise = np.random.default_rng(seed).normal(0.0, 0.005, n)
+    return np.exp(1.0 + trend + 0.1 * np.sin(2 * np.pi * t / 12) + noise)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_scaler_keeps_centring_for_a_steady_trend_and_drops_it_when_growth_stops(seed):
+    steady = LSTMForecaster(scaler="auto", **CHOICE).fit(_synthetic(growth_until=300, seed=seed))
+    stalled = LSTMForecaster(scaler="auto", **CHOICE).fit(_synthetic(growth_until=200, seed=seed))
+    assert steady.scaler_.kind == "standard"
+    assert steady.scaler_scores_["standard"] < 0.5 * steady.scaler_scores_["scale"]
+    assert stalled.scaler_.kind == "scale"
+    assert stalled.scaler_scores_["scale"] < 0.5 * stalled.scaler_scores_["standard"]
+
+
+def test_auto_scaler_without_deseasonalizing_and_with_deseasonalize_auto(electric):
+    """deseasonalize=None: the base is 0 and the standard scaler's mean is that of the values up to
+    each origin (recursive: one step); deseasonalize="auto": the kept mode's choice."""
+    y = electric.to_numpy()[:-24]
+    model = LSTMForecaster(scaler="auto", deseasonalize=None, strategy="recursive", log_transform=False,
+                           **CHOICE).fit(y)
+    units = y / model.scale_
+    sums = {"standard": 0.0, "scale": 0.0}
+    for k in range(3):
+        t = len(units) - 2 - 12 * k
+        sums["standard"] += (units[t + 1] - units[: t + 1].mean()) ** 2
+        sums["scale"] += units[t + 1] ** 2
+    for kind, total in sums.items():
+        assert model.scaler_scores_[kind] == pytest.approx(np.sqrt(total / 3), rel=1e-12)
+    assert model.scaler_.kind == "standard"  # a level far from 0: centring wins
+    both = LSTMForecaster(scaler="auto", deseasonalize="auto", **CHOICE).fit(y)
+    alone = LSTMForecaster(scaler="auto", deseasonalize=both.deseasonalize_, **CHOICE).fit(y)
+    assert both.scaler_.kind == alone.scaler_.kind and both.scaler_scores_ == alone.scaler_scores_
+
+
+def test_auto_scaler_bad_values_name_the_parameter(electric):
+    with pytest.raises(ValueError, match=r"scaler='robust' is not known; use one of .*'auto'"):
+        LSTMForecaster(scaler="robust").fit(electric)
+    with pytest.raises(ValueError, match="scaler=None is not known"):
+        LSTMForecaster(scaler=None).fit(electric)

@@ -431,6 +431,8 @@ IMPLS = ("scratch", "torch")
 DEVICES = ("auto", "cpu", "cuda")
 DESEASONALIZERS = ("auto", "smoothing", "difference", None)
 AUTO_CANDIDATES = ("difference", "smoothing")
+LSTM_SCALERS = (*SCALERS, "auto")
+AUTO_SCALER_ORIGINS = 3  # rolling origins, one season apart, that score scaler="auto"
 
 
 class _ForecastNetwork(nn.Module):
@@ -633,12 +635,16 @@ class LSTMForecaster(BaseEstimator):
         Windows per gradient step (shuffled every epoch).
     learning_rate : float, default=3e-3
         Adam's step size.
-    scaler : {"standard", "minmax", "scale"}, default="standard"
+    scaler : {"standard", "minmax", "scale", "auto"}, default="standard"
         Scaling of what the network reads and predicts, fitted on the training
         windows only (without the validation tail); forecasts are scaled back.
         ``"scale"`` divides by the standard deviation without centring, so
         that an output of 0 is a correction of 0 (the base forecast) rather
-        than the training corrections' mean.
+        than the training corrections' mean. ``"auto"``: ``"standard"`` or
+        ``"scale"``, whichever one's zero output (the base plus the mean
+        correction, or the base alone) forecasts the last three rolling
+        origins of the series given to ``fit`` better (see Notes); no network
+        is trained for the choice. ``scaler_.kind`` is the choice.
     impl : {"scratch", "torch"}, default="scratch"
         ``"scratch"``: :class:`LSTM` (fused variant); ``"torch"``:
         :class:`torch.nn.LSTM` (cuDNN on CUDA).
@@ -743,7 +749,14 @@ class LSTMForecaster(BaseEstimator):
         The exponential smoothing fitted on the training part
         (``deseasonalize="smoothing"``).
     scaler_ : SeriesScaler
-        The scaler fitted on the training part.
+        The scaler fitted on the training part; ``scaler_.kind`` is the
+        scaling in use (the one ``scaler="auto"`` chose).
+    scaler_scores_ : dict
+        With ``scaler="auto"``: the RMSE, in model units, of each
+        candidate's zero-output forecast (``"standard"``: base plus mean
+        correction, ``"scale"``: base alone) over the rolling origins (see
+        Notes); empty otherwise. With ``deseasonalize="auto"``, those of the
+        kept mode.
     scale_ : float
         The power of two the series is divided by before anything else (see Notes).
     log_transform_ : bool
@@ -781,6 +794,22 @@ class LSTMForecaster(BaseEstimator):
     hidden state :math:`h_L` to :math:`W h_L + c`, trained by Adam on the mean
     squared error over the horizon. The forecast is the mean of the members'
     :math:`b_{T,h} + s^{-1}(\hat r_{T,h})` at the last time :math:`T`.
+
+    ``scaler="auto"`` chooses between centring and not by what a network
+    that has learnt nothing forecasts: 0 in scaled units is a correction of
+    :math:`\mu` (the mean of what the standard scaler is fitted on: the
+    training windows' inputs and corrections) with ``"standard"``, of 0 (the
+    base) with ``"scale"``. At :math:`K = 3` origins :math:`t_k = n - 1 - H -
+    m k` (the last :math:`H` values of the series given to ``fit``, then one
+    season earlier each), :math:`\mu_k` is refitted on the windows whose
+    targets end by :math:`t_k`, and ``"standard"`` is kept when
+    :math:`\sum_k \sum_h (r_{t_k,h} - \mu_k)^2 \le \sum_k \sum_h r_{t_k,h}^2`,
+    else ``"scale"``: a steady trend, which the mean correction carries,
+    keeps the centring; a mean correction that no longer holds (growth that
+    stalled) drops it. Origins without earlier windows are skipped;
+    ``"standard"`` when none is left. Only values given to ``fit`` are
+    read, and the choice trains no network (its cost is a few array
+    operations).
 
     Units: before all this the series is divided by ``scale_`` :math:`= 2^e`
     with :math:`\max_j |y_j| / 2^e \in [1, 2)` (exact in floating point, and
@@ -1014,7 +1043,7 @@ class LSTMForecaster(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        for name, allowed in (("strategy", STRATEGIES), ("impl", IMPLS), ("scaler", SCALERS),
+        for name, allowed in (("strategy", STRATEGIES), ("impl", IMPLS), ("scaler", LSTM_SCALERS),
                               ("deseasonalize", DESEASONALIZERS), ("validation_windows", ("full", "partial"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not known; use one of {allowed}.")
@@ -1134,8 +1163,8 @@ class LSTMForecaster(BaseEstimator):
         # deseasonalize="auto": keep the candidate whose ensemble forecasts the validation windows best.
         self.validation_rmse_ = {fit["deseasonalize_"]: fit["validation_rmse"] for fit in fits}
         best = min(fits, key=lambda fit: fit["validation_rmse"]) if len(fits) > 1 else fits[0]
-        self.deseasonalize_, self.smoother_, self.scaler_ = (best[k] for k in ("deseasonalize_", "smoother_",
-                                                                                "scaler_"))
+        self.deseasonalize_, self.smoother_, self.scaler_, self.scaler_scores_ = (
+            best[k] for k in ("deseasonalize_", "smoother_", "scaler_", "scaler_scores_"))
         self.members_ = best["members"]
         if self.refit and self.early_stopping:
             self.members_ = self._refit_ensemble(values, self.members_)
@@ -1203,7 +1232,7 @@ class LSTMForecaster(BaseEstimator):
                 # RMSE of (predicted - actual) / scale_, times scale_: no overflow at any scale.
                 score = float(np.sqrt(np.mean(((predicted - actual)[mask] / self.scale_) ** 2))) * self.scale_
         return {"deseasonalize_": self.deseasonalize_, "smoother_": self.smoother_, "scaler_": self.scaler_,
-                "members": members, "validation_rmse": score}
+                "scaler_scores_": self.scaler_scores_, "members": members, "validation_rmse": score}
 
     def _refit_ensemble(self, values, members):
         """Retrain every member on all the windows of the series (smoothing and scaler refitted on
@@ -1300,7 +1329,11 @@ class LSTMForecaster(BaseEstimator):
             self.smoother_ = SeasonalSmoother(int(self.seasonal_period)).fit(values[:n_fit])
         inputs, base = self._inputs_and_base(values, ends)
         targets = values[ends[:, None] + np.arange(1, n_out + 1)] - base
-        self.scaler_ = SeriesScaler(self.scaler)
+        if self.scaler == "auto":
+            kind, self.scaler_scores_ = self._choose_scaler(values, ends, inputs, targets)
+        else:
+            kind, self.scaler_scores_ = self.scaler, {}
+        self.scaler_ = SeriesScaler(kind)
         if self._mode() is None:
             self.scaler_.fit(values[:n_fit])
         else:
@@ -1313,6 +1346,30 @@ class LSTMForecaster(BaseEstimator):
             if self.validation_windows == "partial":
                 validation = self._partial_validation(values, validation, phase)
         return (X[train], Y[train]), validation
+
+    def _choose_scaler(self, values, ends, inputs, targets):
+        """``scaler="auto"`` (see Notes): ("standard" or "scale", the RMSE of each one's zero-output
+        forecast over the rolling origins). ``ends``, ``inputs`` and ``targets``: every window whose
+        targets lie in ``values`` (unscaled); each origin's mean reads only the windows before it."""
+        n_out, m = self._n_outputs(), int(self.seasonal_period)
+        sums, count = {"standard": 0.0, "scale": 0.0}, 0
+        for k in range(AUTO_SCALER_ORIGINS):
+            origin = values.shape[0] - 1 - n_out - m * k
+            before = ends + n_out <= origin  # windows whose targets end by the origin
+            if not before.any() or not (ends == origin).any():
+                continue
+            if self._mode() is None:
+                mean = values[: origin + 1].mean()
+            else:
+                mean = np.concatenate([inputs[before].ravel(), targets[before].ravel()]).mean()
+            corrections = targets[ends == origin][0]
+            sums["standard"] += float(np.sum((corrections - mean) ** 2))
+            sums["scale"] += float(np.sum(corrections ** 2))
+            count += corrections.shape[0]
+        if count == 0:
+            return "standard", {}
+        scores = {kind: math.sqrt(total / count) for kind, total in sums.items()}
+        return ("standard" if scores["standard"] <= scores["scale"] else "scale"), scores
 
     def _partial_ends(self, values):
         """Ends of the windows whose horizon runs past the end of the series (``validation_windows=
