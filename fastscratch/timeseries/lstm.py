@@ -635,7 +635,7 @@ class LSTMForecaster(BaseEstimator):
         Windows per gradient step (shuffled every epoch).
     learning_rate : float, default=3e-3
         Adam's step size.
-    scaler : {"standard", "minmax", "scale", "auto"}, default="standard"
+    scaler : {"auto", "standard", "minmax", "scale"}, default="auto"
         Scaling of what the network reads and predicts, fitted on the training
         windows only (without the validation tail); forecasts are scaled back.
         ``"scale"`` divides by the standard deviation without centring, so
@@ -644,7 +644,9 @@ class LSTMForecaster(BaseEstimator):
         ``"scale"``, whichever one's zero output (the base plus the mean
         correction, or the base alone) forecasts the last three rolling
         origins of the series given to ``fit`` better (see Notes); no network
-        is trained for the choice. ``scaler_.kind`` is the choice.
+        is trained for the choice. ``scaler_.kind`` is the choice. With
+        ``deseasonalize=None`` (no base forecast; "scale" would depend on
+        the units) "auto" is "standard".
     impl : {"scratch", "torch"}, default="scratch"
         ``"scratch"``: :class:`LSTM` (fused variant); ``"torch"``:
         :class:`torch.nn.LSTM` (cuDNN on CUDA).
@@ -755,7 +757,7 @@ class LSTMForecaster(BaseEstimator):
         With ``scaler="auto"``: the RMSE, in model units, of each
         candidate's zero-output forecast (``"standard"``: base plus mean
         correction, ``"scale"``: base alone) over the rolling origins (see
-        Notes); empty otherwise. With ``deseasonalize="auto"``, those of the
+        Notes); empty otherwise (and with ``deseasonalize=None``). With ``deseasonalize="auto"``, those of the
         kept mode.
     scale_ : float
         The power of two the series is divided by before anything else (see Notes).
@@ -808,8 +810,10 @@ class LSTMForecaster(BaseEstimator):
     keeps the centring; a mean correction that no longer holds (growth that
     stalled) drops it. Origins without earlier windows are skipped;
     ``"standard"`` when none is left. Only values given to ``fit`` are
-    read, and the choice trains no network (its cost is a few array
-    operations).
+    read (the first origin's targets are early stopping's validation
+    tail, which, as for ``deseasonalize="auto"``, may choose; the scaler's
+    statistics still come from the training windows only), and the choice
+    trains no network: about 0.1 ms per fit, against seconds of training.
 
     Units: before all this the series is divided by ``scale_`` :math:`= 2^e`
     with :math:`\max_j |y_j| / 2^e \in [1, 2)` (exact in floating point, and
@@ -1001,7 +1005,7 @@ class LSTMForecaster(BaseEstimator):
 
     def __init__(self, lookback=36, horizon=24, strategy="direct", deseasonalize="difference", seasonal_period=12,
                  hidden_size=64, num_layers=1, dropout=0.0, epochs=200, batch_size=32, learning_rate=3e-3,
-                 scaler="standard", impl="scratch", early_stopping=True, validation_fraction=0.05,
+                 scaler="auto", impl="scratch", early_stopping=True, validation_fraction=0.05,
                  n_iter_no_change=20, tol=1e-4, n_ensemble=10, linear_skip=True, log_transform="auto",
                  refit=True, weight_decay=1e-2, n_seasons=6, seasonal_inputs=False, base_fallback=False,
                  validation_windows="full", device="auto", n_jobs=1, random_state=None, verbose=False):
@@ -1329,7 +1333,9 @@ class LSTMForecaster(BaseEstimator):
             self.smoother_ = SeasonalSmoother(int(self.seasonal_period)).fit(values[:n_fit])
         inputs, base = self._inputs_and_base(values, ends)
         targets = values[ends[:, None] + np.arange(1, n_out + 1)] - base
-        if self.scaler == "auto":
+        if self.scaler == "auto" and self._mode() is None:  # no base: a zero output is no forecast
+            kind, self.scaler_scores_ = "standard", {}
+        elif self.scaler == "auto":
             kind, self.scaler_scores_ = self._choose_scaler(values, ends, inputs, targets)
         else:
             kind, self.scaler_scores_ = self.scaler, {}
@@ -1358,10 +1364,7 @@ class LSTMForecaster(BaseEstimator):
             before = ends + n_out <= origin  # windows whose targets end by the origin
             if not before.any() or not (ends == origin).any():
                 continue
-            if self._mode() is None:
-                mean = values[: origin + 1].mean()
-            else:
-                mean = np.concatenate([inputs[before].ravel(), targets[before].ravel()]).mean()
+            mean = np.concatenate([inputs[before].ravel(), targets[before].ravel()]).mean()
             corrections = targets[ends == origin][0]
             sums["standard"] += float(np.sum((corrections - mean) ** 2))
             sums["scale"] += float(np.sum(corrections ** 2))
